@@ -1,0 +1,255 @@
+//! The lifecycle's policy as plain data, and its validation.
+
+use std::time::Duration;
+
+/// The longest duration any setting may hold (about 100 years).
+///
+/// Validation rejects anything longer, so no deadline computed from the
+/// configuration can overflow an [`Instant`](std::time::Instant); the core
+/// still uses checked arithmetic as a second line of defence.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// A peer close that ends the session instead of triggering a reconnect
+/// (a ban, a failed authentication).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminalClose {
+    /// The close code that is terminal.
+    pub code: u16,
+    /// When set, the code is terminal only with exactly this reason text.
+    pub reason: Option<String>,
+}
+
+impl TerminalClose {
+    /// Any close frame with `code` is terminal, whatever its reason.
+    pub fn code(code: u16) -> Self {
+        Self { code, reason: None }
+    }
+
+    /// A close frame is terminal only with this `code` and exactly this `reason`.
+    pub fn code_and_reason(code: u16, reason: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason: Some(reason.into()),
+        }
+    }
+
+    /// Whether a close frame with `code` and `reason` matches this rule.
+    pub fn matches(&self, code: u16, reason: &str) -> bool {
+        self.code == code && self.reason.as_deref().is_none_or(|r| r == reason)
+    }
+}
+
+/// Everything the state machine decides by: timeouts, keepalive, backoff,
+/// give-up budget, terminal close codes and the jitter seed.
+///
+/// Build one with [`Config::default`] and adjust fields; the
+/// [`Machine`](crate::fsm::Machine) constructor validates it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Bounds TCP connect, TLS and the WebSocket upgrade together (default 10 s).
+    pub connect_timeout: Duration,
+    /// From socket open until the hello ack must arrive; covers building and
+    /// sending the hello, so a hanging builder cannot wedge an attempt
+    /// (default 15 s).
+    pub ack_timeout: Duration,
+    /// A ping goes out this often while Open (default 30 s).
+    pub ping_interval: Duration,
+    /// The link is declared dead exactly this long after the last inbound
+    /// frame (default 75 s). Must exceed `ping_interval`.
+    pub stale_after: Duration,
+    /// Reconnect delays before jitter; the last one repeats
+    /// (default 1, 2, 4, 8, 16, 30 s).
+    pub backoff: Vec<Duration>,
+    /// Each delay `d` is drawn from `[d·(1−jitter), d]`; 0 reproduces the
+    /// schedule exactly (default 0.5).
+    pub jitter: f64,
+    /// No reconnect delay is ever shorter than this, whatever the schedule
+    /// and jitter say, so nothing can spin on a refused loopback connect
+    /// (default 100 ms; must be positive).
+    pub min_delay: Duration,
+    /// An Open connection that lasts this long resets the backoff and the
+    /// give-up budget (default 10 s).
+    pub stable_after: Duration,
+    /// After our close frame, how long to wait for the peer's before
+    /// dropping the socket (default 1 s).
+    pub close_grace: Duration,
+    /// Peer closes that end the session with
+    /// [`CloseReason::Rejected`](crate::fsm::CloseReason::Rejected) (default none).
+    pub terminal_closes: Vec<TerminalClose>,
+    /// Give up after this many attempts without a stable Open (default: never).
+    pub max_attempts: Option<u32>,
+    /// Give up once this long has passed without a stable Open (default: never).
+    pub max_unstable: Option<Duration>,
+    /// Seed of the jitter generator, so every schedule is reproducible
+    /// (default: a fixed seed; drivers usually pass a random one).
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            ack_timeout: Duration::from_secs(15),
+            ping_interval: Duration::from_secs(30),
+            stale_after: Duration::from_secs(75),
+            backoff: [1, 2, 4, 8, 16, 30]
+                .into_iter()
+                .map(Duration::from_secs)
+                .collect(),
+            jitter: 0.5,
+            min_delay: Duration::from_millis(100),
+            stable_after: Duration::from_secs(10),
+            close_grace: Duration::from_secs(1),
+            terminal_closes: Vec::new(),
+            max_attempts: None,
+            max_unstable: None,
+            seed: 0x5eed_0f_11fe,
+        }
+    }
+}
+
+/// Why a [`Config`] was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// A duration that must be positive is zero.
+    #[error("config: `{0}` must be greater than zero")]
+    Zero(&'static str),
+    /// A duration exceeds [`MAX_DURATION`], so a deadline could overflow.
+    #[error("config: `{0}` exceeds the maximum of 100 years")]
+    TooLong(&'static str),
+    /// `stale_after` must be strictly longer than `ping_interval`, or the
+    /// link would be declared dead before a ping could be answered.
+    #[error(
+        "config: `stale_after` ({stale_after:?}) must exceed `ping_interval` ({ping_interval:?})"
+    )]
+    StaleNotAbovePing {
+        /// The configured stale threshold.
+        stale_after: Duration,
+        /// The configured ping interval.
+        ping_interval: Duration,
+    },
+    /// The backoff schedule has no entries.
+    #[error("config: `backoff` schedule is empty")]
+    EmptyBackoff,
+    /// `jitter` is NaN or outside `0.0..=1.0`.
+    #[error("config: `jitter` must be within 0.0..=1.0, got {0}")]
+    Jitter(f64),
+    /// `max_attempts` is `Some(0)`, which would give up before trying.
+    #[error("config: `max_attempts` must be at least 1")]
+    ZeroAttempts,
+}
+
+impl Config {
+    /// Checks every rule; the first broken one is returned.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("connect_timeout", self.connect_timeout),
+            ("ack_timeout", self.ack_timeout),
+            ("ping_interval", self.ping_interval),
+            ("stale_after", self.stale_after),
+            ("close_grace", self.close_grace),
+            ("min_delay", self.min_delay),
+        ];
+        for (name, d) in positive {
+            if d.is_zero() {
+                return Err(ConfigError::Zero(name));
+            }
+        }
+        let bounded = positive.into_iter().chain([
+            ("stable_after", self.stable_after),
+            ("max_unstable", self.max_unstable.unwrap_or_default()),
+        ]);
+        for (name, d) in bounded {
+            if d > MAX_DURATION {
+                return Err(ConfigError::TooLong(name));
+            }
+        }
+        if self.backoff.is_empty() {
+            return Err(ConfigError::EmptyBackoff);
+        }
+        if self.backoff.iter().any(|d| *d > MAX_DURATION) {
+            return Err(ConfigError::TooLong("backoff"));
+        }
+        if self.stale_after <= self.ping_interval {
+            return Err(ConfigError::StaleNotAbovePing {
+                stale_after: self.stale_after,
+                ping_interval: self.ping_interval,
+            });
+        }
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return Err(ConfigError::Jitter(self.jitter));
+        }
+        if self.max_attempts == Some(0) {
+            return Err(ConfigError::ZeroAttempts);
+        }
+        if self.max_unstable.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::Zero("max_unstable"));
+        }
+        Ok(())
+    }
+
+    /// The terminal rule matching a peer close, if any.
+    pub fn is_terminal(&self, code: u16, reason: &str) -> bool {
+        self.terminal_closes.iter().any(|t| t.matches(code, reason))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_the_design() {
+        let c = Config::default();
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.ack_timeout, Duration::from_secs(15));
+        assert_eq!(c.backoff.len(), 6);
+        assert_eq!(c.backoff[5], Duration::from_secs(30));
+    }
+
+    #[test]
+    fn each_rule_is_a_typed_error() {
+        let bad = |f: fn(&mut Config)| {
+            let mut c = Config::default();
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        assert_eq!(
+            bad(|c| c.ping_interval = Duration::ZERO),
+            ConfigError::Zero("ping_interval")
+        );
+        assert!(matches!(
+            bad(|c| c.stale_after = c.ping_interval),
+            ConfigError::StaleNotAbovePing { .. }
+        ));
+        assert_eq!(bad(|c| c.backoff.clear()), ConfigError::EmptyBackoff);
+        assert!(matches!(bad(|c| c.jitter = 1.5), ConfigError::Jitter(_)));
+        assert!(matches!(
+            bad(|c| c.jitter = f64::NAN),
+            ConfigError::Jitter(_)
+        ));
+        assert_eq!(
+            bad(|c| c.connect_timeout = Duration::MAX),
+            ConfigError::TooLong("connect_timeout")
+        );
+        assert_eq!(
+            bad(|c| c.backoff = vec![Duration::MAX]),
+            ConfigError::TooLong("backoff")
+        );
+        assert_eq!(
+            bad(|c| c.max_unstable = Some(Duration::MAX)),
+            ConfigError::TooLong("max_unstable")
+        );
+        assert_eq!(bad(|c| c.max_attempts = Some(0)), ConfigError::ZeroAttempts);
+    }
+
+    #[test]
+    fn terminal_rules_match_code_and_optional_reason() {
+        let any = TerminalClose::code(4001);
+        let exact = TerminalClose::code_and_reason(4002, "banned");
+        assert!(any.matches(4001, "whatever"));
+        assert!(!any.matches(4000, ""));
+        assert!(exact.matches(4002, "banned"));
+        assert!(!exact.matches(4002, "other"));
+    }
+}

@@ -1,0 +1,199 @@
+//! Breadth-first exploration of the transition function: from the initial
+//! state, apply every event (any armed timer may fire) and visit every
+//! reachable abstract state. The diagram and the exhaustive test are both
+//! built on it, so the picture cannot drift from the code.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::{Action, Cause, Config, Event, Lifecycle, State, Status, TerminalClose, step};
+
+/// The close code [`exploration_config`] treats as terminal.
+pub const TERMINAL_CODE: u16 = 4001;
+
+/// A concrete point of the exploration: a lifecycle and the virtual time.
+#[derive(Debug, Clone)]
+pub struct Point {
+    /// The lifecycle at this point.
+    pub lifecycle: Lifecycle,
+    /// The virtual clock at this point.
+    pub now: Instant,
+}
+
+/// The abstraction that makes the space finite: the state's name, the
+/// backoff step, the attempt budget step, whether the Open connection is
+/// already stable, and how much of the time budget is spent (in sixteenths).
+pub type AbstractState = (Status, u32, u32, bool, u32);
+
+/// What an exploration found.
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    /// Distinct abstract states reached.
+    pub states: usize,
+    /// (state, event) pairs applied, ignored ones included.
+    pub transitions: usize,
+    /// Edges that did something, by (from, to), with their distinct labels.
+    pub edges: BTreeMap<(Status, Status), BTreeSet<String>>,
+}
+
+/// A small configuration that reaches every edge quickly: three backoff
+/// steps, an attempt budget of 5, a time budget of 30 s, and close code
+/// [`TERMINAL_CODE`] terminal. Timings are the defaults.
+pub fn exploration_config() -> Config {
+    Config {
+        backoff: [1, 2, 4].into_iter().map(Duration::from_secs).collect(),
+        terminal_closes: vec![TerminalClose::code(TERMINAL_CODE)],
+        max_attempts: Some(5),
+        max_unstable: Some(Duration::from_secs(30)),
+        ..Config::default()
+    }
+}
+
+/// Every event worth trying at `point`: each socket event for the current
+/// attempt and for a stale one, each caller command, and the timeout at the
+/// state's deadline. Returns (event, time to apply it at).
+pub fn events_at(point: &Point, config: &Config) -> Vec<(Event, Instant)> {
+    let state = &point.lifecycle.state;
+    let current = match state {
+        State::Reconnecting { next_attempt, .. } => *next_attempt,
+        other => other.transport_attempt().unwrap_or(1),
+    };
+    // Caller and socket events happen a moment later, so activity visibly
+    // moves the stale deadline.
+    let later = point.now + Duration::from_millis(1);
+    let mut events = Vec::new();
+    for attempt in [current, current.saturating_sub(1)] {
+        events.extend(
+            [
+                Event::SocketOpened { attempt },
+                Event::ConnectFailed { attempt },
+                Event::HelloFailed { attempt },
+                Event::Ack { attempt },
+                Event::Activity { attempt },
+                Event::PeerClosed {
+                    attempt,
+                    code: 1000,
+                    reason: "bye".into(),
+                },
+                Event::PeerClosed {
+                    attempt,
+                    code: TERMINAL_CODE,
+                    reason: "banned".into(),
+                },
+                Event::TransportLost { attempt },
+                Event::MessageTooBig { attempt },
+            ]
+            .map(|e| (e, later)),
+        );
+    }
+    events.push((
+        Event::Close {
+            code: 1000,
+            reason: String::new(),
+        },
+        later,
+    ));
+    events.push((Event::ReconnectNow, later));
+    if let Some(deadline) = state.deadline(config.stale_after) {
+        events.push((Event::Timeout, deadline.max(point.now)));
+    }
+    events
+}
+
+/// The abstract state of `point` (see [`AbstractState`]).
+pub fn abstract_state(point: &Point, config: &Config) -> AbstractState {
+    let lc = &point.lifecycle;
+    let stable = match lc.state {
+        State::Open { since, .. } => point.now >= super::time::deadline(since, config.stable_after),
+        _ => false,
+    };
+    let eighths = match config.max_unstable {
+        Some(max) if !max.is_zero() => {
+            let spent = point.now.saturating_duration_since(lc.unstable_since);
+            ((spent.as_nanos() * 16 / max.as_nanos()).min(17)) as u32
+        }
+        _ => 0,
+    };
+    let cap = config.backoff.len() as u32 + 1;
+    let budget_cap = config.max_attempts.unwrap_or(cap).saturating_add(1);
+    (
+        lc.state.status(),
+        lc.failures.min(cap),
+        lc.attempts_since_stable.min(budget_cap),
+        stable,
+        eighths,
+    )
+}
+
+/// The diagram label of one edge: the event (with the cause where the event
+/// alone is ambiguous) and the actions other than the status notice.
+pub fn label(event: &Event, actions: &[Action]) -> String {
+    let cause = actions.iter().find_map(|a| match a {
+        Action::StatusChanged { cause, .. } => Some(*cause),
+        _ => None,
+    });
+    let mut text = event.name().to_owned();
+    if let Some(cause) = cause {
+        let ambiguous = matches!(event, Event::Timeout | Event::PeerClosed { .. })
+            || matches!(cause, Cause::GaveUp | Cause::Rejected);
+        if ambiguous {
+            text.push_str(" [");
+            text.push_str(cause.as_str());
+            text.push(']');
+        }
+    }
+    let commands: Vec<&str> = actions
+        .iter()
+        .filter(|a| !matches!(a, Action::StatusChanged { .. }))
+        .map(Action::name)
+        .collect();
+    if !commands.is_empty() {
+        text.push_str(" / ");
+        text.push_str(&commands.join(", "));
+    }
+    text
+}
+
+/// Explores from the initial state at `origin`, calling `visit(before,
+/// event, after, actions)` for every (state, event) pair applied. Returns the
+/// graph of edges that changed something.
+pub fn explore(
+    config: &Config,
+    origin: Instant,
+    mut visit: impl FnMut(&Point, &Event, &Point, &[Action]),
+) -> Graph {
+    let (lifecycle, _) = Lifecycle::start(config, origin);
+    let start = Point {
+        lifecycle,
+        now: origin,
+    };
+    let mut seen: HashSet<AbstractState> = HashSet::new();
+    let mut queue = VecDeque::new();
+    seen.insert(abstract_state(&start, config));
+    queue.push_back(start);
+    let mut graph = Graph::default();
+    while let Some(point) = queue.pop_front() {
+        for (event, at) in events_at(&point, config) {
+            let (lifecycle, actions) = step(&point.lifecycle, event.clone(), at, config);
+            let next = Point { lifecycle, now: at };
+            graph.transitions += 1;
+            visit(&point, &event, &next, &actions);
+            let changed = !actions.is_empty() || next.lifecycle != point.lifecycle;
+            if !changed {
+                continue;
+            }
+            let from = point.lifecycle.state.status();
+            let to = next.lifecycle.state.status();
+            graph
+                .edges
+                .entry((from, to))
+                .or_default()
+                .insert(label(&event, &actions));
+            if seen.insert(abstract_state(&next, config)) {
+                queue.push_back(next);
+            }
+        }
+    }
+    graph.states = seen.len();
+    graph
+}

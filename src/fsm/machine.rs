@@ -1,0 +1,111 @@
+//! `Machine`: the transition function wrapped for drivers — one deadline to
+//! sleep on, a queue of actions to drain.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use super::transition::{Lifecycle, apply};
+use super::{Action, Attempt, Config, ConfigError, Event, State, Status};
+
+/// The lifecycle state machine, ready to be driven.
+///
+/// Feed it inputs with [`handle`](Self::handle) and
+/// [`handle_timeout`](Self::handle_timeout); after **every** input, drain
+/// [`poll_action`](Self::poll_action) until it returns `None`, then sleep
+/// until [`poll_timeout`](Self::poll_timeout).
+#[derive(Debug, Clone)]
+pub struct Machine {
+    config: Config,
+    lifecycle: Lifecycle,
+    actions: VecDeque<Action>,
+}
+
+impl Machine {
+    /// Validates `config` and starts attempt 1 at `now`: the first action is
+    /// [`Action::Connect`] for attempt 1.
+    pub fn new(config: Config, now: Instant) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let (lifecycle, first) = Lifecycle::start(&config, now);
+        // Room for the longest action burst, so steady state never grows it.
+        let mut actions = VecDeque::with_capacity(8);
+        actions.push_back(first);
+        Ok(Machine {
+            config,
+            lifecycle,
+            actions,
+        })
+    }
+
+    // ── getters ────────────────────────────────────────────────────────
+
+    /// The current state, with its deadlines.
+    pub fn state(&self) -> &State {
+        &self.lifecycle.state
+    }
+
+    /// The current state's name.
+    pub fn status(&self) -> Status {
+        self.lifecycle.state.status()
+    }
+
+    /// The whole lifecycle: state, counters and jitter generator.
+    pub fn lifecycle(&self) -> &Lifecycle {
+        &self.lifecycle
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The attempt whose transport is current, if any.
+    pub fn attempt(&self) -> Option<Attempt> {
+        self.lifecycle.state.transport_attempt()
+    }
+
+    /// Whether application data may be sent now (only in Open).
+    pub fn can_send(&self) -> bool {
+        matches!(self.lifecycle.state, State::Open { .. })
+    }
+
+    /// Whether the session has ended for good.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.lifecycle.state, State::Closed { .. })
+    }
+
+    // ── inputs ─────────────────────────────────────────────────────────
+
+    /// Applies one event at time `now`. Events of other attempts and events
+    /// that do not apply in the current state are ignored.
+    pub fn handle(&mut self, event: Event, now: Instant) {
+        apply(
+            &mut self.lifecycle,
+            event,
+            now,
+            &self.config,
+            &mut self.actions,
+        );
+    }
+
+    /// Fires whatever deadline is due at `now`. Calling it early (before
+    /// [`poll_timeout`](Self::poll_timeout)) does nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.poll_timeout().is_some_and(|t| now >= t) {
+            self.handle(Event::Timeout, now);
+        }
+    }
+
+    // ── outputs ────────────────────────────────────────────────────────
+
+    /// The next action to carry out, in order; `None` when drained.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The one instant the driver must wake at and call
+    /// [`handle_timeout`](Self::handle_timeout); `None` only once Closed.
+    /// After it fires, the next deadline is strictly later.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.lifecycle.state.deadline(self.config.stale_after)
+    }
+}

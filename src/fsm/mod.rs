@@ -1,0 +1,56 @@
+//! The core: a pure, explicit lifecycle state machine.
+//!
+//! Nothing here performs I/O, reads a clock, awaits, or touches a global
+//! random generator: time comes in as `now: Instant` on every call, jitter
+//! comes from a generator seeded by [`Config::seed`] and held in the
+//! machine. So every lifecycle edge is testable without sockets and every
+//! schedule is reproducible.
+//!
+//! # Driving the machine
+//!
+//! ```text
+//! loop {
+//!     while let Some(action) = machine.poll_action() { carry it out }
+//!     wait for a socket event, a caller command, or machine.poll_timeout()
+//!     machine.handle(event, now)   or   machine.handle_timeout(now)
+//! }
+//! ```
+//!
+//! **Drain every action after every input.** Actions are ordered: a
+//! `DropTransport` comes before the `Disconnected` notice, which comes before
+//! the `ReconnectScheduled` notice; a `FlushQueue` comes right after the ack
+//! and before anything else may be sent.
+//!
+//! # Timers
+//!
+//! Each state owns its deadlines (connect deadline in Connecting, ack
+//! deadline in AwaitingAck, ping and stale deadlines in Open, retry time in
+//! Reconnecting, close grace in Closing), so leaving a state cancels its
+//! timers by construction. [`Machine::poll_timeout`] exposes only the
+//! earliest; [`Machine::handle_timeout`] is a no-op when called early.
+//!
+//! # Attempts
+//!
+//! Every socket event names the attempt it belongs to (counted from 1). An
+//! event of any attempt but the current one is ignored, so a late ack or a
+//! late close of a dead socket can never disturb a newer connection.
+
+mod action;
+pub mod backoff;
+mod config;
+pub mod diagram;
+mod event;
+pub mod explore;
+mod machine;
+mod queue;
+mod state;
+pub mod time;
+mod transition;
+
+pub use action::{Action, Cause};
+pub use config::{Config, ConfigError, MAX_DURATION, TerminalClose};
+pub use event::Event;
+pub use machine::Machine;
+pub use queue::{OutboundQueue, Overflow, QueueError, Queued};
+pub use state::{Attempt, CloseReason, State, Status};
+pub use transition::{Lifecycle, apply, step};

@@ -1,0 +1,200 @@
+//! The lifecycle's states. Each state owns the deadlines that matter in it,
+//! so leaving a state cancels its timers by construction.
+
+use std::fmt;
+use std::time::Instant;
+
+/// A connection attempt's number, counted from 1. Every socket event carries
+/// the attempt it belongs to; events of any other attempt are ignored.
+pub type Attempt = u64;
+
+/// The lifecycle's state, with the deadlines it owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Opening the transport (TCP, TLS, WebSocket upgrade).
+    Connecting {
+        /// This attempt's number.
+        attempt: Attempt,
+        /// The connect deadline: expiry drops the transport and counts a failure.
+        deadline: Instant,
+    },
+    /// The socket is open; the hello is being built and sent and the ack is awaited.
+    AwaitingAck {
+        /// This attempt's number.
+        attempt: Attempt,
+        /// The ack deadline, counted from socket open.
+        deadline: Instant,
+    },
+    /// The broker acknowledged the hello; application frames may flow.
+    Open {
+        /// This attempt's number.
+        attempt: Attempt,
+        /// When the ack arrived; a failure at or after `since + stable_after`
+        /// resets the backoff.
+        since: Instant,
+        /// The last inbound frame of any kind.
+        last_activity: Instant,
+        /// When the next ping is due.
+        next_ping: Instant,
+    },
+    /// Waiting out the backoff delay before the next attempt.
+    Reconnecting {
+        /// The attempt that will start at `retry_at`.
+        next_attempt: Attempt,
+        /// When the next attempt starts.
+        retry_at: Instant,
+    },
+    /// Our close frame is out; waiting (bounded) for the peer's.
+    Closing {
+        /// The attempt whose socket is closing.
+        attempt: Attempt,
+        /// After this the socket is dropped regardless.
+        deadline: Instant,
+    },
+    /// Terminal: nothing happens ever again.
+    Closed {
+        /// Why the session ended.
+        reason: CloseReason,
+    },
+}
+
+/// Why a session reached [`State::Closed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The caller closed the session (or dropped its last handle).
+    Requested,
+    /// The broker closed with a code configured as terminal.
+    Rejected {
+        /// The peer's close code.
+        code: u16,
+        /// The peer's close reason.
+        reason: String,
+    },
+    /// The give-up budget (attempts or time without a stable Open) ran out.
+    GaveUp {
+        /// Attempts made since the last stable Open.
+        attempts: u32,
+    },
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::Requested => f.write_str("closed by the caller"),
+            CloseReason::Rejected { code, reason } => {
+                write!(
+                    f,
+                    "rejected by the broker with close code {code} ({reason:?})"
+                )
+            }
+            CloseReason::GaveUp { attempts } => {
+                write!(
+                    f,
+                    "gave up after {attempts} attempts without a stable connection"
+                )
+            }
+        }
+    }
+}
+
+/// A state's name without its data: what `status()` reports and what the
+/// diagram's nodes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status {
+    /// See [`State::Connecting`].
+    Connecting,
+    /// See [`State::AwaitingAck`].
+    AwaitingAck,
+    /// See [`State::Open`].
+    Open,
+    /// See [`State::Reconnecting`].
+    Reconnecting,
+    /// See [`State::Closing`].
+    Closing,
+    /// See [`State::Closed`].
+    Closed,
+}
+
+impl Status {
+    /// Every status, in lifecycle order.
+    pub const ALL: [Status; 6] = [
+        Status::Connecting,
+        Status::AwaitingAck,
+        Status::Open,
+        Status::Reconnecting,
+        Status::Closing,
+        Status::Closed,
+    ];
+
+    /// The snake_case name used in logs and the CLI (`awaiting_ack`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Connecting => "connecting",
+            Status::AwaitingAck => "awaiting_ack",
+            Status::Open => "open",
+            Status::Reconnecting => "reconnecting",
+            Status::Closing => "closing",
+            Status::Closed => "closed",
+        }
+    }
+
+    /// The CamelCase name used in the diagram (`AwaitingAck`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Connecting => "Connecting",
+            Status::AwaitingAck => "AwaitingAck",
+            Status::Open => "Open",
+            Status::Reconnecting => "Reconnecting",
+            Status::Closing => "Closing",
+            Status::Closed => "Closed",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl State {
+    /// This state's name.
+    pub fn status(&self) -> Status {
+        match self {
+            State::Connecting { .. } => Status::Connecting,
+            State::AwaitingAck { .. } => Status::AwaitingAck,
+            State::Open { .. } => Status::Open,
+            State::Reconnecting { .. } => Status::Reconnecting,
+            State::Closing { .. } => Status::Closing,
+            State::Closed { .. } => Status::Closed,
+        }
+    }
+
+    /// The attempt whose transport this state holds, if it holds one
+    /// (Connecting, AwaitingAck, Open, Closing).
+    pub fn transport_attempt(&self) -> Option<Attempt> {
+        match *self {
+            State::Connecting { attempt, .. }
+            | State::AwaitingAck { attempt, .. }
+            | State::Open { attempt, .. }
+            | State::Closing { attempt, .. } => Some(attempt),
+            State::Reconnecting { .. } | State::Closed { .. } => None,
+        }
+    }
+
+    /// The earliest deadline this state owns; `None` only in Closed.
+    pub fn deadline(&self, stale_after: std::time::Duration) -> Option<Instant> {
+        match *self {
+            State::Connecting { deadline, .. }
+            | State::AwaitingAck { deadline, .. }
+            | State::Closing { deadline, .. } => Some(deadline),
+            State::Open {
+                last_activity,
+                next_ping,
+                ..
+            } => Some(next_ping.min(super::time::deadline(last_activity, stale_after))),
+            State::Reconnecting { retry_at, .. } => Some(retry_at),
+            State::Closed { .. } => None,
+        }
+    }
+}

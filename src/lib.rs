@@ -1,0 +1,3 @@
+//! ws-lifecycle (work in progress)
+#![deny(missing_docs)]
+pub mod fsm;
