@@ -103,7 +103,7 @@ impl Default for Config {
             terminal_closes: Vec::new(),
             max_attempts: None,
             max_unstable: None,
-            seed: 0x5eed_0f_11fe,
+            seed: 0x5eed_f11e,
         }
     }
 }
