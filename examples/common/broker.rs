@@ -1,0 +1,185 @@
+//! A small WebSocket broker for demos, load tests and integration tests,
+//! written with async-tungstenite. It answers `{"type":"hello"}` with
+//! `{"type":"hello_ack"}`, echoes every other JSON frame as
+//! `{"type":"echo","data":<frame>}`, and answers pings. Test behaviours
+//! (never ack, close after ack, garbage, …) are switched on by [`Options`].
+//!
+//! Shared by `examples/broker.rs`, `examples/demo.rs` and the tests (via
+//! `#[path]`), so it is written once.
+#![allow(dead_code)]
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_io::Async;
+use async_tungstenite::tungstenite::Message;
+use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use futures_lite::StreamExt;
+use futures_util::SinkExt;
+use smol::Task;
+
+/// How the broker behaves. The default is a well-behaved echo broker.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Never answer the hello.
+    pub never_ack: bool,
+    /// Right after the ack, close with this code and reason.
+    pub close_after_ack: Option<(u16, String)>,
+    /// Right after the ack, send these raw frames.
+    pub after_ack: Vec<Message>,
+    /// Wait this long before acking.
+    pub ack_delay: Option<Duration>,
+}
+
+/// What the broker saw, for assertions.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// TCP connections accepted.
+    pub connections: AtomicUsize,
+    /// Hellos received.
+    pub hellos: AtomicUsize,
+    /// Close frames received from clients: (code, reason).
+    pub closes: Mutex<Vec<(u16, String)>>,
+    /// Text frames received (hellos included), in arrival order.
+    pub texts: Mutex<Vec<String>>,
+    /// Connections currently open.
+    pub open: AtomicUsize,
+}
+
+/// Binds `addr` with SO_REUSEADDR (so a restart can take the same port at
+/// once) and a large backlog (the std listener's 128 overflows when
+/// thousands connect together).
+pub fn bind(addr: SocketAddr) -> io::Result<Async<TcpListener>> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(16_384)?;
+    Async::new(TcpListener::from(socket))
+}
+
+/// A running broker; dropping it (or [`Broker::stop`]) closes the listener
+/// and every connection at once, like a killed process.
+pub struct Broker {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// What it saw.
+    pub stats: Arc<Stats>,
+    task: Option<Task<()>>,
+}
+
+impl Broker {
+    /// Starts a broker on `addr` (port 0 picks a free one) on smol's global executor.
+    pub fn start(addr: SocketAddr, options: Options) -> io::Result<Broker> {
+        let listener = bind(addr)?;
+        let addr = listener.get_ref().local_addr()?;
+        let stats = Arc::new(Stats::default());
+        let task = smol::spawn(serve(listener, Arc::new(options), stats.clone()));
+        Ok(Broker {
+            addr,
+            stats,
+            task: Some(task),
+        })
+    }
+
+    /// `ws://addr/ws`
+    pub fn url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// Stops listening and drops every connection without a close frame.
+    pub fn stop(mut self) {
+        self.task.take();
+    }
+}
+
+/// Accepts forever; each connection runs as a task owned by this future,
+/// so dropping it drops them all.
+pub async fn serve(listener: Async<TcpListener>, options: Arc<Options>, stats: Arc<Stats>) {
+    let mut conns: Vec<Task<()>> = Vec::new();
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(_) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                async_io::Timer::after(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        stats.connections.fetch_add(1, Ordering::SeqCst);
+        conns.retain(|t| !t.is_finished());
+        conns.push(smol::spawn(handle(stream, options.clone(), stats.clone())));
+    }
+}
+
+/// Small buffers: the broker holds thousands of idle connections in load tests.
+pub fn websocket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+}
+
+async fn handle(stream: Async<TcpStream>, options: Arc<Options>, stats: Arc<Stats>) {
+    let _ = stream.get_ref().set_nodelay(true);
+    let Ok(mut ws) =
+        async_tungstenite::accept_async_with_config(stream, Some(websocket_config())).await
+    else {
+        return;
+    };
+    stats.open.fetch_add(1, Ordering::SeqCst);
+    while let Some(Ok(message)) = ws.next().await {
+        match message {
+            Message::Text(text) => {
+                stats.texts.lock().unwrap().push(text.to_string());
+                let Ok(value) = serde_json::from_str::<serde_json::Value>(text.as_str()) else {
+                    continue;
+                };
+                if value.get("type").and_then(|t| t.as_str()) == Some("hello") {
+                    stats.hellos.fetch_add(1, Ordering::SeqCst);
+                    if options.never_ack {
+                        continue;
+                    }
+                    if let Some(d) = options.ack_delay {
+                        async_io::Timer::after(d).await;
+                    }
+                    if ws
+                        .send(Message::text(r#"{"type":"hello_ack"}"#))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                    for frame in &options.after_ack {
+                        let _ = ws.send(frame.clone()).await;
+                    }
+                    if let Some((code, reason)) = &options.close_after_ack {
+                        let frame = CloseFrame {
+                            code: (*code).into(),
+                            reason: reason.clone().into(),
+                        };
+                        let _ = ws.send(Message::Close(Some(frame))).await;
+                    }
+                    continue;
+                }
+                let echo = serde_json::json!({"type": "echo", "data": value});
+                if ws.send(Message::text(echo.to_string())).await.is_err() {
+                    break;
+                }
+            }
+            Message::Close(frame) => {
+                let (code, reason) = frame.map_or((1005, String::new()), |f| {
+                    (u16::from(f.code), f.reason.to_string())
+                });
+                stats.closes.lock().unwrap().push((code, reason));
+                // tungstenite queued the reply; flush it and finish.
+                let _ = ws.flush().await;
+                break;
+            }
+            _ => {}
+        }
+    }
+    stats.open.fetch_sub(1, Ordering::SeqCst);
+}

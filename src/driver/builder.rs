@@ -1,0 +1,236 @@
+//! `ClientBuilder`: everything a session needs, checked at construction.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+
+use async_tungstenite::tungstenite::handshake::client::Request;
+use futures_rustls::rustls::ClientConfig;
+
+use crate::fsm::{Attempt, Config, ConfigError, OutboundQueue};
+
+use super::connect::{ConnectSpec, Endpoint, default_tls_config};
+use super::shared::Shared;
+use super::{Client, Events, Session, TransportConfig, TransportConfigError};
+
+/// The error a hello builder may return.
+pub type HelloError = Box<dyn std::error::Error + Send + Sync>;
+
+type HelloFn = dyn Fn(Attempt) -> Pin<Box<dyn Future<Output = Result<String, HelloError>> + Send>>
+    + Send
+    + Sync;
+type AckFn = dyn Fn(&serde_json::Value) -> bool + Send + Sync;
+type RequestFn = dyn Fn(Attempt, &mut Request) + Send + Sync;
+
+/// Why a session could not be built. Every caller mistake lands here, at
+/// construction, never later.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The URL is not a usable `ws://` or `wss://` URL.
+    #[error("bad url {url}: {why}")]
+    Url {
+        /// The URL, without query string or credentials.
+        url: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The lifecycle configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The transport configuration is invalid.
+    #[error(transparent)]
+    Transport(#[from] TransportConfigError),
+    /// The default TLS configuration could not be built.
+    #[error("tls setup failed: {0}")]
+    Tls(String),
+}
+
+/// What every attempt of a session shares.
+pub(crate) struct Spec {
+    pub(crate) connect: ConnectSpec,
+    pub(crate) hello: Arc<HelloFn>,
+    pub(crate) ack: Arc<AckFn>,
+    pub(crate) request_hook: Option<Arc<RequestFn>>,
+    pub(crate) binary: bool,
+}
+
+/// Configures and starts sessions. One builder can start many sessions
+/// (each gets its own jitter seed unless [`seed`](Self::seed) is set).
+///
+/// Defaults: hello `{"type":"hello"}`, ack = a JSON object whose `"type"`
+/// is `"hello_ack"`, [`Config::default`], [`TransportConfig::default`],
+/// webpki roots for `wss://`.
+#[derive(Clone)]
+pub struct ClientBuilder {
+    url: String,
+    config: Config,
+    seed: Option<u64>,
+    transport: TransportConfig,
+    tls: Arc<OnceLock<Arc<ClientConfig>>>,
+    hello: Arc<HelloFn>,
+    ack: Arc<AckFn>,
+    request_hook: Option<Arc<RequestFn>>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("url", &super::connect::redact(&self.url))
+            .field("config", &self.config)
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// A builder for sessions to `url` (`ws://` or `wss://`).
+    pub fn new(url: impl Into<String>) -> Self {
+        ClientBuilder {
+            url: url.into(),
+            config: Config::default(),
+            seed: None,
+            transport: TransportConfig::default(),
+            tls: Arc::new(OnceLock::new()),
+            hello: Arc::new(|_| Box::pin(async { Ok(r#"{"type":"hello"}"#.to_owned()) })),
+            ack: Arc::new(|v| v.get("type").and_then(|t| t.as_str()) == Some("hello_ack")),
+            request_hook: None,
+        }
+    }
+
+    /// The lifecycle policy (timeouts, keepalive, backoff, budgets,
+    /// terminal codes). Its `seed` is ignored unless [`seed`](Self::seed) is set.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Fixes the jitter seed, for reproducible schedules. By default every
+    /// session draws its own, so clients of a restarted broker spread out.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Socket, buffer and channel settings.
+    pub fn transport(mut self, transport: TransportConfig) -> Self {
+        self.transport = transport;
+        self
+    }
+
+    /// Uses this rustls configuration for `wss://` instead of the default
+    /// (ring provider, webpki roots, verification on). Certificate
+    /// verification is whatever this configuration says.
+    pub fn tls_config(mut self, config: Arc<ClientConfig>) -> Self {
+        let cell = OnceLock::new();
+        let _ = cell.set(config);
+        self.tls = Arc::new(cell);
+        self
+    }
+
+    /// The hello builder: called anew on every attempt with its number, so
+    /// timestamps and signatures are fresh. The text it returns is sent
+    /// verbatim (never logged). An error abandons the attempt, which is
+    /// retried. It runs under the ack deadline, so a hanging builder cannot
+    /// wedge an attempt.
+    pub fn hello<F, Fut, E>(mut self, build: F) -> Self
+    where
+        F: Fn(Attempt) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<String, E>> + Send + 'static,
+        E: Into<HelloError>,
+    {
+        self.hello = Arc::new(move |attempt| {
+            let fut = build(attempt);
+            Box::pin(async move { fut.await.map_err(Into::into) })
+        });
+        self
+    }
+
+    /// A fixed JSON hello, sent on every attempt.
+    pub fn hello_json(mut self, hello: serde_json::Value) -> Self {
+        let text: Arc<str> = hello.to_string().into();
+        self.hello = Arc::new(move |_| {
+            let text = text.to_string();
+            Box::pin(async move { Ok(text) })
+        });
+        self
+    }
+
+    /// The ack predicate: true for the frame that means "broker accepted
+    /// us". Only asked while awaiting the ack.
+    pub fn ack(
+        mut self,
+        is_ack: impl Fn(&serde_json::Value) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.ack = Arc::new(is_ack);
+        self
+    }
+
+    /// Shorthand: a JSON object whose `"type"` equals `ty` is the ack.
+    pub fn ack_type(self, ty: impl Into<String>) -> Self {
+        let ty = ty.into();
+        self.ack(move |v| v.get("type").and_then(|t| t.as_str()) == Some(ty.as_str()))
+    }
+
+    /// Adjusts each attempt's upgrade request (headers such as
+    /// `Authorization`, `Sec-WebSocket-Protocol` for subprotocols). The
+    /// response is visible as [`SessionEvent::Upgraded`](super::SessionEvent::Upgraded)
+    /// and [`Client::upgrade_response`].
+    pub fn request(mut self, hook: impl Fn(Attempt, &mut Request) + Send + Sync + 'static) -> Self {
+        self.request_hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Validates everything and returns the handle, the event stream and
+    /// the session future. Spawn the future on any executor; nothing
+    /// happens until it is first polled.
+    pub fn build(&self) -> Result<(Client, Events, Session), BuildError> {
+        let endpoint = Endpoint::parse(&self.url)?;
+        let mut config = self.config.clone();
+        config.seed = self.seed.unwrap_or_else(|| fastrand::u64(..));
+        config.validate()?;
+        self.transport.validate()?;
+        let tls = if endpoint.is_tls() {
+            let cfg = match self.tls.get() {
+                Some(c) => c.clone(),
+                None => {
+                    let built = default_tls_config()?;
+                    self.tls.get_or_init(|| built).clone()
+                }
+            };
+            Some(cfg)
+        } else {
+            None
+        };
+        let spec = Arc::new(Spec {
+            connect: ConnectSpec {
+                endpoint,
+                tls,
+                websocket: self.transport.websocket_config(),
+                nodelay: self.transport.nodelay,
+            },
+            hello: self.hello.clone(),
+            ack: self.ack.clone(),
+            request_hook: self.request_hook.clone(),
+            binary: self.transport.binary,
+        });
+        let queue = self
+            .transport
+            .queue
+            .map(|q| OutboundQueue::new(q.capacity, q.overflow));
+        let shared = Shared::new(
+            self.transport.send_capacity,
+            self.transport.event_capacity,
+            queue,
+        );
+        let session = Session::new(shared.clone(), spec, config);
+        Ok((Client::new(shared.clone()), Events::new(shared), session))
+    }
+
+    /// [`build`](Self::build), then spawns the session on smol's global
+    /// executor: the first attempt starts at once.
+    pub fn spawn(&self) -> Result<(Client, Events), BuildError> {
+        let (client, events, session) = self.build()?;
+        smol::spawn(session).detach();
+        Ok((client, events))
+    }
+}

@@ -1,0 +1,181 @@
+//! Transport settings: what the driver needs beyond the core's policy.
+
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::fsm::Overflow;
+
+/// Opt-in bounded queue for messages sent while not Open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueConfig {
+    /// The most messages it holds (at least 1).
+    pub capacity: usize,
+    /// What happens to a message sent while it is full.
+    pub overflow: Overflow,
+}
+
+/// Socket, buffer and channel settings.
+///
+/// The defaults are sized for many mostly idle sessions: a 4 KiB read
+/// buffer (tungstenite's own default eagerly allocates and zero-fills
+/// 128 KiB per connection) and writes that go straight to the socket.
+/// Raise `read_buffer_size` for a few high-throughput sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportConfig {
+    /// Largest inbound message accepted (default 16 MiB). A bigger one ends
+    /// the connection with close code 1009 and the session reconnects.
+    pub max_message_size: usize,
+    /// Largest inbound frame accepted (default: `max_message_size`).
+    pub max_frame_size: usize,
+    /// tungstenite's read buffer, allocated per connection (default 4 KiB).
+    pub read_buffer_size: usize,
+    /// Bytes tungstenite gathers before writing to the socket; 0 writes
+    /// every frame at once (default 0: the driver flushes after each batch
+    /// anyway).
+    pub write_buffer_size: usize,
+    /// Cap on tungstenite's write buffer; must exceed `write_buffer_size`
+    /// (tungstenite asserts on that; here it is a typed error). Default
+    /// unlimited: the driver's own send buffer is what is bounded.
+    pub max_write_buffer_size: usize,
+    /// Events buffered for the consumer before the session stops reading
+    /// the socket (default 1024). See [`Events`](super::Events).
+    pub event_capacity: usize,
+    /// Messages accepted by `send` while Open and not yet written (default
+    /// 1024); a full buffer makes `send` return
+    /// [`SendErrorKind::Full`](super::SendErrorKind::Full).
+    pub send_capacity: usize,
+    /// Queue sends made while not Open (default: off, such sends fail with
+    /// [`SendErrorKind::NotOpen`](super::SendErrorKind::NotOpen)).
+    pub queue: Option<QueueConfig>,
+    /// Deliver inbound binary frames as events instead of reporting them as
+    /// invalid (default false).
+    pub binary: bool,
+    /// Disable Nagle's algorithm on the TCP socket (default true).
+    pub nodelay: bool,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            max_message_size: 16 << 20,
+            max_frame_size: 16 << 20,
+            read_buffer_size: 4 << 10,
+            write_buffer_size: 0,
+            max_write_buffer_size: usize::MAX,
+            event_capacity: 1024,
+            send_capacity: 1024,
+            queue: None,
+            binary: false,
+            nodelay: true,
+        }
+    }
+}
+
+/// Why a [`TransportConfig`] was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportConfigError {
+    /// A size that must be positive is zero.
+    #[error("transport config: `{0}` must be greater than zero")]
+    Zero(&'static str),
+    /// tungstenite requires `max_write_buffer_size > write_buffer_size`.
+    #[error(
+        "transport config: `max_write_buffer_size` ({max}) must exceed `write_buffer_size` ({write})"
+    )]
+    WriteBuffer {
+        /// The configured write buffer size.
+        write: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// A frame limit above the message limit could never be reached.
+    #[error("transport config: `max_frame_size` ({frame}) exceeds `max_message_size` ({message})")]
+    FrameAboveMessage {
+        /// The configured frame limit.
+        frame: usize,
+        /// The configured message limit.
+        message: usize,
+    },
+}
+
+impl TransportConfig {
+    /// Checks every rule, including those tungstenite would panic on.
+    pub fn validate(&self) -> Result<(), TransportConfigError> {
+        let positive = [
+            ("max_message_size", self.max_message_size),
+            ("max_frame_size", self.max_frame_size),
+            ("read_buffer_size", self.read_buffer_size),
+            ("event_capacity", self.event_capacity),
+            ("send_capacity", self.send_capacity),
+            ("queue.capacity", self.queue.map_or(1, |q| q.capacity)),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(TransportConfigError::Zero(name));
+            }
+        }
+        if self.max_write_buffer_size <= self.write_buffer_size {
+            return Err(TransportConfigError::WriteBuffer {
+                write: self.write_buffer_size,
+                max: self.max_write_buffer_size,
+            });
+        }
+        if self.max_frame_size > self.max_message_size {
+            return Err(TransportConfigError::FrameAboveMessage {
+                frame: self.max_frame_size,
+                message: self.max_message_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// The tungstenite configuration these settings imply.
+    pub fn websocket_config(&self) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .read_buffer_size(self.read_buffer_size)
+            .write_buffer_size(self.write_buffer_size)
+            .max_write_buffer_size(self.max_write_buffer_size)
+            .max_message_size(Some(self.max_message_size))
+            .max_frame_size(Some(self.max_frame_size))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(TransportConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn settings_tungstenite_would_assert_on_are_typed_errors() {
+        let c = TransportConfig {
+            write_buffer_size: 10,
+            max_write_buffer_size: 10,
+            ..TransportConfig::default()
+        };
+        assert!(matches!(
+            c.validate(),
+            Err(TransportConfigError::WriteBuffer { .. })
+        ));
+        let c = TransportConfig {
+            read_buffer_size: 0,
+            ..TransportConfig::default()
+        };
+        assert_eq!(
+            c.validate(),
+            Err(TransportConfigError::Zero("read_buffer_size"))
+        );
+        let c = TransportConfig {
+            queue: Some(QueueConfig {
+                capacity: 0,
+                overflow: Overflow::RejectNew,
+            }),
+            ..TransportConfig::default()
+        };
+        assert_eq!(
+            c.validate(),
+            Err(TransportConfigError::Zero("queue.capacity"))
+        );
+    }
+}

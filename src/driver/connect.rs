@@ -1,0 +1,296 @@
+//! Opening one transport: resolve, TCP, optional TLS, WebSocket upgrade.
+//! The connect deadline is the core's; dropping the future cancels it all.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use async_io::Async;
+use async_tungstenite::WebSocketStream;
+use async_tungstenite::tungstenite::client::IntoClientRequest;
+use async_tungstenite::tungstenite::handshake::client::{Request, Response};
+use async_tungstenite::tungstenite::http::Uri;
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use futures_lite::{AsyncRead, AsyncWrite};
+use futures_rustls::rustls::{self, ClientConfig, RootCertStore};
+use futures_rustls::{TlsConnector, client::TlsStream};
+
+use super::BuildError;
+
+/// A parsed `ws://` or `wss://` URL.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    url: String,
+    host: String,
+    port: u16,
+    tls: bool,
+    redacted: String,
+}
+
+impl Endpoint {
+    /// Parses and checks `url`: scheme `ws` or `wss`, a host, a valid port.
+    pub fn parse(url: &str) -> Result<Self, BuildError> {
+        let bad = |why: &str| BuildError::Url {
+            url: redact(url),
+            why: why.to_owned(),
+        };
+        let uri: Uri =
+            url.parse()
+                .map_err(|e: async_tungstenite::tungstenite::http::uri::InvalidUri| {
+                    bad(&e.to_string())
+                })?;
+        let tls = match uri.scheme_str() {
+            Some("ws") => false,
+            Some("wss") => true,
+            Some(_) => return Err(bad("the scheme must be ws:// or wss://")),
+            None => return Err(bad("missing scheme: expected ws:// or wss://")),
+        };
+        let host = uri
+            .host()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| bad("missing host"))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        // tungstenite checks the rest of the request when it builds one; do
+        // it once here so a bad URL fails at construction, not per attempt.
+        url.into_client_request().map_err(|e| bad(&e.to_string()))?;
+        Ok(Endpoint {
+            url: url.to_owned(),
+            host,
+            port,
+            tls,
+            redacted: redact(url),
+        })
+    }
+
+    /// The URL without its query string or user info, safe to log.
+    pub fn redacted(&self) -> &str {
+        &self.redacted
+    }
+
+    /// Whether the scheme is `wss`.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// A fresh upgrade request for one attempt.
+    pub fn request(&self) -> Result<Request, async_tungstenite::tungstenite::Error> {
+        self.url.as_str().into_client_request()
+    }
+}
+
+/// Strips the query string, fragment and user info: they often carry
+/// credentials and must never reach a log.
+pub fn redact(url: &str) -> String {
+    let cut = url.find(['?', '#']).unwrap_or(url.len());
+    let base = &url[..cut];
+    match (base.find("://"), base.find('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}{}", &base[..s + 3], &base[at + 1..]),
+        _ => base.to_owned(),
+    }
+}
+
+/// The default TLS setup: ring as the crypto provider (never the
+/// process-wide default, which panics unless exactly one provider is
+/// compiled in), the webpki roots, certificate verification on.
+pub fn default_tls_config() -> Result<Arc<ClientConfig>, BuildError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| BuildError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// A TCP stream, plain or wrapped in TLS. The TLS state is boxed so a
+/// plain connection stays small.
+pub enum MaybeTls {
+    /// `ws://`
+    Plain(Async<TcpStream>),
+    /// `wss://`
+    Tls(Box<TlsStream<Async<TcpStream>>>),
+}
+
+impl AsyncRead for MaybeTls {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for MaybeTls {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MaybeTls::Plain(s) => Pin::new(s).poll_flush(cx),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            MaybeTls::Plain(s) => Pin::new(s).poll_close(cx),
+            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
+        }
+    }
+}
+
+/// The WebSocket type the driver runs on.
+pub type Socket = WebSocketStream<MaybeTls>;
+
+/// Why one connection attempt failed. Every variant is an ordinary,
+/// retried failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The host name did not resolve.
+    #[error("could not resolve {host}: {source}")]
+    Resolve {
+        /// The host name.
+        host: String,
+        /// The resolver's error.
+        source: io::Error,
+    },
+    /// No resolved address accepted a TCP connection.
+    #[error("tcp connect to {addr} failed: {source}")]
+    Tcp {
+        /// The last address tried.
+        addr: SocketAddr,
+        /// The socket error.
+        source: io::Error,
+    },
+    /// The TLS handshake failed (an untrusted certificate lands here).
+    #[error("tls handshake with {host} failed: {source}")]
+    Tls {
+        /// The server name verified.
+        host: String,
+        /// The TLS error.
+        source: io::Error,
+    },
+    /// The server refused the upgrade, or the request hook's request was bad.
+    #[error("websocket upgrade failed: {0}")]
+    Upgrade(#[from] async_tungstenite::tungstenite::Error),
+}
+
+/// Everything one attempt needs, shared by all attempts of a session.
+pub struct ConnectSpec {
+    /// Where to connect.
+    pub endpoint: Endpoint,
+    /// TLS settings, present for `wss://`.
+    pub tls: Option<Arc<ClientConfig>>,
+    /// The tungstenite settings.
+    pub websocket: WebSocketConfig,
+    /// Disable Nagle's algorithm.
+    pub nodelay: bool,
+}
+
+/// Opens one transport with an already-built upgrade `request`.
+pub async fn connect(
+    spec: &ConnectSpec,
+    request: Request,
+) -> Result<(Socket, Response), ConnectError> {
+    let host = &spec.endpoint.host;
+    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, spec.endpoint.port)],
+        Err(_) => smol::net::resolve((host.as_str(), spec.endpoint.port))
+            .await
+            .map_err(|source| ConnectError::Resolve {
+                host: host.clone(),
+                source,
+            })?,
+    };
+    let mut last_err = None;
+    let mut tcp = None;
+    for addr in addrs {
+        match Async::<TcpStream>::connect(addr).await {
+            Ok(s) => {
+                tcp = Some(s);
+                break;
+            }
+            Err(source) => last_err = Some(ConnectError::Tcp { addr, source }),
+        }
+    }
+    let tcp = match tcp {
+        Some(t) => t,
+        None => {
+            return Err(last_err.unwrap_or_else(|| ConnectError::Resolve {
+                host: host.clone(),
+                source: io::Error::new(io::ErrorKind::NotFound, "no addresses"),
+            }));
+        }
+    };
+    if spec.nodelay {
+        // Best-effort: a failure here only costs latency.
+        let _ = tcp.get_ref().set_nodelay(true);
+    }
+    let stream = match &spec.tls {
+        None => MaybeTls::Plain(tcp),
+        Some(config) => {
+            let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| {
+                ConnectError::Tls {
+                    host: host.clone(),
+                    source: io::Error::new(io::ErrorKind::InvalidInput, e),
+                }
+            })?;
+            let tls = TlsConnector::from(config.clone())
+                .connect(name, tcp)
+                .await
+                .map_err(|source| ConnectError::Tls {
+                    host: host.clone(),
+                    source,
+                })?;
+            MaybeTls::Tls(Box::new(tls))
+        }
+    };
+    let (socket, response) =
+        async_tungstenite::client_async_with_config(request, stream, Some(spec.websocket)).await?;
+    Ok((socket, response))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_at_construction() {
+        assert!(Endpoint::parse("ws://127.0.0.1:9001/ws").is_ok());
+        assert!(Endpoint::parse("wss://example.com/ws").unwrap().is_tls());
+        for bad in ["http://x/", "127.0.0.1:80", "ws://", "not a url", ""] {
+            assert!(
+                matches!(Endpoint::parse(bad), Err(BuildError::Url { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn redaction_drops_query_and_credentials() {
+        assert_eq!(redact("wss://u:p@h:1/ws?token=s3cret#x"), "wss://h:1/ws");
+        assert_eq!(redact("ws://h/ws"), "ws://h/ws");
+        let e = Endpoint::parse("ws://h/ws?token=abc").unwrap();
+        assert_eq!(e.redacted(), "ws://h/ws");
+    }
+}

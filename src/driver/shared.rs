@@ -1,0 +1,111 @@
+//! The state the handles and the session task share, behind one lock.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+
+use crate::fsm::{Attempt, CloseReason, OutboundQueue, Status};
+
+use super::{SessionEvent, UpgradeResponse};
+
+/// Shared between [`Client`](super::Client)s, [`Events`](super::Events) and
+/// the [`Session`](super::Session).
+pub(crate) struct Shared {
+    pub(crate) inner: Mutex<Inner>,
+    /// Notified on every status change and when the session finishes.
+    pub(crate) changed: event_listener::Event,
+    /// Notified when the send buffer gains room.
+    pub(crate) space: event_listener::Event,
+}
+
+/// A request from a handle, picked up by the session on its next poll.
+#[derive(Debug, Default)]
+pub(crate) struct Commands {
+    pub(crate) close: Option<(u16, String)>,
+    pub(crate) reconnect_now: bool,
+}
+
+pub(crate) struct Inner {
+    pub(crate) status: Status,
+    pub(crate) attempt: Attempt,
+    pub(crate) opened_once: bool,
+    /// Set when the machine reached Closed.
+    pub(crate) closed: Option<CloseReason>,
+    /// Set when the session future completed or was dropped.
+    pub(crate) finished: bool,
+    pub(crate) commands: Commands,
+    /// Accepted while Open, not yet handed to the socket.
+    pub(crate) outbound: VecDeque<String>,
+    pub(crate) send_capacity: usize,
+    /// Opt-in queue for sends made while not Open.
+    pub(crate) queue: Option<OutboundQueue<String>>,
+    /// Messages never written, handed back by `close`.
+    pub(crate) unsent: Vec<String>,
+    pub(crate) events: VecDeque<SessionEvent>,
+    pub(crate) event_capacity: usize,
+    pub(crate) events_alive: bool,
+    pub(crate) events_waker: Option<Waker>,
+    pub(crate) session_waker: Option<Waker>,
+    pub(crate) last_response: Option<UpgradeResponse>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        send_capacity: usize,
+        event_capacity: usize,
+        queue: Option<OutboundQueue<String>>,
+    ) -> Arc<Self> {
+        Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                status: Status::Connecting,
+                attempt: 1,
+                opened_once: false,
+                closed: None,
+                finished: false,
+                commands: Commands::default(),
+                outbound: VecDeque::new(),
+                send_capacity,
+                queue,
+                unsent: Vec::new(),
+                events: VecDeque::new(),
+                event_capacity,
+                events_alive: true,
+                events_waker: None,
+                session_waker: None,
+                last_response: None,
+            }),
+            changed: event_listener::Event::new(),
+            space: event_listener::Event::new(),
+        })
+    }
+
+    /// Locks, recovering from a poisoned lock: the data stays consistent
+    /// because no code path panics while holding it.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes the session task (after a command or a send).
+    pub(crate) fn wake_session(inner: &mut Inner) {
+        if let Some(w) = inner.session_waker.take() {
+            w.wake();
+        }
+    }
+}
+
+impl Inner {
+    /// Whether the consumer has room, so the session may read the socket.
+    pub(crate) fn events_have_room(&self) -> bool {
+        !self.events_alive || self.events.len() < self.event_capacity
+    }
+
+    /// Hands an event to the consumer (dropped if nobody listens).
+    pub(crate) fn push_event(&mut self, event: SessionEvent) {
+        if self.events_alive {
+            self.events.push_back(event);
+            if let Some(w) = self.events_waker.take() {
+                w.wake();
+            }
+        }
+    }
+}

@@ -1,0 +1,478 @@
+//! Exhaustive exploration: every reachable abstract state × every event (the
+//! same breadth-first walk the diagram is drawn from), with the design's
+//! invariants checked on every edge.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use ws_lifecycle::fsm::{
+    Action, Cause, Config, Event, Lifecycle, State, Status, TerminalClose, backoff,
+    explore::{self, Graph, Point, exploration_config},
+    step,
+};
+
+/// The highest attempt started so far, as far as the state tells: the live
+/// transport's, or the one before the pending retry.
+fn high_water(state: &State) -> Option<u64> {
+    match *state {
+        State::Reconnecting { next_attempt, .. } => Some(next_attempt.saturating_sub(1)),
+        ref other => other.transport_attempt(),
+    }
+}
+
+/// Every invariant that can be judged from one edge. `Err` describes the
+/// first broken one.
+fn check_edge(
+    cfg: &Config,
+    before: &Lifecycle,
+    event: &Event,
+    at: Instant,
+    after: &Lifecycle,
+    actions: &[Action],
+) -> Result<(), String> {
+    let from = before.state.status();
+    let to = after.state.status();
+
+    // Closed is absorbing.
+    if from == Status::Closed && (!actions.is_empty() || after != before) {
+        return Err("Closed is not absorbing".into());
+    }
+    // No state but Closed is without a deadline; Closed has none.
+    match (to, after.state.deadline(cfg.stale_after)) {
+        (Status::Closed, Some(_)) => return Err("Closed has a deadline".into()),
+        (Status::Closed, None) => {}
+        (_, None) => return Err(format!("{to:?} has no deadline")),
+        (_, Some(_)) => {}
+    }
+    // A timeout at or after the deadline always does something, and the next
+    // deadline is strictly later (poll_timeout moves forward: no busy loop).
+    if let (Event::Timeout, Some(due)) = (event, before.state.deadline(cfg.stale_after)) {
+        if at >= due {
+            if actions.is_empty() {
+                return Err("a due timeout did nothing".into());
+            }
+            if let Some(next) = after.state.deadline(cfg.stale_after) {
+                if next <= at {
+                    return Err(format!("deadline did not move past {at:?}: {next:?}"));
+                }
+            }
+        } else if !actions.is_empty() || after != before {
+            return Err("an early timeout did something".into());
+        }
+    }
+    // An event without actions changed nothing, or only Open's activity time.
+    if actions.is_empty() && after != before {
+        let only_activity = matches!(event, Event::Activity { .. } | Event::Ack { .. })
+            && matches!(
+                (&before.state, &after.state),
+                (
+                    State::Open { attempt: a, since: s, next_ping: p, .. },
+                    State::Open { attempt: b, since: t, next_ping: q, last_activity },
+                ) if a == b && s == t && p == q && *last_activity == at
+            )
+            && (
+                before.failures,
+                before.attempts_since_stable,
+                before.unstable_since,
+            ) == (
+                after.failures,
+                after.attempts_since_stable,
+                after.unstable_since,
+            );
+        if !only_activity {
+            return Err("changed the lifecycle without any action".into());
+        }
+    }
+
+    // Walk the actions in order, tracking the live transport.
+    let mut live = before.state.transport_attempt();
+    let hw = high_water(&before.state);
+    let mut status_changes = 0;
+    let mut entered: Option<Status> = None;
+    let mut disconnects = 0;
+    let mut scheduled = false;
+    for a in actions {
+        match a {
+            Action::DropTransport { attempt } => {
+                if live != Some(*attempt) {
+                    return Err(format!("DropTransport {attempt} but live is {live:?}"));
+                }
+                live = None;
+            }
+            Action::Connect { attempt } => {
+                if live.is_some() {
+                    return Err(format!("Connect {attempt} while {live:?} is live"));
+                }
+                let want = hw.map_or(1, |h| h.saturating_add(1));
+                if *attempt != want {
+                    return Err(format!("Connect {attempt}, expected attempt {want}"));
+                }
+                live = Some(*attempt);
+            }
+            Action::SendHello { attempt } => {
+                if entered != Some(Status::AwaitingAck) || live != Some(*attempt) {
+                    return Err("SendHello outside the entry into AwaitingAck".into());
+                }
+            }
+            Action::FlushQueue { attempt } => {
+                if from != Status::AwaitingAck
+                    || entered != Some(Status::Open)
+                    || live != Some(*attempt)
+                {
+                    return Err("FlushQueue outside the transition into Open".into());
+                }
+            }
+            Action::SendPing { attempt } => {
+                if from != Status::Open || to != Status::Open || live != Some(*attempt) {
+                    return Err("SendPing outside Open".into());
+                }
+            }
+            Action::SendClose { attempt, .. } => {
+                let opened = matches!(from, Status::AwaitingAck | Status::Open);
+                if !opened || live != Some(*attempt) {
+                    return Err("SendClose without an opened socket".into());
+                }
+            }
+            Action::StatusChanged {
+                from: f,
+                to: t,
+                attempt,
+                ..
+            } => {
+                status_changes += 1;
+                if (*f, *t) != (from, to) {
+                    return Err(format!(
+                        "StatusChanged {f:?}->{t:?}, really {from:?}->{to:?}"
+                    ));
+                }
+                let about = match after.state {
+                    State::Reconnecting { next_attempt, .. } => next_attempt,
+                    ref s => s.transport_attempt().unwrap_or(*attempt),
+                };
+                if *attempt != about {
+                    return Err(format!(
+                        "StatusChanged names attempt {attempt}, not {about}"
+                    ));
+                }
+                entered = Some(*t);
+            }
+            Action::Disconnected { attempt, .. } => {
+                disconnects += 1;
+                let opened = matches!(from, Status::AwaitingAck | Status::Open);
+                if !opened || Some(*attempt) != before.state.transport_attempt() {
+                    return Err("Disconnected for a socket that was not open".into());
+                }
+                if entered.is_some() || scheduled {
+                    return Err("Disconnected after the status change".into());
+                }
+            }
+            Action::ReconnectScheduled { attempt, delay } => {
+                scheduled = true;
+                let (lo, hi) = backoff::bounds(cfg, after.failures);
+                if *delay < lo || *delay > hi {
+                    return Err(format!("delay {delay:?} outside [{lo:?}, {hi:?}]"));
+                }
+                let want = State::Reconnecting {
+                    next_attempt: *attempt,
+                    retry_at: at + *delay,
+                };
+                if after.state != want || Some(attempt.saturating_sub(1)) != hw {
+                    return Err(format!("ReconnectScheduled {attempt} vs {:?}", after.state));
+                }
+            }
+        }
+    }
+    if status_changes > 1 {
+        return Err("more than one status change".into());
+    }
+    if status_changes == 0 && from != to {
+        return Err("status changed without a notice".into());
+    }
+    if live != after.state.transport_attempt() {
+        return Err(format!(
+            "actions leave {live:?} live, state holds {:?}",
+            after.state.transport_attempt()
+        ));
+    }
+    // Exactly one Disconnected when an opened socket goes, except by our
+    // own close (Closing) — and none otherwise.
+    let opened = matches!(from, Status::AwaitingAck | Status::Open);
+    let socket_gone = opened && after.state.transport_attempt() != before.state.transport_attempt();
+    let want = usize::from(socket_gone && to != Status::Closing);
+    if disconnects != want {
+        return Err(format!(
+            "{disconnects} Disconnected notices, expected {want}"
+        ));
+    }
+    // Attempt numbers never decrease.
+    if let (Some(b), Some(a)) = (hw, high_water(&after.state)) {
+        if a < b {
+            return Err(format!("attempt went back from {b} to {a}"));
+        }
+    }
+    Ok(())
+}
+
+/// Close from any point reaches Closed or Closing; from Closing the grace
+/// timeout reaches Closed; and a second Close changes nothing.
+fn check_close_from(cfg: &Config, point: &Point) -> Result<(), String> {
+    let close = || Event::Close {
+        code: 1000,
+        reason: String::new(),
+    };
+    let at = point.now + Duration::from_millis(1);
+    let (closed, actions) = step(&point.lifecycle, close(), at, cfg);
+    check_edge(cfg, &point.lifecycle, &close(), at, &closed, &actions)?;
+    let (again, actions) = step(&closed, close(), at, cfg);
+    if !actions.is_empty() || again != closed {
+        return Err("a second Close did something".into());
+    }
+    match closed.state {
+        State::Closed { .. } => Ok(()),
+        State::Closing { deadline, .. } => {
+            let (done, actions) = step(&closed, Event::Timeout, deadline, cfg);
+            check_edge(cfg, &closed, &Event::Timeout, deadline, &done, &actions)?;
+            if done.state.status() != Status::Closed {
+                return Err(format!("grace timeout left {:?}", done.state));
+            }
+            Ok(())
+        }
+        ref other => Err(format!("Close led to {other:?}")),
+    }
+}
+
+struct Report {
+    graph: Graph,
+    statuses: BTreeSet<Status>,
+    causes: BTreeSet<Cause>,
+    errors: Vec<String>,
+}
+
+fn run(cfg: &Config) -> Report {
+    let t0 = Instant::now();
+    let mut statuses = BTreeSet::new();
+    let mut causes = BTreeSet::new();
+    let mut errors = Vec::new();
+    let graph = explore::explore(cfg, t0, |before, event, after, actions| {
+        statuses.insert(before.lifecycle.state.status());
+        statuses.insert(after.lifecycle.state.status());
+        for a in actions {
+            if let Action::StatusChanged { cause, .. } = a {
+                causes.insert(*cause);
+            }
+        }
+        let result = check_edge(
+            cfg,
+            &before.lifecycle,
+            event,
+            after.now,
+            &after.lifecycle,
+            actions,
+        )
+        .and_then(|()| check_close_from(cfg, after));
+        if let Err(e) = result {
+            if errors.len() < 20 {
+                errors.push(format!(
+                    "{e}\n    before {:?}\n    event {event:?}\n    after {:?}\n    actions {actions:?}",
+                    before.lifecycle.state, after.lifecycle.state
+                ));
+            }
+        }
+    });
+    Report {
+        graph,
+        statuses,
+        causes,
+        errors,
+    }
+}
+
+fn assert_clean(name: &str, r: &Report) {
+    assert!(
+        r.errors.is_empty(),
+        "{name}: invariants broken:\n{}",
+        r.errors.join("\n")
+    );
+    assert_eq!(
+        r.statuses,
+        Status::ALL.into_iter().collect(),
+        "{name}: not every status reached"
+    );
+    assert!(
+        !r.graph
+            .edges
+            .keys()
+            .any(|(from, _)| *from == Status::Closed),
+        "{name}: an edge leaves Closed"
+    );
+}
+
+fn labels(g: &Graph) -> usize {
+    g.edges.values().map(BTreeSet::len).sum()
+}
+
+#[test]
+fn exploration_upholds_every_invariant() {
+    let cfg = exploration_config();
+    let r = run(&cfg);
+    eprintln!(
+        "exploration_config: {} abstract states, {} transitions (state x event pairs), \
+         {} merged edges ({} distinct labels)",
+        r.graph.states,
+        r.graph.transitions,
+        r.graph.edges.len(),
+        labels(&r.graph)
+    );
+    assert_clean("exploration_config", &r);
+    assert!(r.graph.states >= 900, "only {} states", r.graph.states);
+    assert!(r.graph.transitions >= 19_000, "{}", r.graph.transitions);
+    // Every cause of a status change is exercised.
+    let all_causes = [
+        Cause::SocketOpened,
+        Cause::ConnectFailed,
+        Cause::ConnectTimeout,
+        Cause::HelloFailed,
+        Cause::AckTimeout,
+        Cause::Acked,
+        Cause::Stale,
+        Cause::PeerClosed,
+        Cause::TransportLost,
+        Cause::MessageTooBig,
+        Cause::RetryDue,
+        Cause::ReconnectNow,
+        Cause::CloseRequested,
+        Cause::CloseCompleted,
+        Cause::CloseGraceExpired,
+        Cause::Rejected,
+        Cause::GaveUp,
+    ];
+    assert_eq!(r.causes, all_causes.into_iter().collect());
+    // The merged edges, exactly: the picture in docs/state-diagram.md.
+    use Status::*;
+    let want: BTreeSet<(Status, Status)> = [
+        (Connecting, Connecting),
+        (Connecting, AwaitingAck),
+        (Connecting, Reconnecting),
+        (Connecting, Closed),
+        (AwaitingAck, Connecting),
+        (AwaitingAck, Open),
+        (AwaitingAck, Reconnecting),
+        (AwaitingAck, Closing),
+        (AwaitingAck, Closed),
+        (Open, Connecting),
+        (Open, Open),
+        (Open, Reconnecting),
+        (Open, Closing),
+        (Open, Closed),
+        (Reconnecting, Connecting),
+        (Reconnecting, Closed),
+        (Closing, Closed),
+    ]
+    .into_iter()
+    .collect();
+    let got: BTreeSet<_> = r.graph.edges.keys().copied().collect();
+    assert_eq!(got, want);
+    // The start point is closable too (the visitor only sees reached ones).
+    let (lifecycle, _) = Lifecycle::start(&cfg, Instant::now());
+    let start = Point {
+        lifecycle,
+        now: Instant::now(),
+    };
+    check_close_from(&cfg, &start).unwrap();
+}
+
+#[test]
+fn other_configs_uphold_every_invariant() {
+    let base = exploration_config;
+    let configs: Vec<(&str, Config)> = vec![
+        (
+            "jitter 0",
+            Config {
+                jitter: 0.0,
+                ..base()
+            },
+        ),
+        (
+            "jitter 1",
+            Config {
+                jitter: 1.0,
+                ..base()
+            },
+        ),
+        (
+            "no budgets",
+            Config {
+                max_attempts: None,
+                max_unstable: None,
+                ..base()
+            },
+        ),
+        (
+            "terminal code with reason",
+            Config {
+                terminal_closes: vec![TerminalClose::code_and_reason(
+                    explore::TERMINAL_CODE,
+                    "banned",
+                )],
+                ..base()
+            },
+        ),
+        (
+            "terminal code with another reason (never matches)",
+            Config {
+                terminal_closes: vec![TerminalClose::code_and_reason(
+                    explore::TERMINAL_CODE,
+                    "other",
+                )],
+                ..base()
+            },
+        ),
+        (
+            "floor above the schedule, one attempt",
+            Config {
+                jitter: 1.0,
+                min_delay: Duration::from_secs(3),
+                max_attempts: Some(1),
+                ..base()
+            },
+        ),
+        ("defaults", Config::default()),
+    ];
+    for (name, cfg) in configs {
+        cfg.validate().unwrap();
+        let r = run(&cfg);
+        eprintln!(
+            "{name}: {} abstract states, {} transitions, {} merged edges ({} labels)",
+            r.graph.states,
+            r.graph.transitions,
+            r.graph.edges.len(),
+            labels(&r.graph)
+        );
+        assert_clean(name, &r);
+        let rejected = r.causes.contains(&Cause::Rejected);
+        let terminal = cfg
+            .terminal_closes
+            .iter()
+            .any(|t| t.matches(4001, "banned"));
+        assert_eq!(rejected, terminal, "{name}: rejected reachable?");
+        let gave_up = r.causes.contains(&Cause::GaveUp);
+        let budgets = cfg.max_attempts.is_some() || cfg.max_unstable.is_some();
+        assert_eq!(gave_up, budgets, "{name}: gave_up reachable?");
+    }
+}
+
+/// The exploration is deterministic: the same config gives the same graph.
+#[test]
+fn exploration_is_deterministic() {
+    let cfg = exploration_config();
+    let a = explore::explore(&cfg, Instant::now(), |_, _, _, _| {});
+    let b = explore::explore(
+        &cfg,
+        Instant::now() + Duration::from_secs(12_345),
+        |_, _, _, _| {},
+    );
+    assert_eq!(
+        (a.states, a.transitions, &a.edges),
+        (b.states, b.transitions, &b.edges)
+    );
+}

@@ -1,0 +1,684 @@
+//! Table-driven edge test: one row per (state, event) pair, naming the next
+//! status, the cause of the change and the exact action list.
+//!
+//! Representative states are built by driving the pure `fsm::step` from the
+//! initial state, so every row runs against a lifecycle the machine can
+//! really reach. Socket events carry attempt 2 (the representatives are all
+//! about attempt 2, or about to start attempt 3), so "another attempt" can be
+//! an old one (1) and a future one (3).
+
+use std::time::{Duration, Instant};
+
+use ws_lifecycle::fsm::{
+    Action, Cause, Config, Event, Lifecycle, State, Status, backoff,
+    explore::{TERMINAL_CODE, exploration_config},
+    step,
+};
+
+/// The representative states, one or two per status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rep {
+    /// Connecting, attempt 2 (attempt 1 failed).
+    Connecting,
+    /// AwaitingAck, attempt 2: socket open, hello sent.
+    AwaitingAck,
+    /// Open, attempt 2, just acked: the next deadline is the first ping.
+    Open,
+    /// Open, attempt 2, 60 s after the ack with two pings out and nothing
+    /// heard: the next deadline is the stale one (ack + 75 s).
+    OpenSilent,
+    /// Reconnecting: attempt 2 failed, attempt 3 waits for its retry time.
+    Reconnecting,
+    /// Closing, attempt 2: our close frame is out.
+    Closing,
+    /// Closed by the caller.
+    Closed,
+}
+
+const REPS: [Rep; 7] = [
+    Rep::Connecting,
+    Rep::AwaitingAck,
+    Rep::Open,
+    Rep::OpenSilent,
+    Rep::Reconnecting,
+    Rep::Closing,
+    Rep::Closed,
+];
+
+/// The events, as classes. Socket events carry attempt 2 (the representative's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ev {
+    SocketOpened,
+    ConnectFailed,
+    HelloFailed,
+    Ack,
+    Activity,
+    /// `PeerClosed` with 1000.
+    PeerClosedNormal,
+    /// `PeerClosed` with the configured terminal code.
+    PeerClosedTerminal,
+    TransportLost,
+    MessageTooBig,
+    Close,
+    ReconnectNow,
+    /// `Timeout` exactly at the state's earliest deadline.
+    TimeoutAtDeadline,
+    /// `Timeout` one nanosecond before it.
+    TimeoutEarly,
+    /// Every socket event above, for attempt 1 (old) and attempt 3 (future).
+    OtherAttempt,
+}
+
+const EVS: [Ev; 14] = [
+    Ev::SocketOpened,
+    Ev::ConnectFailed,
+    Ev::HelloFailed,
+    Ev::Ack,
+    Ev::Activity,
+    Ev::PeerClosedNormal,
+    Ev::PeerClosedTerminal,
+    Ev::TransportLost,
+    Ev::MessageTooBig,
+    Ev::Close,
+    Ev::ReconnectNow,
+    Ev::TimeoutAtDeadline,
+    Ev::TimeoutEarly,
+    Ev::OtherAttempt,
+];
+
+/// What a row expects.
+#[derive(Debug, Clone, Copy)]
+enum Out {
+    /// Does not apply: no actions, lifecycle unchanged.
+    Ignored,
+    /// No actions; only Open's `last_activity` moves to the event's time.
+    Touch,
+    /// Same state, these actions, no status change (a ping).
+    Emit(&'static [&'static str]),
+    /// A status change (or re-entry) with this cause and exactly these actions.
+    Go(Status, Cause, &'static [&'static str]),
+}
+
+use Out::{Emit, Go, Ignored, Touch};
+use Status as S;
+
+// Action lists, by name, in emission order.
+const FAIL_NO_SOCKET: &[&str] = &["DropTransport", "StatusChanged", "ReconnectScheduled"];
+const FAIL_OPENED: &[&str] = &[
+    "DropTransport",
+    "Disconnected",
+    "StatusChanged",
+    "ReconnectScheduled",
+];
+const TOO_BIG: &[&str] = &[
+    "SendClose",
+    "DropTransport",
+    "Disconnected",
+    "StatusChanged",
+    "ReconnectScheduled",
+];
+const REJECTED: &[&str] = &["DropTransport", "Disconnected", "StatusChanged"];
+const CLOSE_OPEN: &[&str] = &["SendClose", "StatusChanged"];
+const DROP_CLOSED: &[&str] = &["DropTransport", "StatusChanged"];
+const RECONNECT_OPENED: &[&str] = &["DropTransport", "Disconnected", "StatusChanged", "Connect"];
+
+#[rustfmt::skip]
+const TABLE: &[(Rep, Ev, Out)] = &[
+    // ── Connecting (attempt 2) ──────────────────────────────────────────
+    (Rep::Connecting, Ev::SocketOpened,       Go(S::AwaitingAck, Cause::SocketOpened, &["StatusChanged", "SendHello"])),
+    (Rep::Connecting, Ev::ConnectFailed,      Go(S::Reconnecting, Cause::ConnectFailed, FAIL_NO_SOCKET)),
+    (Rep::Connecting, Ev::HelloFailed,        Ignored),
+    (Rep::Connecting, Ev::Ack,                Ignored),
+    (Rep::Connecting, Ev::Activity,           Ignored),
+    (Rep::Connecting, Ev::PeerClosedNormal,   Ignored),
+    (Rep::Connecting, Ev::PeerClosedTerminal, Ignored),
+    (Rep::Connecting, Ev::TransportLost,      Ignored),
+    (Rep::Connecting, Ev::MessageTooBig,      Ignored),
+    (Rep::Connecting, Ev::Close,              Go(S::Closed, Cause::CloseRequested, DROP_CLOSED)),
+    (Rep::Connecting, Ev::ReconnectNow,       Go(S::Connecting, Cause::ReconnectNow, &["DropTransport", "StatusChanged", "Connect"])),
+    (Rep::Connecting, Ev::TimeoutAtDeadline,  Go(S::Reconnecting, Cause::ConnectTimeout, FAIL_NO_SOCKET)),
+    (Rep::Connecting, Ev::TimeoutEarly,       Ignored),
+    (Rep::Connecting, Ev::OtherAttempt,       Ignored),
+    // ── AwaitingAck (attempt 2) ─────────────────────────────────────────
+    (Rep::AwaitingAck, Ev::SocketOpened,       Ignored),
+    (Rep::AwaitingAck, Ev::ConnectFailed,      Ignored),
+    (Rep::AwaitingAck, Ev::HelloFailed,        Go(S::Reconnecting, Cause::HelloFailed, FAIL_OPENED)),
+    (Rep::AwaitingAck, Ev::Ack,                Go(S::Open, Cause::Acked, &["StatusChanged", "FlushQueue"])),
+    (Rep::AwaitingAck, Ev::Activity,           Ignored),
+    (Rep::AwaitingAck, Ev::PeerClosedNormal,   Go(S::Reconnecting, Cause::PeerClosed, FAIL_OPENED)),
+    (Rep::AwaitingAck, Ev::PeerClosedTerminal, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::AwaitingAck, Ev::TransportLost,      Go(S::Reconnecting, Cause::TransportLost, FAIL_OPENED)),
+    (Rep::AwaitingAck, Ev::MessageTooBig,      Go(S::Reconnecting, Cause::MessageTooBig, TOO_BIG)),
+    (Rep::AwaitingAck, Ev::Close,              Go(S::Closing, Cause::CloseRequested, CLOSE_OPEN)),
+    (Rep::AwaitingAck, Ev::ReconnectNow,       Go(S::Connecting, Cause::ReconnectNow, RECONNECT_OPENED)),
+    (Rep::AwaitingAck, Ev::TimeoutAtDeadline,  Go(S::Reconnecting, Cause::AckTimeout, FAIL_OPENED)),
+    (Rep::AwaitingAck, Ev::TimeoutEarly,       Ignored),
+    (Rep::AwaitingAck, Ev::OtherAttempt,       Ignored),
+    // ── Open (attempt 2, just acked; next deadline: ping) ───────────────
+    (Rep::Open, Ev::SocketOpened,       Ignored),
+    (Rep::Open, Ev::ConnectFailed,      Ignored),
+    (Rep::Open, Ev::HelloFailed,        Ignored),
+    (Rep::Open, Ev::Ack,                Touch),
+    (Rep::Open, Ev::Activity,           Touch),
+    (Rep::Open, Ev::PeerClosedNormal,   Go(S::Reconnecting, Cause::PeerClosed, FAIL_OPENED)),
+    (Rep::Open, Ev::PeerClosedTerminal, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::Open, Ev::TransportLost,      Go(S::Reconnecting, Cause::TransportLost, FAIL_OPENED)),
+    (Rep::Open, Ev::MessageTooBig,      Go(S::Reconnecting, Cause::MessageTooBig, TOO_BIG)),
+    (Rep::Open, Ev::Close,              Go(S::Closing, Cause::CloseRequested, CLOSE_OPEN)),
+    (Rep::Open, Ev::ReconnectNow,       Go(S::Connecting, Cause::ReconnectNow, RECONNECT_OPENED)),
+    (Rep::Open, Ev::TimeoutAtDeadline,  Emit(&["SendPing"])),
+    (Rep::Open, Ev::TimeoutEarly,       Ignored),
+    (Rep::Open, Ev::OtherAttempt,       Ignored),
+    // ── Open (attempt 2, silent for 60 s; next deadline: stale) ─────────
+    (Rep::OpenSilent, Ev::SocketOpened,       Ignored),
+    (Rep::OpenSilent, Ev::ConnectFailed,      Ignored),
+    (Rep::OpenSilent, Ev::HelloFailed,        Ignored),
+    (Rep::OpenSilent, Ev::Ack,                Touch),
+    (Rep::OpenSilent, Ev::Activity,           Touch),
+    (Rep::OpenSilent, Ev::PeerClosedNormal,   Go(S::Reconnecting, Cause::PeerClosed, FAIL_OPENED)),
+    (Rep::OpenSilent, Ev::PeerClosedTerminal, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::OpenSilent, Ev::TransportLost,      Go(S::Reconnecting, Cause::TransportLost, FAIL_OPENED)),
+    (Rep::OpenSilent, Ev::MessageTooBig,      Go(S::Reconnecting, Cause::MessageTooBig, TOO_BIG)),
+    (Rep::OpenSilent, Ev::Close,              Go(S::Closing, Cause::CloseRequested, CLOSE_OPEN)),
+    (Rep::OpenSilent, Ev::ReconnectNow,       Go(S::Connecting, Cause::ReconnectNow, RECONNECT_OPENED)),
+    (Rep::OpenSilent, Ev::TimeoutAtDeadline,  Go(S::Reconnecting, Cause::Stale, FAIL_OPENED)),
+    (Rep::OpenSilent, Ev::TimeoutEarly,       Ignored),
+    (Rep::OpenSilent, Ev::OtherAttempt,       Ignored),
+    // ── Reconnecting (attempt 2 failed; attempt 3 pending) ──────────────
+    (Rep::Reconnecting, Ev::SocketOpened,       Ignored),
+    (Rep::Reconnecting, Ev::ConnectFailed,      Ignored),
+    (Rep::Reconnecting, Ev::HelloFailed,        Ignored),
+    (Rep::Reconnecting, Ev::Ack,                Ignored),
+    (Rep::Reconnecting, Ev::Activity,           Ignored),
+    (Rep::Reconnecting, Ev::PeerClosedNormal,   Ignored),
+    (Rep::Reconnecting, Ev::PeerClosedTerminal, Ignored),
+    (Rep::Reconnecting, Ev::TransportLost,      Ignored),
+    (Rep::Reconnecting, Ev::MessageTooBig,      Ignored),
+    (Rep::Reconnecting, Ev::Close,              Go(S::Closed, Cause::CloseRequested, &["StatusChanged"])),
+    (Rep::Reconnecting, Ev::ReconnectNow,       Go(S::Connecting, Cause::ReconnectNow, &["StatusChanged", "Connect"])),
+    (Rep::Reconnecting, Ev::TimeoutAtDeadline,  Go(S::Connecting, Cause::RetryDue, &["StatusChanged", "Connect"])),
+    (Rep::Reconnecting, Ev::TimeoutEarly,       Ignored),
+    (Rep::Reconnecting, Ev::OtherAttempt,       Ignored),
+    // ── Closing (attempt 2) ─────────────────────────────────────────────
+    (Rep::Closing, Ev::SocketOpened,       Ignored),
+    (Rep::Closing, Ev::ConnectFailed,      Ignored),
+    (Rep::Closing, Ev::HelloFailed,        Ignored),
+    (Rep::Closing, Ev::Ack,                Ignored),
+    (Rep::Closing, Ev::Activity,           Ignored),
+    (Rep::Closing, Ev::PeerClosedNormal,   Go(S::Closed, Cause::CloseCompleted, DROP_CLOSED)),
+    (Rep::Closing, Ev::PeerClosedTerminal, Go(S::Closed, Cause::CloseCompleted, DROP_CLOSED)),
+    (Rep::Closing, Ev::TransportLost,      Go(S::Closed, Cause::CloseCompleted, DROP_CLOSED)),
+    (Rep::Closing, Ev::MessageTooBig,      Go(S::Closed, Cause::CloseCompleted, DROP_CLOSED)),
+    (Rep::Closing, Ev::Close,              Ignored),
+    (Rep::Closing, Ev::ReconnectNow,       Ignored),
+    (Rep::Closing, Ev::TimeoutAtDeadline,  Go(S::Closed, Cause::CloseGraceExpired, DROP_CLOSED)),
+    (Rep::Closing, Ev::TimeoutEarly,       Ignored),
+    (Rep::Closing, Ev::OtherAttempt,       Ignored),
+    // ── Closed: absorbs everything ──────────────────────────────────────
+    (Rep::Closed, Ev::SocketOpened,       Ignored),
+    (Rep::Closed, Ev::ConnectFailed,      Ignored),
+    (Rep::Closed, Ev::HelloFailed,        Ignored),
+    (Rep::Closed, Ev::Ack,                Ignored),
+    (Rep::Closed, Ev::Activity,           Ignored),
+    (Rep::Closed, Ev::PeerClosedNormal,   Ignored),
+    (Rep::Closed, Ev::PeerClosedTerminal, Ignored),
+    (Rep::Closed, Ev::TransportLost,      Ignored),
+    (Rep::Closed, Ev::MessageTooBig,      Ignored),
+    (Rep::Closed, Ev::Close,              Ignored),
+    (Rep::Closed, Ev::ReconnectNow,       Ignored),
+    (Rep::Closed, Ev::TimeoutAtDeadline,  Ignored),
+    (Rep::Closed, Ev::TimeoutEarly,       Ignored),
+    (Rep::Closed, Ev::OtherAttempt,       Ignored),
+];
+
+fn config() -> Config {
+    exploration_config()
+}
+
+/// Applies `event` at `at`, insisting that it did something.
+fn go(lc: &Lifecycle, event: Event, at: Instant, cfg: &Config) -> Lifecycle {
+    let (next, actions) = step(lc, event.clone(), at, cfg);
+    assert!(!actions.is_empty(), "building reps: {event:?} did nothing");
+    next
+}
+
+fn deadline(lc: &Lifecycle, cfg: &Config) -> Instant {
+    lc.state.deadline(cfg.stale_after).expect("a deadline")
+}
+
+/// Builds a representative (lifecycle, now) by driving `step` from the start.
+fn build(rep: Rep, t0: Instant, cfg: &Config) -> (Lifecycle, Instant) {
+    let ms = Duration::from_millis;
+    let (lc, _) = Lifecycle::start(cfg, t0);
+    let mut now = t0 + ms(100);
+    let lc = go(&lc, Event::ConnectFailed { attempt: 1 }, now, cfg);
+    now = deadline(&lc, cfg);
+    let connecting = go(&lc, Event::Timeout, now, cfg);
+    assert_eq!(connecting.state.status(), S::Connecting);
+    if rep == Rep::Connecting {
+        return (connecting, now);
+    }
+    now += ms(100);
+    if rep == Rep::Reconnecting {
+        let lc = go(&connecting, Event::ConnectFailed { attempt: 2 }, now, cfg);
+        return (lc, now);
+    }
+    let awaiting = go(&connecting, Event::SocketOpened { attempt: 2 }, now, cfg);
+    if rep == Rep::AwaitingAck {
+        return (awaiting, now);
+    }
+    now += ms(100);
+    let open = go(&awaiting, Event::Ack { attempt: 2 }, now, cfg);
+    match rep {
+        Rep::Open => (open, now),
+        Rep::OpenSilent => {
+            let mut lc = open;
+            for _ in 0..2 {
+                now = deadline(&lc, cfg);
+                lc = go(&lc, Event::Timeout, now, cfg);
+            }
+            (lc, now)
+        }
+        Rep::Closing | Rep::Closed => {
+            now += ms(100);
+            let close = Event::Close {
+                code: 1000,
+                reason: "bye".into(),
+            };
+            let closing = go(&open, close, now, cfg);
+            if rep == Rep::Closing {
+                return (closing, now);
+            }
+            now += ms(100);
+            let peer = Event::PeerClosed {
+                attempt: 2,
+                code: 1000,
+                reason: "bye".into(),
+            };
+            (go(&closing, peer, now, cfg), now)
+        }
+        _ => unreachable!(),
+    }
+}
+
+fn socket_events(attempt: u64) -> [Event; 9] {
+    [
+        Event::SocketOpened { attempt },
+        Event::ConnectFailed { attempt },
+        Event::HelloFailed { attempt },
+        Event::Ack { attempt },
+        Event::Activity { attempt },
+        Event::PeerClosed {
+            attempt,
+            code: 1000,
+            reason: "bye".into(),
+        },
+        Event::PeerClosed {
+            attempt,
+            code: TERMINAL_CODE,
+            reason: "banned".into(),
+        },
+        Event::TransportLost { attempt },
+        Event::MessageTooBig { attempt },
+    ]
+}
+
+/// The concrete (event, time) inputs of an event class at a representative.
+fn inputs(ev: Ev, lc: &Lifecycle, now: Instant, cfg: &Config) -> Vec<(Event, Instant)> {
+    let later = now + Duration::from_millis(1);
+    let due = lc.state.deadline(cfg.stale_after);
+    let [
+        opened,
+        connect_failed,
+        hello_failed,
+        ack,
+        activity,
+        closed_normal,
+        closed_terminal,
+        lost,
+        too_big,
+    ] = socket_events(2);
+    let one = |e: Event| vec![(e, later)];
+    match ev {
+        Ev::SocketOpened => one(opened),
+        Ev::ConnectFailed => one(connect_failed),
+        Ev::HelloFailed => one(hello_failed),
+        Ev::Ack => one(ack),
+        Ev::Activity => one(activity),
+        Ev::PeerClosedNormal => one(closed_normal),
+        Ev::PeerClosedTerminal => one(closed_terminal),
+        Ev::TransportLost => one(lost),
+        Ev::MessageTooBig => one(too_big),
+        Ev::Close => one(Event::Close {
+            code: 1000,
+            reason: "bye".into(),
+        }),
+        Ev::ReconnectNow => one(Event::ReconnectNow),
+        // Closed has no deadline: any time at all.
+        Ev::TimeoutAtDeadline => vec![(
+            Event::Timeout,
+            due.unwrap_or(now + Duration::from_secs(3600)),
+        )],
+        Ev::TimeoutEarly => vec![(
+            Event::Timeout,
+            due.map_or(later, |d| d - Duration::from_nanos(1)),
+        )],
+        Ev::OtherAttempt => socket_events(1)
+            .into_iter()
+            .chain(socket_events(3))
+            .map(|e| (e, later))
+            .collect(),
+    }
+}
+
+/// Checks one input against the row's expectation; returns what went wrong.
+fn check(
+    rep: Rep,
+    out: Out,
+    lc: &Lifecycle,
+    event: &Event,
+    at: Instant,
+    cfg: &Config,
+) -> Result<(), String> {
+    let (next, actions) = step(lc, event.clone(), at, cfg);
+    let names: Vec<&str> = actions.iter().map(Action::name).collect();
+    let from = lc.state.status();
+    let to = next.state.status();
+    let fail = |what: String| {
+        Err(format!(
+            "{rep:?} + {event:?}: {what}\n    got {from:?} -> {to:?} with {names:?}"
+        ))
+    };
+    // Checks every row shares.
+    for a in &actions {
+        match a {
+            Action::StatusChanged { from: f, to: t, .. } if (*f, *t) != (from, to) => {
+                return fail(format!("StatusChanged says {f:?} -> {t:?}"));
+            }
+            Action::ReconnectScheduled { delay, .. } => {
+                let (lo, hi) = backoff::bounds(cfg, next.failures);
+                if *delay < lo || *delay > hi {
+                    return fail(format!("delay {delay:?} outside [{lo:?}, {hi:?}]"));
+                }
+            }
+            _ => {}
+        }
+    }
+    match out {
+        Out::Ignored => {
+            if !actions.is_empty() || next != *lc {
+                return fail("expected ignored: no actions, lifecycle unchanged".into());
+            }
+        }
+        Out::Touch => {
+            let mut expected = lc.clone();
+            if let State::Open { last_activity, .. } = &mut expected.state {
+                *last_activity = at;
+            }
+            if from != S::Open || !actions.is_empty() || next != expected {
+                return fail("expected only Open's last_activity to move".into());
+            }
+        }
+        Out::Emit(want) => {
+            if to != from || names != want {
+                return fail(format!("expected to stay {from:?} with {want:?}"));
+            }
+        }
+        Out::Go(want_to, want_cause, want) => {
+            let cause = actions.iter().find_map(|a| match a {
+                Action::StatusChanged { cause, .. } => Some(*cause),
+                _ => None,
+            });
+            if to != want_to || cause != Some(want_cause) || names != want {
+                return fail(format!(
+                    "expected -> {want_to:?} [{want_cause:?}] with {want:?}, cause was {cause:?}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn every_state_event_pair_has_exactly_one_row() {
+    for rep in REPS {
+        for ev in EVS {
+            let n = TABLE
+                .iter()
+                .filter(|(r, e, _)| (*r, *e) == (rep, ev))
+                .count();
+            assert_eq!(n, 1, "({rep:?}, {ev:?}) has {n} rows");
+        }
+    }
+    assert_eq!(TABLE.len(), REPS.len() * EVS.len());
+}
+
+#[test]
+fn representatives_have_the_expected_shape() {
+    let cfg = config();
+    let t0 = Instant::now();
+    let want = [
+        (Rep::Connecting, S::Connecting, Some(2)),
+        (Rep::AwaitingAck, S::AwaitingAck, Some(2)),
+        (Rep::Open, S::Open, Some(2)),
+        (Rep::OpenSilent, S::Open, Some(2)),
+        (Rep::Reconnecting, S::Reconnecting, None),
+        (Rep::Closing, S::Closing, Some(2)),
+        (Rep::Closed, S::Closed, None),
+    ];
+    for (rep, status, attempt) in want {
+        let (lc, _) = build(rep, t0, &cfg);
+        assert_eq!(lc.state.status(), status, "{rep:?}");
+        assert_eq!(lc.state.transport_attempt(), attempt, "{rep:?}");
+    }
+    let (silent, now) = build(Rep::OpenSilent, t0, &cfg);
+    let State::Open {
+        since,
+        last_activity,
+        next_ping,
+        ..
+    } = silent.state
+    else {
+        unreachable!()
+    };
+    assert_eq!(last_activity, since);
+    assert_eq!(now, since + 2 * cfg.ping_interval);
+    assert!(
+        since + cfg.stale_after < next_ping,
+        "stale is the next deadline"
+    );
+    let (reconnecting, _) = build(Rep::Reconnecting, t0, &cfg);
+    assert!(matches!(
+        reconnecting.state,
+        State::Reconnecting {
+            next_attempt: 3,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn the_table_holds() {
+    let cfg = config();
+    let t0 = Instant::now();
+    let mut errors = Vec::new();
+    let mut checked = 0;
+    for &(rep, ev, out) in TABLE {
+        let (lc, now) = build(rep, t0, &cfg);
+        for (event, at) in inputs(ev, &lc, now, &cfg) {
+            checked += 1;
+            if let Err(e) = check(rep, out, &lc, &event, at, &cfg) {
+                errors.push(e);
+            }
+        }
+    }
+    eprintln!("fsm_table: {} rows, {checked} concrete inputs", TABLE.len());
+    assert!(
+        errors.is_empty(),
+        "{} table rows failed:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
+}
+
+/// The table names actions; here the payloads of the interesting rows.
+#[test]
+fn payloads_of_the_main_edges() {
+    let cfg = Config {
+        jitter: 0.0,
+        ..config()
+    };
+    let t0 = Instant::now();
+    let ms = Duration::from_millis;
+
+    // AwaitingAck + Ack: Open with fresh timers, FlushQueue for attempt 2.
+    let (lc, now) = build(Rep::AwaitingAck, t0, &cfg);
+    let (next, actions) = step(&lc, Event::Ack { attempt: 2 }, now + ms(1), &cfg);
+    assert_eq!(
+        next.state,
+        State::Open {
+            attempt: 2,
+            since: now + ms(1),
+            last_activity: now + ms(1),
+            next_ping: now + ms(1) + cfg.ping_interval,
+        }
+    );
+    assert_eq!(
+        actions,
+        [
+            Action::StatusChanged {
+                from: S::AwaitingAck,
+                to: S::Open,
+                cause: Cause::Acked,
+                attempt: 2
+            },
+            Action::FlushQueue { attempt: 2 },
+        ]
+    );
+
+    // Open + PeerClosed(terminal): the notice carries the peer's code and reason.
+    let (lc, now) = build(Rep::Open, t0, &cfg);
+    let ev = Event::PeerClosed {
+        attempt: 2,
+        code: TERMINAL_CODE,
+        reason: "banned".into(),
+    };
+    let (next, actions) = step(&lc, ev, now, &cfg);
+    assert_eq!(
+        actions[..2],
+        [
+            Action::DropTransport { attempt: 2 },
+            Action::Disconnected {
+                attempt: 2,
+                code: TERMINAL_CODE,
+                reason: "banned".into()
+            },
+        ]
+    );
+    assert_eq!(
+        next.state,
+        State::Closed {
+            reason: ws_lifecycle::fsm::CloseReason::Rejected {
+                code: TERMINAL_CODE,
+                reason: "banned".into()
+            }
+        }
+    );
+
+    // Open (just acked, so not stable) + TransportLost: 1006, attempt 3 after
+    // the second backoff step (one failure already counted).
+    let (next, actions) = step(&lc, Event::TransportLost { attempt: 2 }, now, &cfg);
+    assert!(matches!(
+        actions[1],
+        Action::Disconnected {
+            attempt: 2,
+            code: 1006,
+            ..
+        }
+    ));
+    assert_eq!(
+        actions[3],
+        Action::ReconnectScheduled {
+            attempt: 3,
+            delay: cfg.backoff[1]
+        }
+    );
+    assert_eq!(
+        next.state,
+        State::Reconnecting {
+            next_attempt: 3,
+            retry_at: now + cfg.backoff[1]
+        }
+    );
+
+    // OpenSilent is stable (60 s > stable_after), so its stale failure resets
+    // the backoff: attempt 3 after the first step.
+    let (lc, now) = build(Rep::OpenSilent, t0, &cfg);
+    let stale = deadline(&lc, &cfg);
+    let (next, actions) = step(&lc, Event::Timeout, stale, &cfg);
+    assert_eq!(next.failures, 1);
+    assert_eq!(next.attempts_since_stable, 0);
+    assert_eq!(next.unstable_since, stale);
+    assert!(stale > now);
+    assert_eq!(
+        actions.last(),
+        Some(&Action::ReconnectScheduled {
+            attempt: 3,
+            delay: cfg.backoff[0]
+        })
+    );
+
+    // MessageTooBig: close 1009 goes out best-effort, the notice says 1009.
+    let (lc, now) = build(Rep::Open, t0, &cfg);
+    let (_, actions) = step(&lc, Event::MessageTooBig { attempt: 2 }, now, &cfg);
+    assert_eq!(
+        actions[0],
+        Action::SendClose {
+            attempt: 2,
+            code: 1009,
+            reason: "message too big".into()
+        }
+    );
+
+    // Close from Open: our code and reason go out verbatim; grace deadline set.
+    let ev = Event::Close {
+        code: 4000,
+        reason: "shutting down".into(),
+    };
+    let (next, actions) = step(&lc, ev, now, &cfg);
+    assert_eq!(
+        actions[0],
+        Action::SendClose {
+            attempt: 2,
+            code: 4000,
+            reason: "shutting down".into()
+        }
+    );
+    assert_eq!(
+        next.state,
+        State::Closing {
+            attempt: 2,
+            deadline: now + cfg.close_grace
+        }
+    );
+}
+
+/// Attempt numbers saturate rather than wrap, even at the very end.
+#[test]
+fn attempt_numbers_saturate() {
+    let cfg = config();
+    let t0 = Instant::now();
+    let (mut lc, _) = Lifecycle::start(&cfg, t0);
+    lc.state = State::Connecting {
+        attempt: u64::MAX,
+        deadline: t0 + cfg.connect_timeout,
+    };
+    let (next, _) = step(&lc, Event::ConnectFailed { attempt: u64::MAX }, t0, &cfg);
+    let State::Reconnecting { next_attempt, .. } = next.state else {
+        panic!("{next:?}")
+    };
+    assert_eq!(next_attempt, u64::MAX);
+    let (next, actions) = step(&lc, Event::ReconnectNow, t0, &cfg);
+    assert_eq!(next.state.transport_attempt(), Some(u64::MAX));
+    assert_eq!(actions.last(), Some(&Action::Connect { attempt: u64::MAX }));
+}
