@@ -1,4 +1,5 @@
-//! Regenerates `docs/state-diagram.md`, `docs/state-diagram.dot` and, when
+//! Regenerates `docs/state-diagram.md`, `docs/state-diagram.dot`, the
+//! diagram embedded in `README.md` and, when
 //! Graphviz's `dot` is installed, `docs/state-diagram.svg`, all derived from
 //! the transition function by exploration.
 //!
@@ -24,6 +25,12 @@ fn main() -> std::io::Result<()> {
         graph.transitions,
         graph.edges.len()
     );
+    let readme_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&readme_path)?;
+    match diagram::splice_readme(&readme, &graph) {
+        Some(updated) => std::fs::write(&readme_path, updated)?,
+        None => println!("README.md has no state-diagram markers: left it alone"),
+    }
     let svg = docs.join("state-diagram.svg");
     match Command::new("dot")
         .arg("-Tsvg")

@@ -1,4 +1,98 @@
-//! ws-lifecycle (work in progress)
+//! Keeps one long-lived WebSocket session to a broker alive: connect, send a
+//! hello frame, wait for the broker's ack, detect half-dead links, reconnect
+//! with jittered backoff, close cleanly.
+//!
+//! Two layers:
+//!
+//! - [`fsm`] — the core: an explicit, pure state machine (`Connecting`,
+//!   `AwaitingAck`, `Open`, `Reconnecting`, `Closing`, `Closed`). Time is an
+//!   input, jitter comes from a seeded generator, actions are plain data. Every
+//!   lifecycle edge is testable without sockets.
+//! - [`driver`] — a thin smol + async-tungstenite runner that carries out the
+//!   machine's actions on a real socket (`ws://`, and `wss://` with rustls).
+//!
+//! # Using the client
+//!
+//! ```no_run
+//! use futures_lite::StreamExt;
+//! use ws_lifecycle::{Client, Config, SessionEvent};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! smol::block_on(async {
+//!     let (client, mut events) = Client::builder("wss://broker.example/ws")
+//!         // Called on every attempt: sign a fresh hello each time.
+//!         .hello(|attempt| async move {
+//!             Ok::<_, std::io::Error>(format!(r#"{{"type":"hello","attempt":{attempt}}}"#))
+//!         })
+//!         .ack_type("hello_ack")
+//!         .config(Config::default())
+//!         .spawn()?;
+//!
+//!     client.ready().await?; // the first ack of any attempt
+//!     client.send(&serde_json::json!({"type": "subscribe", "topic": "peers"}))?;
+//!     while let Some(event) = events.next().await {
+//!         match event {
+//!             SessionEvent::Message(value) => println!("{value}"),
+//!             SessionEvent::Disconnected { code, .. } => eprintln!("lost link ({code}), reconnecting"),
+//!             SessionEvent::Closed(reason) => { eprintln!("{reason}"); break; }
+//!             _ => {}
+//!         }
+//!     }
+//!     client.close().await;
+//!     Ok(())
+//! })
+//! # }
+//! ```
+//!
+//! # Driving the core by hand
+//!
+//! The machine never reads a clock: pass `now`, drain actions after every
+//! input, sleep until [`fsm::Machine::poll_timeout`].
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use ws_lifecycle::fsm::{Action, Config, Event, Machine, Status};
+//!
+//! let t0 = Instant::now();
+//! let config = Config { jitter: 0.0, ..Config::default() };
+//! let mut m = Machine::new(config, t0).unwrap();
+//! assert_eq!(m.poll_action(), Some(Action::Connect { attempt: 1 }));
+//!
+//! // The socket opened; the machine asks for the hello.
+//! m.handle(Event::SocketOpened { attempt: 1 }, t0);
+//! let actions: Vec<Action> = std::iter::from_fn(|| m.poll_action()).collect();
+//! assert!(actions.contains(&Action::SendHello { attempt: 1 }));
+//!
+//! // No ack within 15 s: the machine drops the socket and schedules attempt 2 in 1 s.
+//! let deadline = m.poll_timeout().unwrap();
+//! assert_eq!(deadline, t0 + Duration::from_secs(15));
+//! m.handle_timeout(deadline);
+//! assert_eq!(m.status(), Status::Reconnecting);
+//! assert!(std::iter::from_fn(|| m.poll_action()).any(|a| a
+//!     == Action::ReconnectScheduled { attempt: 2, delay: Duration::from_secs(1) }));
+//! ```
+//!
+//! # Delivery and backpressure
+//!
+//! `send` is at-most-once: frames written to a socket that then dies are
+//! lost with it; frames accepted but not yet written come back (see
+//! [`Client::send_text`]). The event stream is bounded: see [`Events`].
+//! A certificate the TLS configuration does not trust is an ordinary connect
+//! failure, reported as [`SessionEvent::ConnectFailed`] and retried on the
+//! backoff schedule (bound it with `Config::max_attempts`).
 #![deny(missing_docs)]
+
 pub mod driver;
 pub mod fsm;
+
+pub use driver::{
+    BuildError, Client, ClientBuilder, Closed, ConnectError, Events, HelloError, NotReady,
+    QueueConfig, SendError, SendErrorKind, Sent, Session, SessionEvent, TransportConfig,
+    TransportConfigError, UpgradeResponse,
+};
+pub use fsm::{Attempt, Cause, CloseReason, Config, ConfigError, Overflow, Status, TerminalClose};
+
+/// The `http` types of upgrade requests and responses (headers, status).
+pub use async_tungstenite::tungstenite::http;
+/// The rustls crate, for building a custom `wss://` configuration.
+pub use futures_rustls::rustls;

@@ -32,15 +32,23 @@ impl Proxy {
             while let Ok((client, _)) = listener.accept().await {
                 let flag = flag.clone();
                 conns.push(smol::spawn(async move {
-                    let Ok(server) = Async::<TcpStream>::connect(upstream).await else { return };
+                    let Ok(server) = Async::<TcpStream>::connect(upstream).await else {
+                        return;
+                    };
                     let (c, s) = (Arc::new(client), Arc::new(server));
                     let up = pump(c.clone(), s.clone(), flag.clone());
                     let down = pump(s, c, flag);
-                    futures_lite::future::zip(up, down).await;
+                    // When either side ends, end both (dropping the sockets),
+                    // as a real connection would.
+                    futures_lite::future::or(up, down).await;
                 }));
             }
         });
-        Ok(Proxy { addr, blackhole, _task: task })
+        Ok(Proxy {
+            addr,
+            blackhole,
+            _task: task,
+        })
     }
 
     /// Stops (true) or resumes (false) forwarding, keeping both sockets open.

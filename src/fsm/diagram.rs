@@ -55,7 +55,18 @@ pub fn mermaid(graph: &Graph) -> String {
          do not apply in a state are ignored and have no arrow.\n",
         graph.states, graph.transitions
     );
-    s.push_str("```mermaid\nstateDiagram-v2\n");
+    s.push_str(&mermaid_block(graph));
+    s.push('\n');
+    s.push_str("| state | what is happening | deadline it owns |\n|---|---|---|\n");
+    for (status, meaning, deadline) in LEGEND {
+        let _ = writeln!(s, "| `{}` | {} | {} |", status.name(), meaning, deadline);
+    }
+    s
+}
+
+/// Just the fenced ```` ```mermaid ```` block, as embedded in the README.
+pub fn mermaid_block(graph: &Graph) -> String {
+    let mut s = String::from("```mermaid\nstateDiagram-v2\n");
     let _ = writeln!(s, "    [*] --> Connecting : {START_LABEL}");
     for ((from, to), labels) in &graph.edges {
         let joined: Vec<&str> = labels.iter().map(String::as_str).collect();
@@ -67,12 +78,27 @@ pub fn mermaid(graph: &Graph) -> String {
             joined.join("<br/>")
         );
     }
-    s.push_str("    Closed --> [*]\n```\n\n");
-    s.push_str("| state | what is happening | deadline it owns |\n|---|---|---|\n");
-    for (status, meaning, deadline) in LEGEND {
-        let _ = writeln!(s, "| `{}` | {} | {} |", status.name(), meaning, deadline);
-    }
+    s.push_str("    Closed --> [*]\n```\n");
     s
+}
+
+/// Markers around the diagram in README.md; the diagram example rewrites
+/// what lies between them.
+pub const README_MARKERS: (&str, &str) =
+    ("<!-- state-diagram:start -->", "<!-- state-diagram:end -->");
+
+/// `readme` with the text between [`README_MARKERS`] replaced by the
+/// Mermaid block; `None` when the markers are missing.
+pub fn splice_readme(readme: &str, graph: &Graph) -> Option<String> {
+    let (open, close) = README_MARKERS;
+    let start = readme.find(open)? + open.len();
+    let end = start + readme[start..].find(close)?;
+    Some(format!(
+        "{}\n{}{}",
+        &readme[..start],
+        mermaid_block(graph),
+        &readme[end..]
+    ))
 }
 
 /// The same graph in Graphviz DOT.
