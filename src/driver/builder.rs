@@ -70,6 +70,9 @@ pub struct ClientBuilder {
     hello: Arc<HelloFn>,
     ack: Arc<AckFn>,
     request_hook: Option<Arc<RequestFn>>,
+    /// The parsed, shared part of every session built from this builder;
+    /// rebuilt after any change. Sharing it keeps per-session memory low.
+    spec: Arc<OnceLock<Arc<Spec>>>,
 }
 
 impl std::fmt::Debug for ClientBuilder {
@@ -94,27 +97,34 @@ impl ClientBuilder {
             hello: Arc::new(|_| Box::pin(async { Ok(r#"{"type":"hello"}"#.to_owned()) })),
             ack: Arc::new(|v| v.get("type").and_then(|t| t.as_str()) == Some("hello_ack")),
             request_hook: None,
+            spec: Arc::new(OnceLock::new()),
         }
+    }
+
+    /// Forgets the cached spec after a change.
+    fn changed(mut self) -> Self {
+        self.spec = Arc::new(OnceLock::new());
+        self
     }
 
     /// The lifecycle policy (timeouts, keepalive, backoff, budgets,
     /// terminal codes). Its `seed` is ignored unless [`seed`](Self::seed) is set.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
-        self
+        self.changed()
     }
 
     /// Fixes the jitter seed, for reproducible schedules. By default every
     /// session draws its own, so clients of a restarted broker spread out.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
-        self
+        self.changed()
     }
 
     /// Socket, buffer and channel settings.
     pub fn transport(mut self, transport: TransportConfig) -> Self {
         self.transport = transport;
-        self
+        self.changed()
     }
 
     /// Uses this rustls configuration for `wss://` instead of the default
@@ -124,7 +134,7 @@ impl ClientBuilder {
         let cell = OnceLock::new();
         let _ = cell.set(config);
         self.tls = Arc::new(cell);
-        self
+        self.changed()
     }
 
     /// The hello builder: called anew on every attempt with its number, so
@@ -142,7 +152,7 @@ impl ClientBuilder {
             let fut = build(attempt);
             Box::pin(async move { fut.await.map_err(Into::into) })
         });
-        self
+        self.changed()
     }
 
     /// A fixed JSON hello, sent on every attempt.
@@ -152,7 +162,7 @@ impl ClientBuilder {
             let text = text.to_string();
             Box::pin(async move { Ok(text) })
         });
-        self
+        self.changed()
     }
 
     /// The ack predicate: true for the frame that means "broker accepted
@@ -162,7 +172,7 @@ impl ClientBuilder {
         is_ack: impl Fn(&serde_json::Value) -> bool + Send + Sync + 'static,
     ) -> Self {
         self.ack = Arc::new(is_ack);
-        self
+        self.changed()
     }
 
     /// Shorthand: a JSON object whose `"type"` equals `ty` is the ack.
@@ -177,18 +187,39 @@ impl ClientBuilder {
     /// and [`Client::upgrade_response`].
     pub fn request(mut self, hook: impl Fn(Attempt, &mut Request) + Send + Sync + 'static) -> Self {
         self.request_hook = Some(Arc::new(hook));
-        self
+        self.changed()
     }
 
     /// Validates everything and returns the handle, the event stream and
     /// the session future. Spawn the future on any executor; nothing
     /// happens until it is first polled.
     pub fn build(&self) -> Result<(Client, Events, Session), BuildError> {
-        let endpoint = Endpoint::parse(&self.url)?;
         let mut config = self.config.clone();
         config.seed = self.seed.unwrap_or_else(|| fastrand::u64(..));
         config.validate()?;
         self.transport.validate()?;
+        let spec = match self.spec.get() {
+            Some(spec) => spec.clone(),
+            None => {
+                let built = Arc::new(self.make_spec()?);
+                self.spec.get_or_init(|| built).clone()
+            }
+        };
+        let queue = self
+            .transport
+            .queue
+            .map(|q| OutboundQueue::new(q.capacity, q.overflow));
+        let shared = Shared::new(
+            self.transport.send_capacity,
+            self.transport.event_capacity,
+            queue,
+        );
+        let session = Session::new(shared.clone(), spec, config);
+        Ok((Client::new(shared.clone()), Events::new(shared), session))
+    }
+
+    fn make_spec(&self) -> Result<Spec, BuildError> {
+        let endpoint = Endpoint::parse(&self.url)?;
         let tls = if endpoint.is_tls() {
             let cfg = match self.tls.get() {
                 Some(c) => c.clone(),
@@ -201,7 +232,7 @@ impl ClientBuilder {
         } else {
             None
         };
-        let spec = Arc::new(Spec {
+        Ok(Spec {
             connect: ConnectSpec {
                 endpoint,
                 tls,
@@ -212,18 +243,7 @@ impl ClientBuilder {
             ack: self.ack.clone(),
             request_hook: self.request_hook.clone(),
             binary: self.transport.binary,
-        });
-        let queue = self
-            .transport
-            .queue
-            .map(|q| OutboundQueue::new(q.capacity, q.overflow));
-        let shared = Shared::new(
-            self.transport.send_capacity,
-            self.transport.event_capacity,
-            queue,
-        );
-        let session = Session::new(shared.clone(), spec, config);
-        Ok((Client::new(shared.clone()), Events::new(shared), session))
+        })
     }
 
     /// [`build`](Self::build), then spawns the session on smol's global

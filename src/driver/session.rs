@@ -294,8 +294,10 @@ impl Session {
                 };
                 {
                     let mut inner = self.shared.lock();
-                    inner.last_response = Some(upgrade.clone());
-                    inner.push_event(SessionEvent::Upgraded(upgrade));
+                    if inner.events_alive {
+                        inner.push_event(SessionEvent::Upgraded(upgrade.clone()));
+                    }
+                    inner.last_response = Some(upgrade);
                 }
                 self.socket = Some((attempt, socket));
                 self.handle(Event::SocketOpened { attempt });
