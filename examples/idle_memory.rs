@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use async_io::{Async, Timer};
 use async_tungstenite::tungstenite::Message;
-use futures_lite::StreamExt;
-use ws_lifecycle::{Client, Status, TransportConfig};
+use futures_lite::{FutureExt, StreamExt};
+use ws_lifecycle::{Client, Config, Status, TransportConfig};
 
 struct Counting;
 
@@ -69,16 +69,36 @@ fn rss_bytes() -> usize {
     pages * 4096
 }
 
+/// Process CPU time summed over all threads (schedstat: ns on CPU).
+fn cpu_time() -> Duration {
+    let mut total = 0u64;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            total += stat
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Duration::from_nanos(total)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut mode = "lifecycle".to_owned();
     let mut n = 1000usize;
     let mut url = "ws://127.0.0.1:9001/ws".to_owned();
+    let mut ping_ms = 30_000u64;
+    let mut hold_ms = 0u64;
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--mode" => mode = it.next().unwrap_or_default(),
             "--n" => n = it.next().and_then(|v| v.parse().ok()).unwrap_or(n),
+            "--ping-ms" => ping_ms = it.next().and_then(|v| v.parse().ok()).unwrap_or(ping_ms),
+            "--hold-ms" => hold_ms = it.next().and_then(|v| v.parse().ok()).unwrap_or(hold_ms),
             other => url = other.to_owned(),
         }
     }
@@ -109,17 +129,44 @@ fn main() {
                             async_tungstenite::client_async_with_config(url, tcp, Some(config)).await.expect("upgrade");
                         ws.send(Message::text(r#"{"type":"hello"}"#)).await.expect("hello");
                         let mut acked = false;
-                        while let Some(Ok(m)) = ws.next().await {
-                            if !acked && matches!(&m, Message::Text(t) if t.as_str().contains("hello_ack")) {
-                                acked = true;
-                                opened.fetch_add(1, Ordering::SeqCst);
+                        // The raw floor of keepalive: read always, ping on a timer.
+                        let interval = Duration::from_millis(ping_ms);
+                        let mut next_ping = std::time::Instant::now() + interval;
+                        loop {
+                            let next = async { Some(ws.next().await) }
+                                .or(async {
+                                    Timer::at(next_ping).await;
+                                    None
+                                })
+                                .await;
+                            match next {
+                                Some(Some(Ok(m))) => {
+                                    if !acked && matches!(&m, Message::Text(t) if t.as_str().contains("hello_ack")) {
+                                        acked = true;
+                                        opened.fetch_add(1, Ordering::SeqCst);
+                                    }
+                                }
+                                Some(_) => break,
+                                None => {
+                                    next_ping += interval;
+                                    if ws.send(Message::Ping(Default::default())).await.is_err() {
+                                        break;
+                                    }
+                                }
                             }
                         }
                     })));
                 }
             }
             _ => {
-                let builder = Client::builder(url.clone()).transport(transport.clone());
+                let config = Config {
+                    ping_interval: Duration::from_millis(ping_ms),
+                    stale_after: Duration::from_millis(ping_ms * 5 / 2),
+                    ..Config::default()
+                };
+                let builder = Client::builder(url.clone())
+                    .transport(transport.clone())
+                    .config(config);
                 for _ in 0..n {
                     let (client, events) = builder.spawn().expect("valid builder");
                     drop(events);
@@ -145,6 +192,18 @@ fn main() {
             unsafe { malloc_trim(0) };
         }
         let rss1 = rss_bytes();
+        let cpu0 = cpu_time();
+        let hold_start = std::time::Instant::now();
+        Timer::after(Duration::from_millis(hold_ms)).await;
+        let cpu = cpu_time().saturating_sub(cpu0);
+        let trips = (hold_start.elapsed().as_millis() as u64 / ping_ms.max(1)) * n as u64;
+        if hold_ms > 0 {
+            eprintln!(
+                "{{\"mode\":\"{mode}\",\"hold_ms\":{hold_ms},\"ping_ms\":{ping_ms},\"cpu_ms\":{},\"round_trips\":{trips},\"cpu_us_per_round_trip\":{:.2}}}",
+                cpu.as_millis(),
+                cpu.as_secs_f64() * 1e6 / trips.max(1) as f64
+            );
+        }
         let heap1 = LIVE.load(Ordering::Relaxed);
         let rss_per = (rss1 as f64 - rss0 as f64) / n as f64 / 1024.0;
         let heap_per = (heap1 - heap0) as f64 / n as f64 / 1024.0;

@@ -1,6 +1,7 @@
 //! The committed diagram must be what the transition function says today.
-//! Regenerates `docs/state-diagram.md` and `docs/state-diagram.dot` in memory
-//! exactly as `examples/diagram.rs` does and compares byte for byte.
+//! Regenerates `docs/state-diagram.md`, `docs/state-diagram.dot` and the
+//! diagram embedded in `README.md` in memory exactly as `examples/diagram.rs`
+//! does and compares byte for byte.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -17,9 +18,7 @@ fn generate(origin: Instant) -> (String, String) {
 }
 
 fn committed(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("docs")
-        .join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{STALE} (cannot read {}: {e})", path.display()))
 }
@@ -42,18 +41,36 @@ fn first_difference(want: &str, got: &str) -> String {
 #[test]
 fn committed_diagram_is_fresh() {
     let (mermaid, dot) = generate(Instant::now());
-    let md = committed("state-diagram.md");
+    let md = committed("docs/state-diagram.md");
     assert!(
         md == mermaid,
         "{STALE}\n(docs/state-diagram.md) {}",
         first_difference(&md, &mermaid)
     );
-    let committed_dot = committed("state-diagram.dot");
+    let committed_dot = committed("docs/state-diagram.dot");
     assert!(
         committed_dot == dot,
         "{STALE}\n(docs/state-diagram.dot) {}",
         first_difference(&committed_dot, &dot)
     );
+}
+
+#[test]
+fn readme_diagram_is_fresh() {
+    let graph = explore::explore(
+        &explore::exploration_config(),
+        Instant::now(),
+        |_, _, _, _| {},
+    );
+    let readme = committed("README.md");
+    // Like the example: a README without the markers is left alone.
+    if let Some(spliced) = diagram::splice_readme(&readme, &graph) {
+        assert!(
+            spliced == readme,
+            "README.md's state diagram is stale: run `cargo run --example diagram` and commit the result\n{}",
+            first_difference(&readme, &spliced)
+        );
+    }
 }
 
 #[test]

@@ -476,3 +476,140 @@ fn exploration_is_deterministic() {
         (b.states, b.transitions, &b.edges)
     );
 }
+
+/// The checker itself catches broken edges (so a green run means something).
+#[test]
+fn the_checker_rejects_broken_edges() {
+    let cfg = Config {
+        jitter: 0.0,
+        ..exploration_config()
+    };
+    let t0 = Instant::now();
+    let (start, _) = Lifecycle::start(&cfg, t0);
+    let with = |state: State| Lifecycle {
+        state,
+        ..start.clone()
+    };
+    let connecting = |attempt| State::Connecting {
+        attempt,
+        deadline: t0 + cfg.connect_timeout,
+    };
+    let awaiting = with(State::AwaitingAck {
+        attempt: 1,
+        deadline: t0 + cfg.ack_timeout,
+    });
+    let reconnecting = Lifecycle {
+        failures: 1,
+        ..with(State::Reconnecting {
+            next_attempt: 2,
+            retry_at: t0 + Duration::from_secs(1),
+        })
+    };
+    let changed = |from, to, cause| Action::StatusChanged {
+        from,
+        to,
+        cause,
+        attempt: 2,
+    };
+    let bad: Vec<(&str, Lifecycle, Event, Lifecycle, Vec<Action>)> = vec![
+        (
+            "Connect while the old transport is live",
+            start.clone(),
+            Event::ReconnectNow,
+            with(connecting(2)),
+            vec![
+                changed(Status::Connecting, Status::Connecting, Cause::ReconnectNow),
+                Action::Connect { attempt: 2 },
+            ],
+        ),
+        (
+            "a reused attempt number",
+            reconnecting.clone(),
+            Event::ReconnectNow,
+            with(connecting(1)),
+            vec![
+                changed(
+                    Status::Reconnecting,
+                    Status::Connecting,
+                    Cause::ReconnectNow,
+                ),
+                Action::Connect { attempt: 1 },
+            ],
+        ),
+        (
+            "no Disconnected for an opened socket",
+            awaiting.clone(),
+            Event::TransportLost { attempt: 1 },
+            reconnecting.clone(),
+            vec![
+                Action::DropTransport { attempt: 1 },
+                changed(
+                    Status::AwaitingAck,
+                    Status::Reconnecting,
+                    Cause::TransportLost,
+                ),
+                Action::ReconnectScheduled {
+                    attempt: 2,
+                    delay: Duration::from_secs(1),
+                },
+            ],
+        ),
+        (
+            "a delay outside the bounds",
+            with(connecting(1)),
+            Event::ConnectFailed { attempt: 1 },
+            Lifecycle {
+                failures: 1,
+                ..with(State::Reconnecting {
+                    next_attempt: 2,
+                    retry_at: t0 + Duration::from_millis(10),
+                })
+            },
+            vec![
+                Action::DropTransport { attempt: 1 },
+                changed(
+                    Status::Connecting,
+                    Status::Reconnecting,
+                    Cause::ConnectFailed,
+                ),
+                Action::ReconnectScheduled {
+                    attempt: 2,
+                    delay: Duration::from_millis(10),
+                },
+            ],
+        ),
+        (
+            "application data outside Open",
+            awaiting.clone(),
+            Event::Activity { attempt: 1 },
+            awaiting.clone(),
+            vec![Action::FlushQueue { attempt: 1 }],
+        ),
+        (
+            "a due timeout that does nothing",
+            awaiting.clone(),
+            Event::Timeout,
+            awaiting.clone(),
+            vec![],
+        ),
+        (
+            "Closed is not absorbing",
+            with(State::Closed {
+                reason: ws_lifecycle::fsm::CloseReason::Requested,
+            }),
+            Event::ReconnectNow,
+            with(connecting(2)),
+            vec![Action::Connect { attempt: 2 }],
+        ),
+    ];
+    for (what, before, event, after, actions) in bad {
+        let at = match event {
+            Event::Timeout => t0 + cfg.ack_timeout,
+            _ => t0,
+        };
+        assert!(
+            check_edge(&cfg, &before, &event, at, &after, &actions).is_err(),
+            "the checker missed: {what}"
+        );
+    }
+}

@@ -628,7 +628,7 @@ fn payloads_of_the_main_edges() {
         })
     );
 
-    // MessageTooBig: close 1009 goes out best-effort, the notice says 1009.
+    // MessageTooBig: a close frame with 1009 goes out best-effort first.
     let (lc, now) = build(Rep::Open, t0, &cfg);
     let (_, actions) = step(&lc, Event::MessageTooBig { attempt: 2 }, now, &cfg);
     assert_eq!(

@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use async_io::Async;
 use async_tungstenite::tungstenite::Message;
+use async_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use async_tungstenite::tungstenite::http::{HeaderMap, HeaderValue};
 use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use futures_lite::StreamExt;
 use futures_util::SinkExt;
@@ -32,6 +34,11 @@ pub struct Options {
     pub after_ack: Vec<Message>,
     /// Wait this long before acking.
     pub ack_delay: Option<Duration>,
+    /// Record every upgrade request's headers in [`Stats::requests`].
+    pub record_requests: bool,
+    /// Select the first subprotocol the client offers
+    /// (`Sec-WebSocket-Protocol`), echoing it in the upgrade response.
+    pub echo_subprotocol: bool,
 }
 
 /// What the broker saw, for assertions.
@@ -47,6 +54,9 @@ pub struct Stats {
     pub texts: Mutex<Vec<String>>,
     /// Connections currently open.
     pub open: AtomicUsize,
+    /// Upgrade request headers, in arrival order (only with
+    /// [`Options::record_requests`]).
+    pub requests: Mutex<Vec<HeaderMap>>,
 }
 
 /// Binds `addr` with SO_REUSEADDR (so a restart can take the same port at
@@ -124,8 +134,37 @@ pub fn websocket_config() -> WebSocketConfig {
 
 async fn handle(stream: Async<TcpStream>, options: Arc<Options>, stats: Arc<Stats>) {
     let _ = stream.get_ref().set_nodelay(true);
-    let Ok(mut ws) =
-        async_tungstenite::accept_async_with_config(stream, Some(websocket_config())).await
+    // The signature is tungstenite's `Callback`; its error type is large.
+    #[allow(clippy::result_large_err)]
+    let on_request = |request: &Request, mut response: Response| {
+        if options.record_requests {
+            stats
+                .requests
+                .lock()
+                .unwrap()
+                .push(request.headers().clone());
+        }
+        if options.echo_subprotocol {
+            let first = request
+                .headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|p| HeaderValue::from_str(p.trim()).ok());
+            if let Some(protocol) = first {
+                response
+                    .headers_mut()
+                    .insert("sec-websocket-protocol", protocol);
+            }
+        }
+        Ok::<_, ErrorResponse>(response)
+    };
+    let Ok(mut ws) = async_tungstenite::accept_hdr_async_with_config(
+        stream,
+        on_request,
+        Some(websocket_config()),
+    )
+    .await
     else {
         return;
     };

@@ -147,8 +147,11 @@ pub enum Sent {
 pub struct Closed {
     /// Why the session ended (Requested, unless it had already ended otherwise).
     pub reason: CloseReason,
-    /// Messages that were queued or accepted but never written, oldest
-    /// first. Only the first `close` call receives them.
+    /// Messages still waiting in the outbound queue when the session ended,
+    /// oldest first (always empty without a queue: accepted messages are
+    /// written before the close frame, and those a lost connection never
+    /// wrote come back as [`SessionEvent::Unsent`]). Only the first `close`
+    /// call receives them.
     pub unsent: Vec<String>,
 }
 
@@ -351,9 +354,10 @@ impl Client {
         self.close_with(1000, "").await
     }
 
-    /// Closes the session: sends a close frame with `code` and `reason`
-    /// when a socket is open and waits at most the close grace for the
-    /// broker's answer; cancels at once otherwise. Idempotent; works in every
+    /// Closes the session: when a socket is open, writes what `send`
+    /// already accepted, then a close frame with `code` and `reason`, and
+    /// waits at most the close grace for the broker's answer; cancels at
+    /// once otherwise. Idempotent; works in every
     /// state. Resolves once nothing of the session remains (needs the
     /// session future to be running, as it is with
     /// [`ClientBuilder::spawn`](super::ClientBuilder::spawn)).

@@ -207,67 +207,71 @@ pub struct ConnectSpec {
     pub nodelay: bool,
 }
 
-/// Opens one transport with an already-built upgrade `request`.
-pub async fn connect(
-    spec: &ConnectSpec,
-    request: Request,
-) -> Result<(Socket, Response), ConnectError> {
+/// Phase one of an attempt: resolve, TCP connect, TLS when `wss://`.
+///
+/// Split from [`upgrade`] so the two large futures (TLS, upgrade) are
+/// allocated one after the other, never together.
+pub async fn open_stream(spec: &ConnectSpec) -> Result<MaybeTls, ConnectError> {
     let host = &spec.endpoint.host;
-    let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![SocketAddr::new(ip, spec.endpoint.port)],
-        Err(_) => smol::net::resolve((host.as_str(), spec.endpoint.port))
-            .await
-            .map_err(|source| ConnectError::Resolve {
-                host: host.clone(),
-                source,
-            })?,
-    };
-    let mut last_err = None;
-    let mut tcp = None;
-    for addr in addrs {
-        match Async::<TcpStream>::connect(addr).await {
-            Ok(s) => {
-                tcp = Some(s);
-                break;
-            }
-            Err(source) => last_err = Some(ConnectError::Tcp { addr, source }),
+    let port = spec.endpoint.port;
+    let tcp = match host.parse::<IpAddr>() {
+        Ok(ip) => {
+            let addr = SocketAddr::new(ip, port);
+            Async::<TcpStream>::connect(addr)
+                .await
+                .map_err(|source| ConnectError::Tcp { addr, source })?
         }
-    }
-    let tcp = match tcp {
-        Some(t) => t,
-        None => {
-            return Err(last_err.unwrap_or_else(|| ConnectError::Resolve {
-                host: host.clone(),
-                source: io::Error::new(io::ErrorKind::NotFound, "no addresses"),
-            }));
-        }
+        Err(_) => connect_resolved(host, port).await?,
     };
     if spec.nodelay {
         // Best-effort: a failure here only costs latency.
         let _ = tcp.get_ref().set_nodelay(true);
     }
-    let stream = match &spec.tls {
-        None => MaybeTls::Plain(tcp),
+    match &spec.tls {
+        None => Ok(MaybeTls::Plain(tcp)),
         Some(config) => {
-            let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| {
-                ConnectError::Tls {
-                    host: host.clone(),
-                    source: io::Error::new(io::ErrorKind::InvalidInput, e),
-                }
-            })?;
-            let tls = TlsConnector::from(config.clone())
-                .connect(name, tcp)
-                .await
-                .map_err(|source| ConnectError::Tls {
-                    host: host.clone(),
-                    source,
-                })?;
-            MaybeTls::Tls(Box::new(tls))
+            let tls_error = |source| ConnectError::Tls {
+                host: host.clone(),
+                source,
+            };
+            let name = rustls::pki_types::ServerName::try_from(host.clone())
+                .map_err(|e| tls_error(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+            // Boxed: the TLS handshake state is large and only `wss://` needs it.
+            let handshake = Box::pin(TlsConnector::from(config.clone()).connect(name, tcp));
+            let tls = handshake.await.map_err(tls_error)?;
+            Ok(MaybeTls::Tls(Box::new(tls)))
         }
+    }
+}
+
+/// Resolves `host` and tries each address in turn.
+async fn connect_resolved(host: &str, port: u16) -> Result<Async<TcpStream>, ConnectError> {
+    let addrs = smol::net::resolve((host, port))
+        .await
+        .map_err(|source| ConnectError::Resolve {
+            host: host.to_owned(),
+            source,
+        })?;
+    let mut last_err = ConnectError::Resolve {
+        host: host.to_owned(),
+        source: io::Error::new(io::ErrorKind::NotFound, "no addresses"),
     };
-    let (socket, response) =
-        async_tungstenite::client_async_with_config(request, stream, Some(spec.websocket)).await?;
-    Ok((socket, response))
+    for addr in addrs {
+        match Async::<TcpStream>::connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(source) => last_err = ConnectError::Tcp { addr, source },
+        }
+    }
+    Err(last_err)
+}
+
+/// Phase two: the WebSocket upgrade over an open stream.
+pub async fn upgrade(
+    request: Request,
+    stream: MaybeTls,
+    config: WebSocketConfig,
+) -> Result<(Socket, Response), ConnectError> {
+    Ok(async_tungstenite::client_async_with_config(request, stream, Some(config)).await?)
 }
 
 #[cfg(test)]

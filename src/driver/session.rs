@@ -25,12 +25,18 @@ use futures_util::Sink;
 use crate::fsm::{Action, Attempt, CloseReason, Config, Event, Machine, State, Status};
 
 use super::builder::Spec;
-use super::connect::{ConnectError, Socket, connect};
+use super::connect::{ConnectError, MaybeTls, Socket, open_stream, upgrade};
 use super::shared::Shared;
 use super::{HelloError, SessionEvent, UpgradeResponse};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-type ConnectFuture = BoxFuture<Result<(Socket, Response), ConnectError>>;
+/// An attempt's transport while it opens: first the stream (TCP, TLS),
+/// then the upgrade. Two boxes in turn, so the large upgrade state is only
+/// allocated once the stream exists.
+enum Connecting {
+    Stream(BoxFuture<Result<MaybeTls, ConnectError>>),
+    Upgrade(BoxFuture<Result<(Socket, Response), ConnectError>>),
+}
 
 /// Passes through the loop before yielding to other tasks, so one busy
 /// session cannot starve its executor.
@@ -44,9 +50,10 @@ const PASSES_PER_POLL: u32 = 64;
 pub struct Session {
     shared: Arc<Shared>,
     spec: Arc<Spec>,
-    config: Config,
+    /// Taken when the machine starts on the first poll.
+    config: Option<Config>,
     machine: Option<Machine>,
-    connecting: Option<(Attempt, ConnectFuture)>,
+    connecting: Option<(Attempt, Connecting)>,
     hello: Option<(Attempt, BoxFuture<Result<String, HelloError>>)>,
     socket: Option<(Attempt, Socket)>,
     /// Protocol frames (hello, ping, close) that go out before application data.
@@ -70,7 +77,7 @@ impl Session {
         Session {
             shared,
             spec,
-            config,
+            config: Some(config),
             machine: None,
             connecting: None,
             hello: None,
@@ -103,6 +110,13 @@ impl Session {
             (close, reconnect)
         };
         if let Some((code, reason)) = close {
+            if self.machine.as_ref().is_some_and(Machine::can_send) && self.socket.is_some() {
+                // What `send` accepted before `close` goes out before the
+                // close frame (it was accepted while Open, for this
+                // connection), as a caller of send-then-close expects.
+                let accepted: Vec<String> = self.shared.lock().outbound.drain(..).collect();
+                self.outbox.extend(accepted.into_iter().map(Message::text));
+            }
             self.handle(Event::Close { code, reason });
         }
         if reconnect {
@@ -191,6 +205,13 @@ impl Session {
     }
 
     fn start_connect(&mut self, attempt: Attempt) {
+        let spec = self.spec.clone();
+        let fut = async move { open_stream(&spec.connect).await };
+        self.connecting = Some((attempt, Connecting::Stream(Box::pin(fut))));
+    }
+
+    /// The stream is open: build this attempt's request and start the upgrade.
+    fn start_upgrade(&mut self, attempt: Attempt, stream: MaybeTls) {
         let mut request = match self.spec.connect.endpoint.request() {
             Ok(r) => r,
             Err(e) => {
@@ -201,9 +222,8 @@ impl Session {
         if let Some(hook) = &self.spec.request_hook {
             hook(attempt, &mut request);
         }
-        let spec = self.spec.clone();
-        let fut = async move { connect(&spec.connect, request).await };
-        self.connecting = Some((attempt, Box::pin(fut)));
+        let fut = upgrade(request, stream, self.spec.connect.websocket);
+        self.connecting = Some((attempt, Connecting::Upgrade(Box::pin(fut))));
     }
 
     fn connect_failed(&mut self, attempt: Attempt, error: String) {
@@ -276,35 +296,54 @@ impl Session {
     }
 
     fn poll_connect(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some((attempt, fut)) = self.connecting.as_mut() else {
+        let Some((attempt, phase)) = self.connecting.as_mut() else {
             return false;
         };
         let attempt = *attempt;
-        let result = match fut.as_mut().poll(cx) {
-            Poll::Pending => return false,
-            Poll::Ready(r) => r,
-        };
-        self.connecting = None;
-        match result {
-            Ok((socket, response)) => {
-                let upgrade = UpgradeResponse {
-                    attempt,
-                    status: response.status(),
-                    headers: response.headers().clone(),
+        match phase {
+            Connecting::Stream(fut) => {
+                let result = match fut.as_mut().poll(cx) {
+                    Poll::Pending => return false,
+                    Poll::Ready(r) => r,
                 };
-                {
-                    let mut inner = self.shared.lock();
-                    if inner.events_alive {
-                        inner.push_event(SessionEvent::Upgraded(upgrade.clone()));
-                    }
-                    inner.last_response = Some(upgrade);
+                self.connecting = None;
+                match result {
+                    Ok(stream) => self.start_upgrade(attempt, stream),
+                    Err(e) => self.connect_failed(attempt, e.to_string()),
                 }
-                self.socket = Some((attempt, socket));
-                self.handle(Event::SocketOpened { attempt });
             }
-            Err(e) => self.connect_failed(attempt, e.to_string()),
+            Connecting::Upgrade(fut) => {
+                let result = match fut.as_mut().poll(cx) {
+                    Poll::Pending => return false,
+                    Poll::Ready(r) => r,
+                };
+                self.connecting = None;
+                match result {
+                    Ok((socket, response)) => self.opened(attempt, socket, response),
+                    Err(e) => self.connect_failed(attempt, e.to_string()),
+                }
+            }
         }
         true
+    }
+
+    /// The upgrade succeeded: keep the socket, publish the response.
+    fn opened(&mut self, attempt: Attempt, socket: Socket, response: Response) {
+        let (parts, _) = response.into_parts();
+        let upgrade = UpgradeResponse {
+            attempt,
+            status: parts.status,
+            headers: parts.headers,
+        };
+        {
+            let mut inner = self.shared.lock();
+            if inner.events_alive {
+                inner.push_event(SessionEvent::Upgraded(upgrade.clone()));
+            }
+            inner.last_response = Some(upgrade);
+        }
+        self.socket = Some((attempt, socket));
+        self.handle(Event::SocketOpened { attempt });
     }
 
     fn poll_hello(&mut self, cx: &mut Context<'_>) -> bool {
@@ -562,7 +601,8 @@ impl Future for Session {
             return Poll::Ready(());
         }
         if this.machine.is_none() {
-            match Machine::new(this.config.clone(), Instant::now()) {
+            let config = this.config.take().unwrap_or_default();
+            match Machine::new(config, Instant::now()) {
                 Ok(m) => this.machine = Some(m),
                 // Validated by the builder; unreachable, but never panic.
                 Err(_) => {

@@ -26,8 +26,10 @@ impl Machine {
     pub fn new(config: Config, now: Instant) -> Result<Self, ConfigError> {
         config.validate()?;
         let (lifecycle, first) = Lifecycle::start(&config, now);
-        // Room for the longest action burst, so steady state never grows it.
-        let mut actions = VecDeque::with_capacity(8);
+        // Room for every steady-state burst (a ping, a status change), so
+        // steady state never allocates; a failure's burst of five grows it
+        // once.
+        let mut actions = VecDeque::with_capacity(4);
         actions.push_back(first);
         Ok(Machine {
             config,

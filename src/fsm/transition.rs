@@ -296,7 +296,11 @@ fn enter(lc: &mut Lifecycle, next: State, cause: Cause, out: &mut VecDeque<Actio
 /// Moves to Closed for good.
 fn close(lc: &mut Lifecycle, reason: CloseReason, cause: Cause, out: &mut VecDeque<Action>) {
     let from = lc.state.status();
-    let attempt = lc.state.transport_attempt().unwrap_or(0);
+    // The last attempt made: from Reconnecting, the one before the next.
+    let attempt = match lc.state {
+        State::Reconnecting { next_attempt, .. } => next_attempt.saturating_sub(1),
+        ref other => other.transport_attempt().unwrap_or(0),
+    };
     lc.state = State::Closed { reason };
     out.push_back(Action::StatusChanged {
         from,

@@ -1,0 +1,364 @@
+//! A load generator for brokers: many independent supervised sessions.
+//!
+//! ```text
+//! loadgen [OPTIONS] URL        (cargo build --release --example loadgen)
+//!   --connections N      supervised sessions to open to URL, each with its own lifecycle (default 1000)
+//!   --hold-ms MS         after all are open, stay idle this long (default 10000)
+//!   --echo N             after the hold, send N JSON messages over one session, pipelined, and wait for all N echoes (default 0)
+//!   --open-timeout MS    give up if not all sessions are open by then: print an error line, exit 1 (default 60000)
+//!   --hello JSON --ack-type TYPE --connect-timeout MS --hello-timeout MS --ping-interval MS --stale-after MS
+//!   --backoff LIST --jitter FRACTION   (as in wsclient)
+//! stdout, one JSON object per line:
+//!   {"event":"all_open","t_ms":..,"open":N}              as soon as every session has status open
+//!   {"event":"hold_done","t_ms":..}                       when the hold ends
+//!   {"event":"echo_done","t_ms":..,"count":N,"elapsed_ms":..}   (only with --echo)
+//!   {"event":"summary","open":N,"disconnects":N}          last line, then exit 0
+//! ```
+//!
+//! All sessions start together at program start, each an independent
+//! lifecycle (own socket, hello, ack deadline, keepalive, backoff). They run
+//! on one thread (a local executor), so the CPU figures on stderr are the
+//! cost of supervision plus the socket work. An unrecoverable problem prints
+//! `{"event":"error","detail":"..."}` and exits 1. Logs go to stderr and say
+//! nothing per connection or per message.
+
+#[path = "common/rlimit.rs"]
+mod rlimit;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use futures_lite::{FutureExt, StreamExt};
+use futures_util::stream::select_all;
+use ws_lifecycle::{Client, Config, SessionEvent, Status};
+
+const USAGE: &str = "loadgen [OPTIONS] URL
+  --connections N      supervised sessions to open to URL, each with its own lifecycle (default 1000)
+  --hold-ms MS         after all are open, stay idle this long (default 10000)
+  --echo N             after the hold, send N JSON messages over one session, pipelined, and wait for all N echoes (default 0)
+  --open-timeout MS    give up if not all sessions are open by then: print an error line, exit 1 (default 60000)
+  --hello JSON --ack-type TYPE --connect-timeout MS --hello-timeout MS --ping-interval MS --stale-after MS
+  --backoff LIST --jitter FRACTION   (as in wsclient)";
+
+struct Options {
+    url: String,
+    connections: usize,
+    hold: Duration,
+    echo: usize,
+    open_timeout: Duration,
+    hello: serde_json::Value,
+    ack_type: String,
+    config: Config,
+}
+
+fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        url: String::new(),
+        connections: 1000,
+        hold: Duration::from_millis(10_000),
+        echo: 0,
+        open_timeout: Duration::from_millis(60_000),
+        hello: serde_json::json!({"type": "hello"}),
+        ack_type: "hello_ack".into(),
+        config: Config::default(),
+    };
+    let mut it = args.iter();
+    let ms = |v: Option<&String>, name: &str| -> Result<Duration, String> {
+        let v = v.ok_or(format!("{name} needs a value"))?;
+        v.parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|_| format!("{name}: not a number of milliseconds: {v}"))
+    };
+    let count = |v: Option<&String>, name: &str| -> Result<usize, String> {
+        let v = v.ok_or(format!("{name} needs a value"))?;
+        v.parse::<usize>()
+            .map_err(|_| format!("{name}: not a count: {v}"))
+    };
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--help" | "-h" => return Err(String::new()),
+            "--connections" => o.connections = count(it.next(), arg)?,
+            "--hold-ms" => o.hold = ms(it.next(), arg)?,
+            "--echo" => o.echo = count(it.next(), arg)?,
+            "--open-timeout" => o.open_timeout = ms(it.next(), arg)?,
+            "--hello" => {
+                let v = it.next().ok_or("--hello needs a value")?;
+                o.hello =
+                    serde_json::from_str(v).map_err(|e| format!("--hello is not JSON: {e}"))?;
+            }
+            "--ack-type" => o.ack_type = it.next().ok_or("--ack-type needs a value")?.clone(),
+            "--connect-timeout" => o.config.connect_timeout = ms(it.next(), arg)?,
+            "--hello-timeout" => o.config.ack_timeout = ms(it.next(), arg)?,
+            "--ping-interval" => o.config.ping_interval = ms(it.next(), arg)?,
+            "--stale-after" => o.config.stale_after = ms(it.next(), arg)?,
+            "--backoff" => {
+                let v = it.next().ok_or("--backoff needs a value")?;
+                o.config.backoff = v
+                    .split(',')
+                    .map(|p| p.trim().parse::<u64>().map(Duration::from_millis))
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| format!("--backoff: not a list of milliseconds: {v}"))?;
+            }
+            "--jitter" => {
+                let v = it.next().ok_or("--jitter needs a value")?;
+                o.config.jitter = v
+                    .parse()
+                    .map_err(|_| format!("--jitter: not a number: {v}"))?;
+            }
+            other if other.starts_with("--") => return Err(format!("unknown option {other}")),
+            url => o.url = url.to_owned(),
+        }
+    }
+    if o.url.is_empty() {
+        return Err("missing URL".into());
+    }
+    if o.connections == 0 {
+        return Err("--connections must be at least 1".into());
+    }
+    Ok(o)
+}
+
+/// Process CPU time, summed over all threads from their schedstat
+/// (nanoseconds on CPU), so short holds still measure precisely.
+fn cpu_time() -> Duration {
+    let mut total = 0u64;
+    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            total += stat
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Duration::from_nanos(total)
+}
+
+fn rss_kib() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 4
+}
+
+/// Which sessions are open, and how many connections were lost.
+struct Tally {
+    is_open: Vec<bool>,
+    open: usize,
+    disconnects: usize,
+}
+
+impl Tally {
+    fn track(&mut self, i: usize, event: &SessionEvent) {
+        match event {
+            SessionEvent::Status { to, .. } => {
+                let now_open = *to == Status::Open;
+                if now_open != self.is_open[i] {
+                    self.is_open[i] = now_open;
+                    if now_open {
+                        self.open += 1;
+                    } else {
+                        self.open -= 1;
+                    }
+                }
+            }
+            SessionEvent::Disconnected { .. } => self.disconnects += 1,
+            _ => {}
+        }
+    }
+}
+
+struct Out {
+    start: Instant,
+}
+
+impl Out {
+    fn t_ms(&self) -> u128 {
+        self.start.elapsed().as_millis()
+    }
+
+    /// One line, keys in the contract's order, flushed at once.
+    fn line(&self, text: String) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
+
+    fn error(&self, detail: &str) -> ! {
+        let detail = serde_json::Value::from(detail);
+        self.line(format!(r#"{{"event":"error","detail":{detail}}}"#));
+        std::process::exit(1);
+    }
+}
+
+fn main() {
+    let out = Out {
+        start: Instant::now(),
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = match parse_args(&args) {
+        Ok(o) => o,
+        Err(e) if e.is_empty() => {
+            println!("{USAGE}");
+            return;
+        }
+        Err(e) => {
+            eprintln!("loadgen: {e}\n\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
+    match rlimit::raise_nofile() {
+        Some((from, to)) => {
+            eprintln!("loadgen: raised the soft open-files limit from {from} to {to}")
+        }
+        None => eprintln!("loadgen: the soft open-files limit is already at the hard limit"),
+    }
+    let ex = smol::LocalExecutor::new();
+    smol::block_on(ex.run(run(&ex, &out, options)));
+}
+
+async fn run(ex: &smol::LocalExecutor<'_>, out: &Out, o: Options) {
+    let builder = Client::builder(o.url.clone())
+        .config(o.config.clone())
+        .hello_json(o.hello.clone())
+        .ack_type(o.ack_type.clone());
+    let n = o.connections;
+    let mut clients = Vec::with_capacity(n);
+    let mut streams = Vec::with_capacity(n);
+    for i in 0..n {
+        let (client, events, session) = builder
+            .build()
+            .unwrap_or_else(|e| out.error(&e.to_string()));
+        ex.spawn(session).detach();
+        clients.push(client);
+        streams.push(events.map(move |e| (i, e)));
+    }
+    let mut events = select_all(streams);
+    let mut t = Tally {
+        is_open: vec![false; n],
+        open: 0,
+        disconnects: 0,
+    };
+
+    // Phase 1: wait until all are open at the same moment.
+    let open_deadline = out.start + o.open_timeout;
+    while t.open < n {
+        let next = async { events.next().await.map(Some) }
+            .or(async {
+                Timer::at(open_deadline).await;
+                None
+            })
+            .await;
+        match next {
+            Some(Some((i, e))) => t.track(i, &e),
+            Some(None) => out.error("every session ended before all were open"),
+            None => out.error(&format!(
+                "only {} of {n} sessions were open after {} ms",
+                t.open,
+                o.open_timeout.as_millis()
+            )),
+        }
+    }
+    out.line(format!(
+        r#"{{"event":"all_open","t_ms":{},"open":{}}}"#,
+        out.t_ms(),
+        t.open
+    ));
+    eprintln!("loadgen: {n} sessions open; rss {} KiB", rss_kib());
+
+    // Phase 2: hold, still counting disconnects.
+    let cpu0 = cpu_time();
+    let hold_start = Instant::now();
+    let hold_end = hold_start + o.hold;
+    loop {
+        let next = async { events.next().await }
+            .or(async {
+                Timer::at(hold_end).await;
+                None
+            })
+            .await;
+        match next {
+            Some((i, e)) => t.track(i, &e),
+            None if Instant::now() >= hold_end => break,
+            None => out.error("every session ended during the hold"),
+        }
+    }
+    let cpu = cpu_time().saturating_sub(cpu0);
+    out.line(format!(r#"{{"event":"hold_done","t_ms":{}}}"#, out.t_ms()));
+    let pings_per_session =
+        hold_start.elapsed().as_secs_f64() / o.config.ping_interval.as_secs_f64();
+    let round_trips = pings_per_session.floor() * n as f64;
+    eprintln!(
+        "loadgen: hold of {} ms: process cpu {} ms; {:.0} ping round trips ({} sessions, one per {} ms); {:.2} us cpu per round trip per session; rss {} KiB",
+        o.hold.as_millis(),
+        cpu.as_millis(),
+        round_trips,
+        n,
+        o.config.ping_interval.as_millis(),
+        if round_trips > 0.0 {
+            cpu.as_secs_f64() * 1e6 / round_trips
+        } else {
+            0.0
+        },
+        rss_kib()
+    );
+
+    // Phase 3: pipelined echoes over one open session.
+    if o.echo > 0 {
+        let Some(sender) = t.is_open.iter().position(|&x| x) else {
+            out.error("no session is open for the echo phase");
+        };
+        let client = clients[sender].clone();
+        let count = o.echo;
+        let started = Instant::now();
+        let send = ex.spawn(async move {
+            for seq in 0..count {
+                let text = serde_json::json!({"type": "load", "seq": seq}).to_string();
+                if let Err(e) = client.send_wait(text).await {
+                    return Err(e.to_string());
+                }
+            }
+            Ok(())
+        });
+        let mut got = 0usize;
+        while got < count {
+            match events.next().await {
+                Some((i, SessionEvent::Message(v))) if i == sender && v["type"] == "echo" => {
+                    got += 1
+                }
+                Some((i, e)) => t.track(i, &e),
+                None => out.error("sessions ended during the echo phase"),
+            }
+        }
+        let elapsed = started.elapsed();
+        if let Err(e) = send.await {
+            out.error(&format!("echo send failed: {e}"));
+        }
+        out.line(format!(
+            r#"{{"event":"echo_done","t_ms":{},"count":{got},"elapsed_ms":{}}}"#,
+            out.t_ms(),
+            elapsed.as_millis()
+        ));
+    }
+
+    // Take in whatever already arrived, then report.
+    loop {
+        let next = async { Some(events.next().await) }.or(async { None }).await;
+        match next {
+            Some(Some((i, e))) => t.track(i, &e),
+            _ => break,
+        }
+    }
+    out.line(format!(
+        r#"{{"event":"summary","open":{},"disconnects":{}}}"#,
+        t.open, t.disconnects
+    ));
+    let _ = std::io::stdout().flush();
+    // Exit without a close handshake per session: the summary is the end.
+    std::process::exit(0);
+}

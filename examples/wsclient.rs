@@ -1,0 +1,607 @@
+//! `wsclient`: one long-lived WebSocket session on the command line, with
+//! one JSON event per line on stdout, for scripts and other programs.
+//!
+//! ```text
+//! wsclient [OPTIONS] URL      (cargo build --release --example wsclient)
+//! Options (durations in milliseconds):
+//!   --hello JSON          hello frame sent after every socket open; default {"type":"hello"}
+//!   --ack-type TYPE       a received JSON object whose "type" equals TYPE is the hello ack; default hello_ack
+//!   --connect-timeout MS  default 10000
+//!   --hello-timeout MS    ack deadline; default 15000
+//!   --ping-interval MS    default 30000
+//!   --stale-after MS      default 75000
+//!   --backoff MS,MS,...   reconnect delays before jitter; default 1000,2000,4000,8000,16000,30000
+//!   --jitter FRACTION     0 disables jitter; default the library's default
+//!   --max-message BYTES   largest inbound message accepted; default the library's default
+//!   --terminal-codes C,C  close codes after which the client stops instead of reconnecting; default none
+//! stdout: one JSON object per line, each with "t_ms" (milliseconds since program start) and "event":
+//!   {"event":"status","status":"connecting"|"awaiting_ack"|"open"|"reconnecting"|"closing"|"closed"}
+//!   {"event":"message","data":<the JSON value received>}
+//!   {"event":"disconnected","code":N,"reason":"...","attempt":N}   (1006 when no close frame arrived)
+//!   {"event":"reconnect_scheduled","attempt":N,"delay_ms":N}
+//!   {"event":"invalid_frame","detail":"..."}                        (non-JSON text, unexpected binary)
+//!   {"event":"send_failed","detail":"..."}                          (a stdin line that could not be sent)
+//! logs go to stderr.
+//! stdin: one JSON value per line, sent as a text frame (a line that is not JSON gives send_failed; the client goes on).
+//! EOF on stdin, SIGINT or SIGTERM: explicit close (close frame, code 1000), a final status "closed", exit 0 within 1 s.
+//! A terminal close code or a give-up: final status "closed", exit code 3.
+//! ```
+//!
+//! Details beyond the contract:
+//!
+//! - Options also take the form `--name=VALUE`; `--` ends the options;
+//!   `-h`/`--help` prints this text to stdout and exits 0.
+//! - Exit code 2: a usage error (unknown option, bad value, bad URL, bad
+//!   hello JSON, a configuration the library refuses), with a message on
+//!   stderr. Exit code 1: stdout became unwritable (the session is still
+//!   closed cleanly first) or TLS could not be set up.
+//! - The close grace is 500 ms, so an explicit close finishes within 1 s even
+//!   when the broker never answers the close frame.
+//! - Lines are sent verbatim (surrounding whitespace trimmed) once they parse
+//!   as JSON. Without an open session a line fails at once (`send_failed`,
+//!   nothing is queued); a line accepted while open but not yet written when
+//!   the connection ended also gives `send_failed`.
+//! - Logs: set `RUST_LOG` (`error`, `warn`, `info`, `debug`, `trace`; any
+//!   other non-empty value means `debug`) to get them on stderr.
+
+use std::ffi::OsString;
+use std::io::{BufRead, Write};
+use std::time::{Duration, Instant};
+
+use futures_lite::{FutureExt, StreamExt};
+use serde_json::Value;
+use ws_lifecycle::driver::{BuildError, Client, SessionEvent, TransportConfig};
+use ws_lifecycle::fsm::{CloseReason, Config, Status, TerminalClose};
+
+const USAGE: &str = r#"wsclient [OPTIONS] URL      (cargo build --release --example wsclient)
+Options (durations in milliseconds):
+  --hello JSON          hello frame sent after every socket open; default {"type":"hello"}
+  --ack-type TYPE       a received JSON object whose "type" equals TYPE is the hello ack; default hello_ack
+  --connect-timeout MS  default 10000
+  --hello-timeout MS    ack deadline; default 15000
+  --ping-interval MS    default 30000
+  --stale-after MS      default 75000
+  --backoff MS,MS,...   reconnect delays before jitter; default 1000,2000,4000,8000,16000,30000
+  --jitter FRACTION     0 disables jitter; default the library's default
+  --max-message BYTES   largest inbound message accepted; default the library's default
+  --terminal-codes C,C  close codes after which the client stops instead of reconnecting; default none
+stdout: one JSON object per line, each with "t_ms" (milliseconds since program start) and "event":
+  {"event":"status","status":"connecting"|"awaiting_ack"|"open"|"reconnecting"|"closing"|"closed"}
+  {"event":"message","data":<the JSON value received>}
+  {"event":"disconnected","code":N,"reason":"...","attempt":N}   (1006 when no close frame arrived)
+  {"event":"reconnect_scheduled","attempt":N,"delay_ms":N}
+  {"event":"invalid_frame","detail":"..."}                        (non-JSON text, unexpected binary)
+  {"event":"send_failed","detail":"..."}                          (a stdin line that could not be sent)
+logs go to stderr.
+stdin: one JSON value per line, sent as a text frame (a line that is not JSON gives send_failed; the client goes on).
+EOF on stdin, SIGINT or SIGTERM: explicit close (close frame, code 1000), a final status "closed", exit 0 within 1 s.
+A terminal close code or a give-up: final status "closed", exit code 3.
+Other exit codes: 2 for a usage error (message on stderr), 1 when stdout became unwritable.
+Options may also be written --name=VALUE. Set RUST_LOG (e.g. RUST_LOG=debug) for logs on stderr.
+"#;
+
+/// The close grace the CLI uses (the library default is longer): an
+/// explicit close must finish within 1 s even if the broker never answers.
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
+
+/// Safety net: if the session has not finished this long after the close
+/// request, stop anyway (the close grace should have ended it long before).
+const CLOSE_WATCHDOG: Duration = Duration::from_millis(900);
+
+/// Lines buffered between the stdin thread and the main loop.
+const INPUT_CAPACITY: usize = 256;
+
+const EXIT_OK: i32 = 0;
+const EXIT_FAILURE: i32 = 1;
+const EXIT_USAGE: i32 = 2;
+const EXIT_STOPPED: i32 = 3;
+
+// ── command line ───────────────────────────────────────────────────────
+
+/// Everything the command line says.
+struct Options {
+    url: String,
+    hello: Value,
+    ack_type: String,
+    config: Config,
+    transport: TransportConfig,
+}
+
+/// Parses the arguments (without the program name). `Ok(None)` means
+/// `--help`.
+fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
+    let args = args
+        .into_iter()
+        .map(|a| {
+            a.into_string()
+                .map_err(|a| format!("argument {:?} is not valid UTF-8", a.to_string_lossy()))
+        })
+        .collect::<Result<Vec<String>, String>>()?;
+    let mut before_dashes = args.iter().take_while(|a| *a != "--");
+    if before_dashes.any(|a| a == "-h" || a == "--help") {
+        return Ok(None);
+    }
+
+    let mut url: Option<String> = None;
+    let mut hello = serde_json::json!({"type": "hello"});
+    let mut ack_type = "hello_ack".to_owned();
+    let mut config = Config {
+        close_grace: CLOSE_GRACE.min(Config::default().close_grace),
+        ..Config::default()
+    };
+    let mut transport = TransportConfig::default();
+
+    let mut it = args.into_iter();
+    let mut options_done = false;
+    while let Some(arg) = it.next() {
+        if options_done || arg == "-" || !arg.starts_with('-') {
+            if let Some(first) = &url {
+                return Err(format!("more than one URL given ({first:?} and {arg:?})"));
+            }
+            url = Some(arg);
+            continue;
+        }
+        if arg == "--" {
+            options_done = true;
+            continue;
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => {
+                (name.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg, None),
+        };
+        let known = [
+            "--hello",
+            "--ack-type",
+            "--connect-timeout",
+            "--hello-timeout",
+            "--ping-interval",
+            "--stale-after",
+            "--backoff",
+            "--jitter",
+            "--max-message",
+            "--terminal-codes",
+        ];
+        if !known.contains(&name.as_str()) {
+            return Err(format!("unknown option {name}"));
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => it.next().ok_or_else(|| format!("{name} needs a value"))?,
+        };
+        match name.as_str() {
+            "--hello" => {
+                hello = serde_json::from_str(&value)
+                    .map_err(|e| format!("--hello: not valid JSON ({e}): {value}"))?;
+            }
+            "--ack-type" => ack_type = value,
+            "--connect-timeout" => config.connect_timeout = millis(&name, &value)?,
+            "--hello-timeout" => config.ack_timeout = millis(&name, &value)?,
+            "--ping-interval" => config.ping_interval = millis(&name, &value)?,
+            "--stale-after" => config.stale_after = millis(&name, &value)?,
+            "--backoff" => {
+                config.backoff = list(&name, &value, |v| millis(&name, v))?;
+                if config.backoff.is_empty() {
+                    return Err(format!("{name}: give at least one delay"));
+                }
+            }
+            "--jitter" => {
+                config.jitter = value.trim().parse::<f64>().map_err(|_| {
+                    format!("{name}: expected a fraction such as 0.5, got {value:?}")
+                })?;
+            }
+            "--max-message" => {
+                let bytes = value
+                    .trim()
+                    .parse::<usize>()
+                    .map_err(|_| format!("{name}: expected a number of bytes, got {value:?}"))?;
+                transport.max_message_size = bytes;
+                transport.max_frame_size = bytes;
+            }
+            "--terminal-codes" => {
+                config.terminal_closes = list(&name, &value, |v| {
+                    v.parse::<u16>().map(TerminalClose::code).map_err(|_| {
+                        format!("{name}: expected close codes such as 4001, got {v:?}")
+                    })
+                })?;
+            }
+            _ => unreachable!("checked against the known options above"),
+        }
+    }
+    let url = url.ok_or("missing URL")?;
+    Ok(Some(Options {
+        url,
+        hello,
+        ack_type,
+        config,
+        transport,
+    }))
+}
+
+/// A duration in whole milliseconds.
+fn millis(name: &str, value: &str) -> Result<Duration, String> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| format!("{name}: expected whole milliseconds, got {value:?}"))
+}
+
+/// A comma-separated list; an empty value is an empty list.
+fn list<T>(
+    name: &str,
+    value: &str,
+    mut item: impl FnMut(&str) -> Result<T, String>,
+) -> Result<Vec<T>, String> {
+    if value.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    value
+        .split(',')
+        .map(|v| {
+            let v = v.trim();
+            if v.is_empty() {
+                Err(format!("{name}: empty entry in {value:?}"))
+            } else {
+                item(v)
+            }
+        })
+        .collect()
+}
+
+fn usage_error(message: &str) -> ! {
+    eprintln!("wsclient: {message}");
+    eprintln!("Try 'wsclient --help'.");
+    std::process::exit(EXIT_USAGE);
+}
+
+// ── logging ────────────────────────────────────────────────────────────
+
+/// Level and message to stderr; nothing unless `RUST_LOG` is set.
+struct StderrLog {
+    level: log::LevelFilter,
+}
+
+impl log::Log for StderrLog {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= self.level
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{:<5} {}",
+                record.level(),
+                record.args()
+            );
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn init_logging() {
+    let Some(spec) = std::env::var_os("RUST_LOG") else {
+        return;
+    };
+    let spec = spec.to_string_lossy();
+    if spec.trim().is_empty() {
+        return;
+    }
+    // `debug`, or env_logger-style `ws_lifecycle=debug,info`: the most
+    // verbose level named wins.
+    let level = spec
+        .split([',', '='])
+        .filter_map(|t| t.trim().parse::<log::LevelFilter>().ok())
+        .max()
+        .unwrap_or(log::LevelFilter::Debug);
+    let logger: &'static StderrLog = Box::leak(Box::new(StderrLog { level }));
+    if log::set_logger(logger).is_ok() {
+        log::set_max_level(level);
+    }
+}
+
+// ── stdout ─────────────────────────────────────────────────────────────
+
+/// Writes one JSON object per line, flushed at once.
+struct Output {
+    start: Instant,
+    broken: bool,
+}
+
+impl Output {
+    /// `{"t_ms":N,"event":EVENT,<fields>}` in that order.
+    fn emit(&mut self, event: &str, fields: &[(&str, Value)]) {
+        let mut line = format!(
+            "{{\"t_ms\":{},\"event\":{}",
+            self.start.elapsed().as_millis(),
+            Value::from(event)
+        );
+        for (key, value) in fields {
+            line.push(',');
+            line.push_str(&Value::from(*key).to_string());
+            line.push(':');
+            line.push_str(&value.to_string());
+        }
+        line.push_str("}\n");
+        if self.broken {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
+            log::error!("stdout is unwritable ({e}); closing");
+            self.broken = true;
+        }
+    }
+
+    fn status(&mut self, status: Status) {
+        self.emit("status", &[("status", status.as_str().into())]);
+    }
+
+    fn send_failed(&mut self, detail: String) {
+        self.emit("send_failed", &[("detail", detail.into())]);
+    }
+}
+
+// ── input ──────────────────────────────────────────────────────────────
+
+/// What the stdin thread and the signal handler hand the main loop.
+enum Input {
+    /// A stdin line.
+    Line(String),
+    /// A stdin line that could not be read as text.
+    Unreadable(String),
+    /// stdin ended (or failed for good).
+    Eof,
+    /// SIGINT, SIGTERM (or SIGHUP).
+    Signal,
+}
+
+fn spawn_stdin_reader(tx: smol::channel::Sender<Input>) {
+    let spawned = std::thread::Builder::new()
+        .name("wsclient-stdin".into())
+        .spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                let input = match line {
+                    Ok(line) => Input::Line(line),
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                        Input::Unreadable(format!("the line is not valid UTF-8: {e}"))
+                    }
+                    Err(e) => {
+                        log::warn!("reading stdin failed: {e}; treating it as EOF");
+                        break;
+                    }
+                };
+                if tx.send_blocking(input).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send_blocking(Input::Eof);
+        });
+    if let Err(e) = spawned {
+        log::error!("cannot start the stdin thread: {e}");
+    }
+}
+
+// ── main ───────────────────────────────────────────────────────────────
+
+fn main() {
+    let start = Instant::now();
+    init_logging();
+    let options = match parse_args(std::env::args_os().skip(1).collect()) {
+        Ok(Some(options)) => options,
+        Ok(None) => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(USAGE.as_bytes()).and_then(|()| out.flush());
+            std::process::exit(EXIT_OK);
+        }
+        Err(message) => usage_error(&message),
+    };
+    let builder = Client::builder(options.url)
+        .config(options.config)
+        .transport(options.transport)
+        .hello_json(options.hello)
+        .ack_type(options.ack_type);
+    let (client, mut events, session) = match builder.build() {
+        Ok(parts) => parts,
+        Err(e @ BuildError::Tls(_)) => {
+            eprintln!("wsclient: {e}");
+            std::process::exit(EXIT_FAILURE);
+        }
+        Err(e) => usage_error(&e.to_string()),
+    };
+
+    let mut out = Output {
+        start,
+        broken: false,
+    };
+    // The driver reports transitions, not the state it starts in.
+    out.status(Status::Connecting);
+
+    let (tx, rx) = smol::channel::bounded::<Input>(INPUT_CAPACITY);
+    let signal_tx = tx.clone();
+    if let Err(e) = ctrlc::set_handler(move || {
+        // ctrlc calls this on its own thread, so blocking is fine.
+        let _ = signal_tx.send_blocking(Input::Signal);
+    }) {
+        log::warn!("cannot handle SIGINT/SIGTERM: {e}");
+    }
+    spawn_stdin_reader(tx);
+    smol::spawn(session).detach();
+
+    let code = smol::block_on(async {
+        enum Step {
+            Event(Option<SessionEvent>),
+            Input(Input),
+            Watchdog,
+        }
+
+        // Set once a close was requested: the safety-net deadline.
+        let mut closing: Option<Instant> = None;
+        let mut _closer: Option<smol::Task<()>> = None;
+        let mut reason: Option<CloseReason> = None;
+        loop {
+            let step = {
+                let event = async { Step::Event(events.next().await) };
+                let input = async {
+                    if closing.is_some() {
+                        // Stop reading input once closing: nothing more is sent.
+                        std::future::pending().await
+                    } else {
+                        Step::Input(rx.recv().await.unwrap_or(Input::Eof))
+                    }
+                };
+                let watchdog = async {
+                    match closing {
+                        Some(since) => {
+                            smol::Timer::at(since + CLOSE_WATCHDOG).await;
+                            Step::Watchdog
+                        }
+                        None => std::future::pending().await,
+                    }
+                };
+                event.race(input).race(watchdog).await
+            };
+            let close_now = match step {
+                Step::Event(None) => break,
+                Step::Event(Some(SessionEvent::Closed(why))) => {
+                    log::info!("session ended: {why}");
+                    reason = Some(why);
+                    break;
+                }
+                Step::Event(Some(event)) => {
+                    report(&mut out, event);
+                    false
+                }
+                Step::Input(Input::Line(line)) => {
+                    send_line(&client, &mut out, &line);
+                    false
+                }
+                Step::Input(Input::Unreadable(detail)) => {
+                    out.send_failed(detail);
+                    false
+                }
+                Step::Input(Input::Eof) => {
+                    log::info!("stdin ended; closing");
+                    true
+                }
+                Step::Input(Input::Signal) => {
+                    log::info!("signal received; closing");
+                    true
+                }
+                Step::Watchdog => {
+                    log::warn!(
+                        "the session did not finish within {CLOSE_WATCHDOG:?} of the close; exiting"
+                    );
+                    break;
+                }
+            };
+            if (close_now || out.broken) && closing.is_none() {
+                closing = Some(Instant::now());
+                let client = client.clone();
+                _closer = Some(smol::spawn(async move {
+                    client.close().await;
+                }));
+            }
+        }
+        let reason = reason
+            .or_else(|| client.closed_reason())
+            .unwrap_or(CloseReason::Requested);
+        out.status(Status::Closed);
+        match reason {
+            CloseReason::Requested if out.broken => EXIT_FAILURE,
+            CloseReason::Requested => EXIT_OK,
+            stopped @ (CloseReason::Rejected { .. } | CloseReason::GaveUp { .. }) => {
+                eprintln!("wsclient: {stopped}");
+                EXIT_STOPPED
+            }
+        }
+    });
+    log::debug!("exiting with code {code} after {:?}", start.elapsed());
+    std::process::exit(code);
+}
+
+/// Prints one session event (the final `Closed` is handled by the caller).
+fn report(out: &mut Output, event: SessionEvent) {
+    match event {
+        // "closed" is printed once, at the very end.
+        SessionEvent::Status {
+            to: Status::Closed, ..
+        } => {}
+        SessionEvent::Status {
+            to, cause, attempt, ..
+        } => {
+            log::debug!("status {to} (cause {cause}, attempt {attempt})");
+            out.status(to);
+        }
+        SessionEvent::Message(data) => out.emit("message", &[("data", data)]),
+        SessionEvent::Disconnected {
+            attempt,
+            code,
+            reason,
+        } => out.emit(
+            "disconnected",
+            &[
+                ("code", code.into()),
+                ("reason", reason.into()),
+                ("attempt", attempt.into()),
+            ],
+        ),
+        SessionEvent::ReconnectScheduled { attempt, delay } => out.emit(
+            "reconnect_scheduled",
+            &[
+                ("attempt", attempt.into()),
+                (
+                    "delay_ms",
+                    u64::try_from(delay.as_millis()).unwrap_or(u64::MAX).into(),
+                ),
+            ],
+        ),
+        SessionEvent::InvalidFrame { detail, .. } => {
+            out.emit("invalid_frame", &[("detail", detail.into())]);
+        }
+        SessionEvent::Binary(bytes) => out.emit(
+            "invalid_frame",
+            &[(
+                "detail",
+                format!("unexpected binary frame of {} bytes", bytes.len()).into(),
+            )],
+        ),
+        SessionEvent::Unsent(messages) => {
+            for message in messages {
+                out.send_failed(format!(
+                    "not written before the connection ended: {message}"
+                ));
+            }
+        }
+        SessionEvent::ConnectFailed { attempt, error } => {
+            log::info!("attempt {attempt} failed to connect: {error}");
+        }
+        SessionEvent::HelloFailed { attempt, error } => {
+            log::warn!("attempt {attempt}: the hello could not be built: {error}");
+        }
+        SessionEvent::Upgraded(response) => {
+            log::debug!(
+                "attempt {} upgraded ({})",
+                response.attempt,
+                response.status
+            );
+        }
+        SessionEvent::Closed(_) => {}
+    }
+}
+
+/// Sends one stdin line if it is JSON; reports why not otherwise.
+fn send_line(client: &Client, out: &mut Output, line: &str) {
+    let text = line.trim();
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        out.send_failed(format!("the line is not JSON: {e}"));
+        return;
+    }
+    match client.send_text(text.to_owned()) {
+        Ok(sent) => log::trace!("sent a line ({sent:?})"),
+        Err(e) => out.send_failed(e.to_string()),
+    }
+}

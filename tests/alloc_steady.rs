@@ -1,0 +1,106 @@
+//! Steady-state Open events allocate nothing.
+//!
+//! A counting global allocator sees every thread of its test binary, so this
+//! test has a binary of its own, and it counts only on the thread that has
+//! switched counting on (the test harness's own threads may allocate freely).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use ws_lifecycle::fsm::{Action, Config, Event, Machine, Status};
+
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    // Per thread, so tests running in parallel cannot add to each other's count.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note() {
+    // `try_with`: the allocator may run while this thread's locals are torn down.
+    if COUNTING.try_with(Cell::get).unwrap_or(false) {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to `System`.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Counts the allocations `f` makes on this thread.
+fn allocations_in<R>(f: impl FnOnce() -> R) -> (usize, R) {
+    let start = ALLOCATIONS.with(Cell::get);
+    COUNTING.with(|c| c.set(true));
+    let r = f();
+    COUNTING.with(|c| c.set(false));
+    (ALLOCATIONS.with(Cell::get) - start, r)
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    let (n, v) = allocations_in(|| vec![1u8; 64]);
+    assert!(n >= 1, "the counting allocator is not active");
+    drop(v);
+}
+
+#[test]
+fn steady_state_open_events_allocate_nothing() {
+    let t0 = Instant::now();
+    let mut m = Machine::new(Config::default(), t0).unwrap();
+    m.handle(Event::SocketOpened { attempt: 1 }, t0);
+    m.handle(Event::Ack { attempt: 1 }, t0 + Duration::from_millis(20));
+    while m.poll_action().is_some() {}
+    assert_eq!(m.status(), Status::Open);
+
+    const EVENTS: usize = 10_000;
+    let (allocations, (pings, other)) = allocations_in(|| {
+        let mut now = t0 + Duration::from_secs(1);
+        let (mut pings, mut other) = (0usize, 0usize);
+        for i in 0..EVENTS {
+            // ~0.3 s between inputs: inbound frames, some of them pongs or
+            // frames the driver runs through the ack predicate, and the
+            // timer whenever it is due.
+            now += Duration::from_millis(250 + (i as u64 % 7) * 20);
+            match m.poll_timeout() {
+                Some(due) if due <= now => m.handle_timeout(due),
+                _ if i % 5 == 0 => m.handle(Event::Ack { attempt: 1 }, now),
+                _ => m.handle(Event::Activity { attempt: 1 }, now),
+            }
+            while let Some(a) = m.poll_action() {
+                match a {
+                    Action::SendPing { attempt: 1 } => pings += 1,
+                    _ => other += 1,
+                }
+            }
+        }
+        (pings, other)
+    });
+    eprintln!("{EVENTS} steady-state events: {pings} pings, {allocations} allocations");
+    assert_eq!(m.status(), Status::Open);
+    assert_eq!(other, 0, "only pings in steady state");
+    assert!(pings >= 90, "timer ticks were exercised: {pings} pings");
+    assert_eq!(allocations, 0, "steady-state Open events allocated");
+}

@@ -1,0 +1,761 @@
+//! End-to-end tests of `examples/wsclient.rs`: the example is built once per
+//! test binary, run as a child process against an in-test broker, and its
+//! stdout (one JSON object per line), exit code and timing are checked
+//! against the contract in its `--help`.
+//!
+//! Every wait is bounded; every child is killed and reaped when its test
+//! ends, whatever the outcome (see [`Cli`]'s `Drop`).
+
+#[path = "../examples/common/broker.rs"]
+mod broker;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use async_tungstenite::tungstenite::{self, Message};
+use rustix::process::{Pid, Signal, kill_process};
+use serde_json::{Value, json};
+
+/// Bound for any one expected output line.
+const LINE_WAIT: Duration = Duration::from_secs(10);
+/// Bound for the child's exit once it was asked to stop (the contract says
+/// 1 s; this is generous for loaded machines, the measured time is printed).
+const EXIT_WAIT: Duration = Duration::from_secs(5);
+
+// ── building the example ───────────────────────────────────────────────
+
+/// Builds `examples/wsclient.rs` once per test binary and returns its path.
+fn wsclient() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut cargo = Command::new(env!("CARGO"));
+        // Cargo gives this test the variables it gives a crate being built
+        // (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, OUT_DIR, …). Build scripts
+        // such as ring's rerun when those change, so passing them on would
+        // rebuild ring and its dependants on every run; drop them.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if is_crate_build_variable(&name) {
+                cargo.env_remove(&*name);
+            }
+        }
+        let output = cargo
+            .args(["build", "--example", "wsclient", "--message-format=json"])
+            .arg("--manifest-path")
+            .arg(manifest_dir.join("Cargo.toml"))
+            .current_dir(manifest_dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run cargo");
+        assert!(
+            output.status.success(),
+            "cargo build --example wsclient failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // Where it should be: $CARGO_TARGET_DIR or <manifest>/target.
+        let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) => manifest_dir.join(dir),
+            None => manifest_dir.join("target"),
+        };
+        let expected = target_dir
+            .join("debug")
+            .join("examples")
+            .join(format!("wsclient{}", std::env::consts::EXE_SUFFIX));
+        // Where cargo says it is (covers target dirs set in a config file).
+        let reported = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "wsclient")
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from));
+        let bin = reported.unwrap_or(expected);
+        assert!(bin.is_file(), "no wsclient binary at {}", bin.display());
+        bin
+    })
+}
+
+/// The variables cargo sets for the crate it compiles or runs, as opposed
+/// to configuration (`CARGO_HOME`, `CARGO_TARGET_DIR`, `CARGO_BUILD_*`, …).
+fn is_crate_build_variable(name: &str) -> bool {
+    const PREFIXES: [&str; 3] = ["CARGO_PKG_", "CARGO_BIN_EXE_", "CARGO_CFG_"];
+    const NAMES: [&str; 9] = [
+        "CARGO_MANIFEST_DIR",
+        "CARGO_MANIFEST_PATH",
+        "CARGO_MANIFEST_LINKS",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_NAME",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+        "OUT_DIR",
+    ];
+    NAMES.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+// ── the child process ──────────────────────────────────────────────────
+
+/// One stdout line, as received.
+struct Line {
+    at: Instant,
+    json: Value,
+}
+
+/// A running `wsclient`. Dropping it kills and reaps the process.
+struct Cli {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: mpsc::Receiver<(Instant, String)>,
+    stderr: Arc<Mutex<String>>,
+    /// Disconnects when the stderr reader has seen EOF.
+    stderr_done: mpsc::Receiver<()>,
+    /// Every stdout line read so far, parsed and checked.
+    seen: Vec<Line>,
+    /// Lines that were not JSON (only expected for `--help`).
+    raw: Vec<String>,
+    exit: Option<ExitStatus>,
+}
+
+impl Drop for Cli {
+    fn drop(&mut self) {
+        if self.exit.is_none() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Cli {
+    fn spawn(args: &[&str]) -> Cli {
+        let mut child = Command::new(wsclient())
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start wsclient");
+        let stdin = child.stdin.take();
+        let out = child.stdout.take().expect("piped stdout");
+        let (tx, stdout) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send((Instant::now(), line)).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut err = child.stderr.take().expect("piped stderr");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let (done, stderr_done) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let _done = done;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Cli {
+            child,
+            stdin,
+            stdout,
+            stderr,
+            stderr_done,
+            seen: Vec::new(),
+            raw: Vec::new(),
+            exit: None,
+        }
+    }
+
+    /// Everything seen so far, for failure messages.
+    fn transcript(&self) -> String {
+        let mut s = String::from("stdout:\n");
+        for line in &self.seen {
+            s.push_str(&format!("  {}\n", line.json));
+        }
+        for line in &self.raw {
+            s.push_str(&format!("  (not JSON) {line}\n"));
+        }
+        s.push_str(&format!("stderr:\n{}", self.stderr.lock().unwrap()));
+        s
+    }
+
+    /// Takes one stdout line, checks that it is a JSON object with a
+    /// numeric `t_ms` and a string `event`, and records it. `None` when the
+    /// deadline passed or stdout ended.
+    fn next_line(&mut self, deadline: Instant) -> Option<&Line> {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let (at, text) = match self.stdout.recv_timeout(wait) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return None,
+        };
+        let json: Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => panic!(
+                "stdout line is not JSON ({e}): {text}\n{}",
+                self.transcript()
+            ),
+        };
+        assert!(
+            json.is_object() && json["t_ms"].is_u64() && json["event"].is_string(),
+            "stdout line lacks a numeric t_ms or a string event: {text}\n{}",
+            self.transcript()
+        );
+        if let Some(prev) = self.seen.last() {
+            assert!(
+                json["t_ms"].as_u64() >= prev.json["t_ms"].as_u64(),
+                "t_ms went backwards: {text}\n{}",
+                self.transcript()
+            );
+        }
+        self.seen.push(Line { at, json });
+        self.seen.last()
+    }
+
+    /// Reads lines until one satisfies `pred`; panics after [`LINE_WAIT`].
+    fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + LINE_WAIT;
+        loop {
+            match self.next_line(deadline) {
+                Some(line) if pred(&line.json) => return line.json.clone(),
+                Some(_) => {}
+                None => panic!("no {what} within {LINE_WAIT:?}\n{}", self.transcript()),
+            }
+        }
+    }
+
+    fn wait_status(&mut self, status: &str) -> Value {
+        self.wait_for(&format!("status {status:?}"), |l| is_status(l, status))
+    }
+
+    fn write_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin already closed");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+            .expect("cannot write to wsclient's stdin");
+    }
+
+    fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
+    /// Waits for the exit (killing the child after `bound`), then reads the
+    /// rest of stdout. Returns the exit status and how long the wait took.
+    fn wait_exit(&mut self, bound: Duration) -> (ExitStatus, Duration) {
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if start.elapsed() > bound {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                self.drain_stdout();
+                panic!(
+                    "wsclient did not exit within {bound:?}\n{}",
+                    self.transcript()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        let took = start.elapsed();
+        self.exit = Some(status);
+        self.drain_stdout();
+        (status, took)
+    }
+
+    /// After the exit: every remaining stdout line (JSON lines are checked
+    /// and recorded, others kept raw).
+    fn drain_stdout(&mut self) {
+        let deadline = Instant::now() + LINE_WAIT;
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match self.stdout.recv_timeout(wait) {
+                Ok((at, text)) => match serde_json::from_str::<Value>(&text) {
+                    Ok(json) if json["t_ms"].is_u64() && json["event"].is_string() => {
+                        self.seen.push(Line { at, json })
+                    }
+                    _ => self.raw.push(text),
+                },
+                Err(_) => break,
+            }
+        }
+        // And all of stderr (the reader thread ends at EOF).
+        let _ = self
+            .stderr_done
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()));
+    }
+
+    fn events(&self, event: &str) -> Vec<&Value> {
+        self.seen
+            .iter()
+            .map(|l| &l.json)
+            .filter(|j| j["event"] == event)
+            .collect()
+    }
+
+    fn statuses(&self) -> Vec<&str> {
+        self.events("status")
+            .iter()
+            .filter_map(|j| j["status"].as_str())
+            .collect()
+    }
+
+    /// The last line must be the one and only `closed` status.
+    fn assert_ends_closed(&self) {
+        let last = self.seen.last().map(|l| &l.json);
+        assert!(
+            last.is_some_and(|l| is_status(l, "closed")),
+            "the last line is not status closed\n{}",
+            self.transcript()
+        );
+        let closed = self.statuses().iter().filter(|s| **s == "closed").count();
+        assert_eq!(closed, 1, "\n{}", self.transcript());
+    }
+
+    fn signal(&self, signal: Signal) {
+        kill_process(Pid::from_child(&self.child), signal).expect("cannot signal wsclient");
+    }
+}
+
+fn is_status(line: &Value, status: &str) -> bool {
+    line["event"] == "status" && line["status"] == status
+}
+
+fn start_broker(options: broker::Options) -> broker::Broker {
+    broker::Broker::start("127.0.0.1:0".parse().unwrap(), options).expect("cannot start broker")
+}
+
+/// The close frames the broker received, waiting (bounded) for the first.
+fn broker_closes(broker: &broker::Broker) -> Vec<(u16, String)> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let closes = broker.stats.closes.lock().unwrap().clone();
+        if !closes.is_empty() || Instant::now() > deadline {
+            return closes;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A URL on which nothing listens (a port just released).
+fn refused_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("ws://{addr}/ws")
+}
+
+// ── the tests ──────────────────────────────────────────────────────────
+
+#[test]
+fn happy_path_opens_echoes_and_reports_lines_that_are_not_json() {
+    let broker = start_broker(broker::Options::default());
+    let hello = r#"{"type":"hello","client":"cli-test"}"#;
+    let mut cli = Cli::spawn(&["--hello", hello, &broker.url()]);
+
+    cli.wait_status("open");
+    assert_eq!(
+        cli.statuses(),
+        ["connecting", "awaiting_ack", "open"],
+        "\n{}",
+        cli.transcript()
+    );
+    assert_eq!(
+        cli.seen[0].json["t_ms"].as_u64().map(|t| t < 1000),
+        Some(true)
+    );
+
+    cli.write_line(r#"{"n":1}"#);
+    let echo = cli.wait_for("an echo", |l| l["event"] == "message");
+    assert_eq!(echo["data"], json!({"type": "echo", "data": {"n": 1}}));
+
+    cli.write_line("this is not json");
+    let failed = cli.wait_for("send_failed", |l| l["event"] == "send_failed");
+    assert!(
+        failed["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{failed}"
+    );
+
+    // The client goes on: the next line is still sent.
+    cli.write_line("  [2, \"three\"]  ");
+    let echo = cli.wait_for("a second echo", |l| l["event"] == "message");
+    assert_eq!(echo["data"], json!({"type": "echo", "data": [2, "three"]}));
+
+    // The broker got the custom hello, then exactly the two JSON lines.
+    let texts = broker.stats.texts.lock().unwrap().clone();
+    let texts: Vec<Value> = texts
+        .iter()
+        .map(|t| serde_json::from_str(t).unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            serde_json::from_str::<Value>(hello).unwrap(),
+            json!({"n": 1}),
+            json!([2, "three"])
+        ]
+    );
+    assert_eq!(cli.events("send_failed").len(), 1, "\n{}", cli.transcript());
+    assert_eq!(cli.events("message").len(), 2, "\n{}", cli.transcript());
+
+    cli.close_stdin();
+    let (status, _) = cli.wait_exit(EXIT_WAIT);
+    assert_eq!(status.code(), Some(0), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+}
+
+#[test]
+fn eof_on_stdin_closes_with_1000_and_exits_0() {
+    let broker = start_broker(broker::Options::default());
+    let mut cli = Cli::spawn(&[&broker.url()]);
+    cli.wait_status("open");
+
+    let eof_at = Instant::now();
+    cli.close_stdin();
+    let (status, took) = cli.wait_exit(EXIT_WAIT);
+    let closed_line = cli.seen.last().map(|l| l.at.duration_since(eof_at));
+    println!("exit after EOF: {took:?} (closed line after {closed_line:?})");
+    assert_eq!(status.code(), Some(0), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+    assert_eq!(
+        cli.statuses(),
+        ["connecting", "awaiting_ack", "open", "closing", "closed"],
+        "\n{}",
+        cli.transcript()
+    );
+    assert_eq!(broker_closes(&broker), [(1000, String::new())]);
+    assert!(took < EXIT_WAIT);
+}
+
+/// A broker that acks and then never reads again, so it never answers the
+/// close frame: the close grace (500 ms) must end the session anyway.
+#[test]
+fn eof_against_a_broker_that_never_answers_the_close_exits_within_1s() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let deaf = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut ws = tungstenite::accept(stream).unwrap();
+        let _hello = ws.read().unwrap();
+        ws.send(Message::text(r#"{"type":"hello_ack"}"#)).unwrap();
+        // Hold the socket without reading (reading would answer the close).
+        let _ = done_rx.recv_timeout(Duration::from_secs(20));
+    });
+
+    let mut cli = Cli::spawn(&[&url]);
+    cli.wait_status("open");
+    cli.close_stdin();
+    let (status, took) = cli.wait_exit(EXIT_WAIT);
+    let _ = done_tx.send(());
+    deaf.join().unwrap();
+
+    let t = |s: &str| {
+        cli.seen
+            .iter()
+            .find(|l| is_status(&l.json, s))
+            .and_then(|l| l.json["t_ms"].as_u64())
+    };
+    let grace = t("closed").unwrap() - t("closing").unwrap();
+    println!("exit after EOF with a deaf broker: {took:?} (closing -> closed: {grace} ms)");
+    assert_eq!(status.code(), Some(0), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+    assert!(
+        (400..1000).contains(&grace),
+        "closing lasted {grace} ms, expected the 500 ms grace\n{}",
+        cli.transcript()
+    );
+}
+
+#[test]
+fn a_terminal_close_code_stops_the_client_with_exit_3() {
+    let broker = start_broker(broker::Options {
+        close_after_ack: Some((4001, "banned".into())),
+        ..broker::Options::default()
+    });
+    let mut cli = Cli::spawn(&["--terminal-codes", "4000,4001", &broker.url()]);
+
+    let gone = cli.wait_for("disconnected", |l| l["event"] == "disconnected");
+    assert_eq!(gone["code"], 4001, "{gone}");
+    assert_eq!(gone["reason"], "banned", "{gone}");
+    assert_eq!(gone["attempt"], 1, "{gone}");
+
+    let (status, took) = cli.wait_exit(EXIT_WAIT);
+    println!("exit after the terminal close: {took:?}");
+    assert_eq!(status.code(), Some(3), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+    assert!(
+        cli.events("reconnect_scheduled").is_empty(),
+        "\n{}",
+        cli.transcript()
+    );
+    assert_eq!(
+        broker
+            .stats
+            .connections
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+}
+
+#[test]
+fn a_close_code_that_is_not_terminal_schedules_a_reconnect() {
+    let broker = start_broker(broker::Options {
+        close_after_ack: Some((4001, "banned".into())),
+        ..broker::Options::default()
+    });
+    let mut cli = Cli::spawn(&[
+        "--terminal-codes",
+        "4002",
+        "--backoff",
+        "150,5000",
+        "--jitter",
+        "0",
+        &broker.url(),
+    ]);
+
+    let gone = cli.wait_for("disconnected", |l| l["event"] == "disconnected");
+    assert_eq!(
+        (gone["code"].clone(), gone["attempt"].clone()),
+        (json!(4001), json!(1))
+    );
+    let next = cli.wait_for("reconnect_scheduled", |l| {
+        l["event"] == "reconnect_scheduled"
+    });
+    assert_eq!(next["attempt"], 2, "{next}");
+    assert_eq!(next["delay_ms"], 150, "{next}");
+    // The second attempt opens (and is closed again by the broker).
+    let second = cli.wait_for("the second disconnected", |l| {
+        l["event"] == "disconnected" && l["attempt"] == 2
+    });
+    assert_eq!(second["code"], 4001);
+    assert_eq!(
+        &cli.statuses()[..6],
+        [
+            "connecting",
+            "awaiting_ack",
+            "open",
+            "reconnecting",
+            "connecting",
+            "awaiting_ack"
+        ],
+        "\n{}",
+        cli.transcript()
+    );
+
+    cli.close_stdin();
+    let (status, _) = cli.wait_exit(EXIT_WAIT);
+    assert_eq!(status.code(), Some(0), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+}
+
+#[test]
+fn ack_type_and_hello_timeout_are_honoured() {
+    // The broker answers hello_ack, which is not the ack type asked for: it
+    // arrives as a message, and the ack deadline drops the socket.
+    let broker = start_broker(broker::Options::default());
+    let mut cli = Cli::spawn(&[
+        "--ack-type",
+        "welcome",
+        "--hello-timeout",
+        "300",
+        "--backoff",
+        "5000",
+        "--jitter",
+        "0",
+        &broker.url(),
+    ]);
+
+    let message = cli.wait_for("a message", |l| l["event"] == "message");
+    assert_eq!(message["data"], json!({"type": "hello_ack"}));
+    let gone = cli.wait_for("disconnected", |l| l["event"] == "disconnected");
+    assert_eq!(gone["code"], 1006, "{gone}");
+    let next = cli.wait_for("reconnect_scheduled", |l| {
+        l["event"] == "reconnect_scheduled"
+    });
+    assert_eq!(
+        (next["attempt"].clone(), next["delay_ms"].clone()),
+        (json!(2), json!(5000))
+    );
+    let awaiting = cli.seen.iter().find(|l| is_status(&l.json, "awaiting_ack"));
+    let waited = gone["t_ms"].as_u64().unwrap() - awaiting.unwrap().json["t_ms"].as_u64().unwrap();
+    assert!(
+        (250..5000).contains(&waited),
+        "ack deadline after {waited} ms\n{}",
+        cli.transcript()
+    );
+    assert!(!cli.statuses().contains(&"open"), "\n{}", cli.transcript());
+
+    // Closing while reconnecting is immediate.
+    cli.close_stdin();
+    let (status, took) = cli.wait_exit(EXIT_WAIT);
+    println!("exit after EOF while reconnecting: {took:?}");
+    assert_eq!(status.code(), Some(0), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+}
+
+#[test]
+fn invalid_frames_and_too_big_messages_are_reported() {
+    let big = json!({"type": "big", "pad": "x".repeat(200)}).to_string();
+    let broker = start_broker(broker::Options {
+        after_ack: vec![
+            Message::text("this is not json"),
+            Message::binary(vec![1u8, 2, 3]),
+            Message::text(big),
+        ],
+        ..broker::Options::default()
+    });
+    let mut cli = Cli::spawn(&["--max-message", "100", "--backoff", "5000", &broker.url()]);
+
+    let gone = cli.wait_for("disconnected", |l| l["event"] == "disconnected");
+    assert_eq!(gone["code"], 1009, "{gone}");
+    let invalid = cli.events("invalid_frame");
+    assert_eq!(invalid.len(), 2, "\n{}", cli.transcript());
+    assert!(
+        invalid
+            .iter()
+            .all(|l| l["detail"].as_str().is_some_and(|d| !d.is_empty()))
+    );
+    assert!(cli.events("message").is_empty(), "\n{}", cli.transcript());
+
+    cli.close_stdin();
+    let (status, _) = cli.wait_exit(EXIT_WAIT);
+    assert_eq!(status.code(), Some(0), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+}
+
+#[test]
+fn eof_while_reconnecting_to_nothing_exits_0() {
+    let url = refused_url();
+    let mut cli = Cli::spawn(&["--backoff", "5000", &url]);
+    cli.wait_for("reconnect_scheduled", |l| {
+        l["event"] == "reconnect_scheduled"
+    });
+    // No socket ever opened: nothing to report as disconnected.
+    assert!(
+        cli.events("disconnected").is_empty(),
+        "\n{}",
+        cli.transcript()
+    );
+    cli.write_line(r#"{"n":1}"#);
+    let failed = cli.wait_for("send_failed", |l| l["event"] == "send_failed");
+    assert!(
+        failed["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("not open")),
+        "{failed}"
+    );
+    cli.close_stdin();
+    let (status, took) = cli.wait_exit(EXIT_WAIT);
+    println!("exit after EOF with no broker: {took:?}");
+    assert_eq!(status.code(), Some(0), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+}
+
+fn a_signal_closes_with_1000_and_exits_0(signal: Signal, name: &str) {
+    let broker = start_broker(broker::Options::default());
+    let mut cli = Cli::spawn(&[&broker.url()]);
+    cli.wait_status("open");
+    cli.signal(signal);
+    let (status, took) = cli.wait_exit(EXIT_WAIT);
+    println!("exit after {name}: {took:?}");
+    assert_eq!(status.code(), Some(0), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+    assert_eq!(broker_closes(&broker), [(1000, String::new())]);
+}
+
+#[test]
+fn sigterm_closes_with_1000_and_exits_0() {
+    a_signal_closes_with_1000_and_exits_0(Signal::TERM, "SIGTERM");
+}
+
+#[test]
+fn sigint_closes_with_1000_and_exits_0() {
+    a_signal_closes_with_1000_and_exits_0(Signal::INT, "SIGINT");
+}
+
+/// Runs a command line that must exit at once; returns code, stdout, stderr.
+fn run_to_exit(args: &[&str]) -> (Option<i32>, String, String) {
+    let mut cli = Cli::spawn(args);
+    cli.close_stdin();
+    let (status, _) = cli.wait_exit(EXIT_WAIT);
+    let stdout: Vec<String> = cli
+        .seen
+        .iter()
+        .map(|l| l.json.to_string())
+        .chain(cli.raw.iter().cloned())
+        .collect();
+    let stderr = cli.stderr.lock().unwrap().clone();
+    (status.code(), stdout.join("\n"), stderr)
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_message() {
+    let bad = [
+        vec!["http://127.0.0.1:1/ws"],
+        vec!["not a url"],
+        vec![],
+        vec!["--hello", "{not json", "ws://127.0.0.1:1/ws"],
+        vec!["--no-such-option", "ws://127.0.0.1:1/ws"],
+        vec!["--connect-timeout", "soon", "ws://127.0.0.1:1/ws"],
+        vec!["--connect-timeout", "0", "ws://127.0.0.1:1/ws"],
+        vec![
+            "--ping-interval",
+            "2000",
+            "--stale-after",
+            "1000",
+            "ws://127.0.0.1:1/ws",
+        ],
+        vec!["--jitter", "1.5", "ws://127.0.0.1:1/ws"],
+        vec!["--max-message", "0", "ws://127.0.0.1:1/ws"],
+        vec!["--terminal-codes", "banned", "ws://127.0.0.1:1/ws"],
+        vec!["ws://127.0.0.1:1/ws", "ws://127.0.0.1:2/ws"],
+        vec!["ws://127.0.0.1:1/ws", "--backoff"],
+    ];
+    for args in bad {
+        let (code, stdout, stderr) = run_to_exit(&args);
+        assert_eq!(
+            code,
+            Some(2),
+            "{args:?}: stdout {stdout:?}, stderr {stderr:?}"
+        );
+        assert!(stdout.is_empty(), "{args:?}: stdout {stdout:?}");
+        assert!(stderr.contains("wsclient:"), "{args:?}: stderr {stderr:?}");
+        println!("{args:?} -> {}", stderr.lines().next().unwrap_or_default());
+    }
+}
+
+#[test]
+fn help_prints_the_contract_and_exits_0() {
+    let (code, stdout, stderr) = run_to_exit(&["--help"]);
+    assert_eq!(code, Some(0), "stderr {stderr:?}");
+    assert!(stdout.starts_with("wsclient [OPTIONS] URL"), "{stdout}");
+    for option in [
+        "--hello JSON",
+        "--ack-type TYPE",
+        "--connect-timeout MS",
+        "--hello-timeout MS",
+        "--ping-interval MS",
+        "--stale-after MS",
+        "--backoff MS,MS,...",
+        "--jitter FRACTION",
+        "--max-message BYTES",
+        "--terminal-codes C,C",
+        r#"{"event":"send_failed","detail":"..."}"#,
+    ] {
+        assert!(stdout.contains(option), "--help lacks {option}:\n{stdout}");
+    }
+}

@@ -1,0 +1,180 @@
+//! Helpers shared by the real-socket driver tests (`tests/driver_*.rs`):
+//! a per-test time limit, short lifecycle timings, and an event watcher
+//! that waits for a matching event and reports what it saw on failure.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use futures_lite::StreamExt;
+use futures_lite::future;
+use ws_lifecycle::driver::{Events, SessionEvent};
+use ws_lifecycle::fsm::{Config, Status};
+
+/// Every test body runs under this limit.
+pub const TEST_LIMIT: Duration = Duration::from_secs(20);
+
+/// How long a single wait for an event may take before the test fails with
+/// the events it saw (generous: the machine is small and loaded).
+pub const WAIT: Duration = Duration::from_secs(8);
+
+pub fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Runs `body` under `smol::block_on`, failing the test if it takes longer
+/// than [`TEST_LIMIT`].
+pub fn run(body: impl Future<Output = ()>) {
+    smol::block_on(within(TEST_LIMIT, body));
+}
+
+/// `body`, or a panic once `limit` has passed.
+pub async fn within<T>(limit: Duration, body: impl Future<Output = T>) -> T {
+    future::or(body, async {
+        Timer::after(limit).await;
+        panic!("test timed out after {limit:?}")
+    })
+    .await
+}
+
+/// Short timings for loopback tests. Timeouts that a test does not mean to
+/// hit are kept comfortably long, since this runs on a loaded machine; the
+/// backoff is short, without jitter, with a low floor.
+pub fn fast_config() -> Config {
+    Config {
+        connect_timeout: ms(2000),
+        ack_timeout: ms(2000),
+        ping_interval: ms(150),
+        stale_after: ms(2000),
+        backoff: vec![ms(50), ms(100), ms(200)],
+        jitter: 0.0,
+        min_delay: ms(10),
+        stable_after: Duration::from_secs(10),
+        close_grace: ms(400),
+        ..Config::default()
+    }
+}
+
+/// A loopback address nobody listens on (bound, then released).
+pub fn free_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr")
+}
+
+/// Polls `cond` every 10 ms until it holds, for broker-side facts that no
+/// client event announces. Panics with `what` after [`WAIT`].
+pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < WAIT, "gave up waiting for {what}");
+        Timer::after(ms(10)).await;
+    }
+}
+
+/// Reads a session's events, remembering them for failure messages.
+pub struct Watch {
+    events: Events,
+    seen: Vec<String>,
+}
+
+impl Watch {
+    pub fn new(events: Events) -> Self {
+        Watch {
+            events,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The last 60 events seen, one a line.
+    pub fn history(&self) -> String {
+        let from = self.seen.len().saturating_sub(60);
+        self.seen[from..].join("\n  ")
+    }
+
+    /// The next event, `None` once the stream ended. Panics after `limit`.
+    pub async fn next_within(&mut self, limit: Duration) -> Option<SessionEvent> {
+        let next = future::or(async { Some(self.events.next().await) }, async {
+            Timer::after(limit).await;
+            None
+        })
+        .await;
+        match next {
+            Some(Some(event)) => {
+                self.seen.push(format!("{event:?}"));
+                Some(event)
+            }
+            Some(None) => None,
+            None => panic!(
+                "no event within {limit:?}; seen so far:\n  {}",
+                self.history()
+            ),
+        }
+    }
+
+    /// The next event; panics if the stream ended or nothing came.
+    pub async fn next(&mut self) -> SessionEvent {
+        match self.next_within(WAIT).await {
+            Some(e) => e,
+            None => panic!("events ended; seen:\n  {}", self.history()),
+        }
+    }
+
+    /// Skips events until `pick` returns `Some`, and returns that. Panics
+    /// if the stream ends or nothing matches within [`WAIT`].
+    pub async fn until<T>(
+        &mut self,
+        what: &str,
+        mut pick: impl FnMut(&SessionEvent) -> Option<T>,
+    ) -> T {
+        let start = Instant::now();
+        loop {
+            let left = WAIT.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                panic!("no {what} within {WAIT:?}; seen:\n  {}", self.history());
+            }
+            match self.next_within(left).await {
+                Some(e) => {
+                    if let Some(t) = pick(&e) {
+                        return t;
+                    }
+                }
+                None => panic!("events ended before {what}; seen:\n  {}", self.history()),
+            }
+        }
+    }
+
+    /// Waits for a status change to `to`; returns (cause, attempt).
+    pub async fn status(&mut self, to: Status) -> (ws_lifecycle::fsm::Cause, u64) {
+        self.until(&format!("status {to}"), |e| match e {
+            SessionEvent::Status {
+                to: t,
+                cause,
+                attempt,
+                ..
+            } if *t == to => Some((*cause, *attempt)),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Drains the stream to its end; returns the events that were left.
+    /// Panics if it does not end within [`WAIT`].
+    pub async fn end(&mut self) -> Vec<SessionEvent> {
+        let mut rest = Vec::new();
+        while let Some(e) = self.next_within(WAIT).await {
+            rest.push(e);
+        }
+        rest
+    }
+}
+
+/// Asserts that the last event of `rest` is `Closed`.
+pub fn assert_ends_closed(rest: &[SessionEvent]) {
+    assert!(
+        matches!(rest.last(), Some(SessionEvent::Closed(_))),
+        "the last event must be Closed, got {:?}",
+        rest.last()
+    );
+}

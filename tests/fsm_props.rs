@@ -1,0 +1,658 @@
+//! Properties over random configurations and random event/time sequences,
+//! driven through a `Machine`: the design's invariants hold after every
+//! input, nothing panics, the machine agrees with the pure `step`, and equal
+//! inputs give equal outputs.
+//!
+//! Shrunk failures are persisted to `proptest-regressions/fsm_props.txt` at
+//! the crate root (cargo runs integration tests from there, and a `Direct`
+//! path is used as given, relative to the working directory). Commit it.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence, TestRunner};
+use ws_lifecycle::fsm::{
+    Action, Config, Event, Lifecycle, MAX_DURATION, Machine, State, Status, TerminalClose, backoff,
+    step,
+};
+
+const TERMINAL: u16 = 4001;
+
+fn proptest_config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 2000,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/fsm_props.txt",
+        ))),
+        ..ProptestConfig::default()
+    }
+}
+
+// ── inputs ─────────────────────────────────────────────────────────────
+
+/// One random input: which event, which attempt relative to the current one
+/// (-1, 0, +1), how much virtual time passes first, and whether (and how)
+/// a timeout is fired instead.
+#[derive(Debug, Clone, Copy)]
+struct Input {
+    choice: u8,
+    offset: i8,
+    delta_ms: u32,
+    fire: u8,
+}
+
+/// `Input::choice` 11: what a healthy broker would send next.
+const PROGRESS: u8 = 11;
+/// `Input::fire`: fire the timeout at its deadline (or late, if overdue).
+const AT_DEADLINE: u8 = 0;
+/// `Input::fire`: call `handle_timeout` a nanosecond before the deadline.
+const EARLY: u8 = 1;
+/// `Input::fire`: call `handle_timeout` at the current time, due or not.
+const AT_NOW: u8 = 2;
+/// `Input::fire`: deliver the event instead.
+const EVENT: u8 = 3;
+
+/// Weighted so runs spend their time in every state: mostly plausible
+/// progress, the current attempt, short gaps; rarely a close.
+fn input() -> impl Strategy<Value = Input> {
+    let choice = prop_oneof![
+        40 => Just(PROGRESS),
+        40 => prop::sample::select(&[0u8, 1, 2, 3, 4, 5, 7, 8][..]),
+        1 => Just(6),
+        1 => Just(9),
+        3 => Just(10),
+    ];
+    let offset = prop_oneof![8 => Just(0i8), 1 => Just(-1i8), 1 => Just(1i8)];
+    let delta_ms = prop_oneof![6 => 0u32..2_000, 2 => 0u32..100_000];
+    let fire = prop_oneof![
+        3 => Just(AT_DEADLINE),
+        1 => Just(EARLY),
+        1 => Just(AT_NOW),
+        8 => Just(EVENT),
+    ];
+    (choice, offset, delta_ms, fire).prop_map(|(choice, offset, delta_ms, fire)| Input {
+        choice,
+        offset,
+        delta_ms,
+        fire,
+    })
+}
+
+/// A duration up to `max_ms` milliseconds, now and then exactly `MAX_DURATION`.
+fn dur(max_ms: u64) -> impl Strategy<Value = Duration> {
+    prop_oneof![
+        12 => (0..=max_ms).prop_map(Duration::from_millis),
+        2 => (0..1_000_000u64).prop_map(Duration::from_nanos),
+        1 => Just(MAX_DURATION),
+    ]
+}
+
+fn positive(max_ms: u64) -> impl Strategy<Value = Duration> {
+    dur(max_ms).prop_map(|d| d.max(Duration::from_nanos(1)))
+}
+
+/// Random configurations that pass validation.
+fn config() -> impl Strategy<Value = Config> {
+    let timing = (
+        positive(30_000),
+        positive(30_000),
+        positive(60_000),
+        dur(60_000),
+        positive(3_000),
+    );
+    let backoff = (
+        proptest::collection::vec(dur(40_000), 1..7),
+        prop_oneof![Just(0.0), Just(1.0), 0.0..=1.0f64],
+        positive(5_000),
+        dur(30_000),
+    );
+    let policy = (
+        prop_oneof![
+            Just(vec![]),
+            Just(vec![TerminalClose::code(TERMINAL)]),
+            Just(vec![TerminalClose::code_and_reason(TERMINAL, "banned")]),
+            Just(vec![TerminalClose::code_and_reason(TERMINAL, "other")]),
+        ],
+        prop_oneof![5 => Just(None), 1 => (1u32..12).prop_map(Some)],
+        prop_oneof![5 => Just(None), 1 => positive(600_000).prop_map(Some)],
+        any::<u64>(),
+    );
+    (timing, backoff, policy).prop_map(
+        |(
+            (connect_timeout, ack_timeout, ping_interval, stale_extra, close_grace),
+            (backoff, jitter, min_delay, stable_after),
+            (terminal_closes, max_attempts, max_unstable, seed),
+        )| {
+            let stale_after = ping_interval
+                .saturating_add(stale_extra.max(Duration::from_nanos(1)))
+                .min(MAX_DURATION);
+            let ping_interval = if stale_after <= ping_interval {
+                stale_after - Duration::from_nanos(1)
+            } else {
+                ping_interval
+            };
+            Config {
+                connect_timeout,
+                ack_timeout,
+                ping_interval,
+                stale_after,
+                backoff,
+                jitter,
+                min_delay,
+                stable_after,
+                close_grace,
+                terminal_closes,
+                max_attempts,
+                max_unstable,
+                seed,
+            }
+        },
+    )
+}
+
+/// The attempt socket events are "about" right now.
+fn current_attempt(m: &Machine, last_connect: u64) -> u64 {
+    match *m.state() {
+        State::Reconnecting { next_attempt, .. } => next_attempt,
+        ref s => s.transport_attempt().unwrap_or(last_connect),
+    }
+}
+
+/// Turns a random input into what the driver feeds the machine.
+enum Feed {
+    Event(Event),
+    Timeout,
+}
+
+fn feed(i: Input, m: &Machine, last_connect: u64) -> Feed {
+    let attempt = current_attempt(m, last_connect).saturating_add_signed(i64::from(i.offset));
+    let peer = |code, reason: &str| Event::PeerClosed {
+        attempt,
+        code,
+        reason: reason.into(),
+    };
+    Feed::Event(match i.choice {
+        0 => Event::SocketOpened { attempt },
+        1 => Event::ConnectFailed { attempt },
+        2 => Event::HelloFailed { attempt },
+        3 => Event::Ack { attempt },
+        4 => Event::Activity { attempt },
+        5 => peer(1000, "bye"),
+        6 => peer(TERMINAL, "banned"),
+        7 => Event::TransportLost { attempt },
+        8 => Event::MessageTooBig { attempt },
+        9 => Event::Close {
+            code: 1000,
+            reason: String::new(),
+        },
+        10 => Event::ReconnectNow,
+        // "Progress": what a healthy broker would send next.
+        _ => match m.status() {
+            Status::Connecting => Event::SocketOpened { attempt },
+            Status::AwaitingAck => Event::Ack { attempt },
+            Status::Open => Event::Activity { attempt },
+            _ => return Feed::Timeout,
+        },
+    })
+}
+
+// ── invariants ─────────────────────────────────────────────────────────
+
+fn high_water(state: &State) -> Option<u64> {
+    match *state {
+        State::Reconnecting { next_attempt, .. } => Some(next_attempt.saturating_sub(1)),
+        ref other => other.transport_attempt(),
+    }
+}
+
+/// The per-edge invariants (the same ones the exhaustive test checks).
+fn check_edge(
+    cfg: &Config,
+    before: &Lifecycle,
+    event: &Event,
+    at: Instant,
+    after: &Lifecycle,
+    actions: &[Action],
+) -> Result<(), String> {
+    let from = before.state.status();
+    let to = after.state.status();
+    if from == Status::Closed && (!actions.is_empty() || after != before) {
+        return Err("Closed is not absorbing".into());
+    }
+    match (to, after.state.deadline(cfg.stale_after)) {
+        (Status::Closed, Some(_)) => return Err("Closed has a deadline".into()),
+        (Status::Closed, None) | (_, Some(_)) => {}
+        (_, None) => return Err(format!("{to:?} has no deadline")),
+    }
+    if let (Event::Timeout, Some(due)) = (event, before.state.deadline(cfg.stale_after)) {
+        if at >= due {
+            if actions.is_empty() {
+                return Err("a due timeout did nothing".into());
+            }
+            if let Some(next) = after.state.deadline(cfg.stale_after) {
+                if next <= at {
+                    return Err(format!("deadline did not move past {at:?}: {next:?}"));
+                }
+            }
+        } else if !actions.is_empty() || after != before {
+            return Err("an early timeout did something".into());
+        }
+    }
+    if actions.is_empty() && after != before {
+        let only_activity = matches!(event, Event::Activity { .. } | Event::Ack { .. })
+            && matches!(
+                (&before.state, &after.state),
+                (
+                    State::Open { attempt: a, since: s, next_ping: p, .. },
+                    State::Open { attempt: b, since: t, next_ping: q, last_activity },
+                ) if a == b && s == t && p == q && *last_activity == at
+            )
+            && (
+                before.failures,
+                before.attempts_since_stable,
+                before.unstable_since,
+            ) == (
+                after.failures,
+                after.attempts_since_stable,
+                after.unstable_since,
+            );
+        if !only_activity {
+            return Err("changed the lifecycle without any action".into());
+        }
+    }
+    let mut live = before.state.transport_attempt();
+    let hw = high_water(&before.state);
+    let mut status_changes = 0;
+    let mut entered: Option<Status> = None;
+    let mut disconnects = 0;
+    let mut scheduled = false;
+    for a in actions {
+        match a {
+            Action::DropTransport { attempt } => {
+                if live != Some(*attempt) {
+                    return Err(format!("DropTransport {attempt} but live is {live:?}"));
+                }
+                live = None;
+            }
+            Action::Connect { attempt } => {
+                if live.is_some() {
+                    return Err(format!("Connect {attempt} while {live:?} is live"));
+                }
+                let want = hw.map_or(1, |h| h.saturating_add(1));
+                if *attempt != want {
+                    return Err(format!("Connect {attempt}, expected attempt {want}"));
+                }
+                live = Some(*attempt);
+            }
+            Action::SendHello { attempt } => {
+                if entered != Some(Status::AwaitingAck) || live != Some(*attempt) {
+                    return Err("SendHello outside the entry into AwaitingAck".into());
+                }
+            }
+            Action::FlushQueue { attempt } => {
+                if from != Status::AwaitingAck
+                    || entered != Some(Status::Open)
+                    || live != Some(*attempt)
+                {
+                    return Err("FlushQueue outside the transition into Open".into());
+                }
+            }
+            Action::SendPing { attempt } => {
+                if from != Status::Open || to != Status::Open || live != Some(*attempt) {
+                    return Err("SendPing outside Open".into());
+                }
+            }
+            Action::SendClose { attempt, .. } => {
+                let opened = matches!(from, Status::AwaitingAck | Status::Open);
+                if !opened || live != Some(*attempt) {
+                    return Err("SendClose without an opened socket".into());
+                }
+            }
+            Action::StatusChanged { from: f, to: t, .. } => {
+                status_changes += 1;
+                if (*f, *t) != (from, to) {
+                    return Err(format!(
+                        "StatusChanged {f:?}->{t:?}, really {from:?}->{to:?}"
+                    ));
+                }
+                entered = Some(*t);
+            }
+            Action::Disconnected { attempt, .. } => {
+                disconnects += 1;
+                let opened = matches!(from, Status::AwaitingAck | Status::Open);
+                if !opened || Some(*attempt) != before.state.transport_attempt() {
+                    return Err("Disconnected for a socket that was not open".into());
+                }
+                if entered.is_some() || scheduled {
+                    return Err("Disconnected after the status change".into());
+                }
+            }
+            Action::ReconnectScheduled { attempt, delay } => {
+                scheduled = true;
+                let (lo, hi) = backoff::bounds(cfg, after.failures);
+                if *delay < lo || *delay > hi || *delay < cfg.min_delay {
+                    return Err(format!("delay {delay:?} outside [{lo:?}, {hi:?}]"));
+                }
+                let State::Reconnecting {
+                    next_attempt,
+                    retry_at,
+                } = after.state
+                else {
+                    return Err("ReconnectScheduled but not Reconnecting".into());
+                };
+                if next_attempt != *attempt
+                    || Some(attempt.saturating_sub(1)) != hw
+                    || at.checked_add(*delay).is_some_and(|t| t != retry_at)
+                    || retry_at <= at
+                {
+                    return Err(format!("ReconnectScheduled {attempt} vs {:?}", after.state));
+                }
+            }
+        }
+    }
+    if status_changes > 1 {
+        return Err("more than one status change".into());
+    }
+    if status_changes == 0 && from != to {
+        return Err("status changed without a notice".into());
+    }
+    if live != after.state.transport_attempt() {
+        return Err(format!(
+            "actions leave {live:?} live, state holds {:?}",
+            after.state.transport_attempt()
+        ));
+    }
+    let opened = matches!(from, Status::AwaitingAck | Status::Open);
+    let socket_gone = opened && after.state.transport_attempt() != before.state.transport_attempt();
+    let want = usize::from(socket_gone && to != Status::Closing);
+    if disconnects != want {
+        return Err(format!(
+            "{disconnects} Disconnected notices, expected {want}"
+        ));
+    }
+    if let (Some(b), Some(a)) = (hw, high_water(&after.state)) {
+        if a < b {
+            return Err(format!("attempt went back from {b} to {a}"));
+        }
+    }
+    Ok(())
+}
+
+/// Invariants over the whole history of one run.
+#[derive(Default)]
+struct History {
+    last_connect: u64,
+    disconnected: BTreeSet<u64>,
+    statuses: BTreeMap<Status, usize>,
+    steps: usize,
+}
+
+impl History {
+    fn record(&mut self, actions: &[Action]) -> Result<(), String> {
+        for a in actions {
+            match *a {
+                Action::Connect { attempt } => {
+                    // One transport per attempt: every Connect names a new,
+                    // higher attempt; counting never wraps.
+                    if attempt != self.last_connect + 1 {
+                        return Err(format!(
+                            "Connect {attempt} after Connect {}",
+                            self.last_connect
+                        ));
+                    }
+                    self.last_connect = attempt;
+                }
+                Action::Disconnected { attempt, .. } if !self.disconnected.insert(attempt) => {
+                    return Err(format!("second Disconnected for attempt {attempt}"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Drives one random run; returns the full action log.
+fn drive(cfg: &Config, inputs: &[Input], history: &mut History) -> Result<Vec<Action>, String> {
+    let t0 = Instant::now();
+    let mut m = Machine::new(cfg.clone(), t0).map_err(|e| format!("valid config refused: {e}"))?;
+    let mut log: Vec<Action> = std::iter::from_fn(|| m.poll_action()).collect();
+    if log != [Action::Connect { attempt: 1 }] {
+        return Err(format!("start: {log:?}"));
+    }
+    history.record(&log)?;
+    let mut now = t0;
+    let mut closed_for = 0;
+    for &i in inputs {
+        // Closed is absorbing: a few inputs there prove it; more add nothing.
+        closed_for += usize::from(m.is_closed());
+        if closed_for > 8 {
+            break;
+        }
+        *history.statuses.entry(m.status()).or_default() += 1;
+        history.steps += 1;
+        let before = m.lifecycle().clone();
+        let due = m.poll_timeout();
+        let later = now + Duration::from_millis(u64::from(i.delta_ms));
+        // What happens: an event after the gap, or a timeout fired exactly at
+        // the deadline (late only when it is already overdue), a nanosecond
+        // early, or after the gap, due or not.
+        let (event, at) = match (i.fire, feed(i, &m, history.last_connect)) {
+            (AT_DEADLINE, _) | (_, Feed::Timeout) => {
+                now = due.map_or(later, |d| d.max(now));
+                m.handle_timeout(now);
+                (Event::Timeout, now)
+            }
+            (EARLY, _) => {
+                now = due
+                    .and_then(|d| d.checked_sub(Duration::from_nanos(1)))
+                    .map_or(later, |d| d.max(now));
+                m.handle_timeout(now);
+                (Event::Timeout, now)
+            }
+            (AT_NOW, _) => {
+                now = later;
+                m.handle_timeout(now);
+                (Event::Timeout, now)
+            }
+            (_, Feed::Event(e)) => {
+                now = later;
+                m.handle(e.clone(), now);
+                (e, now)
+            }
+        };
+        let actions: Vec<Action> = std::iter::from_fn(|| m.poll_action()).collect();
+        let ctx = |e: String| {
+            format!(
+                "{e}\n  before {:?}\n  event {event:?} at +{:?}\n  after {:?}\n  actions {actions:?}",
+                before.state,
+                at - t0,
+                m.state()
+            )
+        };
+        check_edge(cfg, &before, &event, at, m.lifecycle(), &actions).map_err(ctx)?;
+        history.record(&actions).map_err(ctx)?;
+        // The machine is a faithful wrapper of the pure transition function.
+        let fired = !matches!(event, Event::Timeout) || due.is_some_and(|d| at >= d);
+        let (pure, pure_actions) = if fired {
+            step(&before, event.clone(), at, cfg)
+        } else {
+            (before.clone(), Vec::new())
+        };
+        if pure != *m.lifecycle() || pure_actions != actions {
+            return Err(ctx("Machine and fsm::step disagree".into()));
+        }
+        // poll_timeout: Some until Closed, None after.
+        if m.poll_timeout().is_some() == m.is_closed() {
+            return Err(ctx("poll_timeout vs Closed".into()));
+        }
+        log.extend(actions);
+    }
+    *history.statuses.entry(m.status()).or_default() += 1;
+    Ok(log)
+}
+
+fn run_property<S: Strategy>(
+    name: &str,
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<usize, String>,
+) where
+    S::Value: std::fmt::Debug,
+{
+    let cases = Cell::new(0usize);
+    let steps = Cell::new(0usize);
+    let mut runner = TestRunner::new(proptest_config());
+    let result = runner.run(&strategy, |value| {
+        let n = test(value).map_err(TestCaseError::fail)?;
+        cases.set(cases.get() + 1);
+        steps.set(steps.get() + n);
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{name}: {e}");
+    }
+    eprintln!(
+        "{name}: {} cases passed ({} configured), {} inputs in total",
+        cases.get(),
+        proptest_config().cases,
+        steps.get()
+    );
+}
+
+#[test]
+fn invariants_hold_on_random_runs() {
+    let reached = std::sync::Mutex::new(BTreeMap::<Status, usize>::new());
+    run_property(
+        "invariants_hold_on_random_runs",
+        (config(), proptest::collection::vec(input(), 0..120)),
+        |(cfg, inputs)| {
+            cfg.validate().map_err(|e| format!("strategy made {e}"))?;
+            let mut history = History::default();
+            let log = drive(&cfg, &inputs, &mut history)?;
+            // Deterministic: the same config and inputs give the same actions
+            // (checked on half the cases, to keep the suite fast).
+            if inputs.len() % 2 == 0 {
+                let again = drive(&cfg, &inputs, &mut History::default())?;
+                if log != again {
+                    return Err("two identical runs differ".into());
+                }
+            }
+            let mut reached = reached.lock().unwrap();
+            for (status, n) in history.statuses {
+                *reached.entry(status).or_default() += n;
+            }
+            Ok(history.steps)
+        },
+    );
+    let reached = reached.into_inner().unwrap();
+    eprintln!("invariants_hold_on_random_runs: inputs applied per status: {reached:?}");
+    let statuses: BTreeSet<Status> = reached.keys().copied().collect();
+    assert_eq!(
+        statuses,
+        Status::ALL.into_iter().collect(),
+        "statuses reached"
+    );
+}
+
+#[test]
+fn close_from_anywhere_ends_the_session() {
+    run_property(
+        "close_from_anywhere_ends_the_session",
+        (
+            config(),
+            proptest::collection::vec(input(), 0..60),
+            proptest::collection::vec(input(), 0..20),
+        ),
+        |(cfg, prefix, suffix)| {
+            let t0 = Instant::now();
+            let mut m = Machine::new(cfg.clone(), t0).unwrap();
+            let mut now = t0;
+            let mut last_connect = 0;
+            for &i in &prefix {
+                now += Duration::from_millis(u64::from(i.delta_ms));
+                match feed(i, &m, last_connect) {
+                    Feed::Event(e) if i.fire == EVENT => m.handle(e, now),
+                    _ => {
+                        now = m.poll_timeout().map_or(now, |d| d.max(now));
+                        m.handle_timeout(now);
+                    }
+                }
+                while let Some(a) = m.poll_action() {
+                    if let Action::Connect { attempt } = a {
+                        last_connect = attempt;
+                    }
+                }
+            }
+            let status = m.status();
+            now += Duration::from_millis(1);
+            m.handle(
+                Event::Close {
+                    code: 1000,
+                    reason: "bye".into(),
+                },
+                now,
+            );
+            while m.poll_action().is_some() {}
+            match m.status() {
+                Status::Closed => {}
+                Status::Closing if matches!(status, Status::AwaitingAck | Status::Open) => {}
+                Status::Closing if status == Status::Closing => {}
+                other => return Err(format!("Close from {status:?} led to {other:?}")),
+            }
+            if m.status() == Status::Closing {
+                let grace = m.poll_timeout().ok_or("Closing without a deadline")?;
+                if grace > now.checked_add(cfg.close_grace).unwrap_or(grace) {
+                    return Err("close grace longer than configured".into());
+                }
+                m.handle_timeout(grace);
+                let actions: Vec<_> = std::iter::from_fn(|| m.poll_action()).collect();
+                if !m.is_closed() || actions.first().map(Action::name) != Some("DropTransport") {
+                    return Err(format!("grace expiry: {actions:?} -> {:?}", m.state()));
+                }
+                now = grace;
+            }
+            // After Closed, nothing ever happens again.
+            let closed = m.lifecycle().clone();
+            for &i in &suffix {
+                now += Duration::from_millis(u64::from(i.delta_ms));
+                match feed(i, &m, last_connect) {
+                    Feed::Event(e) => m.handle(e, now),
+                    Feed::Timeout => m.handle_timeout(now),
+                }
+                m.handle_timeout(now);
+                if m.poll_action().is_some() || m.lifecycle() != &closed {
+                    return Err("something happened after Closed".into());
+                }
+            }
+            Ok(prefix.len() + suffix.len())
+        },
+    );
+}
+
+#[test]
+fn delays_stay_within_bounds_for_any_config() {
+    run_property(
+        "delays_stay_within_bounds_for_any_config",
+        (config(), 1u32..64, any::<u64>()),
+        |(cfg, failures, seed)| {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let (lo, hi) = backoff::bounds(&cfg, failures);
+            if lo > hi || lo < cfg.min_delay {
+                return Err(format!("bounds [{lo:?}, {hi:?}]"));
+            }
+            let base = cfg.backoff[(failures as usize - 1).min(cfg.backoff.len() - 1)];
+            if hi != base.max(cfg.min_delay) {
+                return Err(format!("upper bound {hi:?} is not the schedule's {base:?}"));
+            }
+            for _ in 0..16 {
+                let d = backoff::delay(&cfg, failures, &mut rng);
+                if d < lo || d > hi {
+                    return Err(format!("delay {d:?} outside [{lo:?}, {hi:?}]"));
+                }
+            }
+            Ok(16)
+        },
+    );
+}
