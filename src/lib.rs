@@ -80,6 +80,14 @@
 //! A certificate the TLS configuration does not trust is an ordinary connect
 //! failure, reported as [`SessionEvent::ConnectFailed`] and retried on the
 //! backoff schedule (bound it with `Config::max_attempts`).
+//!
+//! # Logging
+//!
+//! Every transition is logged through [`log`] at debug (from, to, cause,
+//! attempt). This crate logs URLs without query string or user info and
+//! never logs hello frames. Note that tungstenite itself logs the upgrade
+//! request (URL included) and frame payloads at *trace* level: keep the
+//! `tungstenite` target above trace where credentials matter.
 #![deny(missing_docs)]
 
 pub mod driver;
