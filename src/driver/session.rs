@@ -42,6 +42,29 @@ enum Connecting {
 /// session cannot starve its executor.
 const PASSES_PER_POLL: u32 = 64;
 
+/// The machine, or its configuration until the first poll starts it (one
+/// slot for both: sessions are many, bytes count).
+enum Core {
+    Pending(Config),
+    Running(Machine),
+}
+
+impl Core {
+    fn as_ref(&self) -> Option<&Machine> {
+        match self {
+            Core::Running(m) => Some(m),
+            Core::Pending(_) => None,
+        }
+    }
+
+    fn as_mut(&mut self) -> Option<&mut Machine> {
+        match self {
+            Core::Running(m) => Some(m),
+            Core::Pending(_) => None,
+        }
+    }
+}
+
 /// The running session. Spawn it on any executor (or use
 /// [`ClientBuilder::spawn`](super::ClientBuilder::spawn) with smol); the
 /// first attempt starts when it is first polled. It completes once the
@@ -50,9 +73,7 @@ const PASSES_PER_POLL: u32 = 64;
 pub struct Session {
     shared: Arc<Shared>,
     spec: Arc<Spec>,
-    /// Taken when the machine starts on the first poll.
-    config: Option<Config>,
-    machine: Option<Machine>,
+    machine: Core,
     connecting: Option<(Attempt, Connecting)>,
     hello: Option<(Attempt, BoxFuture<Result<String, HelloError>>)>,
     socket: Option<(Attempt, Socket)>,
@@ -77,8 +98,7 @@ impl Session {
         Session {
             shared,
             spec,
-            config: Some(config),
-            machine: None,
+            machine: Core::Pending(config),
             connecting: None,
             hello: None,
             socket: None,
@@ -600,10 +620,10 @@ impl Future for Session {
         if this.done {
             return Poll::Ready(());
         }
-        if this.machine.is_none() {
-            let config = this.config.take().unwrap_or_default();
+        if let Core::Pending(config) = &mut this.machine {
+            let config = std::mem::take(config);
             match Machine::new(config, Instant::now()) {
-                Ok(m) => this.machine = Some(m),
+                Ok(m) => this.machine = Core::Running(m),
                 // Validated by the builder; unreachable, but never panic.
                 Err(_) => {
                     this.release(CloseReason::Requested);
