@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use async_io::Async;
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::client::IntoClientRequest;
-use async_tungstenite::tungstenite::handshake::client::{Request, Response};
+use async_tungstenite::tungstenite::handshake::client::Request;
 use async_tungstenite::tungstenite::http::Uri;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use futures_lite::{AsyncRead, AsyncWrite};
@@ -209,8 +209,8 @@ pub struct ConnectSpec {
 
 /// Phase one of an attempt: resolve, TCP connect, TLS when `wss://`.
 ///
-/// Split from [`upgrade`] so the two large futures (TLS, upgrade) are
-/// allocated one after the other, never together.
+/// The upgrade that follows is [`Upgrade`](super::upgrade::Upgrade), kept
+/// inline in the session rather than boxed.
 pub async fn open_stream(spec: &ConnectSpec) -> Result<MaybeTls, ConnectError> {
     let host = &spec.endpoint.host;
     let port = spec.endpoint.port;
@@ -263,15 +263,6 @@ async fn connect_resolved(host: &str, port: u16) -> Result<Async<TcpStream>, Con
         }
     }
     Err(last_err)
-}
-
-/// Phase two: the WebSocket upgrade over an open stream.
-pub async fn upgrade(
-    request: Request,
-    stream: MaybeTls,
-    config: WebSocketConfig,
-) -> Result<(Socket, Response), ConnectError> {
-    Ok(async_tungstenite::client_async_with_config(request, stream, Some(config)).await?)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod config;
 mod connect;
 mod session;
 mod shared;
+mod upgrade;
 
 pub use builder::{BuildError, ClientBuilder, HelloError};
 pub use client::{

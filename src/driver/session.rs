@@ -25,17 +25,17 @@ use futures_util::Sink;
 use crate::fsm::{Action, Attempt, CloseReason, Config, Event, Machine, State, Status};
 
 use super::builder::Spec;
-use super::connect::{ConnectError, MaybeTls, Socket, open_stream, upgrade};
+use super::connect::{ConnectError, MaybeTls, Socket, open_stream};
 use super::shared::Shared;
+use super::upgrade::Upgrade;
 use super::{HelloError, SessionEvent, UpgradeResponse};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-/// An attempt's transport while it opens: first the stream (TCP, TLS),
-/// then the upgrade. Two boxes in turn, so the large upgrade state is only
-/// allocated once the stream exists.
+/// An attempt's transport while it opens: first the stream (TCP, TLS, a
+/// small boxed future), then the upgrade (inline: no allocation).
 enum Connecting {
     Stream(BoxFuture<Result<MaybeTls, ConnectError>>),
-    Upgrade(BoxFuture<Result<(Socket, Response), ConnectError>>),
+    Upgrade(Upgrade),
 }
 
 /// Passes through the loop before yielding to other tasks, so one busy
@@ -242,8 +242,10 @@ impl Session {
         if let Some(hook) = &self.spec.request_hook {
             hook(attempt, &mut request);
         }
-        let fut = upgrade(request, stream, self.spec.connect.websocket);
-        self.connecting = Some((attempt, Connecting::Upgrade(Box::pin(fut))));
+        match Upgrade::new(request, stream, self.spec.connect.websocket) {
+            Ok(upgrade) => self.connecting = Some((attempt, Connecting::Upgrade(upgrade))),
+            Err(e) => self.connect_failed(attempt, ConnectError::Upgrade(e).to_string()),
+        }
     }
 
     fn connect_failed(&mut self, attempt: Attempt, error: String) {
@@ -332,15 +334,15 @@ impl Session {
                     Err(e) => self.connect_failed(attempt, e.to_string()),
                 }
             }
-            Connecting::Upgrade(fut) => {
-                let result = match fut.as_mut().poll(cx) {
+            Connecting::Upgrade(upgrade) => {
+                let result = match Pin::new(upgrade).poll(cx) {
                     Poll::Pending => return false,
                     Poll::Ready(r) => r,
                 };
                 self.connecting = None;
                 match result {
                     Ok((socket, response)) => self.opened(attempt, socket, response),
-                    Err(e) => self.connect_failed(attempt, e.to_string()),
+                    Err(e) => self.connect_failed(attempt, ConnectError::Upgrade(e).to_string()),
                 }
             }
         }
