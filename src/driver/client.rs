@@ -176,7 +176,7 @@ fn request_close(shared: &Shared, code: u16, reason: String) {
     if inner.commands.close.is_none() {
         inner.commands.close = Some((code, reason));
     }
-    Shared::wake_session(&mut inner);
+    shared.command(&mut inner);
 }
 
 /// A handle to a running session. Cheap to clone; every method works in
@@ -346,7 +346,7 @@ impl Client {
     pub fn reconnect_now(&self) {
         let mut inner = self.shared().lock();
         inner.commands.reconnect_now = true;
-        Shared::wake_session(&mut inner);
+        self.shared().command(&mut inner);
     }
 
     /// Closes with code 1000. See [`close_with`](Self::close_with).
@@ -413,6 +413,7 @@ impl Stream for Events {
         if let Some(event) = inner.events.pop_front() {
             if inner.events.len() + 1 >= inner.event_capacity {
                 // It was full: the session may be waiting to read again.
+                self.shared.update_room(&inner);
                 Shared::wake_session(&mut inner);
             }
             return Poll::Ready(Some(event));
@@ -430,6 +431,7 @@ impl Drop for Events {
         let mut inner = self.shared.lock();
         inner.events_alive = false;
         inner.events.clear();
+        self.shared.update_room(&inner);
         Shared::wake_session(&mut inner);
     }
 }

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -80,6 +81,10 @@ pub struct Session {
     /// Protocol frames (hello, ping, close) that go out before application data.
     outbox: VecDeque<Message>,
     needs_flush: bool,
+    /// The socket's read returned `Pending` during this poll: its waker is
+    /// registered, so reading again before the next wake-up would only cost
+    /// a failing `recv` (and a reactor re-arm).
+    read_parked: bool,
     timer: Timer,
     armed: Option<Instant>,
     done: bool,
@@ -104,6 +109,7 @@ impl Session {
             socket: None,
             outbox: VecDeque::new(),
             needs_flush: false,
+            read_parked: false,
             timer: Timer::never(),
             armed: None,
             done: false,
@@ -123,6 +129,9 @@ impl Session {
 
     /// Picks up close and reconnect requests from the handles.
     fn take_commands(&mut self) {
+        if !self.shared.has_commands.swap(false, Ordering::AcqRel) {
+            return;
+        }
         let (close, reconnect) = {
             let mut inner = self.shared.lock();
             let close = inner.commands.close.take();
@@ -188,7 +197,7 @@ impl Session {
                         attempt
                     );
                     self.status_changed(from, to, attempt);
-                    self.shared.lock().push_event(SessionEvent::Status {
+                    self.shared.emit(SessionEvent::Status {
                         from,
                         to,
                         cause,
@@ -205,7 +214,7 @@ impl Session {
                         "ws-lifecycle {}: attempt {attempt} disconnected ({code} {reason:?})",
                         self.url()
                     );
-                    self.shared.lock().push_event(SessionEvent::Disconnected {
+                    self.shared.emit(SessionEvent::Disconnected {
                         attempt,
                         code,
                         reason,
@@ -217,8 +226,7 @@ impl Session {
                         self.url()
                     );
                     self.shared
-                        .lock()
-                        .push_event(SessionEvent::ReconnectScheduled { attempt, delay });
+                        .emit(SessionEvent::ReconnectScheduled { attempt, delay });
                 }
             }
         }
@@ -254,8 +262,7 @@ impl Session {
             self.url()
         );
         self.shared
-            .lock()
-            .push_event(SessionEvent::ConnectFailed { attempt, error });
+            .emit(SessionEvent::ConnectFailed { attempt, error });
         self.handle(Event::ConnectFailed { attempt });
     }
 
@@ -275,7 +282,9 @@ impl Session {
             if !leftover.is_empty() {
                 match inner.queue.as_mut() {
                     Some(queue) => leftover.into_iter().rev().for_each(|m| queue.push_front(m)),
-                    None => inner.push_event(SessionEvent::Unsent(leftover)),
+                    None => self
+                        .shared
+                        .push_locked(&mut inner, SessionEvent::Unsent(leftover)),
                 }
             }
             self.shared.space.notify(usize::MAX);
@@ -360,11 +369,13 @@ impl Session {
         {
             let mut inner = self.shared.lock();
             if inner.events_alive {
-                inner.push_event(SessionEvent::Upgraded(upgrade.clone()));
+                self.shared
+                    .push_locked(&mut inner, SessionEvent::Upgraded(upgrade.clone()));
             }
             inner.last_response = Some(upgrade);
         }
         self.socket = Some((attempt, socket));
+        self.read_parked = false;
         self.handle(Event::SocketOpened { attempt });
     }
 
@@ -385,8 +396,7 @@ impl Session {
                 let error = e.to_string();
                 log::debug!("ws-lifecycle {}: hello builder failed: {error}", self.url());
                 self.shared
-                    .lock()
-                    .push_event(SessionEvent::HelloFailed { attempt, error });
+                    .emit(SessionEvent::HelloFailed { attempt, error });
                 self.handle(Event::HelloFailed { attempt });
             }
         }
@@ -456,11 +466,14 @@ impl Session {
             return false;
         };
         let attempt = *attempt;
-        if !self.shared.lock().events_have_room() {
+        if self.read_parked || self.shared.events_full.load(Ordering::Acquire) {
             return false;
         }
         let item = match Pin::new(&mut *ws).poll_next(cx) {
-            Poll::Pending => return false,
+            Poll::Pending => {
+                self.read_parked = true;
+                return false;
+            }
             Poll::Ready(item) => item,
         };
         let event = match item {
@@ -496,8 +509,7 @@ impl Session {
                     Err(e) => {
                         let detail = format!("text frame is not JSON: {e}");
                         self.shared
-                            .lock()
-                            .push_event(SessionEvent::InvalidFrame { attempt, detail });
+                            .emit(SessionEvent::InvalidFrame { attempt, detail });
                         return Some(activity);
                     }
                 };
@@ -511,7 +523,7 @@ impl Session {
                 {
                     return Some(Event::Ack { attempt });
                 }
-                self.shared.lock().push_event(SessionEvent::Message(value));
+                self.shared.emit(SessionEvent::Message(value));
                 Some(activity)
             }
             Message::Binary(bytes) => {
@@ -523,7 +535,7 @@ impl Session {
                         detail: format!("unexpected binary frame of {} bytes", bytes.len()),
                     }
                 };
-                self.shared.lock().push_event(event);
+                self.shared.emit(event);
                 Some(activity)
             }
             // tungstenite queued the pong; flush it out.
@@ -602,7 +614,8 @@ impl Session {
             unsent.extend(inner.outbound.drain(..));
             inner.unsent = unsent;
             inner.closed = Some(reason.clone());
-            inner.push_event(SessionEvent::Closed(reason));
+            self.shared
+                .push_locked(&mut inner, SessionEvent::Closed(reason));
             inner.finished = true;
             inner.session_waker = None;
             if let Some(w) = inner.events_waker.take() {
@@ -633,6 +646,7 @@ impl Future for Session {
                 }
             }
         }
+        this.read_parked = false;
         {
             // Register first, so a command or send that lands while this
             // pass runs still wakes the task.
@@ -657,10 +671,7 @@ impl Future for Session {
             progress |= this.poll_write(cx);
             progress |= this.poll_read(cx);
             progress |= this.poll_timer(cx);
-            let pending_input = {
-                let inner = this.shared.lock();
-                inner.commands.close.is_some() || inner.commands.reconnect_now
-            };
+            let pending_input = this.shared.has_commands.load(Ordering::Acquire);
             if !progress && !pending_input {
                 return Poll::Pending;
             }

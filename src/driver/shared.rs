@@ -1,6 +1,7 @@
 //! The state the handles and the session task share, behind one lock.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
@@ -16,6 +17,11 @@ pub(crate) struct Shared {
     pub(crate) changed: event_listener::Event,
     /// Notified when the send buffer gains room.
     pub(crate) space: event_listener::Event,
+    /// A handle left a command: lets the session skip the lock otherwise.
+    pub(crate) has_commands: AtomicBool,
+    /// The consumer's event buffer is full: the session must not read.
+    /// Kept beside the lock so the session's read path takes none.
+    pub(crate) events_full: AtomicBool,
 }
 
 /// A request from a handle, picked up by the session on its next poll.
@@ -76,6 +82,8 @@ impl Shared {
             }),
             changed: event_listener::Event::new(),
             space: event_listener::Event::new(),
+            has_commands: AtomicBool::new(false),
+            events_full: AtomicBool::new(false),
         })
     }
 
@@ -83,6 +91,30 @@ impl Shared {
     /// because no code path panics while holding it.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands an event to the consumer.
+    pub(crate) fn emit(&self, event: SessionEvent) {
+        let mut inner = self.lock();
+        self.push_locked(&mut inner, event);
+    }
+
+    /// [`emit`](Self::emit) under a lock the caller already holds.
+    pub(crate) fn push_locked(&self, inner: &mut Inner, event: SessionEvent) {
+        inner.push_event(event);
+        self.update_room(inner);
+    }
+
+    /// Republishes whether the event buffer is full (after a push or pop).
+    pub(crate) fn update_room(&self, inner: &Inner) {
+        self.events_full
+            .store(!inner.events_have_room(), Ordering::Release);
+    }
+
+    /// Leaves a command for the session and wakes it.
+    pub(crate) fn command(&self, inner: &mut Inner) {
+        self.has_commands.store(true, Ordering::Release);
+        Self::wake_session(inner);
     }
 
     /// Wakes the session task (after a command or a send).
