@@ -15,6 +15,8 @@
 //! keep reading (so pings are answered). The raw mode has no timers, no
 //! keepalive and no reconnect: it is the floor.
 
+#[path = "common/procstat.rs"]
+mod procstat;
 #[path = "common/rlimit.rs"]
 mod rlimit;
 
@@ -59,32 +61,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
-/// Process CPU time summed over all threads (schedstat: ns on CPU).
-fn cpu_time() -> Duration {
-    let mut total = 0u64;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for task in tasks.flatten() {
-            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-            total += stat
-                .split_whitespace()
-                .next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-    }
-    Duration::from_nanos(total)
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut mode = "lifecycle".to_owned();
@@ -106,7 +82,7 @@ fn main() {
         eprintln!("idle_memory: raised the open-files limit from {from} to {to}");
     }
     let transport = TransportConfig::default();
-    let rss0 = rss_bytes();
+    let rss0 = procstat::rss_bytes() as usize;
     let heap0 = LIVE.load(Ordering::Relaxed);
     let opened = Arc::new(AtomicUsize::new(0));
     let mut keep: Vec<Box<dyn std::any::Any>> = Vec::with_capacity(n);
@@ -191,11 +167,11 @@ fn main() {
             }
             unsafe { malloc_trim(0) };
         }
-        let rss1 = rss_bytes();
-        let cpu0 = cpu_time();
+        let rss1 = procstat::rss_bytes() as usize;
+        let cpu0 = procstat::cpu_time();
         let hold_start = std::time::Instant::now();
         Timer::after(Duration::from_millis(hold_ms)).await;
-        let cpu = cpu_time().saturating_sub(cpu0);
+        let cpu = procstat::cpu_time().saturating_sub(cpu0);
         let trips = (hold_start.elapsed().as_millis() as u64 / ping_ms.max(1)) * n as u64;
         if hold_ms > 0 {
             eprintln!(

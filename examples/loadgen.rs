@@ -22,6 +22,8 @@
 //! `{"event":"error","detail":"..."}` and exits 1. Logs go to stderr and say
 //! nothing per connection or per message.
 
+#[path = "common/procstat.rs"]
+mod procstat;
 #[path = "common/rlimit.rs"]
 mod rlimit;
 
@@ -117,33 +119,6 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         return Err("--connections must be at least 1".into());
     }
     Ok(o)
-}
-
-/// Process CPU time, summed over all threads from their schedstat
-/// (nanoseconds on CPU), so short holds still measure precisely.
-fn cpu_time() -> Duration {
-    let mut total = 0u64;
-    if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
-        for task in tasks.flatten() {
-            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-            total += stat
-                .split_whitespace()
-                .next()
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-    }
-    Duration::from_nanos(total)
-}
-
-fn rss_kib() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse::<u64>().ok())
-        .unwrap_or(0)
-        * 4
 }
 
 /// Which sessions are open, and how many connections were lost.
@@ -269,10 +244,13 @@ async fn run(ex: &smol::LocalExecutor<'_>, out: &Out, o: Options) {
         out.t_ms(),
         t.open
     ));
-    eprintln!("loadgen: {n} sessions open; rss {} KiB", rss_kib());
+    eprintln!(
+        "loadgen: {n} sessions open; rss {} KiB",
+        procstat::rss_bytes() / 1024
+    );
 
     // Phase 2: hold, still counting disconnects.
-    let cpu0 = cpu_time();
+    let cpu0 = procstat::cpu_time();
     let hold_start = Instant::now();
     let hold_end = hold_start + o.hold;
     loop {
@@ -288,7 +266,7 @@ async fn run(ex: &smol::LocalExecutor<'_>, out: &Out, o: Options) {
             None => out.error("every session ended during the hold"),
         }
     }
-    let cpu = cpu_time().saturating_sub(cpu0);
+    let cpu = procstat::cpu_time().saturating_sub(cpu0);
     out.line(format!(r#"{{"event":"hold_done","t_ms":{}}}"#, out.t_ms()));
     let pings_per_session =
         hold_start.elapsed().as_secs_f64() / o.config.ping_interval.as_secs_f64();
@@ -305,7 +283,7 @@ async fn run(ex: &smol::LocalExecutor<'_>, out: &Out, o: Options) {
         } else {
             0.0
         },
-        rss_kib()
+        procstat::rss_bytes() / 1024
     );
 
     // Phase 3: pipelined echoes over one open session.

@@ -201,14 +201,7 @@ pub fn apply(
                 code: 1006,
                 reason: "reconnect requested".into(),
             });
-            begin_attempt(
-                lc,
-                attempt.saturating_add(1),
-                now,
-                config,
-                Cause::ReconnectNow,
-                out,
-            );
+            restart(lc, attempt, now, config, out);
         }
 
         // ── Connecting: caller commands ─────────────────────────────────
@@ -219,14 +212,7 @@ pub fn apply(
         (S::Connecting { attempt, .. }, E::ReconnectNow) => {
             let attempt = *attempt;
             out.push_back(Action::DropTransport { attempt });
-            begin_attempt(
-                lc,
-                attempt.saturating_add(1),
-                now,
-                config,
-                Cause::ReconnectNow,
-                out,
-            );
+            restart(lc, attempt, now, config, out);
         }
 
         // ── Reconnecting ────────────────────────────────────────────────
@@ -341,6 +327,25 @@ fn begin_attempt(
     };
     enter(lc, connecting, cause, out);
     out.push_back(Action::Connect { attempt });
+}
+
+/// The caller's reconnect-now: the attempt after `attempt` starts at once,
+/// with no delay and no failure counted.
+fn restart(
+    lc: &mut Lifecycle,
+    attempt: Attempt,
+    now: Instant,
+    config: &Config,
+    out: &mut VecDeque<Action>,
+) {
+    begin_attempt(
+        lc,
+        attempt.saturating_add(1),
+        now,
+        config,
+        Cause::ReconnectNow,
+        out,
+    );
 }
 
 fn budget_time_spent(lc: &Lifecycle, now: Instant, config: &Config) -> bool {
