@@ -272,9 +272,17 @@ impl Session {
         if from == Status::AwaitingAck {
             self.hello = None;
         }
+        let closed = match self.machine.as_ref().map(Machine::state) {
+            Some(State::Closed { reason }) => Some(reason.clone()),
+            _ => None,
+        };
         let mut inner = self.shared.lock();
         inner.status = to;
         inner.attempt = attempt;
+        if closed.is_some() {
+            // Published with the status, so no handle sees Closed without a reason.
+            inner.closed = closed;
+        }
         if from == Status::Open {
             // Accepted but never written: back into the queue (ahead of newer
             // queued messages), or handed back to the caller.
