@@ -26,6 +26,8 @@
 mod procstat;
 #[path = "common/rlimit.rs"]
 mod rlimit;
+#[path = "common/session_args.rs"]
+mod session_args;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -33,6 +35,7 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use futures_lite::{FutureExt, StreamExt};
 use futures_util::stream::select_all;
+use session_args::SessionArgs;
 use ws_lifecycle::{Client, Config, SessionEvent, Status};
 
 const USAGE: &str = "loadgen [OPTIONS] URL
@@ -55,70 +58,60 @@ struct Options {
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
-    let mut o = Options {
-        url: String::new(),
-        connections: 1000,
-        hold: Duration::from_millis(10_000),
-        echo: 0,
-        open_timeout: Duration::from_millis(60_000),
-        hello: serde_json::json!({"type": "hello"}),
-        ack_type: "hello_ack".into(),
-        config: Config::default(),
+    let mut url = None;
+    let mut connections = 1000;
+    let mut hold = Duration::from_millis(10_000);
+    let mut echo = 0;
+    let mut open_timeout = Duration::from_millis(60_000);
+    let mut session = SessionArgs::new(Config::default());
+    let count = |name: &str, v: &str| {
+        v.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("{name}: expected a count, got {v:?}"))
     };
     let mut it = args.iter();
-    let ms = |v: Option<&String>, name: &str| -> Result<Duration, String> {
-        let v = v.ok_or(format!("{name} needs a value"))?;
-        v.parse::<u64>()
-            .map(Duration::from_millis)
-            .map_err(|_| format!("{name}: not a number of milliseconds: {v}"))
-    };
-    let count = |v: Option<&String>, name: &str| -> Result<usize, String> {
-        let v = v.ok_or(format!("{name} needs a value"))?;
-        v.parse::<usize>()
-            .map_err(|_| format!("{name}: not a count: {v}"))
-    };
     while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--help" | "-h" => return Err(String::new()),
-            "--connections" => o.connections = count(it.next(), arg)?,
-            "--hold-ms" => o.hold = ms(it.next(), arg)?,
-            "--echo" => o.echo = count(it.next(), arg)?,
-            "--open-timeout" => o.open_timeout = ms(it.next(), arg)?,
-            "--hello" => {
-                let v = it.next().ok_or("--hello needs a value")?;
-                o.hello =
-                    serde_json::from_str(v).map_err(|e| format!("--hello is not JSON: {e}"))?;
+        if arg == "--help" || arg == "-h" {
+            return Err(String::new());
+        }
+        if !arg.starts_with("--") {
+            if url.replace(arg.clone()).is_some() {
+                return Err("more than one URL given".into());
             }
-            "--ack-type" => o.ack_type = it.next().ok_or("--ack-type needs a value")?.clone(),
-            "--connect-timeout" => o.config.connect_timeout = ms(it.next(), arg)?,
-            "--hello-timeout" => o.config.ack_timeout = ms(it.next(), arg)?,
-            "--ping-interval" => o.config.ping_interval = ms(it.next(), arg)?,
-            "--stale-after" => o.config.stale_after = ms(it.next(), arg)?,
-            "--backoff" => {
-                let v = it.next().ok_or("--backoff needs a value")?;
-                o.config.backoff = v
-                    .split(',')
-                    .map(|p| p.trim().parse::<u64>().map(Duration::from_millis))
-                    .collect::<Result<_, _>>()
-                    .map_err(|_| format!("--backoff: not a list of milliseconds: {v}"))?;
-            }
-            "--jitter" => {
-                let v = it.next().ok_or("--jitter needs a value")?;
-                o.config.jitter = v
-                    .parse()
-                    .map_err(|_| format!("--jitter: not a number: {v}"))?;
-            }
-            other if other.starts_with("--") => return Err(format!("unknown option {other}")),
-            url => o.url = url.to_owned(),
+            continue;
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_owned())),
+            None => (arg.as_str(), None),
+        };
+        let value = match inline {
+            Some(v) => v,
+            None => it.next().cloned().ok_or(format!("{name} needs a value"))?,
+        };
+        if session.apply(name, &value)? {
+            continue;
+        }
+        match name {
+            "--connections" => connections = count(name, &value)?,
+            "--hold-ms" => hold = session_args::millis(name, &value)?,
+            "--echo" => echo = count(name, &value)?,
+            "--open-timeout" => open_timeout = session_args::millis(name, &value)?,
+            other => return Err(format!("unknown option {other}")),
         }
     }
-    if o.url.is_empty() {
-        return Err("missing URL".into());
-    }
-    if o.connections == 0 {
+    if connections == 0 {
         return Err("--connections must be at least 1".into());
     }
-    Ok(o)
+    Ok(Options {
+        url: url.ok_or("missing URL")?,
+        connections,
+        hold,
+        echo,
+        open_timeout,
+        hello: session.hello,
+        ack_type: session.ack_type,
+        config: session.config,
+    })
 }
 
 /// Which sessions are open, and how many connections were lost.

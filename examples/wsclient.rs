@@ -44,12 +44,16 @@
 //! - Logs: set `RUST_LOG` (`error`, `warn`, `info`, `debug`, `trace`; any
 //!   other non-empty value means `debug`) to get them on stderr.
 
+#[path = "common/session_args.rs"]
+mod session_args;
+
 use std::ffi::OsString;
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 
 use futures_lite::{FutureExt, StreamExt};
 use serde_json::Value;
+use session_args::{SessionArgs, list};
 use ws_lifecycle::driver::{BuildError, Client, SessionEvent, TransportConfig};
 use ws_lifecycle::fsm::{CloseReason, Config, Status, TerminalClose};
 
@@ -123,12 +127,10 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
     }
 
     let mut url: Option<String> = None;
-    let mut hello = serde_json::json!({"type": "hello"});
-    let mut ack_type = "hello_ack".to_owned();
-    let mut config = Config {
+    let mut session = SessionArgs::new(Config {
         close_grace: CLOSE_GRACE.min(Config::default().close_grace),
         ..Config::default()
-    };
+    });
     let mut transport = TransportConfig::default();
 
     let mut it = args.into_iter();
@@ -151,46 +153,19 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
             }
             _ => (arg, None),
         };
-        let known = [
-            "--hello",
-            "--ack-type",
-            "--connect-timeout",
-            "--hello-timeout",
-            "--ping-interval",
-            "--stale-after",
-            "--backoff",
-            "--jitter",
-            "--max-message",
-            "--terminal-codes",
-        ];
-        if !known.contains(&name.as_str()) {
+        let own = ["--max-message", "--terminal-codes"];
+        let known = || session_args::SHARED.iter().chain(own.iter());
+        if !known().any(|k| *k == name) {
             return Err(format!("unknown option {name}"));
         }
         let value = match inline {
             Some(v) => v,
             None => it.next().ok_or_else(|| format!("{name} needs a value"))?,
         };
+        if session.apply(&name, &value)? {
+            continue;
+        }
         match name.as_str() {
-            "--hello" => {
-                hello = serde_json::from_str(&value)
-                    .map_err(|e| format!("--hello: not valid JSON ({e}): {value}"))?;
-            }
-            "--ack-type" => ack_type = value,
-            "--connect-timeout" => config.connect_timeout = millis(&name, &value)?,
-            "--hello-timeout" => config.ack_timeout = millis(&name, &value)?,
-            "--ping-interval" => config.ping_interval = millis(&name, &value)?,
-            "--stale-after" => config.stale_after = millis(&name, &value)?,
-            "--backoff" => {
-                config.backoff = list(&name, &value, |v| millis(&name, v))?;
-                if config.backoff.is_empty() {
-                    return Err(format!("{name}: give at least one delay"));
-                }
-            }
-            "--jitter" => {
-                config.jitter = value.trim().parse::<f64>().map_err(|_| {
-                    format!("{name}: expected a fraction such as 0.5, got {value:?}")
-                })?;
-            }
             "--max-message" => {
                 let bytes = value
                     .trim()
@@ -200,7 +175,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
                 transport.max_frame_size = bytes;
             }
             "--terminal-codes" => {
-                config.terminal_closes = list(&name, &value, |v| {
+                session.config.terminal_closes = list(&name, &value, |v| {
                     v.parse::<u16>().map(TerminalClose::code).map_err(|_| {
                         format!("{name}: expected close codes such as 4001, got {v:?}")
                     })
@@ -212,42 +187,11 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
     let url = url.ok_or("missing URL")?;
     Ok(Some(Options {
         url,
-        hello,
-        ack_type,
-        config,
+        hello: session.hello,
+        ack_type: session.ack_type,
+        config: session.config,
         transport,
     }))
-}
-
-/// A duration in whole milliseconds.
-fn millis(name: &str, value: &str) -> Result<Duration, String> {
-    value
-        .trim()
-        .parse::<u64>()
-        .map(Duration::from_millis)
-        .map_err(|_| format!("{name}: expected whole milliseconds, got {value:?}"))
-}
-
-/// A comma-separated list; an empty value is an empty list.
-fn list<T>(
-    name: &str,
-    value: &str,
-    mut item: impl FnMut(&str) -> Result<T, String>,
-) -> Result<Vec<T>, String> {
-    if value.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    value
-        .split(',')
-        .map(|v| {
-            let v = v.trim();
-            if v.is_empty() {
-                Err(format!("{name}: empty entry in {value:?}"))
-            } else {
-                item(v)
-            }
-        })
-        .collect()
 }
 
 fn usage_error(message: &str) -> ! {

@@ -8,13 +8,13 @@
 
 #[path = "../examples/common/broker.rs"]
 mod broker;
+mod example_bin;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::{self, Message};
@@ -26,76 +26,6 @@ const LINE_WAIT: Duration = Duration::from_secs(10);
 /// Bound for the child's exit once it was asked to stop (the contract says
 /// 1 s; this is generous for loaded machines, the measured time is printed).
 const EXIT_WAIT: Duration = Duration::from_secs(5);
-
-// ── building the example ───────────────────────────────────────────────
-
-/// Builds `examples/wsclient.rs` once per test binary and returns its path.
-fn wsclient() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut cargo = Command::new(env!("CARGO"));
-        // Cargo gives this test the variables it gives a crate being built
-        // (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, OUT_DIR, …). Build scripts
-        // such as ring's rerun when those change, so passing them on would
-        // rebuild ring and its dependants on every run; drop them.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            if is_crate_build_variable(&name) {
-                cargo.env_remove(&*name);
-            }
-        }
-        let output = cargo
-            .args(["build", "--example", "wsclient", "--message-format=json"])
-            .arg("--manifest-path")
-            .arg(manifest_dir.join("Cargo.toml"))
-            .current_dir(manifest_dir)
-            .stdin(Stdio::null())
-            .output()
-            .expect("cannot run cargo");
-        assert!(
-            output.status.success(),
-            "cargo build --example wsclient failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        // Where it should be: $CARGO_TARGET_DIR or <manifest>/target.
-        let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
-            Some(dir) => manifest_dir.join(dir),
-            None => manifest_dir.join("target"),
-        };
-        let expected = target_dir
-            .join("debug")
-            .join("examples")
-            .join(format!("wsclient{}", std::env::consts::EXE_SUFFIX));
-        // Where cargo says it is (covers target dirs set in a config file).
-        let reported = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "wsclient")
-            .find_map(|m| m["executable"].as_str().map(PathBuf::from));
-        let bin = reported.unwrap_or(expected);
-        assert!(bin.is_file(), "no wsclient binary at {}", bin.display());
-        bin
-    })
-}
-
-/// The variables cargo sets for the crate it compiles or runs, as opposed
-/// to configuration (`CARGO_HOME`, `CARGO_TARGET_DIR`, `CARGO_BUILD_*`, …).
-fn is_crate_build_variable(name: &str) -> bool {
-    const PREFIXES: [&str; 3] = ["CARGO_PKG_", "CARGO_BIN_EXE_", "CARGO_CFG_"];
-    const NAMES: [&str; 9] = [
-        "CARGO_MANIFEST_DIR",
-        "CARGO_MANIFEST_PATH",
-        "CARGO_MANIFEST_LINKS",
-        "CARGO_CRATE_NAME",
-        "CARGO_BIN_NAME",
-        "CARGO_PRIMARY_PACKAGE",
-        "CARGO_TARGET_TMPDIR",
-        "CARGO_RUSTC_CURRENT_DIR",
-        "OUT_DIR",
-    ];
-    NAMES.contains(&name) || PREFIXES.iter().any(|p| name.starts_with(p))
-}
 
 // ── the child process ──────────────────────────────────────────────────
 
@@ -131,7 +61,7 @@ impl Drop for Cli {
 
 impl Cli {
     fn spawn(args: &[&str]) -> Cli {
-        let mut child = Command::new(wsclient())
+        let mut child = Command::new(example_bin::path("wsclient"))
             .args(args)
             .env_remove("RUST_LOG")
             .stdin(Stdio::piped())
