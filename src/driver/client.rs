@@ -61,7 +61,9 @@ pub enum SessionEvent {
     Disconnected {
         /// The attempt whose socket is gone.
         attempt: Attempt,
-        /// The peer's close code, 1006 when no close frame arrived.
+        /// The peer's close code; 1006 when no close frame arrived or the
+        /// session dropped the socket (ack timeout, stale link), 1009 when an
+        /// inbound message was over the size limit.
         code: u16,
         /// The close reason.
         reason: String,

@@ -67,7 +67,8 @@ pub enum Action {
         /// The attempt whose socket is gone.
         attempt: Attempt,
         /// The peer's close code; 1006 when no close frame arrived or the
-        /// socket was dropped by us.
+        /// socket was dropped by us, 1009 when an inbound message was over
+        /// the size limit (we sent that close code).
         code: u16,
         /// The peer's close reason, or why we dropped the socket.
         reason: String,
