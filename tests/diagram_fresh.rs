@@ -6,14 +6,18 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ws_lifecycle::fsm::{diagram, explore};
+use ws_lifecycle::fsm::{diagram, explore, explore::Graph};
 
 const STALE: &str =
     "docs/state-diagram.* is stale: run `cargo run --example diagram` and commit the result";
 
+/// The graph the diagram is drawn from, explored from `origin`.
+fn graph(origin: Instant) -> Graph {
+    explore::explore(&explore::exploration_config(), origin, |_, _, _, _| {})
+}
+
 fn generate(origin: Instant) -> (String, String) {
-    let config = explore::exploration_config();
-    let graph = explore::explore(&config, origin, |_, _, _, _| {});
+    let graph = graph(origin);
     (diagram::mermaid(&graph), diagram::dot(&graph))
 }
 
@@ -38,37 +42,39 @@ fn first_difference(want: &str, got: &str) -> String {
     )
 }
 
+/// Asserts the committed text is the generated one; on failure, `stale`
+/// and the first differing line.
+fn assert_fresh(stale: &str, committed: &str, generated: &str) {
+    assert!(
+        committed == generated,
+        "{stale}\n{}",
+        first_difference(committed, generated)
+    );
+}
+
 #[test]
 fn committed_diagram_is_fresh() {
     let (mermaid, dot) = generate(Instant::now());
     let md = committed("docs/state-diagram.md");
-    assert!(
-        md == mermaid,
-        "{STALE}\n(docs/state-diagram.md) {}",
-        first_difference(&md, &mermaid)
-    );
+    assert_fresh(&format!("{STALE}\n(docs/state-diagram.md)"), &md, &mermaid);
     let committed_dot = committed("docs/state-diagram.dot");
-    assert!(
-        committed_dot == dot,
-        "{STALE}\n(docs/state-diagram.dot) {}",
-        first_difference(&committed_dot, &dot)
+    assert_fresh(
+        &format!("{STALE}\n(docs/state-diagram.dot)"),
+        &committed_dot,
+        &dot,
     );
 }
 
 #[test]
 fn readme_diagram_is_fresh() {
-    let graph = explore::explore(
-        &explore::exploration_config(),
-        Instant::now(),
-        |_, _, _, _| {},
-    );
+    let graph = graph(Instant::now());
     let readme = committed("README.md");
     // Like the example: a README without the markers is left alone.
     if let Some(spliced) = diagram::splice_readme(&readme, &graph) {
-        assert!(
-            spliced == readme,
-            "README.md's state diagram is stale: run `cargo run --example diagram` and commit the result\n{}",
-            first_difference(&readme, &spliced)
+        assert_fresh(
+            "README.md's state diagram is stale: run `cargo run --example diagram` and commit the result",
+            &readme,
+            &spliced,
         );
     }
 }

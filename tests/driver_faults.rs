@@ -9,7 +9,7 @@ mod driver_support;
 #[path = "../examples/common/proxy.rs"]
 mod proxy;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -24,18 +24,9 @@ use broker::{Broker, Options};
 use driver_support::*;
 use proxy::Proxy;
 
-fn any_port() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
 async fn echo_round_trip(client: &Client, w: &mut Watch, n: i64) {
     client.send(&json!({ "n": n })).unwrap();
-    let v = w
-        .until("echo", |e| match e {
-            SessionEvent::Message(v) => Some(v.clone()),
-            _ => None,
-        })
-        .await;
+    let v = w.message().await;
     assert_eq!(v["data"]["n"], n, "{v}");
 }
 
@@ -52,8 +43,7 @@ fn half_dead_link_is_detected_at_stale_after_and_recovers() {
             stale_after: stale,
             ..fast_config()
         };
-        let (client, events) = Client::builder(proxy.url()).config(config).spawn().unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(proxy.url(), config);
         assert_eq!(w.status(Status::Open).await, (Cause::Acked, 1));
         // Let a few pings and pongs go by, then cut the link right after an
         // echo arrives: the last inbound frame is (at most a pong) ≤ now.
@@ -61,22 +51,14 @@ fn half_dead_link_is_detected_at_stale_after_and_recovers() {
         echo_round_trip(&client, &mut w, 1).await;
         proxy.set_blackhole(true);
         let cut = Instant::now();
-        match w.next().await {
-            SessionEvent::Disconnected { attempt, code, .. } => {
-                assert_eq!((attempt, code), (1, 1006));
-            }
-            other => panic!("expected Disconnected, got {other:?}"),
-        }
+        let (attempt, code, _) = w.next_disconnected().await;
+        assert_eq!((attempt, code), (1, 1006));
         let detected = cut.elapsed();
-        match w.next().await {
-            SessionEvent::Status {
-                from, to, cause, ..
-            } => assert_eq!(
-                (from, to, cause),
-                (Status::Open, Status::Reconnecting, Cause::Stale)
-            ),
-            other => panic!("expected Status, got {other:?}"),
-        }
+        let (from, to, cause, _) = w.next_status_change().await;
+        assert_eq!(
+            (from, to, cause),
+            (Status::Open, Status::Reconnecting, Cause::Stale)
+        );
         let ratio = detected.as_secs_f64() / stale.as_secs_f64();
         println!(
             "half-dead link: detected {detected:?} after the cut, {ratio:.3} × stale_after \
@@ -95,9 +77,7 @@ fn half_dead_link_is_detected_at_stale_after_and_recovers() {
         let (_, attempt) = w.status(Status::Open).await;
         assert!(attempt >= 2);
         echo_round_trip(&client, &mut w, 2).await;
-        let closed = client.close().await;
-        assert_eq!(closed.reason, CloseReason::Requested);
-        assert_ends_closed(&w.end().await);
+        close_and_end(&client, &mut w).await;
         drop(proxy);
         broker.stop();
     });
@@ -118,11 +98,7 @@ fn garbage() -> Options {
 fn garbage_frames_are_reported_and_the_session_stays_open() {
     run(async {
         let broker = Broker::start(any_port(), garbage()).unwrap();
-        let (client, events) = Client::builder(broker.url())
-            .config(fast_config())
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(broker.url(), fast_config());
         w.status(Status::Open).await;
         for expected in ["not JSON", "binary frame of 3 bytes"] {
             match w.next().await {
@@ -147,15 +123,14 @@ fn garbage_frames_are_reported_and_the_session_stays_open() {
 fn binary_frames_are_delivered_when_enabled() {
     run(async {
         let broker = Broker::start(any_port(), garbage()).unwrap();
-        let (client, events) = Client::builder(broker.url())
-            .config(fast_config())
-            .transport(TransportConfig {
-                binary: true,
-                ..TransportConfig::default()
-            })
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = spawn_watched(
+            Client::builder(broker.url())
+                .config(fast_config())
+                .transport(TransportConfig {
+                    binary: true,
+                    ..TransportConfig::default()
+                }),
+        );
         w.status(Status::Open).await;
         assert!(matches!(
             w.next().await,
@@ -181,28 +156,20 @@ fn oversized_message_ends_the_connection_with_1009_and_reconnects() {
             ..Options::default()
         };
         let broker = Broker::start(any_port(), options).unwrap();
-        let (client, events) = Client::builder(broker.url())
-            .config(fast_config())
-            .transport(TransportConfig {
-                max_message_size: 1024,
-                max_frame_size: 1024,
-                ..TransportConfig::default()
-            })
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = spawn_watched(
+            Client::builder(broker.url())
+                .config(fast_config())
+                .transport(TransportConfig {
+                    max_message_size: 1024,
+                    max_frame_size: 1024,
+                    ..TransportConfig::default()
+                }),
+        );
         assert_eq!(w.status(Status::Open).await, (Cause::Acked, 1));
-        match w.next().await {
-            SessionEvent::Disconnected {
-                attempt,
-                code,
-                reason,
-            } => assert_eq!(
-                (attempt, code, reason.as_str()),
-                (1, 1009, "message too big")
-            ),
-            other => panic!("expected Disconnected, got {other:?}"),
-        }
+        assert_eq!(
+            w.next_disconnected().await,
+            (1, 1009, "message too big".to_owned())
+        );
         assert_eq!(
             w.status(Status::Reconnecting).await,
             (Cause::MessageTooBig, 2)
@@ -237,29 +204,14 @@ fn terminal_close_code_ends_the_session_without_retry() {
             terminal_closes: vec![TerminalClose::code(4001)],
             ..fast_config()
         };
-        let (client, events) = Client::builder(broker.url())
-            .config(config)
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(broker.url(), config);
         assert_eq!(w.status(Status::Open).await, (Cause::Acked, 1));
-        match w.next().await {
-            SessionEvent::Disconnected {
-                attempt,
-                code,
-                reason,
-            } => assert_eq!((attempt, code, reason.as_str()), (1, 4001, "banned")),
-            other => panic!("expected Disconnected, got {other:?}"),
-        }
-        match w.next().await {
-            SessionEvent::Status {
-                from, to, cause, ..
-            } => assert_eq!(
-                (from, to, cause),
-                (Status::Open, Status::Closed, Cause::Rejected)
-            ),
-            other => panic!("expected Status, got {other:?}"),
-        }
+        assert_eq!(w.next_disconnected().await, (1, 4001, "banned".to_owned()));
+        let (from, to, cause, _) = w.next_status_change().await;
+        assert_eq!(
+            (from, to, cause),
+            (Status::Open, Status::Closed, Cause::Rejected)
+        );
         let rejected = CloseReason::Rejected {
             code: 4001,
             reason: "banned".into(),
@@ -310,11 +262,7 @@ fn close_while_connecting_cancels_the_upgrade() {
             connect_timeout: Duration::from_secs(10),
             ..fast_config()
         };
-        let (client, events) = Client::builder(format!("ws://{addr}/ws"))
-            .config(config)
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(ws_url(addr), config);
         let (mut held, _) = listener.accept().await.unwrap();
         // Read the upgrade request, so the client is surely mid-upgrade.
         let mut request = Vec::new();
@@ -344,11 +292,7 @@ fn hanging_upgrade_times_out_and_is_retried() {
             connect_timeout: ms(300),
             ..fast_config()
         };
-        let (client, events) = Client::builder(format!("ws://{addr}/ws"))
-            .config(config)
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(ws_url(addr), config);
         let (_first, _) = listener.accept().await.unwrap();
         let start = Instant::now();
         assert_eq!(
@@ -379,23 +323,15 @@ fn close_while_awaiting_ack_sends_a_close_frame() {
             ack_timeout: Duration::from_secs(10),
             ..fast_config()
         };
-        let (client, events) = Client::builder(broker.url())
-            .config(config)
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(broker.url(), config);
         w.status(Status::AwaitingAck).await;
         wait_until("the hello", || {
             broker.stats.hellos.load(Ordering::SeqCst) == 1
         })
         .await;
         let took = close_and_check(&client, &mut w, Status::AwaitingAck).await;
-        wait_until("the broker to record the close", || {
-            !broker.stats.closes.lock().unwrap().is_empty()
-        })
-        .await;
         assert_eq!(
-            *broker.stats.closes.lock().unwrap(),
+            recorded_closes(&broker.stats.closes).await,
             vec![(1000, String::new())]
         );
         println!("close in AwaitingAck: {took:?}");
@@ -407,11 +343,7 @@ fn close_while_awaiting_ack_sends_a_close_frame() {
 fn close_while_open_with_a_custom_code() {
     run(async {
         let broker = Broker::start(any_port(), Options::default()).unwrap();
-        let (client, events) = Client::builder(broker.url())
-            .config(fast_config())
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(broker.url(), fast_config());
         w.status(Status::Open).await;
         let start = Instant::now();
         let closed = client.close_with(4000, "going away").await;
@@ -419,12 +351,8 @@ fn close_while_open_with_a_custom_code() {
         assert_eq!(closed.reason, CloseReason::Requested);
         let rest = w.end().await;
         assert_ends_closed(&rest);
-        wait_until("the broker to record the close", || {
-            !broker.stats.closes.lock().unwrap().is_empty()
-        })
-        .await;
         assert_eq!(
-            *broker.stats.closes.lock().unwrap(),
+            recorded_closes(&broker.stats.closes).await,
             vec![(4000, "going away".to_owned())]
         );
         println!("close in Open: {took:?}");
@@ -440,11 +368,7 @@ fn close_while_reconnecting_is_immediate() {
             backoff: vec![Duration::from_secs(30)],
             ..fast_config()
         };
-        let (client, events) = Client::builder(format!("ws://{addr}/ws"))
-            .config(config)
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(ws_url(addr), config);
         w.status(Status::Reconnecting).await;
         let took = close_and_check(&client, &mut w, Status::Reconnecting).await;
         assert!(took < Duration::from_secs(2), "{took:?}");
@@ -459,8 +383,7 @@ fn close_while_closing_is_bounded_by_the_grace() {
         let proxy = Proxy::start(broker.addr).unwrap();
         let config = fast_config();
         let grace = config.close_grace;
-        let (client, events) = Client::builder(proxy.url()).config(config).spawn().unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(proxy.url(), config);
         w.status(Status::Open).await;
         // The broker will never see (or answer) the close frame.
         proxy.set_blackhole(true);
@@ -503,11 +426,7 @@ fn close_while_closing_is_bounded_by_the_grace() {
 fn close_when_closed_is_idempotent() {
     run(async {
         let broker = Broker::start(any_port(), Options::default()).unwrap();
-        let (client, events) = Client::builder(broker.url())
-            .config(fast_config())
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(broker.url(), fast_config());
         w.status(Status::Open).await;
         client.send(&json!({"x": 1})).unwrap();
         let first = client.close().await;
@@ -535,11 +454,7 @@ fn attempt_budget_gives_up_and_fails_ready() {
             max_attempts: Some(3),
             ..fast_config()
         };
-        let (client, events) = Client::builder(format!("ws://{addr}/ws"))
-            .config(config)
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(ws_url(addr), config);
         let rest = w.end().await;
         assert_ends_closed(&rest);
         let failed: Vec<u64> = rest

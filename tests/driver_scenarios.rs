@@ -22,10 +22,6 @@ use ws_lifecycle::fsm::{Cause, CloseReason, Overflow, Status};
 use broker::{Broker, Options};
 use driver_support::*;
 
-fn any_port() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
 /// Starts a broker on `addr`, retrying briefly while the previous listener
 /// on that port is still being torn down by its executor.
 async fn start_on(addr: SocketAddr, options: Options) -> Broker {
@@ -44,25 +40,12 @@ async fn start_on(addr: SocketAddr, options: Options) -> Broker {
     }
 }
 
-/// Closes the client and checks the event stream ends with `Closed`.
-async fn close_and_end(client: &Client, w: &mut Watch) {
-    let closed = client.close().await;
-    assert_eq!(closed.reason, CloseReason::Requested);
-    let rest = w.end().await;
-    assert_ends_closed(&rest);
-    assert_eq!(client.status(), Status::Closed);
-}
-
 // 1 ─────────────────────────────────────────────────────────────────────────
 #[test]
 fn happy_path_echoes_1000_messages_in_order() {
     run(async {
         let broker = Broker::start(any_port(), Options::default()).unwrap();
-        let (client, events) = Client::builder(broker.url())
-            .config(fast_config())
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(broker.url(), fast_config());
         client.ready().await.unwrap();
         assert_eq!(client.status(), Status::Open);
         let (cause, attempt) = w.status(Status::Open).await;
@@ -104,11 +87,7 @@ fn broker_that_never_acks_is_retried() {
             ack_timeout: ms(300),
             ..fast_config()
         };
-        let (client, events) = Client::builder(broker.url())
-            .config(config)
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(broker.url(), config);
         let started = Instant::now();
         assert_eq!(
             w.status(Status::AwaitingAck).await,
@@ -116,32 +95,18 @@ fn broker_that_never_acks_is_retried() {
         );
         // The ack deadline expires: the socket is dropped (1006), the
         // disconnect is reported before the reconnect is scheduled.
-        match w.next().await {
-            SessionEvent::Disconnected { attempt, code, .. } => {
-                assert_eq!((attempt, code), (1, 1006));
-            }
-            other => panic!("expected Disconnected, got {other:?}"),
-        }
+        let (attempt, code, _) = w.next_disconnected().await;
+        assert_eq!((attempt, code), (1, 1006));
         let timed_out = started.elapsed();
-        match w.next().await {
-            SessionEvent::Status {
-                from,
-                to,
-                cause,
-                attempt,
-            } => {
-                assert_eq!(
-                    (from, to, cause, attempt),
-                    (
-                        Status::AwaitingAck,
-                        Status::Reconnecting,
-                        Cause::AckTimeout,
-                        2
-                    )
-                );
-            }
-            other => panic!("expected Status, got {other:?}"),
-        }
+        assert_eq!(
+            w.next_status_change().await,
+            (
+                Status::AwaitingAck,
+                Status::Reconnecting,
+                Cause::AckTimeout,
+                2
+            )
+        );
         match w.next().await {
             SessionEvent::ReconnectScheduled { attempt, delay } => {
                 assert_eq!((attempt, delay), (2, ms(50)));
@@ -181,11 +146,7 @@ fn broker_restart_on_same_port_reopens_the_same_client() {
     run(async {
         let broker = Broker::start(any_port(), Options::default()).unwrap();
         let addr = broker.addr;
-        let (client, events) = Client::builder(broker.url())
-            .config(fast_config())
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(broker.url(), fast_config());
         client.ready().await.unwrap();
 
         let killed = Instant::now();
@@ -225,11 +186,7 @@ fn flapping_broker_meets_an_escalating_backoff() {
             backoff: schedule.clone(),
             ..fast_config()
         };
-        let (client, events) = Client::builder(broker.url())
-            .config(config)
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(broker.url(), config);
         let mut delays = Vec::new();
         let mut observed = Vec::new();
         let mut opens = 0;
@@ -277,20 +234,9 @@ fn flapping_broker_meets_an_escalating_backoff() {
 fn broker_down_at_first_then_up_opens_the_same_handle() {
     run(async {
         let addr = free_addr();
-        let (client, events) = Client::builder(format!("ws://{addr}/ws"))
-            .config(fast_config())
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(ws_url(addr), fast_config());
         for expected in 1..=2 {
-            let (attempt, error) = w
-                .until("ConnectFailed", |e| match e {
-                    SessionEvent::ConnectFailed { attempt, error } => {
-                        Some((*attempt, error.clone()))
-                    }
-                    _ => None,
-                })
-                .await;
+            let (attempt, error) = w.connect_failed().await;
             assert_eq!(attempt, expected);
             assert!(error.contains("refused"), "{error}");
             let (cause, next) = w.status(Status::Reconnecting).await;
@@ -315,11 +261,7 @@ fn clean_close_sends_1000_and_ends_everything() {
         let broker = Broker::start(any_port(), Options::default()).unwrap();
         let config = fast_config();
         let grace = config.close_grace;
-        let (client, events) = Client::builder(broker.url())
-            .config(config)
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(broker.url(), config);
         w.status(Status::Open).await;
 
         let start = Instant::now();
@@ -341,12 +283,8 @@ fn clean_close_sends_1000_and_ends_everything() {
         }
         assert!(w.next_within(WAIT).await.is_none(), "events must end");
         assert_eq!(client.closed_reason(), Some(CloseReason::Requested));
-        wait_until("the broker to record the close", || {
-            !broker.stats.closes.lock().unwrap().is_empty()
-        })
-        .await;
         assert_eq!(
-            *broker.stats.closes.lock().unwrap(),
+            recorded_closes(&broker.stats.closes).await,
             vec![(1000, String::new())]
         );
         // Absence of a reconnect: wait several backoff periods.
@@ -364,11 +302,7 @@ fn clean_close_sends_1000_and_ends_everything() {
 fn dropping_every_handle_closes_with_1000() {
     run(async {
         let broker = Broker::start(any_port(), Options::default()).unwrap();
-        let (client, events) = Client::builder(broker.url())
-            .config(fast_config())
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(broker.url(), fast_config());
         w.status(Status::Open).await;
         let other = client.clone();
         drop(client);
@@ -382,12 +316,8 @@ fn dropping_every_handle_closes_with_1000() {
             rest.iter()
                 .any(|e| matches!(e, SessionEvent::Closed(CloseReason::Requested)))
         );
-        wait_until("the broker to record the close", || {
-            !broker.stats.closes.lock().unwrap().is_empty()
-        })
-        .await;
         assert_eq!(
-            *broker.stats.closes.lock().unwrap(),
+            recorded_closes(&broker.stats.closes).await,
             vec![(1000, String::new())]
         );
         broker.stop();
@@ -422,12 +352,7 @@ fn session_runs_on_a_local_executor_and_starts_on_first_poll() {
             client.ready().await.unwrap();
             assert_eq!(w.status(Status::Open).await, (Cause::Acked, 1));
             client.send(&json!({"n": 1})).unwrap();
-            let echo = w
-                .until("echo", |e| match e {
-                    SessionEvent::Message(v) => Some(v.clone()),
-                    _ => None,
-                })
-                .await;
+            let echo = w.message().await;
             assert_eq!(echo["data"]["n"], 1);
             close_and_end(&client, &mut w).await;
             task.await;
@@ -453,12 +378,7 @@ fn session_runs_under_plain_block_on() {
         future::zip(session, async {
             client.ready().await.unwrap();
             client.send(&json!({"n": 2})).unwrap();
-            let echo = w
-                .until("echo", |e| match e {
-                    SessionEvent::Message(v) => Some(v.clone()),
-                    _ => None,
-                })
-                .await;
+            let echo = w.message().await;
             assert_eq!(echo["data"]["n"], 2);
             close_and_end(&client, &mut w).await;
         })
@@ -588,31 +508,15 @@ fn without_a_queue_sends_before_open_are_refused_and_handed_back() {
 fn reconnect_now_from_open_starts_a_new_attempt_at_once() {
     run(async {
         let broker = Broker::start(any_port(), Options::default()).unwrap();
-        let (client, events) = Client::builder(broker.url())
-            .config(fast_config())
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(broker.url(), fast_config());
         assert_eq!(w.status(Status::Open).await, (Cause::Acked, 1));
         client.reconnect_now();
-        match w.next().await {
-            SessionEvent::Disconnected { attempt, code, .. } => {
-                assert_eq!((attempt, code), (1, 1006));
-            }
-            other => panic!("expected Disconnected, got {other:?}"),
-        }
-        match w.next().await {
-            SessionEvent::Status {
-                from,
-                to,
-                cause,
-                attempt,
-            } => assert_eq!(
-                (from, to, cause, attempt),
-                (Status::Open, Status::Connecting, Cause::ReconnectNow, 2)
-            ),
-            other => panic!("expected Status, got {other:?}"),
-        }
+        let (attempt, code, _) = w.next_disconnected().await;
+        assert_eq!((attempt, code), (1, 1006));
+        assert_eq!(
+            w.next_status_change().await,
+            (Status::Open, Status::Connecting, Cause::ReconnectNow, 2)
+        );
         assert_eq!(w.status(Status::Open).await, (Cause::Acked, 2));
         assert_eq!(client.attempt(), 2);
         assert_eq!(broker.stats.connections.load(Ordering::SeqCst), 2);
@@ -629,11 +533,7 @@ fn reconnect_now_skips_a_long_backoff() {
             backoff: vec![Duration::from_secs(30)],
             ..fast_config()
         };
-        let (client, events) = Client::builder(format!("ws://{addr}/ws"))
-            .config(config)
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(ws_url(addr), config);
         let delay = w
             .until("ReconnectScheduled", |e| match e {
                 SessionEvent::ReconnectScheduled { delay, .. } => Some(*delay),
@@ -645,23 +545,15 @@ fn reconnect_now_skips_a_long_backoff() {
         let broker = Broker::start(addr, Options::default()).unwrap();
         let start = Instant::now();
         client.reconnect_now();
-        match w.next().await {
-            SessionEvent::Status {
-                from,
-                to,
-                cause,
-                attempt,
-            } => assert_eq!(
-                (from, to, cause, attempt),
-                (
-                    Status::Reconnecting,
-                    Status::Connecting,
-                    Cause::ReconnectNow,
-                    2
-                )
-            ),
-            other => panic!("expected Status, got {other:?}"),
-        }
+        assert_eq!(
+            w.next_status_change().await,
+            (
+                Status::Reconnecting,
+                Status::Connecting,
+                Cause::ReconnectNow,
+                2
+            )
+        );
         assert_eq!(w.status(Status::Open).await, (Cause::Acked, 2));
         let took = start.elapsed();
         assert!(took < Duration::from_secs(10), "{took:?}");
@@ -681,20 +573,19 @@ fn request_hook_sets_headers_per_attempt_and_sees_the_subprotocol() {
             ..Options::default()
         };
         let broker = Broker::start(any_port(), options).unwrap();
-        let (client, events) = Client::builder(broker.url())
-            .config(fast_config())
-            .request(|attempt, req| {
-                let headers = req.headers_mut();
-                let token = format!("Bearer token-{attempt}");
-                headers.insert("authorization", token.parse().unwrap());
-                headers.insert(
-                    "sec-websocket-protocol",
-                    "lifecycle.v1, lifecycle.v0".parse().unwrap(),
-                );
-            })
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let builder =
+            Client::builder(broker.url())
+                .config(fast_config())
+                .request(|attempt, req| {
+                    let headers = req.headers_mut();
+                    let token = format!("Bearer token-{attempt}");
+                    headers.insert("authorization", token.parse().unwrap());
+                    headers.insert(
+                        "sec-websocket-protocol",
+                        "lifecycle.v1, lifecycle.v0".parse().unwrap(),
+                    );
+                });
+        let (client, mut w) = spawn_watched(builder);
         let upgraded = w
             .until("Upgraded", |e| match e {
                 SessionEvent::Upgraded(r) => Some(r.clone()),
@@ -731,16 +622,15 @@ fn request_hook_sets_headers_per_attempt_and_sees_the_subprotocol() {
 fn small_buffers_apply_backpressure_without_loss_or_reordering() {
     run(async {
         let broker = Broker::start(any_port(), Options::default()).unwrap();
-        let (client, events) = Client::builder(broker.url())
-            .config(fast_config())
-            .transport(TransportConfig {
-                send_capacity: 4,
-                event_capacity: 8,
-                ..TransportConfig::default()
-            })
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = spawn_watched(
+            Client::builder(broker.url())
+                .config(fast_config())
+                .transport(TransportConfig {
+                    send_capacity: 4,
+                    event_capacity: 8,
+                    ..TransportConfig::default()
+                }),
+        );
         w.status(Status::Open).await;
         const N: u32 = 300;
         let sender = client.clone();
@@ -776,19 +666,18 @@ fn small_buffers_apply_backpressure_without_loss_or_reordering() {
 fn hello_builder_is_called_per_attempt_and_its_failure_is_retried() {
     run(async {
         let broker = Broker::start(any_port(), Options::default()).unwrap();
-        let (client, events) = Client::builder(broker.url())
-            .config(fast_config())
-            .hello(|attempt| async move {
-                if attempt == 1 {
-                    return Err("signing key not loaded yet".into());
-                }
-                Ok::<_, ws_lifecycle::driver::HelloError>(
-                    json!({ "type": "hello", "attempt": attempt }).to_string(),
-                )
-            })
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let builder =
+            Client::builder(broker.url())
+                .config(fast_config())
+                .hello(|attempt| async move {
+                    if attempt == 1 {
+                        return Err("signing key not loaded yet".into());
+                    }
+                    Ok::<_, ws_lifecycle::driver::HelloError>(
+                        json!({ "type": "hello", "attempt": attempt }).to_string(),
+                    )
+                });
+        let (client, mut w) = spawn_watched(builder);
         match w
             .until("HelloFailed", |e| match e {
                 SessionEvent::HelloFailed { attempt, error } => Some((*attempt, error.clone())),
@@ -799,12 +688,8 @@ fn hello_builder_is_called_per_attempt_and_its_failure_is_retried() {
             (1, error) => assert!(error.contains("signing key"), "{error}"),
             other => panic!("unexpected {other:?}"),
         }
-        match w.next().await {
-            SessionEvent::Disconnected { attempt, code, .. } => {
-                assert_eq!((attempt, code), (1, 1006));
-            }
-            other => panic!("expected Disconnected, got {other:?}"),
-        }
+        let (attempt, code, _) = w.next_disconnected().await;
+        assert_eq!((attempt, code), (1, 1006));
         assert_eq!(
             w.status(Status::Reconnecting).await,
             (Cause::HelloFailed, 2)
@@ -834,15 +719,14 @@ fn messages_accepted_before_close_are_written_or_handed_back() {
     ] {
         run(async {
             let broker = Broker::start(any_port(), Options::default()).unwrap();
-            let (client, events) = Client::builder(broker.url())
-                .config(fast_config())
-                .transport(TransportConfig {
-                    queue,
-                    ..TransportConfig::default()
-                })
-                .spawn()
-                .unwrap();
-            let mut w = Watch::new(events);
+            let (client, mut w) = spawn_watched(
+                Client::builder(broker.url())
+                    .config(fast_config())
+                    .transport(TransportConfig {
+                        queue,
+                        ..TransportConfig::default()
+                    }),
+            );
             w.status(Status::Open).await;
             let sent: Vec<String> = (0..50).map(|i| json!({ "i": i }).to_string()).collect();
             for text in &sent {

@@ -18,7 +18,7 @@ use futures_util::SinkExt;
 use serde_json::json;
 use smol::Task;
 use ws_lifecycle::driver::{Client, SessionEvent};
-use ws_lifecycle::fsm::{Cause, CloseReason, Status};
+use ws_lifecycle::fsm::{Cause, Status};
 
 use driver_support::*;
 
@@ -124,25 +124,16 @@ fn wss_round_trip_with_a_trusted_self_signed_certificate() {
             .unwrap()
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let (client, events) = Client::builder(broker.url())
-            .config(fast_config())
-            .tls_config(Arc::new(tls))
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = spawn_watched(
+            Client::builder(broker.url())
+                .config(fast_config())
+                .tls_config(Arc::new(tls)),
+        );
         assert_eq!(w.status(Status::Open).await, (Cause::Acked, 1));
         client.send(&json!({ "over": "tls" })).unwrap();
-        let echo = w
-            .until("echo", |e| match e {
-                SessionEvent::Message(v) => Some(v.clone()),
-                _ => None,
-            })
-            .await;
+        let echo = w.message().await;
         assert_eq!(echo["data"]["over"], "tls");
-        let closed = client.close().await;
-        assert_eq!(closed.reason, CloseReason::Requested);
-        let rest = w.end().await;
-        assert_ends_closed(&rest);
+        let rest = close_and_end(&client, &mut w).await;
         assert!(
             rest.iter().any(|e| matches!(
                 e,
@@ -163,20 +154,9 @@ fn default_tls_config_rejects_an_untrusted_certificate_and_retries() {
     run(async {
         let (cert, key) = self_signed();
         let broker = TlsBroker::start(cert, key);
-        let (client, events) = Client::builder(broker.url())
-            .config(fast_config())
-            .spawn()
-            .unwrap();
-        let mut w = Watch::new(events);
+        let (client, mut w) = start_client(broker.url(), fast_config());
         for expected in 1..=2 {
-            let (attempt, error) = w
-                .until("ConnectFailed", |e| match e {
-                    SessionEvent::ConnectFailed { attempt, error } => {
-                        Some((*attempt, error.clone()))
-                    }
-                    _ => None,
-                })
-                .await;
+            let (attempt, error) = w.connect_failed().await;
             assert_eq!(attempt, expected);
             assert!(
                 error.contains("certificate") || error.contains("UnknownIssuer"),
@@ -196,8 +176,6 @@ fn default_tls_config_rejects_an_untrusted_certificate_and_retries() {
             broker.stats.handshakes_failed.load(Ordering::SeqCst) >= 2
         })
         .await;
-        let closed = client.close().await;
-        assert_eq!(closed.reason, CloseReason::Requested);
-        assert_ends_closed(&w.end().await);
+        close_and_end(&client, &mut w).await;
     });
 }

@@ -1,17 +1,19 @@
 //! Helpers shared by the real-socket driver tests (`tests/driver_*.rs`):
-//! a per-test time limit, short lifecycle timings, and an event watcher
-//! that waits for a matching event and reports what it saw on failure.
+//! a per-test time limit, short lifecycle timings, spawning a watched
+//! client, an event watcher that waits for a matching event and reports
+//! what it saw on failure, and closing a session and checking its end.
 #![allow(dead_code)]
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
 use futures_lite::StreamExt;
 use futures_lite::future;
-use ws_lifecycle::driver::{Events, SessionEvent};
-use ws_lifecycle::fsm::{Config, Status};
+use ws_lifecycle::driver::{Client, ClientBuilder, Events, SessionEvent};
+use ws_lifecycle::fsm::{Cause, CloseReason, Config, Status};
 
 /// Every test body runs under this limit.
 pub const TEST_LIMIT: Duration = Duration::from_secs(20);
@@ -57,10 +59,32 @@ pub fn fast_config() -> Config {
     }
 }
 
+/// Loopback, port 0: bind there for a port the OS picks.
+pub fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
 /// A loopback address nobody listens on (bound, then released).
 pub fn free_addr() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local addr")
+}
+
+/// The `ws://` URL of a broker (or of nothing) at `addr`.
+pub fn ws_url(addr: SocketAddr) -> String {
+    format!("ws://{addr}/ws")
+}
+
+/// Spawns the session `builder` describes and watches its events.
+pub fn spawn_watched(builder: ClientBuilder) -> (Client, Watch) {
+    let (client, events) = builder.spawn().unwrap();
+    (client, Watch::new(events))
+}
+
+/// A client for `url` with `config` and nothing else set, spawned and
+/// watched.
+pub fn start_client(url: impl Into<String>, config: Config) -> (Client, Watch) {
+    spawn_watched(Client::builder(url).config(config))
 }
 
 /// Polls `cond` every 10 ms until it holds, for broker-side facts that no
@@ -146,7 +170,7 @@ impl Watch {
     }
 
     /// Waits for a status change to `to`; returns (cause, attempt).
-    pub async fn status(&mut self, to: Status) -> (ws_lifecycle::fsm::Cause, u64) {
+    pub async fn status(&mut self, to: Status) -> (Cause, u64) {
         self.until(&format!("status {to}"), |e| match e {
             SessionEvent::Status {
                 to: t,
@@ -157,6 +181,57 @@ impl Watch {
             _ => None,
         })
         .await
+    }
+
+    /// Waits for a JSON message (an echo); returns it.
+    pub async fn message(&mut self) -> serde_json::Value {
+        self.until("echo", |e| match e {
+            SessionEvent::Message(v) => Some(v.clone()),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Waits for a failed connection attempt; returns (attempt, error).
+    pub async fn connect_failed(&mut self) -> (u64, String) {
+        self.until("ConnectFailed", |e| match e {
+            SessionEvent::ConnectFailed { attempt, error } => Some((*attempt, error.clone())),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The next event, which must be `Disconnected`; returns (attempt,
+    /// code, reason).
+    pub async fn next_disconnected(&mut self) -> (u64, u16, String) {
+        match self.next().await {
+            SessionEvent::Disconnected {
+                attempt,
+                code,
+                reason,
+            } => (attempt, code, reason),
+            other => panic!(
+                "expected Disconnected, got {other:?}; seen:\n  {}",
+                self.history()
+            ),
+        }
+    }
+
+    /// The next event, which must be a status change; returns (from, to,
+    /// cause, attempt).
+    pub async fn next_status_change(&mut self) -> (Status, Status, Cause, u64) {
+        match self.next().await {
+            SessionEvent::Status {
+                from,
+                to,
+                cause,
+                attempt,
+            } => (from, to, cause, attempt),
+            other => panic!(
+                "expected Status, got {other:?}; seen:\n  {}",
+                self.history()
+            ),
+        }
     }
 
     /// Drains the stream to its end; returns the events that were left.
@@ -177,4 +252,26 @@ pub fn assert_ends_closed(rest: &[SessionEvent]) {
         "the last event must be Closed, got {:?}",
         rest.last()
     );
+}
+
+/// Closes the client and checks the session ended as requested: the event
+/// stream ends with `Closed` and the handle reports `Closed`. Returns the
+/// events that were left.
+pub async fn close_and_end(client: &Client, w: &mut Watch) -> Vec<SessionEvent> {
+    let closed = client.close().await;
+    assert_eq!(closed.reason, CloseReason::Requested);
+    let rest = w.end().await;
+    assert_ends_closed(&rest);
+    assert_eq!(client.status(), Status::Closed);
+    rest
+}
+
+/// Waits until the broker recorded at least one close frame (no client
+/// event announces that); returns the (code, reason) of every one so far.
+pub async fn recorded_closes(closes: &Mutex<Vec<(u16, String)>>) -> Vec<(u16, String)> {
+    wait_until("the broker to record the close", || {
+        !closes.lock().unwrap().is_empty()
+    })
+    .await;
+    closes.lock().unwrap().clone()
 }
