@@ -347,4 +347,30 @@ mod tests {
             Err(WsError::Capacity(CapacityError::TooManyHeaders))
         ));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 2000,
+            failure_persistence: Some(Box::new(
+                proptest::test_runner::FileFailurePersistence::Direct("proptest-regressions/upgrade.txt"),
+            )),
+            ..proptest::test_runner::Config::default()
+        })]
+
+        /// Whatever a server sends as its handshake, parsing and checking
+        /// return a value or a typed error: no panic.
+        #[test]
+        fn any_server_bytes_are_an_answer_or_a_typed_error(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+            prefix in proptest::sample::select(vec!["", "HTTP/1.1 101 Switching Protocols\r\n", "HTTP/1.1 "]),
+        ) {
+            let mut input = prefix.as_bytes().to_vec();
+            input.extend_from_slice(&bytes);
+            if let Ok(Some((n, response))) = parse_response(&input) {
+                proptest::prop_assert!(n <= input.len());
+                let _ = verify(&response, "key", Some("a, b"));
+                let _ = verify(&response, "key", None);
+            }
+        }
+    }
 }
