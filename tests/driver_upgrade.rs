@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use async_io::Async;
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
-use driver_support::{Watch, fast_config, run, ws_url};
+use driver_support::{fast_config, run, ws_url};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use ws_lifecycle::driver::{Client, SessionEvent};
+use ws_lifecycle::driver::SessionEvent;
 use ws_lifecycle::fsm::Status;
 
 /// Reads an HTTP request head and returns its `Sec-WebSocket-Key`.
@@ -74,8 +74,11 @@ fn a_frame_sent_with_the_101_response_is_not_lost() {
     });
 }
 
+/// A server's whole reply to a request with the given key.
+type Answer = fn(&str) -> String;
+
 /// Serves one connection with `answer(key)`, then closes it; repeats.
-fn serve_forever(answer: fn(&str) -> String) -> (std::net::SocketAddr, smol::Task<()>) {
+fn serve_forever(answer: Answer) -> (std::net::SocketAddr, smol::Task<()>) {
     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
     let addr = listener.get_ref().local_addr().unwrap();
     let task = smol::spawn(async move {
@@ -93,7 +96,7 @@ fn serve_forever(answer: fn(&str) -> String) -> (std::net::SocketAddr, smol::Tas
 
 #[test]
 fn wrong_answers_are_clear_retried_connect_failures() {
-    let cases: [(fn(&str) -> String, &str); 5] = [
+    let cases: [(Answer, &str); 5] = [
         (
             |_| "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n".into(),
             "403",
