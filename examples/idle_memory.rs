@@ -8,6 +8,9 @@
 //! cargo run --release --example idle_memory -- --mode raw       --n 1000 ws://127.0.0.1:9001/ws
 //! ```
 //!
+//! Options: `--ping-ms MS` and `--hold-ms MS` (measure keepalive CPU over a
+//! hold), `--read-buffer BYTES` (both modes; default the transport default).
+//!
 //! Prints one JSON line: RSS before and after (from /proc/self/statm), the
 //! RSS delta per session, and the live heap per session (a counting global
 //! allocator: bytes allocated minus bytes freed). Both modes do the same
@@ -68,6 +71,7 @@ fn main() {
     let mut url = "ws://127.0.0.1:9001/ws".to_owned();
     let mut ping_ms = 30_000u64;
     let mut hold_ms = 0u64;
+    let mut read_buffer_size = TransportConfig::default().read_buffer_size;
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -75,13 +79,22 @@ fn main() {
             "--n" => n = it.next().and_then(|v| v.parse().ok()).unwrap_or(n),
             "--ping-ms" => ping_ms = it.next().and_then(|v| v.parse().ok()).unwrap_or(ping_ms),
             "--hold-ms" => hold_ms = it.next().and_then(|v| v.parse().ok()).unwrap_or(hold_ms),
+            "--read-buffer" => {
+                read_buffer_size = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(read_buffer_size)
+            }
             other => url = other.to_owned(),
         }
     }
     if let Some((from, to)) = rlimit::raise_nofile() {
         eprintln!("idle_memory: raised the open-files limit from {from} to {to}");
     }
-    let transport = TransportConfig::default();
+    let transport = TransportConfig {
+        read_buffer_size,
+        ..TransportConfig::default()
+    };
     let rss0 = procstat::rss_bytes() as usize;
     let heap0 = LIVE.load(Ordering::Relaxed);
     let opened = Arc::new(AtomicUsize::new(0));
