@@ -533,6 +533,11 @@ fn report(out: &mut Output, event: SessionEvent) {
                 response.status
             );
         }
+        // Not a stdout event in the contract: stdout is drained at once, so
+        // this only happens when the pipe reader stalls.
+        SessionEvent::Lagged { missed } => {
+            log::warn!("{missed} session notices were dropped: the output fell behind");
+        }
         SessionEvent::Closed(_) => {}
     }
 }

@@ -79,6 +79,13 @@ pub enum SessionEvent {
     /// their connection ended (only without the outbound queue; with it
     /// they go back into the queue instead).
     Unsent(Vec<String>),
+    /// The consumer fell behind: this many notices (status changes,
+    /// disconnects, schedules, connect failures) were dropped because the
+    /// event buffer was full. [`Client::status`] tells the current state.
+    Lagged {
+        /// Notices dropped.
+        missed: u64,
+    },
     /// The session ended; this is the last event.
     Closed(CloseReason),
 }
@@ -149,10 +156,11 @@ pub enum Sent {
 pub struct Closed {
     /// Why the session ended (Requested, unless it had already ended otherwise).
     pub reason: CloseReason,
-    /// Messages still waiting in the outbound queue when the session ended,
-    /// oldest first (always empty without a queue: accepted messages are
-    /// written before the close frame, and those a lost connection never
-    /// wrote come back as [`SessionEvent::Unsent`]). Only the first `close`
+    /// Messages never written when the session ended, oldest first: those
+    /// still in the outbound queue, and those `send` accepted before the
+    /// close that the socket never took (a broker that stopped reading).
+    /// Messages a lost connection never wrote come back earlier, as
+    /// [`SessionEvent::Unsent`] (or into the queue). Only the first `close`
     /// call receives them.
     pub unsent: Vec<String>,
 }
@@ -161,6 +169,27 @@ pub struct Closed {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("session closed before it was ready: {0}")]
 pub struct NotReady(pub CloseReason);
+
+/// A close code and reason that may go on the wire (RFC 6455 §5.5, §7.4): a
+/// code that may not be sent (1005, 1006, 1015, unassigned or out of range)
+/// becomes 1000, and the reason is cut to 123 bytes at a character boundary
+/// (a control frame carries at most 125).
+fn sendable_close(code: u16, mut reason: String) -> (u16, String) {
+    use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let code = if CloseCode::from(code).is_allowed() {
+        code
+    } else {
+        1000
+    };
+    if reason.len() > 123 {
+        let mut cut = 123;
+        while !reason.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        reason.truncate(cut);
+    }
+    (code, reason)
+}
 
 /// Keeps the session alive; the last one dropped closes it.
 struct Owner {
@@ -174,6 +203,7 @@ impl Drop for Owner {
 }
 
 fn request_close(shared: &Shared, code: u16, reason: String) {
+    let (code, reason) = sendable_close(code, reason);
     let mut inner = shared.lock();
     if inner.commands.close.is_none() {
         inner.commands.close = Some((code, reason));
@@ -257,13 +287,19 @@ impl Client {
         }
     }
 
-    /// Waits until the status is `status` (or the session has ended).
-    /// Returns the status reached.
+    /// Waits until the session enters `status` (or is in it already, or has
+    /// ended). A status entered and left again before this task looks still
+    /// counts. Returns the status reached.
     pub async fn wait_for(&self, status: Status) -> Status {
+        let entered_before = self.shared().lock().entered[status as usize];
         loop {
             let listener = self.shared().changed.listen();
             {
                 let inner = self.shared().lock();
+                // Entered since the call, even if already left again.
+                if inner.entered[status as usize] != entered_before {
+                    return status;
+                }
                 if inner.status == status || inner.finished {
                     return inner.status;
                 }
@@ -359,8 +395,11 @@ impl Client {
     /// Closes the session: when a socket is open, writes what `send`
     /// already accepted, then a close frame with `code` and `reason`, and
     /// waits at most the close grace for the broker's answer; cancels at
-    /// once otherwise. Idempotent; works in every
-    /// state. Resolves once nothing of the session remains (needs the
+    /// once otherwise. Accepted messages the socket never took come back in
+    /// [`Closed::unsent`]. Idempotent; works in every state. A code that may
+    /// not be sent (RFC 6455 §7.4: 1005, 1006, 1015, unassigned, above 4999)
+    /// is sent as 1000; a reason over 123 bytes is cut at a character
+    /// boundary (a control frame carries at most 125 bytes). Resolves once nothing of the session remains (needs the
     /// session future to be running, as it is with
     /// [`ClientBuilder::spawn`](super::ClientBuilder::spawn)).
     pub async fn close_with(&self, code: u16, reason: &str) -> Closed {
@@ -385,12 +424,16 @@ impl Client {
 /// [`SessionEvent::Closed`].
 ///
 /// **Drain it.** It is bounded by
-/// [`TransportConfig::event_capacity`](super::TransportConfig::event_capacity): when
-/// full, the session stops reading the socket (TCP backpressure reaches the
-/// broker; memory stays bounded) while its timers keep running. A consumer
-/// that stalls for longer than `stale_after` therefore makes the link look
-/// dead, and the session reconnects once it reads again. Dropping `Events`
-/// is fine: events are then discarded and the socket is always read.
+/// [`TransportConfig::event_capacity`](super::TransportConfig::event_capacity).
+/// When it is full the session stops reading the socket (TCP backpressure
+/// reaches the broker; memory stays bounded) while its timers keep running,
+/// and notices it cannot store are counted and reported as one
+/// [`SessionEvent::Lagged`] once there is room. So a consumer that stalls for
+/// longer than `stale_after` (or, while awaiting the ack, `ack_timeout`)
+/// makes the link look dead: the session drops it and reconnects, and the
+/// consumer sees `Lagged` and the current [`Client::status`] when it reads
+/// again. Dropping `Events` is fine: events are then discarded and the socket
+/// is always read.
 pub struct Events {
     shared: Arc<Shared>,
 }
@@ -419,6 +462,10 @@ impl Stream for Events {
                 Shared::wake_session(&mut inner);
             }
             return Poll::Ready(Some(event));
+        }
+        if inner.lagged > 0 {
+            let missed = std::mem::take(&mut inner.lagged);
+            return Poll::Ready(Some(SessionEvent::Lagged { missed }));
         }
         if inner.finished {
             return Poll::Ready(None);

@@ -89,9 +89,16 @@ impl Endpoint {
 pub fn redact(url: &str) -> String {
     let cut = url.find(['?', '#']).unwrap_or(url.len());
     let base = &url[..cut];
-    match (base.find("://"), base.find('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}{}", &base[..s + 3], &base[at + 1..]),
-        _ => base.to_owned(),
+    let Some(scheme_end) = base.find("://").map(|i| i + 3) else {
+        return base.to_owned();
+    };
+    // User info ends at the authority's last '@' (a password may hold '@';
+    // a path may too, but that is past the authority).
+    let rest = &base[scheme_end..];
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => format!("{}{}", &base[..scheme_end], &rest[at + 1..]),
+        None => base.to_owned(),
     }
 }
 
@@ -285,6 +292,8 @@ mod tests {
     fn redaction_drops_query_and_credentials() {
         assert_eq!(redact("wss://u:p@h:1/ws?token=s3cret#x"), "wss://h:1/ws");
         assert_eq!(redact("ws://h/ws"), "ws://h/ws");
+        assert_eq!(redact("ws://user:p@ss-w0rd@h:1/ws"), "ws://h:1/ws");
+        assert_eq!(redact("ws://h/path@with-at"), "ws://h/path@with-at");
         let e = Endpoint::parse("ws://h/ws?token=abc").unwrap();
         assert_eq!(e.redacted(), "ws://h/ws");
     }

@@ -80,6 +80,9 @@ pub struct Session {
     socket: Option<(Attempt, Socket)>,
     /// Protocol frames (hello, ping, close) that go out before application data.
     outbox: VecDeque<Message>,
+    /// Messages `send` accepted before `close`: written before the close
+    /// frame, or handed back in `Closed::unsent` if the socket goes first.
+    closing_sends: VecDeque<String>,
     needs_flush: bool,
     /// The socket's read returned `Pending` during this poll: its waker is
     /// registered, so reading again before the next wake-up would only cost
@@ -108,6 +111,7 @@ impl Session {
             hello: None,
             socket: None,
             outbox: VecDeque::new(),
+            closing_sends: VecDeque::new(),
             needs_flush: false,
             read_parked: false,
             timer: Timer::never(),
@@ -144,7 +148,7 @@ impl Session {
                 // close frame (it was accepted while Open, for this
                 // connection), as a caller of send-then-close expects.
                 let accepted: Vec<String> = self.shared.lock().outbound.drain(..).collect();
-                self.outbox.extend(accepted.into_iter().map(Message::text));
+                self.closing_sends.extend(accepted);
             }
             self.handle(Event::Close { code, reason });
         }
@@ -158,22 +162,18 @@ impl Session {
         while let Some(action) = self.machine.as_mut().and_then(Machine::poll_action) {
             match action {
                 Action::Connect { attempt } => self.start_connect(attempt),
-                Action::SendHello { attempt } => {
-                    let fut = (self.spec.hello)(attempt);
-                    let caught = AssertUnwindSafe(fut).catch_unwind();
-                    let guarded = async move {
-                        match caught.await {
-                            Ok(result) => result,
-                            Err(_) => Err(HelloError::from("the hello builder panicked")),
-                        }
-                    };
-                    self.hello = Some((attempt, Box::pin(guarded)));
-                }
+                Action::SendHello { attempt } => self.start_hello(attempt),
                 // The queue moved into the send buffer atomically with the
                 // switch to Open (see `status_changed`), so nothing sent
                 // meanwhile can overtake it.
                 Action::FlushQueue { .. } => {}
-                Action::SendPing { .. } => self.outbox.push_back(Message::Ping(Default::default())),
+                Action::SendPing { .. } => {
+                    // One pending ping is enough: a peer that never reads
+                    // must not make them pile up.
+                    if !self.outbox.iter().any(|m| matches!(m, Message::Ping(_))) {
+                        self.outbox.push_back(Message::Ping(Default::default()));
+                    }
+                }
                 Action::SendClose { code, reason, .. } => {
                     let frame = CloseFrame {
                         code: code.into(),
@@ -232,6 +232,25 @@ impl Session {
         }
     }
 
+    /// Calls the caller's hello builder; a panic in it, or in the future it
+    /// returns, is an ordinary hello failure (retried), never the session's end.
+    fn start_hello(&mut self, attempt: Attempt) {
+        let build = &self.spec.hello;
+        let fut: BoxFuture<Result<String, HelloError>> =
+            match std::panic::catch_unwind(AssertUnwindSafe(|| build(attempt))) {
+                Ok(fut) => {
+                    let caught = AssertUnwindSafe(fut).catch_unwind();
+                    Box::pin(async move {
+                        caught
+                            .await
+                            .unwrap_or_else(|_| Err(HelloError::from("the hello builder panicked")))
+                    })
+                }
+                Err(_) => Box::pin(async { Err(HelloError::from("the hello builder panicked")) }),
+            };
+        self.hello = Some((attempt, fut));
+    }
+
     fn start_connect(&mut self, attempt: Attempt) {
         let spec = self.spec.clone();
         let fut = async move { open_stream(&spec.connect).await };
@@ -248,7 +267,11 @@ impl Session {
             }
         };
         if let Some(hook) = &self.spec.request_hook {
-            hook(attempt, &mut request);
+            // The caller's code: a panic is this attempt's failure, retried.
+            if std::panic::catch_unwind(AssertUnwindSafe(|| hook(attempt, &mut request))).is_err() {
+                self.connect_failed(attempt, "the request hook panicked".to_owned());
+                return;
+            }
         }
         match Upgrade::new(request, stream, self.spec.connect.websocket) {
             Ok(upgrade) => self.connecting = Some((attempt, Connecting::Upgrade(upgrade))),
@@ -278,6 +301,7 @@ impl Session {
         };
         let mut inner = self.shared.lock();
         inner.status = to;
+        inner.entered[to as usize] = inner.entered[to as usize].wrapping_add(1);
         inner.attempt = attempt;
         if closed.is_some() {
             // Published with the status, so no handle sees Closed without a reason.
@@ -318,10 +342,11 @@ impl Session {
         }
         if let Some((a, mut ws)) = self.socket.take() {
             if a == attempt {
+                // A close frame (or a pong) gets one non-blocking chance.
                 while let Some(frame) = self.outbox.pop_front() {
-                    match Pin::new(&mut ws).poll_ready(cx) {
-                        Poll::Ready(Ok(())) if Pin::new(&mut ws).start_send(frame).is_ok() => {}
-                        _ => break,
+                    let ready = matches!(Pin::new(&mut ws).poll_ready(cx), Poll::Ready(Ok(())));
+                    if !ready || Pin::new(&mut ws).start_send(frame).is_err() {
+                        break;
                     }
                 }
                 let _ = Pin::new(&mut ws).poll_flush(cx);
@@ -329,6 +354,12 @@ impl Session {
             } else {
                 self.socket = Some((a, ws));
             }
+        }
+        // Messages accepted before a close that the socket never took:
+        // handed back (in `Closed::unsent`), never dropped silently.
+        let back: Vec<String> = self.closing_sends.drain(..).collect();
+        if !back.is_empty() {
+            self.shared.lock().outbound.extend(back);
         }
         self.outbox.clear();
         self.needs_flush = false;
@@ -422,8 +453,9 @@ impl Session {
         let mut progress = false;
         let mut failed = false;
         for _ in 0..256 {
+            let closing = !self.closing_sends.is_empty();
             let protocol = !self.outbox.is_empty();
-            if !protocol && !can_send {
+            if !closing && !protocol && !can_send {
                 break;
             }
             match Pin::new(&mut *ws).poll_ready(cx) {
@@ -434,7 +466,9 @@ impl Session {
                 }
                 Poll::Ready(Ok(())) => {}
             }
-            let frame = if protocol {
+            let frame = if closing {
+                self.closing_sends.pop_front().map(Message::text)
+            } else if protocol {
                 self.outbox.pop_front()
             } else {
                 let mut inner = self.shared.lock();
@@ -599,6 +633,8 @@ impl Session {
         self.hello = None;
         self.socket = None;
         self.outbox.clear();
+        let leftover: Vec<String> = self.closing_sends.drain(..).collect();
+        self.shared.lock().outbound.extend(leftover);
         self.timer = Timer::never();
         self.armed = None;
         let reason = match self.machine.as_ref().map(Machine::state) {

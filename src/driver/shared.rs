@@ -53,6 +53,12 @@ pub(crate) struct Inner {
     pub(crate) events_waker: Option<Waker>,
     pub(crate) session_waker: Option<Waker>,
     pub(crate) last_response: Option<UpgradeResponse>,
+    /// Notices dropped because the consumer's buffer was full, reported as
+    /// one `SessionEvent::Lagged` once there is room.
+    pub(crate) lagged: u64,
+    /// How many times each status was entered, so `wait_for` sees a status
+    /// that was entered and left between two of its looks.
+    pub(crate) entered: [u64; 6],
 }
 
 impl Shared {
@@ -79,6 +85,8 @@ impl Shared {
                 events_waker: None,
                 session_waker: None,
                 last_response: None,
+                lagged: 0,
+                entered: [0; 6],
             }),
             changed: event_listener::Event::new(),
             space: event_listener::Event::new(),
@@ -132,12 +140,40 @@ impl Inner {
     }
 
     /// Hands an event to the consumer (dropped if nobody listens).
+    ///
+    /// The buffer stays bounded: inbound frames are read only while it has
+    /// room (so at most one arrives past the bound), and a notice that finds
+    /// it full is counted instead of stored, to be reported as one
+    /// [`SessionEvent::Lagged`] when room returns. `Closed` and `Unsent`
+    /// always go in (once per session, and bounded by the send buffer).
     pub(crate) fn push_event(&mut self, event: SessionEvent) {
-        if self.events_alive {
-            self.events.push_back(event);
-            if let Some(w) = self.events_waker.take() {
-                w.wake();
-            }
+        if !self.events_alive {
+            return;
+        }
+        let always = matches!(
+            event,
+            SessionEvent::Closed(_)
+                | SessionEvent::Unsent(_)
+                | SessionEvent::Message(_)
+                | SessionEvent::Binary(_)
+                | SessionEvent::InvalidFrame { .. }
+        );
+        if self.events.len() >= self.event_capacity && !always {
+            self.lagged = self.lagged.saturating_add(1);
+            return;
+        }
+        self.take_lagged();
+        self.events.push_back(event);
+        if let Some(w) = self.events_waker.take() {
+            w.wake();
+        }
+    }
+
+    /// Queues the `Lagged` report for notices dropped so far, if any.
+    pub(crate) fn take_lagged(&mut self) {
+        if self.lagged > 0 {
+            let missed = std::mem::take(&mut self.lagged);
+            self.events.push_back(SessionEvent::Lagged { missed });
         }
     }
 }

@@ -52,11 +52,14 @@ impl Upgrade {
         stream: MaybeTls,
         config: WebSocketConfig,
     ) -> Result<Self, WsError> {
-        let offered = request
+        // A request may offer subprotocols over several header lines.
+        let lines: Vec<&str> = request
             .headers()
-            .get("sec-websocket-protocol")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+            .get_all("sec-websocket-protocol")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let offered = (!lines.is_empty()).then(|| lines.join(","));
         let (bytes, key) = generate_request(request)?;
         Ok(Upgrade {
             stream: Some(stream),
@@ -210,8 +213,32 @@ fn verify(response: &Response, accept_key: &str, offered: Option<&str>) -> Resul
             ProtocolError::SecWebSocketAcceptKeyMismatch,
         ));
     }
-    // A subprotocol the client did not offer fails the connection; none
-    // selected is allowed (the caller sees it in the upgrade response).
+    // Step 5: no extension was offered (tungstenite implements none, so a
+    // hook must not offer one either): any in the response fails it.
+    let extensions = response.headers().get_all("sec-websocket-extensions");
+    if extensions
+        .iter()
+        .any(|v| !v.as_bytes().trim_ascii().is_empty())
+    {
+        return Err(WsError::Protocol(ProtocolError::InvalidHeader(Box::new(
+            HeaderName::from_static("sec-websocket-extensions"),
+        ))));
+    }
+    // Step 6: a subprotocol the client did not offer, or more than one,
+    // fails the connection; none selected is allowed (the caller sees it in
+    // the upgrade response).
+    if response
+        .headers()
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .count()
+        > 1
+    {
+        use async_tungstenite::tungstenite::error::SubProtocolError;
+        return Err(WsError::Protocol(
+            ProtocolError::SecWebSocketSubProtocolError(SubProtocolError::InvalidSubProtocol),
+        ));
+    }
     if let Some(chosen) = header("sec-websocket-protocol") {
         let offered_it = offered.is_some_and(|o| o.split(',').any(|p| p.trim() == chosen.trim()));
         if !offered_it {
