@@ -10,14 +10,15 @@
 #[path = "../examples/common/broker.rs"]
 mod broker;
 mod driver_support;
+mod raw_server;
 
+use raw_server::{header_values, read_head, switching, text_frame};
 use std::net::TcpListener;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_io::{Async, Timer};
 use async_tungstenite::tungstenite::Message;
-use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use broker::{Broker, Options};
 use driver_support::{
@@ -29,35 +30,6 @@ use ws_lifecycle::driver::{Client, HelloError, Sent, SessionEvent, TransportConf
 use ws_lifecycle::fsm::{Config, Status};
 
 // ── helpers for hand-written servers ────────────────────────────────────────
-
-/// Reads an HTTP request head; returns it as text.
-async fn read_head(stream: &mut Async<std::net::TcpStream>) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        let n = stream.read(&mut byte).await.expect("request bytes");
-        assert!(n == 1, "client closed during the request");
-        head.push(byte[0]);
-    }
-    String::from_utf8(head).expect("ASCII request")
-}
-
-fn header_values<'a>(head: &'a str, name: &str) -> Vec<&'a str> {
-    head.lines()
-        .filter_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-        .collect()
-}
-
-/// An unmasked server text frame.
-fn text_frame(payload: &str) -> Vec<u8> {
-    assert!(payload.len() < 126);
-    let mut frame = vec![0x81, payload.len() as u8];
-    frame.extend_from_slice(payload.as_bytes());
-    frame
-}
 
 /// Serves every connection with `answer(request head)` followed by an ack
 /// frame, then holds the connection open until the client goes.
@@ -84,14 +56,6 @@ fn serve_with(
         }
     });
     (addr, task)
-}
-
-fn switching(head: &str, extra_headers: &str) -> String {
-    let key = header_values(head, "sec-websocket-key")[0];
-    format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{extra_headers}\r\n",
-        derive_accept_key(key.as_bytes())
-    )
 }
 
 /// The first of: the session opened (`Ok(attempt)`), or an attempt failed to
@@ -266,21 +230,11 @@ fn hello_builder_that_panics_synchronously_is_a_retried_hello_failure() {
                 }
                 async move { Ok::<_, HelloError>(r#"{"type":"hello"}"#.to_owned()) }
             });
-        let (client, mut w) = spawn_watched(builder);
-        let first = w
-            .until("HelloFailed or Closed", |e| match e {
-                SessionEvent::HelloFailed { attempt, .. } => Some(Ok(*attempt)),
-                SessionEvent::Closed(reason) => Some(Err(reason.clone())),
-                _ => None,
-            })
-            .await;
-        assert_eq!(
-            first,
-            Ok(1),
-            "a panicking builder must fail the attempt, not end the session"
-        );
-        assert_eq!(w.status(Status::Open).await.1, 2);
-        client.close().await;
+        first_attempt_fails_then_second_opens(builder, "HelloFailed", |e| match e {
+            SessionEvent::HelloFailed { attempt, .. } => Some(*attempt),
+            _ => None,
+        })
+        .await;
         broker.stop();
     });
 }
@@ -298,23 +252,37 @@ fn request_hook_that_panics_is_a_retried_connect_failure() {
                         panic!("a request hook that panics");
                     }
                 });
-        let (client, mut w) = spawn_watched(builder);
-        let first = w
-            .until("ConnectFailed or Closed", |e| match e {
-                SessionEvent::ConnectFailed { attempt, .. } => Some(Ok(*attempt)),
-                SessionEvent::Closed(reason) => Some(Err(reason.clone())),
-                _ => None,
-            })
-            .await;
-        assert_eq!(
-            first,
-            Ok(1),
-            "a panicking hook must fail the attempt, not end the session"
-        );
-        assert_eq!(w.status(Status::Open).await.1, 2);
-        client.close().await;
+        first_attempt_fails_then_second_opens(builder, "ConnectFailed", |e| match e {
+            SessionEvent::ConnectFailed { attempt, .. } => Some(*attempt),
+            _ => None,
+        })
+        .await;
         broker.stop();
     });
+}
+
+/// Runs `builder`'s session: attempt 1 must end in the failure `failure`
+/// recognises (not in Closed: caller code that panics fails the attempt,
+/// never the session), and attempt 2 must open.
+async fn first_attempt_fails_then_second_opens(
+    builder: ws_lifecycle::driver::ClientBuilder,
+    what: &str,
+    failure: impl Fn(&SessionEvent) -> Option<u64>,
+) {
+    let (client, mut w) = spawn_watched(builder);
+    let first = w
+        .until(&format!("{what} or Closed"), |e| match e {
+            SessionEvent::Closed(reason) => Some(Err(reason.clone())),
+            other => failure(other).map(Ok),
+        })
+        .await;
+    assert_eq!(
+        first,
+        Ok(1),
+        "the panic must fail attempt 1 ({what}), not end the session"
+    );
+    assert_eq!(w.status(Status::Open).await.1, 2);
+    client.close().await;
 }
 
 // ── RFC 6455 §4.1 client checks ─────────────────────────────────────────────

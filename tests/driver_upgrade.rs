@@ -3,50 +3,17 @@
 //! wrong answer is an ordinary, retried connect failure with a clear error.
 
 mod driver_support;
+mod raw_server;
 
+use raw_server::{read_head, switching, text_frame};
 use std::net::TcpListener;
 use std::time::Duration;
 
 use async_io::Async;
-use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use driver_support::{fast_config, run, ws_url};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use ws_lifecycle::driver::SessionEvent;
 use ws_lifecycle::fsm::Status;
-
-/// Reads an HTTP request head and returns its `Sec-WebSocket-Key`.
-async fn read_request(stream: &mut Async<std::net::TcpStream>) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        let n = stream.read(&mut byte).await.expect("request bytes");
-        assert!(n == 1, "client closed during the request");
-        head.push(byte[0]);
-    }
-    let text = String::from_utf8(head).expect("ASCII request");
-    text.lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("sec-websocket-key")
-                .then(|| value.trim().to_owned())
-        })
-        .expect("a Sec-WebSocket-Key header")
-}
-
-/// An unmasked server text frame.
-fn text_frame(payload: &str) -> Vec<u8> {
-    assert!(payload.len() < 126);
-    let mut frame = vec![0x81, payload.len() as u8];
-    frame.extend_from_slice(payload.as_bytes());
-    frame
-}
-
-fn switching(key: &str) -> String {
-    format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-        derive_accept_key(key.as_bytes())
-    )
-}
 
 #[test]
 fn a_frame_sent_with_the_101_response_is_not_lost() {
@@ -55,9 +22,9 @@ fn a_frame_sent_with_the_101_response_is_not_lost() {
         let addr = listener.get_ref().local_addr().unwrap();
         let server = smol::spawn(async move {
             let (mut stream, _) = listener.accept().await.unwrap();
-            let key = read_request(&mut stream).await;
+            let head = read_head(&mut stream).await;
             // The response head and the ack in one write: one TCP segment.
-            let mut bytes = switching(&key).into_bytes();
+            let mut bytes = switching(&head, "").into_bytes();
             bytes.extend(text_frame(r#"{"type":"hello_ack"}"#));
             bytes.extend(text_frame(r#"{"type":"welcome","n":1}"#));
             stream.write_all(&bytes).await.unwrap();
@@ -74,10 +41,10 @@ fn a_frame_sent_with_the_101_response_is_not_lost() {
     });
 }
 
-/// A server's whole reply to a request with the given key.
+/// A server's whole reply to a request head.
 type Answer = fn(&str) -> String;
 
-/// Serves one connection with `answer(key)`, then closes it; repeats.
+/// Serves one connection with `answer(head)`, then closes it; repeats.
 fn serve_forever(answer: Answer) -> (std::net::SocketAddr, smol::Task<()>) {
     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
     let addr = listener.get_ref().local_addr().unwrap();
@@ -86,8 +53,8 @@ fn serve_forever(answer: Answer) -> (std::net::SocketAddr, smol::Task<()>) {
             let Ok((mut stream, _)) = listener.accept().await else {
                 return;
             };
-            let key = read_request(&mut stream).await;
-            let _ = stream.write_all(answer(&key).as_bytes()).await;
+            let head = read_head(&mut stream).await;
+            let _ = stream.write_all(answer(&head).as_bytes()).await;
             let _ = stream.flush().await;
         }
     });
@@ -108,7 +75,7 @@ fn wrong_answers_are_clear_retried_connect_failures() {
             "Sec-WebSocket-Accept",
         ),
         (
-            |key| switching(key).replace("Upgrade: websocket\r\n", ""),
+            |head| switching(head, "").replace("Upgrade: websocket\r\n", ""),
             "Upgrade",
         ),
         (

@@ -10,7 +10,7 @@ use futures_lite::Stream;
 
 use crate::fsm::{Attempt, Cause, CloseReason, QueueError, Queued, Status};
 
-use super::shared::Shared;
+use super::shared::{Inner, Shared};
 
 /// What the session reports, in order. See [`Events`].
 #[derive(Debug)]
@@ -269,22 +269,18 @@ impl Client {
     /// Resolves when any attempt has been acknowledged (at once if one
     /// already was), or fails with the reason the session ended first.
     pub async fn ready(&self) -> Result<(), NotReady> {
-        loop {
-            let listener = self.shared().changed.listen();
-            {
-                let inner = self.shared().lock();
-                if inner.opened_once {
-                    return Ok(());
-                }
-                if let Some(reason) = &inner.closed {
-                    return Err(NotReady(reason.clone()));
-                }
-                if inner.finished {
-                    return Err(NotReady(CloseReason::Requested));
-                }
+        self.wait_until(|inner| {
+            if inner.opened_once {
+                Some(Ok(()))
+            } else if let Some(reason) = &inner.closed {
+                Some(Err(NotReady(reason.clone())))
+            } else {
+                inner
+                    .finished
+                    .then_some(Err(NotReady(CloseReason::Requested)))
             }
-            listener.await;
-        }
+        })
+        .await
     }
 
     /// Waits until the session enters `status` (or is in it already, or has
@@ -292,17 +288,25 @@ impl Client {
     /// counts. Returns the status reached.
     pub async fn wait_for(&self, status: Status) -> Status {
         let entered_before = self.shared().lock().entered[status as usize];
+        self.wait_until(|inner| {
+            // Entered since the call, even if already left again.
+            if inner.entered[status as usize] != entered_before {
+                Some(status)
+            } else {
+                (inner.status == status || inner.finished).then_some(inner.status)
+            }
+        })
+        .await
+    }
+
+    /// Re-checks `check` under the lock after every status change until it
+    /// answers. The listener is taken before the check, so no change between
+    /// the two is missed.
+    async fn wait_until<T>(&self, mut check: impl FnMut(&mut Inner) -> Option<T>) -> T {
         loop {
             let listener = self.shared().changed.listen();
-            {
-                let inner = self.shared().lock();
-                // Entered since the call, even if already left again.
-                if inner.entered[status as usize] != entered_before {
-                    return status;
-                }
-                if inner.status == status || inner.finished {
-                    return inner.status;
-                }
+            if let Some(answer) = check(&mut self.shared().lock()) {
+                return answer;
             }
             listener.await;
         }
@@ -404,19 +408,13 @@ impl Client {
     /// [`ClientBuilder::spawn`](super::ClientBuilder::spawn)).
     pub async fn close_with(&self, code: u16, reason: &str) -> Closed {
         request_close(self.shared(), code, reason.to_owned());
-        loop {
-            let listener = self.shared().changed.listen();
-            {
-                let mut inner = self.shared().lock();
-                if inner.finished {
-                    return Closed {
-                        reason: inner.closed.clone().unwrap_or(CloseReason::Requested),
-                        unsent: std::mem::take(&mut inner.unsent),
-                    };
-                }
-            }
-            listener.await;
-        }
+        self.wait_until(|inner| {
+            inner.finished.then(|| Closed {
+                reason: inner.closed.clone().unwrap_or(CloseReason::Requested),
+                unsent: std::mem::take(&mut inner.unsent),
+            })
+        })
+        .await
     }
 }
 
@@ -463,9 +461,9 @@ impl Stream for Events {
             }
             return Poll::Ready(Some(event));
         }
-        if inner.lagged > 0 {
-            let missed = std::mem::take(&mut inner.lagged);
-            return Poll::Ready(Some(SessionEvent::Lagged { missed }));
+        inner.take_lagged();
+        if let Some(lagged) = inner.events.pop_front() {
+            return Poll::Ready(Some(lagged));
         }
         if inner.finished {
             return Poll::Ready(None);
