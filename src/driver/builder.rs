@@ -9,7 +9,8 @@ use futures_rustls::rustls::ClientConfig;
 
 use crate::fsm::{Attempt, Config, ConfigError, OutboundQueue};
 
-use super::connect::{ConnectSpec, Endpoint, default_tls_config};
+use super::connect::{ConnectSpec, default_tls_config};
+use super::endpoint::{Endpoint, UrlError};
 use super::shared::Shared;
 use super::{Client, Events, Session, TransportConfig, TransportConfigError};
 
@@ -27,13 +28,8 @@ type RequestFn = dyn Fn(Attempt, &mut Request) + Send + Sync;
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// The URL is not a usable `ws://` or `wss://` URL.
-    #[error("bad url {url}: {why}")]
-    Url {
-        /// The URL, without query string or credentials.
-        url: String,
-        /// What is wrong with it.
-        why: String,
-    },
+    #[error(transparent)]
+    Url(#[from] UrlError),
     /// The lifecycle configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -42,7 +38,7 @@ pub enum BuildError {
     Transport(#[from] TransportConfigError),
     /// The default TLS configuration could not be built.
     #[error("tls setup failed: {0}")]
-    Tls(String),
+    Tls(#[from] futures_rustls::rustls::Error),
 }
 
 /// What every attempt of a session shares.
@@ -78,7 +74,7 @@ pub struct ClientBuilder {
 impl std::fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientBuilder")
-            .field("url", &super::connect::redact(&self.url))
+            .field("url", &super::endpoint::redact(&self.url))
             .field("config", &self.config)
             .field("transport", &self.transport)
             .finish_non_exhaustive()

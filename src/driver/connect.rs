@@ -9,109 +9,22 @@ use std::task::{Context, Poll};
 
 use async_io::Async;
 use async_tungstenite::WebSocketStream;
-use async_tungstenite::tungstenite::client::IntoClientRequest;
-use async_tungstenite::tungstenite::handshake::client::Request;
-use async_tungstenite::tungstenite::http::Uri;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use futures_lite::{AsyncRead, AsyncWrite};
 use futures_rustls::rustls::{self, ClientConfig, RootCertStore};
 use futures_rustls::{TlsConnector, client::TlsStream};
 
-use super::BuildError;
-
-/// A parsed `ws://` or `wss://` URL.
-#[derive(Debug, Clone)]
-pub struct Endpoint {
-    url: String,
-    host: String,
-    port: u16,
-    tls: bool,
-    redacted: String,
-}
-
-impl Endpoint {
-    /// Parses and checks `url`: scheme `ws` or `wss`, a host, a valid port.
-    pub fn parse(url: &str) -> Result<Self, BuildError> {
-        let bad = |why: &str| BuildError::Url {
-            url: redact(url),
-            why: why.to_owned(),
-        };
-        let uri: Uri =
-            url.parse()
-                .map_err(|e: async_tungstenite::tungstenite::http::uri::InvalidUri| {
-                    bad(&e.to_string())
-                })?;
-        let tls = match uri.scheme_str() {
-            Some("ws") => false,
-            Some("wss") => true,
-            Some(_) => return Err(bad("the scheme must be ws:// or wss://")),
-            None => return Err(bad("missing scheme: expected ws:// or wss://")),
-        };
-        let host = uri
-            .host()
-            .filter(|h| !h.is_empty())
-            .ok_or_else(|| bad("missing host"))?;
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        // tungstenite checks the rest of the request when it builds one; do
-        // it once here so a bad URL fails at construction, not per attempt.
-        url.into_client_request().map_err(|e| bad(&e.to_string()))?;
-        Ok(Endpoint {
-            url: url.to_owned(),
-            host,
-            port,
-            tls,
-            redacted: redact(url),
-        })
-    }
-
-    /// The URL without its query string or user info, safe to log.
-    pub fn redacted(&self) -> &str {
-        &self.redacted
-    }
-
-    /// Whether the scheme is `wss`.
-    pub fn is_tls(&self) -> bool {
-        self.tls
-    }
-
-    /// A fresh upgrade request for one attempt.
-    pub fn request(&self) -> Result<Request, async_tungstenite::tungstenite::Error> {
-        self.url.as_str().into_client_request()
-    }
-}
-
-/// Strips the query string, fragment and user info: they often carry
-/// credentials and must never reach a log.
-pub fn redact(url: &str) -> String {
-    let cut = url.find(['?', '#']).unwrap_or(url.len());
-    let base = &url[..cut];
-    let Some(scheme_end) = base.find("://").map(|i| i + 3) else {
-        return base.to_owned();
-    };
-    // User info ends at the authority's last '@' (a password may hold '@';
-    // a path may too, but that is past the authority).
-    let rest = &base[scheme_end..];
-    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-    match authority.rfind('@') {
-        Some(at) => format!("{}{}", &base[..scheme_end], &rest[at + 1..]),
-        None => base.to_owned(),
-    }
-}
+use super::endpoint::Endpoint;
 
 /// The default TLS setup: ring as the crypto provider (never the
 /// process-wide default, which panics unless exactly one provider is
 /// compiled in), the webpki roots, certificate verification on.
-pub fn default_tls_config() -> Result<Arc<ClientConfig>, BuildError> {
+pub fn default_tls_config() -> Result<Arc<ClientConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| BuildError::Tls(e.to_string()))?
+        .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
@@ -219,8 +132,8 @@ pub struct ConnectSpec {
 /// The upgrade that follows is [`Upgrade`](super::upgrade::Upgrade), kept
 /// inline in the session rather than boxed.
 pub async fn open_stream(spec: &ConnectSpec) -> Result<MaybeTls, ConnectError> {
-    let host = &spec.endpoint.host;
-    let port = spec.endpoint.port;
+    let host = spec.endpoint.host();
+    let port = spec.endpoint.port();
     let tcp = match host.parse::<IpAddr>() {
         Ok(ip) => {
             let addr = SocketAddr::new(ip, port);
@@ -238,10 +151,10 @@ pub async fn open_stream(spec: &ConnectSpec) -> Result<MaybeTls, ConnectError> {
         None => Ok(MaybeTls::Plain(tcp)),
         Some(config) => {
             let tls_error = |source| ConnectError::Tls {
-                host: host.clone(),
+                host: host.to_owned(),
                 source,
             };
-            let name = rustls::pki_types::ServerName::try_from(host.clone())
+            let name = rustls::pki_types::ServerName::try_from(host.to_owned())
                 .map_err(|e| tls_error(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
             // Boxed: the TLS handshake state is large and only `wss://` needs it.
             let handshake = Box::pin(TlsConnector::from(config.clone()).connect(name, tcp));
@@ -270,31 +183,4 @@ async fn connect_resolved(host: &str, port: u16) -> Result<Async<TcpStream>, Con
         }
     }
     Err(last_err)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_are_checked_at_construction() {
-        assert!(Endpoint::parse("ws://127.0.0.1:9001/ws").is_ok());
-        assert!(Endpoint::parse("wss://example.com/ws").unwrap().is_tls());
-        for bad in ["http://x/", "127.0.0.1:80", "ws://", "not a url", ""] {
-            assert!(
-                matches!(Endpoint::parse(bad), Err(BuildError::Url { .. })),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn redaction_drops_query_and_credentials() {
-        assert_eq!(redact("wss://u:p@h:1/ws?token=s3cret#x"), "wss://h:1/ws");
-        assert_eq!(redact("ws://h/ws"), "ws://h/ws");
-        assert_eq!(redact("ws://user:p@ss-w0rd@h:1/ws"), "ws://h:1/ws");
-        assert_eq!(redact("ws://h/path@with-at"), "ws://h/path@with-at");
-        let e = Endpoint::parse("ws://h/ws?token=abc").unwrap();
-        assert_eq!(e.redacted(), "ws://h/ws");
-    }
 }

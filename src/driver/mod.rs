@@ -6,6 +6,7 @@ mod builder;
 mod client;
 mod config;
 mod connect;
+mod endpoint;
 mod session;
 mod shared;
 mod upgrade;
@@ -15,7 +16,8 @@ pub use client::{
     Client, Closed, Events, NotReady, SendError, SendErrorKind, Sent, SessionEvent, UpgradeResponse,
 };
 pub use config::{QueueConfig, TransportConfig, TransportConfigError};
-pub use connect::{ConnectError, default_tls_config, redact};
+pub use connect::{ConnectError, default_tls_config};
+pub use endpoint::{UrlError, redact};
 pub use session::Session;
 
 impl Client {
