@@ -668,6 +668,38 @@ fn usage_errors_exit_2_with_a_message() {
     }
 }
 
+/// Issue 7, defect 3: URLs that used to be accepted (and connect to the
+/// wrong port or host) are usage errors that name the problem and show no
+/// password, query or fragment.
+#[test]
+fn bad_ports_fragments_and_reserved_characters_in_passwords_exit_2() {
+    let bad = [
+        ("ws://127.0.0.1:99999/ws?token=q1", "out of range"),
+        ("ws://127.0.0.1:abc/ws?token=q1", "not a number"),
+        ("ws://127.0.0.1:0/ws?token=q1", "port 0"),
+        ("ws://127.0.0.1:/ws?token=q1", "empty port"),
+        ("ws://127.0.0.1:1/ws?token=q1#s3cret", "fragment"),
+        ("wss://u:s3c/r3t@127.0.0.1:1/ws?token=q1", "percent-encode"),
+        ("wss://u:s3c?r3t@127.0.0.1:1/ws", "percent-encode"),
+        ("wss://u:s3c#r3t@127.0.0.1:1/ws", "percent-encode"),
+        ("wss://u:s3c@r3t@127.0.0.1:1/ws", "percent-encode"),
+    ];
+    for (url, problem) in bad {
+        let (code, stdout, stderr) = run_to_exit(&[url]);
+        assert_eq!(code, Some(2), "{url}: stdout {stdout:?}, stderr {stderr:?}");
+        assert!(stdout.is_empty(), "{url}: stdout {stdout:?}");
+        assert!(stderr.contains("wsclient: bad url"), "{url}: {stderr:?}");
+        assert!(
+            stderr.contains(problem),
+            "{url}: {stderr:?} lacks {problem:?}"
+        );
+        for secret in ["s3c", "r3t", "q1", "token", "s3cret"] {
+            assert!(!stderr.contains(secret), "{url}: {secret:?} in {stderr:?}");
+        }
+        println!("{url} -> {}", stderr.lines().next().unwrap_or_default());
+    }
+}
+
 #[test]
 fn help_prints_the_contract_and_exits_0() {
     let (code, stdout, stderr) = run_to_exit(&["--help"]);
