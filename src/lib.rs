@@ -90,15 +90,16 @@
 //! `tungstenite` target above trace where credentials matter.
 #![deny(missing_docs)]
 
-pub mod driver;
+mod driver;
 pub mod fsm;
 
 pub use driver::{
-    BuildError, Client, ClientBuilder, Closed, ConnectError, Events, HelloError, NotReady,
-    QueueConfig, SendError, SendErrorKind, Sent, Session, SessionEvent, TransportConfig,
-    TransportConfigError, UpgradeResponse,
+    BuildError, Client, ClientBuilder, CloseOutcome, ConnectError, DeliveryConfig,
+    DeliveryConfigError, Events, HelloError, NotReady, Overflow, QueueConfig, SendError,
+    SendErrorKind, Sent, Session, SessionEvent, TransportConfig, TransportConfigError,
+    UpgradeResponse, UrlError, default_tls_config, redact,
 };
-pub use fsm::{Attempt, Cause, CloseReason, Config, ConfigError, Overflow, Status, TerminalClose};
+pub use fsm::{Attempt, Cause, CloseReason, Config, ConfigError, Status, TerminalClose};
 
 /// The `http` types of upgrade requests and responses (headers, status).
 pub use async_tungstenite::tungstenite::http;

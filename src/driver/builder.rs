@@ -1,27 +1,23 @@
 //! `ClientBuilder`: everything a session needs, checked at construction.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
 use async_tungstenite::tungstenite::handshake::client::Request;
 use futures_rustls::rustls::ClientConfig;
 
-use crate::fsm::{Attempt, Config, ConfigError, OutboundQueue};
+use crate::fsm::{Attempt, Config, ConfigError};
 
+use super::client::{Client, Owner};
+use super::config::{DeliveryConfig, DeliveryConfigError, TransportConfig, TransportConfigError};
 use super::connect::{ConnectSpec, default_tls_config};
 use super::endpoint::{Endpoint, UrlError};
+use super::events::Events;
+use super::outbound::Outbound;
+use super::queue::OutboundQueue;
+use super::session::Session;
 use super::shared::Shared;
-use super::{Client, Events, Session, TransportConfig, TransportConfigError};
-
-/// The error a hello builder may return.
-pub type HelloError = Box<dyn std::error::Error + Send + Sync>;
-
-type HelloFn = dyn Fn(Attempt) -> Pin<Box<dyn Future<Output = Result<String, HelloError>> + Send>>
-    + Send
-    + Sync;
-type AckFn = dyn Fn(&serde_json::Value) -> bool + Send + Sync;
-type RequestFn = dyn Fn(Attempt, &mut Request) + Send + Sync;
+use super::spec::{AckFn, HelloError, HelloFn, RequestFn, Spec};
 
 /// Why a session could not be built. Every caller mistake lands here, at
 /// construction, never later.
@@ -36,18 +32,12 @@ pub enum BuildError {
     /// The transport configuration is invalid.
     #[error(transparent)]
     Transport(#[from] TransportConfigError),
+    /// The delivery configuration is invalid.
+    #[error(transparent)]
+    Delivery(#[from] DeliveryConfigError),
     /// The default TLS configuration could not be built.
     #[error("tls setup failed: {0}")]
     Tls(#[from] futures_rustls::rustls::Error),
-}
-
-/// What every attempt of a session shares.
-pub(crate) struct Spec {
-    pub(crate) connect: ConnectSpec,
-    pub(crate) hello: Arc<HelloFn>,
-    pub(crate) ack: Arc<AckFn>,
-    pub(crate) request_hook: Option<Arc<RequestFn>>,
-    pub(crate) binary: bool,
 }
 
 /// Configures and starts sessions. One builder can start many sessions
@@ -55,6 +45,7 @@ pub(crate) struct Spec {
 ///
 /// Defaults: hello `{"type":"hello"}`, ack = a JSON object whose `"type"`
 /// is `"hello_ack"`, [`Config::default`], [`TransportConfig::default`],
+/// [`DeliveryConfig::default`],
 /// webpki roots for `wss://`.
 #[derive(Clone)]
 pub struct ClientBuilder {
@@ -62,6 +53,7 @@ pub struct ClientBuilder {
     config: Config,
     seed: Option<u64>,
     transport: TransportConfig,
+    delivery: DeliveryConfig,
     tls: Arc<OnceLock<Arc<ClientConfig>>>,
     hello: Arc<HelloFn>,
     ack: Arc<AckFn>,
@@ -77,6 +69,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("url", &super::endpoint::redact(&self.url))
             .field("config", &self.config)
             .field("transport", &self.transport)
+            .field("delivery", &self.delivery)
             .finish_non_exhaustive()
     }
 }
@@ -89,6 +82,7 @@ impl ClientBuilder {
             config: Config::default(),
             seed: None,
             transport: TransportConfig::default(),
+            delivery: DeliveryConfig::default(),
             tls: Arc::new(OnceLock::new()),
             hello: Arc::new(|_| Box::pin(async { Ok(r#"{"type":"hello"}"#.to_owned()) })),
             ack: Arc::new(|v| v.get("type").and_then(|t| t.as_str()) == Some("hello_ack")),
@@ -117,9 +111,15 @@ impl ClientBuilder {
         self.changed()
     }
 
-    /// Socket, buffer and channel settings.
+    /// Socket and tungstenite buffer settings.
     pub fn transport(mut self, transport: TransportConfig) -> Self {
         self.transport = transport;
+        self.changed()
+    }
+
+    /// Event buffer, send capacity, the opt-in queue, binary delivery.
+    pub fn delivery(mut self, delivery: DeliveryConfig) -> Self {
+        self.delivery = delivery;
         self.changed()
     }
 
@@ -194,6 +194,7 @@ impl ClientBuilder {
         config.seed = self.seed.unwrap_or_else(|| fastrand::u64(..));
         config.validate()?;
         self.transport.validate()?;
+        self.delivery.validate()?;
         let spec = match self.spec.get() {
             Some(spec) => spec.clone(),
             None => {
@@ -202,16 +203,14 @@ impl ClientBuilder {
             }
         };
         let queue = self
-            .transport
+            .delivery
             .queue
             .map(|q| OutboundQueue::new(q.capacity, q.overflow));
-        let shared = Shared::new(
-            self.transport.send_capacity,
-            self.transport.event_capacity,
-            queue,
-        );
+        let outbound = Outbound::new(self.delivery.send_capacity, queue);
+        let shared = Shared::new(outbound, self.delivery.event_capacity);
         let session = Session::new(shared.clone(), spec, config);
-        Ok((Client::new(shared.clone()), Events::new(shared), session))
+        let owner = Owner::new(shared.clone());
+        Ok((Client::new(owner.clone()), Events::new(shared, owner), session))
     }
 
     fn make_spec(&self) -> Result<Spec, BuildError> {
@@ -238,7 +237,7 @@ impl ClientBuilder {
             hello: self.hello.clone(),
             ack: self.ack.clone(),
             request_hook: self.request_hook.clone(),
-            binary: self.transport.binary,
+            binary: self.delivery.binary,
         })
     }
 

@@ -1,171 +1,14 @@
-//! The caller's side: the [`Client`] handle and the [`Events`] stream.
+//! The caller's handle.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
 
-use async_tungstenite::tungstenite::http::{HeaderMap, StatusCode};
-use futures_lite::Stream;
+use crate::fsm::{Attempt, CloseReason, Status};
 
-use crate::fsm::{Attempt, Cause, CloseReason, QueueError, Queued, Status};
-
+use super::outbound::{SendError, SendErrorKind, Sent};
+use super::session_event::{CloseOutcome, UpgradeResponse};
 use super::shared::{Inner, Shared};
 
-/// What the session reports, in order. See [`Events`].
-#[derive(Debug)]
-pub enum SessionEvent {
-    /// The state changed.
-    Status {
-        /// The previous state.
-        from: Status,
-        /// The new state.
-        to: Status,
-        /// Why.
-        cause: Cause,
-        /// The attempt the new state is about (for Reconnecting: the next one).
-        attempt: Attempt,
-    },
-    /// The WebSocket upgrade of `attempt` succeeded.
-    Upgraded(UpgradeResponse),
-    /// A connection attempt failed before the socket opened (refused,
-    /// unresolvable, TLS error such as an untrusted certificate, upgrade
-    /// refused). It is retried on the backoff schedule.
-    ConnectFailed {
-        /// The attempt that failed.
-        attempt: Attempt,
-        /// What went wrong.
-        error: String,
-    },
-    /// The hello builder failed; the attempt is abandoned and retried.
-    HelloFailed {
-        /// The attempt whose hello failed.
-        attempt: Attempt,
-        /// The builder's error.
-        error: String,
-    },
-    /// A JSON text frame from the broker (the hello ack is not repeated here).
-    Message(serde_json::Value),
-    /// A binary frame (only when [`TransportConfig::binary`](super::TransportConfig::binary) is set).
-    Binary(Vec<u8>),
-    /// A frame that could not be delivered: non-JSON text, or binary when
-    /// binary delivery is off. The session stays up.
-    InvalidFrame {
-        /// The attempt it arrived on.
-        attempt: Attempt,
-        /// What was wrong with it.
-        detail: String,
-    },
-    /// A socket that had opened is gone; a reconnect follows unless the
-    /// session is closing. Fail your in-flight requests here.
-    Disconnected {
-        /// The attempt whose socket is gone.
-        attempt: Attempt,
-        /// The peer's close code; 1006 when no close frame arrived or the
-        /// session dropped the socket (ack timeout, stale link), 1009 when an
-        /// inbound message was over the size limit.
-        code: u16,
-        /// The close reason.
-        reason: String,
-    },
-    /// The next attempt will start after `delay`.
-    ReconnectScheduled {
-        /// The attempt that will start.
-        attempt: Attempt,
-        /// The jittered delay.
-        delay: Duration,
-    },
-    /// Messages accepted by `send` that never reached the socket before
-    /// their connection ended (only without the outbound queue; with it
-    /// they go back into the queue instead).
-    Unsent(Vec<String>),
-    /// The consumer fell behind: this many notices (status changes,
-    /// disconnects, schedules, connect failures) were dropped because the
-    /// event buffer was full. [`Client::status`] tells the current state.
-    Lagged {
-        /// Notices dropped.
-        missed: u64,
-    },
-    /// The session ended; this is the last event.
-    Closed(CloseReason),
-}
-
-/// The visible part of the broker's upgrade response.
-#[derive(Debug, Clone)]
-pub struct UpgradeResponse {
-    /// The attempt it belongs to.
-    pub attempt: Attempt,
-    /// The HTTP status (101).
-    pub status: StatusCode,
-    /// The response headers.
-    pub headers: HeaderMap,
-}
-
-impl UpgradeResponse {
-    /// The subprotocol the broker selected, if any.
-    pub fn subprotocol(&self) -> Option<&str> {
-        self.headers.get("sec-websocket-protocol")?.to_str().ok()
-    }
-}
-
-/// Why a send was refused. The message is always handed back.
-#[derive(Debug, thiserror::Error)]
-#[error("send failed: {kind}")]
-pub struct SendError {
-    /// What went wrong.
-    pub kind: SendErrorKind,
-    /// The message that was not sent (the text as it would have gone out).
-    pub message: Option<String>,
-}
-
-/// The reasons a send can be refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendErrorKind {
-    /// Not Open and no outbound queue is configured.
-    #[error("the session is {0}, not open")]
-    NotOpen(Status),
-    /// The send buffer is full: the socket is slower than the sender.
-    /// Retry later or use `send_wait`, which waits for room.
-    #[error("the send buffer is full")]
-    Full,
-    /// The outbound queue is full and its policy rejects new messages.
-    #[error("the outbound queue is full")]
-    QueueFull,
-    /// The session has ended.
-    #[error("the session is closed")]
-    Closed,
-    /// The value could not be serialised to JSON.
-    #[error("the value is not serialisable: {0}")]
-    Encode(String),
-}
-
-/// What happened to an accepted message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Sent {
-    /// Handed to the current connection's send buffer.
-    Accepted,
-    /// Queued until the next ack.
-    Queued,
-    /// Queued; the oldest queued message was evicted to make room and is
-    /// handed back here.
-    QueuedEvicting(String),
-}
-
-/// What `close` found when the session ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Closed {
-    /// Why the session ended (Requested, unless it had already ended otherwise).
-    pub reason: CloseReason,
-    /// Messages never written when the session ended, oldest first: those
-    /// still in the outbound queue, and those `send` accepted before the
-    /// close that the socket never took (a broker that stopped reading).
-    /// Messages a lost connection never wrote come back earlier, as
-    /// [`SessionEvent::Unsent`] (or into the queue). Only the first `close`
-    /// call receives them.
-    pub unsent: Vec<String>,
-}
-
-/// `ready()` failed: the session ended before any attempt was acknowledged.
+/// `ready()` failed: the session ended before it was Open.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("session closed before it was ready: {0}")]
 pub struct NotReady(pub CloseReason);
@@ -191,9 +34,17 @@ fn sendable_close(code: u16, mut reason: String) -> (u16, String) {
     (code, reason)
 }
 
-/// Keeps the session alive; the last one dropped closes it.
-struct Owner {
+/// Keeps the session alive: every [`Client`] clone and the
+/// [`Events`](super::Events) stream hold one; the last one dropped closes
+/// the session (code 1000).
+pub(crate) struct Owner {
     shared: Arc<Shared>,
+}
+
+impl Owner {
+    pub(crate) fn new(shared: Arc<Shared>) -> Arc<Self> {
+        Arc::new(Owner { shared })
+    }
 }
 
 impl Drop for Owner {
@@ -205,6 +56,8 @@ impl Drop for Owner {
 fn request_close(shared: &Shared, code: u16, reason: String) {
     let (code, reason) = sendable_close(code, reason);
     let mut inner = shared.lock();
+    // From now on `send` refuses: a close was asked for.
+    inner.outbound.close_requested();
     if inner.commands.close.is_none() {
         inner.commands.close = Some((code, reason));
     }
@@ -212,7 +65,8 @@ fn request_close(shared: &Shared, code: u16, reason: String) {
 }
 
 /// A handle to a running session. Cheap to clone; every method works in
-/// every state. Dropping the last clone closes the session (code 1000).
+/// every state. The session lives while any clone or the
+/// [`Events`](super::Events) stream is alive.
 #[derive(Clone)]
 pub struct Client {
     owner: Arc<Owner>,
@@ -227,10 +81,8 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Client {
-            owner: Arc::new(Owner { shared }),
-        }
+    pub(crate) fn new(owner: Arc<Owner>) -> Self {
+        Client { owner }
     }
 
     fn shared(&self) -> &Shared {
@@ -239,7 +91,7 @@ impl Client {
 
     // ── getters ────────────────────────────────────────────────────────
 
-    /// The current state's name.
+    /// The current state's name. `Open` from the moment sends are accepted.
     pub fn status(&self) -> Status {
         self.shared().lock().status
     }
@@ -261,16 +113,23 @@ impl Client {
 
     /// Messages waiting in the outbound queue (0 without a queue).
     pub fn queued(&self) -> usize {
-        self.shared().lock().queue.as_ref().map_or(0, |q| q.len())
+        self.shared().lock().outbound.queued()
+    }
+
+    /// Messages written so far: the last byte of their frame was taken by
+    /// the transport. For accounting tests.
+    #[doc(hidden)]
+    pub fn written(&self) -> u64 {
+        self.shared().lock().outbound.written()
     }
 
     // ── waiting ────────────────────────────────────────────────────────
 
-    /// Resolves when any attempt has been acknowledged (at once if one
-    /// already was), or fails with the reason the session ended first.
+    /// Resolves when the session is Open (at once if it is now), or fails
+    /// once it is Closed.
     pub async fn ready(&self) -> Result<(), NotReady> {
         self.wait_until(|inner| {
-            if inner.opened_once {
+            if inner.status == Status::Open {
                 Some(Ok(()))
             } else if let Some(reason) = &inner.closed {
                 Some(Err(NotReady(reason.clone())))
@@ -317,6 +176,12 @@ impl Client {
     /// Serialises `value` and sends it as one text frame. See
     /// [`send_text`](Self::send_text) for the rules.
     pub fn send(&self, value: &serde_json::Value) -> Result<Sent, SendError> {
+        self.send_json(value)
+    }
+
+    /// Serialises any `T: Serialize` once, straight to the frame's text,
+    /// and sends it. See [`send_text`](Self::send_text) for the rules.
+    pub fn send_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<Sent, SendError> {
         let text = serde_json::to_string(value).map_err(|e| SendError {
             kind: SendErrorKind::Encode(e.to_string()),
             message: None,
@@ -326,44 +191,33 @@ impl Client {
 
     /// Sends `text` verbatim as one text frame.
     ///
-    /// While Open the message goes to the connection's bounded send buffer
-    /// (full: [`SendErrorKind::Full`]). Otherwise it is queued when the
-    /// outbound queue is on, else refused with [`SendErrorKind::NotOpen`].
-    /// Every refusal hands the message back.
+    /// While Open the message goes to the connection's send buffer. Everything
+    /// held back for the caller (buffered, being written, or handed back in
+    /// an [`Unsent`](super::SessionEvent::Unsent) event not yet taken) is
+    /// capped at [`DeliveryConfig::send_capacity`](super::DeliveryConfig::send_capacity):
+    /// at the cap this returns [`SendErrorKind::Full`]. Not Open, the message
+    /// is queued when the outbound queue is on, else refused with
+    /// [`SendErrorKind::NotOpen`]; once `close` was called, refused with
+    /// `NotOpen(Closing)`. Every refusal hands the message back.
     ///
-    /// Delivery is at most once: `Ok` means the frame was accepted for the
-    /// current connection, not that the broker got it. Frames already
-    /// written to the socket when the link dies are lost with it; accepted
-    /// frames not yet written come back (into the queue, or as
-    /// [`SessionEvent::Unsent`]). Use application-level acks where loss matters.
+    /// Delivery is at most once and the accounting is exact: every accepted
+    /// message is either **written** (its frame's last byte was taken by
+    /// the TCP socket, or by rustls for `wss://`; it may die with the link)
+    /// or **handed back** (into the queue, as an `Unsent` event, or by
+    /// [`close`](Self::close)), never both, never neither. Use
+    /// application-level acks where loss matters.
     pub fn send_text(&self, text: String) -> Result<Sent, SendError> {
         let mut inner = self.shared().lock();
-        let refuse = |kind, text| {
-            Err(SendError {
-                kind,
-                message: Some(text),
-            })
+        let status = if inner.finished {
+            Status::Closed
+        } else {
+            inner.status
         };
-        if inner.closed.is_some() || inner.finished {
-            return refuse(SendErrorKind::Closed, text);
-        }
-        if inner.status == Status::Open {
-            if inner.outbound.len() >= inner.send_capacity {
-                return refuse(SendErrorKind::Full, text);
-            }
-            inner.outbound.push_back(text);
+        let sent = inner.outbound.send(text, status)?;
+        if sent == Sent::Accepted {
             Shared::wake_session(&mut inner);
-            return Ok(Sent::Accepted);
         }
-        let status = inner.status;
-        match inner.queue.as_mut() {
-            None => refuse(SendErrorKind::NotOpen(status), text),
-            Some(queue) => match queue.push(text) {
-                Ok(Queued::Queued) => Ok(Sent::Queued),
-                Ok(Queued::Evicted(old)) => Ok(Sent::QueuedEvicting(old)),
-                Err(QueueError::Full(text)) => refuse(SendErrorKind::QueueFull, text),
-            },
-        }
+        Ok(sent)
     }
 
     /// Like [`send_text`](Self::send_text), but waits for room instead of
@@ -383,8 +237,10 @@ impl Client {
         }
     }
 
-    /// Drops the current connection (if any) and starts the next attempt
-    /// at once, skipping a pending backoff delay. Ignored while closing.
+    /// Drops the current connection (if any, with close code 1000) and
+    /// starts the next attempt at once, skipping a pending backoff delay.
+    /// Respects the attempt budget: gives up when it is spent. Ignored
+    /// while closing.
     pub fn reconnect_now(&self) {
         let mut inner = self.shared().lock();
         inner.commands.reconnect_now = true;
@@ -392,93 +248,33 @@ impl Client {
     }
 
     /// Closes with code 1000. See [`close_with`](Self::close_with).
-    pub async fn close(&self) -> Closed {
+    pub async fn close(&self) -> CloseOutcome {
         self.close_with(1000, "").await
     }
 
     /// Closes the session: when a socket is open, writes what `send`
     /// already accepted, then a close frame with `code` and `reason`, and
     /// waits at most the close grace for the broker's answer; cancels at
-    /// once otherwise. Accepted messages the socket never took come back in
-    /// [`Closed::unsent`]. Idempotent; works in every state. A code that may
-    /// not be sent (RFC 6455 §7.4: 1005, 1006, 1015, unassigned, above 4999)
-    /// is sent as 1000; a reason over 123 bytes is cut at a character
-    /// boundary (a control frame carries at most 125 bytes). Resolves once nothing of the session remains (needs the
+    /// once otherwise. From the call on, `send` fails with
+    /// `NotOpen(Closing)`. Accepted messages never written come back in
+    /// [`CloseOutcome::unsent`], oldest first (to the first call only; none
+    /// when the session had already ended by itself and the `Closed` event
+    /// carried them). Idempotent; works in every state.
+    ///
+    /// A code that may not be sent (RFC 6455 §7.4: 1005, 1006, 1015,
+    /// unassigned, above 4999) is sent as 1000; a reason over 123 bytes is
+    /// cut at a character boundary (a control frame carries at most 125
+    /// bytes). Resolves once nothing of the session remains (needs the
     /// session future to be running, as it is with
     /// [`ClientBuilder::spawn`](super::ClientBuilder::spawn)).
-    pub async fn close_with(&self, code: u16, reason: &str) -> Closed {
+    pub async fn close_with(&self, code: u16, reason: &str) -> CloseOutcome {
         request_close(self.shared(), code, reason.to_owned());
         self.wait_until(|inner| {
-            inner.finished.then(|| Closed {
+            inner.finished.then(|| CloseOutcome {
                 reason: inner.closed.clone().unwrap_or(CloseReason::Requested),
-                unsent: std::mem::take(&mut inner.unsent),
+                unsent: inner.outbound.take_returned(),
             })
         })
         .await
-    }
-}
-
-/// The session's events, in order, as a [`Stream`]. Ends after
-/// [`SessionEvent::Closed`].
-///
-/// **Drain it.** It is bounded by
-/// [`TransportConfig::event_capacity`](super::TransportConfig::event_capacity).
-/// When it is full the session stops reading the socket (TCP backpressure
-/// reaches the broker; memory stays bounded) while its timers keep running,
-/// and notices it cannot store are counted and reported as one
-/// [`SessionEvent::Lagged`] once there is room. So a consumer that stalls for
-/// longer than `stale_after` (or, while awaiting the ack, `ack_timeout`)
-/// makes the link look dead: the session drops it and reconnects, and the
-/// consumer sees `Lagged` and the current [`Client::status`] when it reads
-/// again. Dropping `Events` is fine: events are then discarded and the socket
-/// is always read.
-pub struct Events {
-    shared: Arc<Shared>,
-}
-
-impl Events {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Events { shared }
-    }
-}
-
-impl std::fmt::Debug for Events {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Events").finish_non_exhaustive()
-    }
-}
-
-impl Stream for Events {
-    type Item = SessionEvent;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SessionEvent>> {
-        let mut inner = self.shared.lock();
-        if let Some(event) = inner.events.pop_front() {
-            if inner.events.len() + 1 >= inner.event_capacity {
-                // It was full: the session may be waiting to read again.
-                self.shared.update_room(&inner);
-                Shared::wake_session(&mut inner);
-            }
-            return Poll::Ready(Some(event));
-        }
-        inner.take_lagged();
-        if let Some(lagged) = inner.events.pop_front() {
-            return Poll::Ready(Some(lagged));
-        }
-        if inner.finished {
-            return Poll::Ready(None);
-        }
-        inner.events_waker = Some(cx.waker().clone());
-        Poll::Pending
-    }
-}
-
-impl Drop for Events {
-    fn drop(&mut self) {
-        let mut inner = self.shared.lock();
-        inner.events_alive = false;
-        inner.events.clear();
-        self.shared.update_room(&inner);
-        Shared::wake_session(&mut inner);
     }
 }

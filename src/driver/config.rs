@@ -1,8 +1,10 @@
-//! Transport settings: what the driver needs beyond the core's policy.
+//! The driver's settings beyond the core's policy: the transport (socket
+//! and tungstenite buffers) and delivery (what the session holds for the
+//! caller, in both directions).
 
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::fsm::Overflow;
+use super::queue::Overflow;
 
 /// Opt-in bounded queue for messages sent while not Open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,7 +15,7 @@ pub struct QueueConfig {
     pub overflow: Overflow,
 }
 
-/// Socket, buffer and channel settings.
+/// Socket and tungstenite buffer settings.
 ///
 /// The defaults are sized for many mostly idle sessions: a 4 KiB read
 /// buffer (tungstenite's own default eagerly allocates and zero-fills
@@ -36,19 +38,6 @@ pub struct TransportConfig {
     /// (tungstenite asserts on that; here it is a typed error). Default
     /// unlimited: the driver's own send buffer is what is bounded.
     pub max_write_buffer_size: usize,
-    /// Events buffered for the consumer before the session stops reading
-    /// the socket (default 1024). See [`Events`](super::Events).
-    pub event_capacity: usize,
-    /// Messages accepted by `send` while Open and not yet written (default
-    /// 1024); a full buffer makes `send` return
-    /// [`SendErrorKind::Full`](super::SendErrorKind::Full).
-    pub send_capacity: usize,
-    /// Queue sends made while not Open (default: off, such sends fail with
-    /// [`SendErrorKind::NotOpen`](super::SendErrorKind::NotOpen)).
-    pub queue: Option<QueueConfig>,
-    /// Deliver inbound binary frames as events instead of reporting them as
-    /// invalid (default false).
-    pub binary: bool,
     /// Disable Nagle's algorithm on the TCP socket (default true).
     pub nodelay: bool,
 }
@@ -61,10 +50,6 @@ impl Default for TransportConfig {
             read_buffer_size: 4 << 10,
             write_buffer_size: 0,
             max_write_buffer_size: usize::MAX,
-            event_capacity: 1024,
-            send_capacity: 1024,
-            queue: None,
-            binary: false,
             nodelay: true,
         }
     }
@@ -103,9 +88,6 @@ impl TransportConfig {
             ("max_message_size", self.max_message_size),
             ("max_frame_size", self.max_frame_size),
             ("read_buffer_size", self.read_buffer_size),
-            ("event_capacity", self.event_capacity),
-            ("send_capacity", self.send_capacity),
-            ("queue.capacity", self.queue.map_or(1, |q| q.capacity)),
         ];
         for (name, v) in positive {
             if v == 0 {
@@ -138,6 +120,59 @@ impl TransportConfig {
     }
 }
 
+/// What the session holds for the caller, in both directions: the event
+/// buffer, the send capacity, the opt-in queue, binary delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryConfig {
+    /// Events buffered for the consumer before the session stops reading
+    /// the socket (default 1024). See [`Events`](super::Events).
+    pub event_capacity: usize,
+    /// Messages held back for the caller at most (default 1024): accepted
+    /// while Open and not yet written, or handed back and not yet taken.
+    /// At the cap `send` returns [`SendErrorKind::Full`](super::SendErrorKind::Full).
+    pub send_capacity: usize,
+    /// Queue sends made while not Open (default: off, such sends fail with
+    /// [`SendErrorKind::NotOpen`](super::SendErrorKind::NotOpen)).
+    pub queue: Option<QueueConfig>,
+    /// Deliver inbound binary frames as events instead of reporting them as
+    /// invalid (default false).
+    pub binary: bool,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            event_capacity: 1024,
+            send_capacity: 1024,
+            queue: None,
+            binary: false,
+        }
+    }
+}
+
+/// Why a [`DeliveryConfig`] was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryConfigError {
+    /// A capacity that must be positive is zero.
+    #[error("delivery config: `{0}` must be greater than zero")]
+    Zero(&'static str),
+}
+
+impl DeliveryConfig {
+    /// Checks that every capacity is positive.
+    pub fn validate(&self) -> Result<(), DeliveryConfigError> {
+        let positive = [
+            ("event_capacity", self.event_capacity),
+            ("send_capacity", self.send_capacity),
+            ("queue.capacity", self.queue.map_or(1, |q| q.capacity)),
+        ];
+        match positive.into_iter().find(|(_, v)| *v == 0) {
+            Some((name, _)) => Err(DeliveryConfigError::Zero(name)),
+            None => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +180,7 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert_eq!(TransportConfig::default().validate(), Ok(()));
+        assert_eq!(DeliveryConfig::default().validate(), Ok(()));
     }
 
     #[test]
@@ -166,16 +202,13 @@ mod tests {
             c.validate(),
             Err(TransportConfigError::Zero("read_buffer_size"))
         );
-        let c = TransportConfig {
+        let c = DeliveryConfig {
             queue: Some(QueueConfig {
                 capacity: 0,
                 overflow: Overflow::RejectNew,
             }),
-            ..TransportConfig::default()
+            ..DeliveryConfig::default()
         };
-        assert_eq!(
-            c.validate(),
-            Err(TransportConfigError::Zero("queue.capacity"))
-        );
+        assert_eq!(c.validate(), Err(DeliveryConfigError::Zero("queue.capacity")));
     }
 }

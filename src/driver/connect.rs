@@ -15,6 +15,7 @@ use futures_rustls::rustls::{self, ClientConfig, RootCertStore};
 use futures_rustls::{TlsConnector, client::TlsStream};
 
 use super::endpoint::Endpoint;
+use super::meter::Metered;
 
 /// The default TLS setup: ring as the crypto provider (never the
 /// process-wide default, which panics unless exactly one provider is
@@ -32,7 +33,7 @@ pub fn default_tls_config() -> Result<Arc<ClientConfig>, rustls::Error> {
 
 /// A TCP stream, plain or wrapped in TLS. The TLS state is boxed so a
 /// plain connection stays small.
-pub enum MaybeTls {
+pub(crate) enum MaybeTls {
     /// `ws://`
     Plain(Async<TcpStream>),
     /// `wss://`
@@ -79,8 +80,9 @@ impl AsyncWrite for MaybeTls {
     }
 }
 
-/// The WebSocket type the driver runs on.
-pub type Socket = WebSocketStream<MaybeTls>;
+/// The WebSocket type the driver runs on: the stream is metered, so the
+/// session knows what the transport took and whether bytes arrived.
+pub(crate) type Socket = WebSocketStream<Metered<MaybeTls>>;
 
 /// Why one connection attempt failed. Every variant is an ordinary,
 /// retried failure.
@@ -113,10 +115,13 @@ pub enum ConnectError {
     /// The server refused the upgrade, or the request hook's request was bad.
     #[error("websocket upgrade failed: {0}")]
     Upgrade(#[from] async_tungstenite::tungstenite::Error),
+    /// The caller's request hook panicked.
+    #[error("the request hook panicked")]
+    RequestHookPanicked,
 }
 
 /// Everything one attempt needs, shared by all attempts of a session.
-pub struct ConnectSpec {
+pub(crate) struct ConnectSpec {
     /// Where to connect.
     pub endpoint: Endpoint,
     /// TLS settings, present for `wss://`.
@@ -131,7 +136,7 @@ pub struct ConnectSpec {
 ///
 /// The upgrade that follows is [`Upgrade`](super::upgrade::Upgrade), kept
 /// inline in the session rather than boxed.
-pub async fn open_stream(spec: &ConnectSpec) -> Result<MaybeTls, ConnectError> {
+pub(crate) async fn open_stream(spec: &ConnectSpec) -> Result<MaybeTls, ConnectError> {
     let host = spec.endpoint.host();
     let port = spec.endpoint.port();
     let tcp = match host.parse::<IpAddr>() {

@@ -1,24 +1,45 @@
 //! The driver: runs the [`fsm`](crate::fsm) machine on a real WebSocket
 //! (smol + async-tungstenite, rustls for `wss://`). It only carries out the
-//! machine's actions; every decision stays in the core.
+//! machine's actions; every decision stays in the core. Its public types
+//! are re-exported at the crate root; this module is private.
+//!
+//! Layout, from the wire up: `endpoint` (the URL), `connect` (resolve, TCP,
+//! TLS), `upgrade` (RFC 6455 §4.1), `meter` (what the transport took),
+//! `link` (one attempt's transport as one value), `inbound` (what a frame
+//! means), `outbound` (the one owner of every message), `session` (the
+//! loop), and the caller's side: `client`, `events`, `session_event`.
 
+mod alarm;
 mod builder;
 mod client;
 mod config;
 mod connect;
 mod endpoint;
+mod events;
+mod inbound;
+mod link;
+mod meter;
+mod outbound;
+mod queue;
 mod session;
+mod session_event;
 mod shared;
+mod spec;
 mod upgrade;
 
-pub use builder::{BuildError, ClientBuilder, HelloError};
-pub use client::{
-    Client, Closed, Events, NotReady, SendError, SendErrorKind, Sent, SessionEvent, UpgradeResponse,
+pub use builder::{BuildError, ClientBuilder};
+pub use client::{Client, NotReady};
+pub use config::{
+    DeliveryConfig, DeliveryConfigError, QueueConfig, TransportConfig, TransportConfigError,
 };
-pub use config::{QueueConfig, TransportConfig, TransportConfigError};
 pub use connect::{ConnectError, default_tls_config};
 pub use endpoint::{UrlError, redact};
+pub use events::Events;
+pub use outbound::{SendError, SendErrorKind, Sent};
+pub use queue::Overflow;
 pub use session::Session;
+pub use session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
+pub use spec::HelloError;
 
 impl Client {
     /// Shorthand for [`ClientBuilder::new`].

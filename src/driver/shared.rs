@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
-use crate::fsm::{Attempt, CloseReason, OutboundQueue, Status};
+use crate::fsm::{Attempt, CloseReason, Status};
 
-use super::{SessionEvent, UpgradeResponse};
+use super::outbound::Outbound;
+use super::session_event::{SessionEvent, UpgradeResponse};
 
 /// Shared between [`Client`](super::Client)s, [`Events`](super::Events) and
 /// the [`Session`](super::Session).
@@ -15,9 +16,10 @@ pub(crate) struct Shared {
     pub(crate) inner: Mutex<Inner>,
     /// Notified on every status change and when the session finishes.
     pub(crate) changed: event_listener::Event,
-    /// Notified when the send buffer gains room.
+    /// Notified when the send capacity gains room.
     pub(crate) space: event_listener::Event,
-    /// A handle left a command: lets the session skip the lock otherwise.
+    /// A handle left a command or a message: lets the session skip the
+    /// lock otherwise.
     pub(crate) has_commands: AtomicBool,
     /// The consumer's event buffer is full: the session must not read.
     /// Kept beside the lock so the session's read path takes none.
@@ -32,21 +34,16 @@ pub(crate) struct Commands {
 }
 
 pub(crate) struct Inner {
+    /// The status as the handles see it (Open from the moment sends are
+    /// accepted).
     pub(crate) status: Status,
     pub(crate) attempt: Attempt,
-    pub(crate) opened_once: bool,
     /// Set when the machine reached Closed.
     pub(crate) closed: Option<CloseReason>,
     /// Set when the session future completed or was dropped.
     pub(crate) finished: bool,
     pub(crate) commands: Commands,
-    /// Accepted while Open, not yet handed to the socket.
-    pub(crate) outbound: VecDeque<String>,
-    pub(crate) send_capacity: usize,
-    /// Opt-in queue for sends made while not Open.
-    pub(crate) queue: Option<OutboundQueue<String>>,
-    /// Messages never written, handed back by `close`.
-    pub(crate) unsent: Vec<String>,
+    pub(crate) outbound: Outbound,
     pub(crate) events: VecDeque<SessionEvent>,
     pub(crate) event_capacity: usize,
     pub(crate) events_alive: bool,
@@ -62,23 +59,15 @@ pub(crate) struct Inner {
 }
 
 impl Shared {
-    pub(crate) fn new(
-        send_capacity: usize,
-        event_capacity: usize,
-        queue: Option<OutboundQueue<String>>,
-    ) -> Arc<Self> {
+    pub(crate) fn new(outbound: Outbound, event_capacity: usize) -> Arc<Self> {
         Arc::new(Shared {
             inner: Mutex::new(Inner {
                 status: Status::Connecting,
                 attempt: 1,
-                opened_once: false,
                 closed: None,
                 finished: false,
                 commands: Commands::default(),
-                outbound: VecDeque::new(),
-                send_capacity,
-                queue,
-                unsent: Vec::new(),
+                outbound,
                 events: VecDeque::new(),
                 event_capacity,
                 events_alive: true,
@@ -131,6 +120,13 @@ impl Shared {
             w.wake();
         }
     }
+
+    /// Wakes `send_wait` callers if room appeared.
+    pub(crate) fn notify_room(&self, inner: &mut Inner) {
+        if inner.outbound.take_room_freed() {
+            self.space.notify(usize::MAX);
+        }
+    }
 }
 
 impl Inner {
@@ -145,7 +141,7 @@ impl Inner {
     /// room (so at most one arrives past the bound), and a notice that finds
     /// it full is counted instead of stored, to be reported as one
     /// [`SessionEvent::Lagged`] when room returns. `Closed` and `Unsent`
-    /// always go in (once per session, and bounded by the send buffer).
+    /// always go in (once per session, and bounded by the send capacity).
     pub(crate) fn push_event(&mut self, event: SessionEvent) {
         if !self.events_alive {
             return;
@@ -175,5 +171,12 @@ impl Inner {
             let missed = std::mem::take(&mut self.lagged);
             self.events.push_back(SessionEvent::Lagged { missed });
         }
+    }
+
+    /// Publishes a status the session entered.
+    pub(crate) fn publish(&mut self, status: Status, attempt: Attempt) {
+        self.status = status;
+        self.attempt = attempt;
+        self.entered[status as usize] = self.entered[status as usize].wrapping_add(1);
     }
 }

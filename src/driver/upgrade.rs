@@ -24,6 +24,7 @@ use async_tungstenite::tungstenite::{Error as WsError, http};
 use futures_lite::{AsyncRead, AsyncWrite};
 
 use super::connect::{MaybeTls, Socket};
+use super::meter::Metered;
 
 /// The largest upgrade response head accepted.
 const MAX_RESPONSE_HEAD: usize = 16 << 10;
@@ -32,7 +33,7 @@ const MAX_HEADERS: usize = 64;
 
 /// Writes the upgrade request, reads and verifies the response, and turns
 /// the stream into a [`Socket`] (keeping any bytes read past the response).
-pub struct Upgrade {
+pub(crate) struct Upgrade {
     stream: Option<MaybeTls>,
     request: Vec<u8>,
     written: usize,
@@ -149,7 +150,7 @@ fn into_socket(
     config: WebSocketConfig,
 ) -> Result<Socket, WsError> {
     let mut wrap = pin!(WebSocketStream::from_partially_read(
-        stream,
+        Metered::new(stream),
         rest,
         Role::Client,
         Some(config)

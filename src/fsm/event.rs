@@ -53,6 +53,18 @@ pub enum Event {
         /// The attempt the message arrived on.
         attempt: Attempt,
     },
+    /// The peer broke the protocol (code 1002) or sent invalid UTF-8 in a
+    /// text frame (1007): the connection ends, that close code sent.
+    ProtocolError {
+        /// The attempt the bad data arrived on.
+        attempt: Attempt,
+        /// The close code to send.
+        code: u16,
+    },
+    /// The consumer's event buffer is full: the session stopped reading.
+    ReadPaused,
+    /// The consumer made room: the session reads again.
+    ReadResumed,
     /// The caller asked to close: works in every state and is idempotent.
     Close {
         /// The close code to send (1000 for a normal close).
@@ -80,8 +92,13 @@ impl Event {
             | Event::Activity { attempt }
             | Event::PeerClosed { attempt, .. }
             | Event::TransportLost { attempt }
-            | Event::MessageTooBig { attempt } => Some(attempt),
-            Event::Close { .. } | Event::ReconnectNow | Event::Timeout => None,
+            | Event::MessageTooBig { attempt }
+            | Event::ProtocolError { attempt, .. } => Some(attempt),
+            Event::Close { .. }
+            | Event::ReconnectNow
+            | Event::Timeout
+            | Event::ReadPaused
+            | Event::ReadResumed => None,
         }
     }
 
@@ -96,6 +113,9 @@ impl Event {
             Event::PeerClosed { .. } => "PeerClosed",
             Event::TransportLost { .. } => "TransportLost",
             Event::MessageTooBig { .. } => "MessageTooBig",
+            Event::ProtocolError { .. } => "ProtocolError",
+            Event::ReadPaused => "ReadPaused",
+            Event::ReadResumed => "ReadResumed",
             Event::Close { .. } => "Close",
             Event::ReconnectNow => "ReconnectNow",
             Event::Timeout => "Timeout",

@@ -1,5 +1,6 @@
 //! The opt-in bounded outbound queue: messages sent while not Open wait
-//! here and are flushed in order on [`Action::FlushQueue`](super::Action::FlushQueue).
+//! here and are flushed in order on [`Action::FlushQueue`](crate::fsm::Action::FlushQueue).
+//! The machine never touches it; [`Outbound`](super::outbound::Outbound) owns it.
 
 use std::collections::VecDeque;
 
@@ -16,7 +17,7 @@ pub enum Overflow {
 
 /// A message accepted by [`OutboundQueue::push`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Queued<M> {
+pub(crate) enum Queued<M> {
     /// Queued; nothing was lost.
     Queued,
     /// Queued, and this older message was evicted to make room.
@@ -25,7 +26,7 @@ pub enum Queued<M> {
 
 /// A message refused by [`OutboundQueue::push`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum QueueError<M> {
+pub(crate) enum QueueError<M> {
     /// The queue is full and its policy is [`Overflow::RejectNew`]; the
     /// message is handed back unchanged.
     #[error("outbound queue is full")]
@@ -35,7 +36,7 @@ pub enum QueueError<M> {
 /// A FIFO of at most `capacity` messages with an overflow policy. Never
 /// grows past its capacity.
 #[derive(Debug, Clone)]
-pub struct OutboundQueue<M> {
+pub(crate) struct OutboundQueue<M> {
     items: VecDeque<M>,
     capacity: usize,
     overflow: Overflow,
@@ -43,7 +44,7 @@ pub struct OutboundQueue<M> {
 
 impl<M> OutboundQueue<M> {
     /// An empty queue; a capacity of 0 accepts nothing.
-    pub fn new(capacity: usize, overflow: Overflow) -> Self {
+    pub(crate) fn new(capacity: usize, overflow: Overflow) -> Self {
         Self {
             items: VecDeque::new(),
             capacity,
@@ -52,7 +53,7 @@ impl<M> OutboundQueue<M> {
     }
 
     /// Queues `message` under the overflow policy.
-    pub fn push(&mut self, message: M) -> Result<Queued<M>, QueueError<M>> {
+    pub(crate) fn push(&mut self, message: M) -> Result<Queued<M>, QueueError<M>> {
         if self.items.len() < self.capacity {
             self.items.push_back(message);
             return Ok(Queued::Queued);
@@ -70,41 +71,28 @@ impl<M> OutboundQueue<M> {
         }
     }
 
-    /// Takes the oldest message, for flushing in order.
-    pub fn pop(&mut self) -> Option<M> {
+    /// Takes the oldest message.
+    #[cfg(test)]
+    pub(crate) fn pop(&mut self) -> Option<M> {
         self.items.pop_front()
     }
 
     /// Puts a message back at the front (a flush that could not write it).
     /// May exceed the capacity by the messages being re-queued, never more.
-    pub fn push_front(&mut self, message: M) {
+    pub(crate) fn push_front(&mut self, message: M) {
         self.items.push_front(message);
     }
 
     /// Empties the queue, oldest first (to hand unsent messages back on close).
-    pub fn drain(&mut self) -> impl Iterator<Item = M> + '_ {
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = M> + '_ {
         self.items.drain(..)
     }
 
     /// Messages waiting.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.items.len()
     }
 
-    /// Whether nothing waits.
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
-    /// The most messages it holds.
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
-    /// The overflow policy.
-    pub fn overflow(&self) -> Overflow {
-        self.overflow
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,217 @@
+//! One attempt's transport as one value: dialing (TCP, TLS), upgrading,
+//! then up (the socket and this attempt's hello). Its `poll_*` methods
+//! report what happened; the session turns that into the machine's events.
+//! Dropping a link cancels whatever it was doing.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use async_tungstenite::tungstenite::handshake::client::Response;
+use async_tungstenite::tungstenite::{Error as WsError, Message};
+use futures_lite::{FutureExt, Stream};
+use futures_util::Sink;
+
+use crate::fsm::Attempt;
+
+use super::connect::{ConnectError, MaybeTls, Socket, open_stream};
+use super::outbound::{Wire, WireError};
+use super::spec::{BoxFuture, HelloError, Spec};
+use super::upgrade::Upgrade;
+
+enum Phase {
+    /// Resolve, TCP, TLS: a small boxed future.
+    Dialing(BoxFuture<Result<MaybeTls, ConnectError>>),
+    /// The upgrade, inline (no allocation).
+    Upgrading(Upgrade),
+    /// Open: the socket and, while it is being built, the hello.
+    Up {
+        socket: Socket,
+        hello: Option<BoxFuture<Result<String, HelloError>>>,
+        /// The read returned `Pending` during this poll: its waker is
+        /// registered, so reading again before the next wake-up would only
+        /// cost a failing `recv`.
+        read_parked: bool,
+    },
+    /// Failed to open; waits to be dropped.
+    Failed,
+}
+
+/// The transport of one attempt.
+pub(crate) struct Link {
+    attempt: Attempt,
+    phase: Phase,
+}
+
+impl Link {
+    /// Starts dialing for `attempt`.
+    pub(crate) fn dial(attempt: Attempt, spec: &Arc<Spec>) -> Self {
+        let spec = spec.clone();
+        let dialing = Box::pin(async move { open_stream(&spec.connect).await });
+        Link {
+            attempt,
+            phase: Phase::Dialing(dialing),
+        }
+    }
+
+    // ── getters ────────────────────────────────────────────────────────
+
+    /// The attempt this link belongs to.
+    pub(crate) fn attempt(&self) -> Attempt {
+        self.attempt
+    }
+
+    /// The socket once the upgrade succeeded, as the outbound side sees it.
+    pub(crate) fn wire(&mut self) -> Option<&mut Socket> {
+        match &mut self.phase {
+            Phase::Up { socket, .. } => Some(socket),
+            _ => None,
+        }
+    }
+
+    /// Whether any bytes arrived since the last call (proof of life, even
+    /// in the middle of a frame).
+    pub(crate) fn take_read_progress(&mut self) -> bool {
+        self.wire()
+            .is_some_and(|s| s.get_mut().take_read_progress())
+    }
+
+    // ── commands ───────────────────────────────────────────────────────
+
+    /// Calls the caller's hello builder; a panic in it, or in the future it
+    /// returns, is an ordinary hello failure (retried), never the session's end.
+    pub(crate) fn start_hello(&mut self, spec: &Spec) {
+        let Phase::Up { hello, .. } = &mut self.phase else {
+            return;
+        };
+        let panicked = || -> HelloError { "the hello builder panicked".into() };
+        let build = &spec.hello;
+        let attempt = self.attempt;
+        *hello = Some(
+            match std::panic::catch_unwind(AssertUnwindSafe(|| build(attempt))) {
+                Ok(fut) => {
+                    let caught = AssertUnwindSafe(fut).catch_unwind();
+                    Box::pin(async move { caught.await.unwrap_or_else(|_| Err(panicked())) })
+                }
+                Err(_) => Box::pin(async move { Err(panicked()) }),
+            },
+        );
+    }
+
+    // ── outputs ────────────────────────────────────────────────────────
+
+    /// Drives dialing and the upgrade. Ready once: with the upgrade
+    /// response when the socket is open, or with why it failed.
+    pub(crate) fn poll_open(
+        &mut self,
+        cx: &mut Context<'_>,
+        spec: &Spec,
+    ) -> Poll<Result<Response, ConnectError>> {
+        loop {
+            match &mut self.phase {
+                Phase::Dialing(dialing) => match dialing.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(e)) => return self.failed(e),
+                    Poll::Ready(Ok(stream)) => match upgrade(self.attempt, stream, spec) {
+                        Ok(upgrade) => self.phase = Phase::Upgrading(upgrade),
+                        Err(e) => return self.failed(e),
+                    },
+                },
+                Phase::Upgrading(upgrade) => match Pin::new(upgrade).poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(e)) => return self.failed(ConnectError::Upgrade(e)),
+                    Poll::Ready(Ok((socket, response))) => {
+                        self.phase = Phase::Up {
+                            socket,
+                            hello: None,
+                            read_parked: false,
+                        };
+                        return Poll::Ready(Ok(response));
+                    }
+                },
+                Phase::Up { .. } | Phase::Failed => return Poll::Pending,
+            }
+        }
+    }
+
+    fn failed(&mut self, error: ConnectError) -> Poll<Result<Response, ConnectError>> {
+        self.phase = Phase::Failed;
+        Poll::Ready(Err(error))
+    }
+
+    /// The hello, once built.
+    pub(crate) fn poll_hello(&mut self, cx: &mut Context<'_>) -> Poll<Result<String, HelloError>> {
+        let Phase::Up {
+            hello: slot @ Some(_),
+            ..
+        } = &mut self.phase
+        else {
+            return Poll::Pending;
+        };
+        let ready = slot.as_mut().map_or(Poll::Pending, |f| f.as_mut().poll(cx));
+        if ready.is_ready() {
+            *slot = None;
+        }
+        ready
+    }
+
+    /// The next inbound frame, or how the socket ended (`None`: closed).
+    pub(crate) fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Message, WsError>>> {
+        let Phase::Up {
+            socket,
+            read_parked,
+            ..
+        } = &mut self.phase
+        else {
+            return Poll::Pending;
+        };
+        if *read_parked {
+            return Poll::Pending;
+        }
+        let read = Pin::new(socket).poll_next(cx);
+        *read_parked = read.is_pending();
+        read
+    }
+
+    /// A new poll of the session: the socket may have been woken.
+    pub(crate) fn unpark(&mut self) {
+        if let Phase::Up { read_parked, .. } = &mut self.phase {
+            *read_parked = false;
+        }
+    }
+}
+
+/// Builds this attempt's request (with the caller's hook) and starts the
+/// upgrade on `stream`.
+fn upgrade(attempt: Attempt, stream: MaybeTls, spec: &Spec) -> Result<Upgrade, ConnectError> {
+    let mut request = spec.connect.endpoint.request()?;
+    if let Some(hook) = &spec.request_hook {
+        // The caller's code: a panic is this attempt's failure, retried.
+        std::panic::catch_unwind(AssertUnwindSafe(|| hook(attempt, &mut request)))
+            .map_err(|_| ConnectError::RequestHookPanicked)?;
+    }
+    Ok(Upgrade::new(request, stream, spec.connect.websocket)?)
+}
+
+impl Wire for Socket {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WireError>> {
+        Sink::<Message>::poll_ready(Pin::new(self), cx).map_err(|_| WireError)
+    }
+
+    fn start_send(&mut self, message: Message) -> Result<(), WireError> {
+        Sink::<Message>::start_send(Pin::new(self), message).map_err(|_| WireError)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WireError>> {
+        Sink::<Message>::poll_flush(Pin::new(self), cx).map_err(|_| WireError)
+    }
+
+    fn take_completed_text(&mut self) -> u32 {
+        self.get_mut().take_completed_text()
+    }
+}

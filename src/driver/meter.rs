@@ -1,0 +1,213 @@
+//! What crosses the socket below tungstenite, counted.
+//!
+//! Two facts the session cannot learn from tungstenite: whether any inbound
+//! bytes arrived (a large message arriving slowly is proof of life long
+//! before its last frame completes), and whether the last byte of an
+//! outbound text frame was taken by the transport (the TCP socket, or
+//! rustls' buffer for `wss://`). The second is what "written" means for the
+//! send accounting: tungstenite may hold a frame, or part of one, in its
+//! out-buffer, and may slip a pong in between. Parsing the frame headers of
+//! the bytes the transport accepted is exact whatever tungstenite buffers.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_lite::{AsyncRead, AsyncWrite};
+
+/// The text-frame opcode (RFC 6455 §5.2).
+const OPCODE_TEXT: u8 = 0x1;
+
+/// A stream that counts read progress and completed outbound text frames.
+pub(crate) struct Metered<S> {
+    inner: S,
+    read_progress: bool,
+    cursor: FrameCursor,
+    completed_text: u32,
+}
+
+impl<S> Metered<S> {
+    pub(crate) fn new(inner: S) -> Self {
+        Metered {
+            inner,
+            read_progress: false,
+            cursor: FrameCursor::default(),
+            completed_text: 0,
+        }
+    }
+
+    /// Whether bytes were read since the last call.
+    pub(crate) fn take_read_progress(&mut self) -> bool {
+        std::mem::take(&mut self.read_progress)
+    }
+
+    /// Text frames whose last byte the transport took since the last call.
+    pub(crate) fn take_completed_text(&mut self) -> u32 {
+        std::mem::take(&mut self.completed_text)
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(n)) = read {
+            this.read_progress |= n > 0;
+        }
+        read
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = written {
+            let taken = buf.get(..n).unwrap_or(buf);
+            this.completed_text = this
+                .completed_text
+                .saturating_add(this.cursor.advance(taken));
+        }
+        written
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_close(cx)
+    }
+}
+
+/// Follows the outbound byte stream frame by frame (RFC 6455 §5.2): a
+/// header of 2 to 14 bytes, then the payload, skipped by length.
+#[derive(Debug, Default)]
+struct FrameCursor {
+    header: [u8; 14],
+    have: usize,
+    /// Payload bytes left of the current frame, once its header is complete.
+    payload_left: Option<u64>,
+}
+
+impl FrameCursor {
+    /// Feeds bytes the transport accepted; returns how many text frames
+    /// (with FIN) they completed.
+    fn advance(&mut self, mut bytes: &[u8]) -> u32 {
+        let mut completed = 0;
+        loop {
+            match self.payload_left {
+                Some(left) => {
+                    let take = (bytes.len() as u64).min(left);
+                    bytes = &bytes[take as usize..];
+                    let left = left - take;
+                    if left > 0 {
+                        self.payload_left = Some(left);
+                        return completed;
+                    }
+                    let first = self.header[0];
+                    if first & 0x80 != 0 && first & 0x0f == OPCODE_TEXT {
+                        completed += 1;
+                    }
+                    self.payload_left = None;
+                    self.have = 0;
+                }
+                None => {
+                    let Some((&byte, rest)) = bytes.split_first() else {
+                        return completed;
+                    };
+                    bytes = rest;
+                    self.header[self.have] = byte;
+                    self.have += 1;
+                    if self.have == self.header_len() {
+                        self.payload_left = Some(self.payload_len());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The header length, as far as the bytes seen so far tell (never more
+    /// than 14, so `header` cannot overflow).
+    fn header_len(&self) -> usize {
+        if self.have < 2 {
+            return 2;
+        }
+        let mask = if self.header[1] & 0x80 != 0 { 4 } else { 0 };
+        let extended = match self.header[1] & 0x7f {
+            126 => 2,
+            127 => 8,
+            _ => 0,
+        };
+        2 + extended + mask
+    }
+
+    fn payload_len(&self) -> u64 {
+        match self.header[1] & 0x7f {
+            126 => u64::from(u16::from_be_bytes([self.header[2], self.header[3]])),
+            127 => {
+                let mut be = [0u8; 8];
+                be.copy_from_slice(&self.header[2..10]);
+                u64::from_be_bytes(be)
+            }
+            short => u64::from(short),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_tungstenite::tungstenite::protocol::frame::Frame;
+    use async_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+    fn client_frame(opcode: OpCode, payload: Vec<u8>) -> Vec<u8> {
+        let mut frame = Frame::message(payload, opcode, true);
+        frame.set_random_mask();
+        let mut out = Vec::new();
+        frame.format_into_buf(&mut out).unwrap();
+        out
+    }
+
+    fn text(len: usize) -> Vec<u8> {
+        client_frame(OpCode::Data(Data::Text), vec![b'x'; len])
+    }
+
+    #[test]
+    fn a_text_frame_counts_only_when_its_last_byte_is_taken() {
+        for len in [0, 1, 125, 126, 65_535, 65_536, 70_000] {
+            let bytes = text(len);
+            let mut cursor = FrameCursor::default();
+            let (head, last) = bytes.split_at(bytes.len() - 1);
+            assert_eq!(cursor.advance(head), 0, "len {len}");
+            assert_eq!(cursor.advance(last), 1, "len {len}");
+        }
+    }
+
+    #[test]
+    fn frames_split_anywhere_and_mixed_with_pongs_are_counted_exactly() {
+        let mut stream = Vec::new();
+        stream.extend(text(3));
+        stream.extend(client_frame(OpCode::Control(
+            async_tungstenite::tungstenite::protocol::frame::coding::Control::Pong,
+        ), vec![1, 2]));
+        stream.extend(text(300));
+        stream.extend(client_frame(OpCode::Data(Data::Binary), vec![0; 10]));
+        stream.extend(text(70_000));
+        for step in [1, 2, 3, 7, 64, 1000, stream.len()] {
+            let mut cursor = FrameCursor::default();
+            let total: u32 = stream.chunks(step).map(|c| cursor.advance(c)).sum();
+            assert_eq!(total, 3, "step {step}");
+            assert_eq!(cursor.have, 0);
+            assert_eq!(cursor.payload_left, None);
+        }
+    }
+}

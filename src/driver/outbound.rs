@@ -1,0 +1,690 @@
+//! The one owner of every message the caller handed over, and of the
+//! protocol frames (hello, ping, close).
+//!
+//! # At most once, and exact
+//!
+//! Every message `send` accepted ends in exactly one of two ways:
+//!
+//! - **written**: the last byte of its frame was taken by the layer below
+//!   tungstenite (the TCP socket, or rustls' buffer for `wss://`), as the
+//!   [`meter`](super::meter) counts it. A written message may still die with
+//!   the link: delivery is at most once.
+//! - **handed back**: as [`SessionEvent::Unsent`](super::SessionEvent::Unsent),
+//!   in the close outcome, or back into the opt-in queue (from where it ends
+//!   later in one of these two ways). A frame only partly written is handed
+//!   back.
+//!
+//! Never both, never neither. A message moves `buffer` → `in_flight` (handed
+//! to tungstenite) → written; whatever is still in `buffer` or `in_flight`
+//! when the link goes is handed back, oldest first.
+//!
+//! Everything held back for the caller (the send buffer, frames in flight,
+//! handed-back messages the consumer has not taken yet) is capped at the
+//! send capacity: at the cap `send` returns `Full`.
+
+use std::collections::VecDeque;
+use std::task::{Context, Poll};
+
+use async_tungstenite::tungstenite::protocol::CloseFrame;
+use async_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+use crate::fsm::Status;
+
+use super::queue::{OutboundQueue, QueueError, Queued};
+
+/// Frames one write pass hands to the socket at most, so one busy session
+/// cannot hold its task (and the lock) for long.
+const BATCH: usize = 256;
+
+/// What happened to an accepted message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// Handed to the current connection's send buffer.
+    Accepted,
+    /// Queued until the next ack.
+    Queued,
+    /// Queued; the oldest queued message was evicted to make room and is
+    /// handed back here.
+    QueuedEvicting(String),
+}
+
+/// Why a send was refused. The message is always handed back.
+#[derive(Debug, thiserror::Error)]
+#[error("send failed: {kind}")]
+pub struct SendError {
+    /// What went wrong.
+    pub kind: SendErrorKind,
+    /// The message that was not sent (the text as it would have gone out);
+    /// `None` only when it could not be encoded.
+    pub message: Option<String>,
+}
+
+/// The reasons a send can be refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendErrorKind {
+    /// Not Open and no outbound queue is configured; `Closing` as soon as
+    /// a close was requested.
+    #[error("the session is {0}, not open")]
+    NotOpen(Status),
+    /// The send capacity is used up (messages buffered, in flight, or handed
+    /// back and not yet taken): the socket is slower than the sender.
+    /// Retry later or use `send_wait`, which waits for room.
+    #[error("the send buffer is full")]
+    Full,
+    /// The outbound queue is full and its policy rejects new messages.
+    #[error("the outbound queue is full")]
+    QueueFull,
+    /// The session has ended.
+    #[error("the session has ended")]
+    Ended,
+    /// The value could not be serialised to JSON.
+    #[error("the value is not serialisable: {0}")]
+    Encode(String),
+}
+
+/// The link broke while writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WireError;
+
+/// The socket as the outbound side sees it: tungstenite's sink plus the
+/// meter's count of text frames fully taken by the transport.
+pub(crate) trait Wire {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WireError>>;
+    fn start_send(&mut self, message: Message) -> Result<(), WireError>;
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WireError>>;
+    /// Text frames whose last byte the transport took since the last call.
+    fn take_completed_text(&mut self) -> u32;
+}
+
+/// A text frame handed to tungstenite whose last byte is not yet taken.
+enum InFlight {
+    Hello,
+    Message(Utf8Bytes),
+}
+
+/// The next frame to write, by priority.
+enum Next {
+    Hello,
+    Ping,
+    Message,
+    Close,
+}
+
+/// Every outbound message and protocol frame of one session.
+pub(crate) struct Outbound {
+    capacity: usize,
+    /// Accepted for the current connection, not yet handed to tungstenite.
+    buffer: VecDeque<String>,
+    /// Handed to tungstenite, in order; not yet fully taken by the transport.
+    in_flight: VecDeque<InFlight>,
+    in_flight_messages: usize,
+    /// The opt-in queue for sends while not Open.
+    queue: Option<OutboundQueue<String>>,
+    /// Messages inside `Unsent` events the consumer has not taken yet.
+    held: usize,
+    /// Handed back, waiting for `close()` (or the `Closed` event).
+    returned: Vec<String>,
+    hello: Option<String>,
+    ping: bool,
+    close: Option<CloseFrame>,
+    /// tungstenite holds bytes (a pong, a close reply, a partial frame).
+    flush: bool,
+    /// Sends go to `buffer` (from the ack until the link goes).
+    accepting: bool,
+    /// A close was requested: sends are refused from now on.
+    closing: bool,
+    /// Room appeared for a sender waiting in `send_wait`.
+    room_freed: bool,
+    written: u64,
+}
+
+impl Outbound {
+    pub(crate) fn new(capacity: usize, queue: Option<OutboundQueue<String>>) -> Self {
+        Outbound {
+            capacity,
+            buffer: VecDeque::new(),
+            in_flight: VecDeque::new(),
+            in_flight_messages: 0,
+            queue,
+            held: 0,
+            returned: Vec::new(),
+            hello: None,
+            ping: false,
+            close: None,
+            flush: false,
+            accepting: false,
+            closing: false,
+            room_freed: false,
+            written: 0,
+        }
+    }
+
+    // ── getters ────────────────────────────────────────────────────────
+
+    /// Messages waiting in the opt-in queue.
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.as_ref().map_or(0, OutboundQueue::len)
+    }
+
+    /// Messages written so far (their last byte taken by the transport).
+    pub(crate) fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Everything held back for the caller, which `capacity` bounds.
+    fn held_back(&self) -> usize {
+        self.buffer.len() + self.in_flight_messages + self.held + self.returned.len()
+    }
+
+    /// Whether room appeared since the last call (wake `send_wait`).
+    pub(crate) fn take_room_freed(&mut self) -> bool {
+        std::mem::take(&mut self.room_freed)
+    }
+
+    // ── the caller's side ──────────────────────────────────────────────
+
+    /// Accepts `text` for the current connection, or queues it, or hands
+    /// it back with the reason. `status` names the state for `NotOpen`.
+    pub(crate) fn send(&mut self, text: String, status: Status) -> Result<Sent, SendError> {
+        let refuse = |kind, text| {
+            Err(SendError {
+                kind,
+                message: Some(text),
+            })
+        };
+        if status == Status::Closed {
+            return refuse(SendErrorKind::Ended, text);
+        }
+        if self.closing {
+            return refuse(SendErrorKind::NotOpen(Status::Closing), text);
+        }
+        if self.accepting {
+            if self.held_back() >= self.capacity {
+                return refuse(SendErrorKind::Full, text);
+            }
+            self.buffer.push_back(text);
+            return Ok(Sent::Accepted);
+        }
+        match self.queue.as_mut() {
+            None => refuse(SendErrorKind::NotOpen(status), text),
+            Some(queue) => match queue.push(text) {
+                Ok(Queued::Queued) => Ok(Sent::Queued),
+                Ok(Queued::Evicted(old)) => Ok(Sent::QueuedEvicting(old)),
+                Err(QueueError::Full(text)) => refuse(SendErrorKind::QueueFull, text),
+            },
+        }
+    }
+
+    /// The caller asked to close: every later send is refused. What was
+    /// already accepted is still written before the close frame.
+    pub(crate) fn close_requested(&mut self) {
+        self.closing = true;
+        self.accepting = false;
+    }
+
+    /// The consumer took an `Unsent` event of `n` messages.
+    pub(crate) fn unsent_taken(&mut self, n: usize) {
+        self.held = self.held.saturating_sub(n);
+        self.room_freed = true;
+    }
+
+    /// The event stream was dropped with these handed-back messages still
+    /// in it (from `Unsent` events, `held`, or the `Closed` outcome, not):
+    /// `close()` returns them instead.
+    pub(crate) fn events_dropped(&mut self, held: Vec<String>, outcome: Vec<String>) {
+        self.held = self.held.saturating_sub(held.len());
+        self.returned.extend(held);
+        self.returned.extend(outcome);
+    }
+
+    /// Hands the messages waiting for `close()` over (once).
+    pub(crate) fn take_returned(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.returned)
+    }
+
+    // ── lifecycle moments ──────────────────────────────────────────────
+
+    /// A new link is up: nothing of the last one is left.
+    pub(crate) fn opened(&mut self) {
+        debug_assert!(self.buffer.is_empty() && self.in_flight.is_empty());
+        self.clear_protocol();
+    }
+
+    /// The ack arrived (`FlushQueue`): the queue goes first into the send
+    /// buffer, in order, and sends are accepted from now on.
+    pub(crate) fn acked(&mut self) {
+        if let Some(queue) = self.queue.as_mut() {
+            self.buffer.extend(queue.drain());
+        }
+        self.accepting = !self.closing;
+    }
+
+    /// The link is gone. What it never wrote goes back: into the queue
+    /// (ahead of newer queued messages), to `close()` when closing or when
+    /// nobody reads events, else returned here for an `Unsent` event.
+    pub(crate) fn lost(&mut self, events_alive: bool) -> Option<Vec<String>> {
+        self.accepting = false;
+        self.clear_protocol();
+        let mut leftover: Vec<String> = std::mem::take(&mut self.in_flight)
+            .into_iter()
+            .filter_map(|f| match f {
+                InFlight::Message(bytes) => Some(bytes.as_str().to_owned()),
+                InFlight::Hello => None,
+            })
+            .collect();
+        self.in_flight_messages = 0;
+        leftover.extend(self.buffer.drain(..));
+        if leftover.is_empty() {
+            return None;
+        }
+        self.room_freed = true;
+        match self.queue.as_mut() {
+            Some(queue) if !self.closing => {
+                leftover.into_iter().rev().for_each(|m| queue.push_front(m));
+                None
+            }
+            _ if self.closing || !events_alive => {
+                self.returned.extend(leftover);
+                None
+            }
+            _ => {
+                self.held += leftover.len();
+                Some(leftover)
+            }
+        }
+    }
+
+    /// The session ended: everything not written, oldest first (handed
+    /// back earlier, in flight, buffered, queued). With `for_close` they
+    /// stay for `close()` and none are returned; else they are returned
+    /// for the `Closed` event.
+    pub(crate) fn finished(&mut self, for_close: bool) -> Vec<String> {
+        self.closing = true;
+        if let Some(back) = self.lost(false) {
+            self.returned.extend(back);
+        }
+        if let Some(queue) = self.queue.as_mut() {
+            self.returned.extend(queue.drain());
+        }
+        self.room_freed = true;
+        if for_close {
+            Vec::new()
+        } else {
+            self.take_returned()
+        }
+    }
+
+    /// Whether a close was requested (or the session ended).
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    // ── protocol frames ────────────────────────────────────────────────
+
+    /// The hello text for the current link, sent before anything else.
+    pub(crate) fn hello(&mut self, text: String) {
+        self.hello = Some(text);
+    }
+
+    /// A ping; one pending at most, so a peer that never reads cannot make
+    /// them pile up.
+    pub(crate) fn ping(&mut self) {
+        self.ping = true;
+    }
+
+    /// The close frame: written after the send buffer has drained.
+    pub(crate) fn close(&mut self, frame: CloseFrame) {
+        self.close = Some(frame);
+    }
+
+    /// tungstenite queued a frame of its own (a pong, a close reply).
+    pub(crate) fn needs_flush(&mut self) {
+        self.flush = true;
+    }
+
+    fn clear_protocol(&mut self) {
+        self.hello = None;
+        self.ping = false;
+        self.close = None;
+        self.flush = false;
+    }
+
+    // ── writing ────────────────────────────────────────────────────────
+
+    fn next(&self) -> Option<Next> {
+        if self.hello.is_some() {
+            Some(Next::Hello)
+        } else if self.ping {
+            Some(Next::Ping)
+        } else if !self.buffer.is_empty() {
+            Some(Next::Message)
+        } else if self.close.is_some() {
+            Some(Next::Close)
+        } else {
+            None
+        }
+    }
+
+    /// Writes protocol frames, then accepted messages, then the close frame,
+    /// and flushes; never blocks. Returns whether a frame was handed over.
+    pub(crate) fn poll_write(
+        &mut self,
+        wire: &mut impl Wire,
+        cx: &mut Context<'_>,
+    ) -> Result<bool, WireError> {
+        let result = self.write_some(wire, cx);
+        self.settle(wire);
+        result
+    }
+
+    fn write_some(&mut self, wire: &mut impl Wire, cx: &mut Context<'_>) -> Result<bool, WireError> {
+        let mut progress = false;
+        for _ in 0..BATCH {
+            let Some(next) = self.next() else { break };
+            match wire.poll_ready(cx) {
+                Poll::Pending => break,
+                Poll::Ready(result) => result?,
+            }
+            let frame = match next {
+                Next::Hello => {
+                    self.in_flight.push_back(InFlight::Hello);
+                    Message::Text(self.hello.take().unwrap_or_default().into())
+                }
+                Next::Ping => {
+                    self.ping = false;
+                    Message::Ping(Default::default())
+                }
+                Next::Message => {
+                    let text = Utf8Bytes::from(self.buffer.pop_front().unwrap_or_default());
+                    self.in_flight.push_back(InFlight::Message(text.clone()));
+                    self.in_flight_messages += 1;
+                    Message::Text(text)
+                }
+                Next::Close => Message::Close(self.close.take()),
+            };
+            wire.start_send(frame)?;
+            self.flush = true;
+            progress = true;
+        }
+        if self.flush {
+            match wire.poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.flush = false,
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => {}
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Before the link is dropped: one non-blocking chance for a pending
+    /// close frame and whatever tungstenite still holds. No wait: a
+    /// half-dead peer must not delay the drop.
+    pub(crate) fn write_before_drop(&mut self, wire: &mut impl Wire, cx: &mut Context<'_>) {
+        if let Some(frame) = self.close.take() {
+            if let Poll::Ready(Ok(())) = wire.poll_ready(cx) {
+                let _ = wire.start_send(Message::Close(Some(frame)));
+            }
+        }
+        let _ = wire.poll_flush(cx);
+        self.settle(wire);
+    }
+
+    /// Moves the frames the transport fully took out of `in_flight`.
+    fn settle(&mut self, wire: &mut impl Wire) {
+        for _ in 0..wire.take_completed_text() {
+            match self.in_flight.pop_front() {
+                Some(InFlight::Message(_)) => {
+                    self.in_flight_messages -= 1;
+                    self.written += 1;
+                    self.room_freed = true;
+                }
+                Some(InFlight::Hello) | None => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::queue::Overflow;
+
+    /// A socket that takes `budget` frames whole, then stalls (a frame it
+    /// accepted but has not completed sits in `buffered`), or fails.
+    #[derive(Default)]
+    struct FakeWire {
+        /// Frames the transport will still take whole.
+        budget: usize,
+        /// Frames tungstenite holds (accepted by start_send, not on the wire).
+        buffered: VecDeque<Message>,
+        on_wire: Vec<Message>,
+        completed: u32,
+        broken: bool,
+        /// The transport breaks while tungstenite writes the next frame.
+        fail_send: bool,
+    }
+
+    impl FakeWire {
+        fn taking(budget: usize) -> Self {
+            FakeWire {
+                budget,
+                ..FakeWire::default()
+            }
+        }
+
+        fn drain(&mut self) {
+            while self.budget > 0 {
+                let Some(frame) = self.buffered.pop_front() else {
+                    return;
+                };
+                self.budget -= 1;
+                if matches!(frame, Message::Text(_)) {
+                    self.completed += 1;
+                }
+                self.on_wire.push(frame);
+            }
+        }
+
+        fn texts(&self) -> Vec<String> {
+            self.on_wire
+                .iter()
+                .filter_map(|m| match m {
+                    Message::Text(t) => Some(t.as_str().to_owned()),
+                    _ => None,
+                })
+                .collect()
+        }
+    }
+
+    impl Wire for FakeWire {
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), WireError>> {
+            if self.broken {
+                return Poll::Ready(Err(WireError));
+            }
+            Poll::Ready(Ok(()))
+        }
+
+        fn start_send(&mut self, message: Message) -> Result<(), WireError> {
+            // tungstenite buffers the frame, then tries to write it.
+            self.buffered.push_back(message);
+            if self.fail_send {
+                self.broken = true;
+                return Err(WireError);
+            }
+            self.drain();
+            Ok(())
+        }
+
+        fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<Result<(), WireError>> {
+            if self.broken {
+                return Poll::Ready(Err(WireError));
+            }
+            self.drain();
+            if self.buffered.is_empty() {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            }
+        }
+
+        fn take_completed_text(&mut self) -> u32 {
+            std::mem::take(&mut self.completed)
+        }
+    }
+
+    fn cx() -> Context<'static> {
+        Context::from_waker(std::task::Waker::noop())
+    }
+
+    fn open(capacity: usize, queue: Option<OutboundQueue<String>>) -> Outbound {
+        let mut out = Outbound::new(capacity, queue);
+        out.opened();
+        out.acked();
+        out
+    }
+
+    fn send_all(out: &mut Outbound, texts: &[&str]) {
+        for t in texts {
+            assert_eq!(out.send((*t).to_owned(), Status::Open).unwrap(), Sent::Accepted);
+        }
+    }
+
+    #[test]
+    fn a_message_is_written_only_once_the_transport_took_its_frame() {
+        let mut out = open(8, None);
+        send_all(&mut out, &["a", "b", "c"]);
+        let mut wire = FakeWire::taking(1);
+        assert_eq!(out.poll_write(&mut wire, &mut cx()), Ok(true));
+        // All three handed to tungstenite; only "a" reached the transport.
+        assert_eq!(out.written(), 1);
+        assert_eq!(wire.texts(), ["a"]);
+        // The link dies: b and c come back, in order, never a.
+        assert_eq!(out.lost(true), Some(vec!["b".to_owned(), "c".to_owned()]));
+        assert_eq!(out.written() + 2, 3);
+    }
+
+    #[test]
+    fn a_send_that_fails_mid_write_is_handed_back_not_dropped() {
+        let mut out = open(8, None);
+        send_all(&mut out, &["a", "b"]);
+        // The socket breaks while "a" is being written (ECONNRESET, EPIPE).
+        let mut wire = FakeWire::taking(0);
+        wire.fail_send = true;
+        assert_eq!(out.poll_write(&mut wire, &mut cx()), Err(WireError));
+        assert_eq!(out.written(), 0);
+        assert_eq!(out.lost(true), Some(vec!["a".to_owned(), "b".to_owned()]));
+    }
+
+    #[test]
+    fn frames_completed_by_the_last_chance_flush_count_as_written() {
+        let mut out = open(8, None);
+        send_all(&mut out, &["a", "b"]);
+        let mut wire = FakeWire::taking(0);
+        out.poll_write(&mut wire, &mut cx()).unwrap();
+        assert_eq!(out.written(), 0);
+        out.close(CloseFrame {
+            code: 1002.into(),
+            reason: "protocol error".into(),
+        });
+        wire.budget = 1;
+        out.write_before_drop(&mut wire, &mut cx());
+        assert_eq!(out.written(), 1, "a completed during the last flush");
+        assert_eq!(out.lost(true), Some(vec!["b".to_owned()]));
+    }
+
+    #[test]
+    fn hello_and_ping_go_first_and_the_close_frame_last() {
+        let mut out = Outbound::new(8, None);
+        out.opened();
+        out.hello("hi".into());
+        out.acked();
+        send_all(&mut out, &["a"]);
+        out.ping();
+        out.close(CloseFrame {
+            code: 1000.into(),
+            reason: "".into(),
+        });
+        let mut wire = FakeWire::taking(10);
+        out.poll_write(&mut wire, &mut cx()).unwrap();
+        let kinds: Vec<&str> = wire
+            .on_wire
+            .iter()
+            .map(|m| match m {
+                Message::Text(t) if t.as_str() == "hi" => "hello",
+                Message::Text(_) => "message",
+                Message::Ping(_) => "ping",
+                Message::Close(_) => "close",
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(kinds, ["hello", "ping", "message", "close"]);
+        assert_eq!(out.written(), 1, "the hello is not a caller's message");
+    }
+
+    #[test]
+    fn everything_held_back_is_capped_at_the_send_capacity() {
+        let mut out = open(2, None);
+        send_all(&mut out, &["a", "b"]);
+        let full = out.send("c".into(), Status::Open).unwrap_err();
+        assert_eq!(full.kind, SendErrorKind::Full);
+        assert_eq!(full.message.as_deref(), Some("c"));
+        // Lost, and handed back in an event the consumer has not taken.
+        let back = out.lost(true).unwrap();
+        out.opened();
+        out.acked();
+        let err = out.send("d".into(), Status::Open).unwrap_err();
+        assert_eq!(err.kind, SendErrorKind::Full, "held-back messages count");
+        out.unsent_taken(back.len());
+        assert!(out.take_room_freed());
+        assert_eq!(out.send("d".into(), Status::Open).unwrap(), Sent::Accepted);
+    }
+
+    #[test]
+    fn without_a_reader_handed_back_messages_wait_for_close() {
+        let mut out = open(8, None);
+        send_all(&mut out, &["a"]);
+        assert_eq!(out.lost(false), None);
+        assert_eq!(out.finished(false), ["a"]);
+    }
+
+    #[test]
+    fn lost_messages_go_back_to_the_front_of_the_queue() {
+        let mut out = open(8, Some(OutboundQueue::new(4, Overflow::RejectNew)));
+        send_all(&mut out, &["a", "b"]);
+        assert_eq!(out.lost(true), None);
+        assert_eq!(out.send("c".into(), Status::Reconnecting).unwrap(), Sent::Queued);
+        out.opened();
+        out.acked();
+        let mut wire = FakeWire::taking(10);
+        out.poll_write(&mut wire, &mut cx()).unwrap();
+        assert_eq!(wire.texts(), ["a", "b", "c"]);
+        assert_eq!(out.written(), 3);
+    }
+
+    #[test]
+    fn after_a_close_request_sends_are_refused_and_what_was_accepted_comes_back_oldest_first() {
+        let mut out = open(8, Some(OutboundQueue::new(4, Overflow::RejectNew)));
+        send_all(&mut out, &["a", "b", "c"]);
+        let mut wire = FakeWire::taking(1);
+        out.poll_write(&mut wire, &mut cx()).unwrap();
+        out.close_requested();
+        let err = out.send("late".into(), Status::Open).unwrap_err();
+        assert_eq!(err.kind, SendErrorKind::NotOpen(Status::Closing));
+        assert_eq!(out.lost(true), None, "closing: kept for close()");
+        assert_eq!(out.finished(true), Vec::<String>::new());
+        assert_eq!(out.take_returned(), ["b", "c"]);
+        assert_eq!(out.written(), 1);
+    }
+
+    #[test]
+    fn queued_messages_come_back_at_the_end_after_older_ones() {
+        let mut out = Outbound::new(8, Some(OutboundQueue::new(4, Overflow::RejectNew)));
+        out.send("q1".into(), Status::Connecting).unwrap();
+        out.opened();
+        out.acked();
+        send_all(&mut out, &["o1"]);
+        assert_eq!(out.finished(false), ["q1", "o1"]);
+        let err = out.send("x".into(), Status::Closed).unwrap_err();
+        assert_eq!(err.kind, SendErrorKind::Ended);
+    }
+}

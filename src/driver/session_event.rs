@@ -1,0 +1,121 @@
+//! What the session reports to the caller, as plain data.
+
+use std::time::Duration;
+
+use async_tungstenite::tungstenite::http::{HeaderMap, StatusCode};
+
+use crate::fsm::{Attempt, Cause, CloseReason, Status};
+
+use super::connect::ConnectError;
+use super::spec::HelloError;
+
+/// What the session reports, in order. See [`Events`](super::Events).
+#[derive(Debug)]
+pub enum SessionEvent {
+    /// The state changed.
+    Status {
+        /// The previous state.
+        from: Status,
+        /// The new state.
+        to: Status,
+        /// Why.
+        cause: Cause,
+        /// The attempt the new state is about (for Reconnecting: the next one).
+        attempt: Attempt,
+    },
+    /// The WebSocket upgrade of `attempt` succeeded.
+    Upgraded(UpgradeResponse),
+    /// A connection attempt failed before the socket opened (refused,
+    /// unresolvable, TLS error such as an untrusted certificate, upgrade
+    /// refused). It is retried on the backoff schedule.
+    ConnectFailed {
+        /// The attempt that failed.
+        attempt: Attempt,
+        /// What went wrong, typed.
+        error: ConnectError,
+    },
+    /// The hello builder failed; the attempt is abandoned and retried.
+    HelloFailed {
+        /// The attempt whose hello failed.
+        attempt: Attempt,
+        /// The builder's error.
+        error: HelloError,
+    },
+    /// A JSON text frame from the broker (the hello ack is not repeated here).
+    Message(serde_json::Value),
+    /// A binary frame (only when [`DeliveryConfig::binary`](super::DeliveryConfig::binary) is set).
+    Binary(Vec<u8>),
+    /// A frame that could not be delivered: non-JSON text, or binary when
+    /// binary delivery is off. The session stays up.
+    InvalidFrame {
+        /// The attempt it arrived on.
+        attempt: Attempt,
+        /// What was wrong with it.
+        detail: String,
+    },
+    /// A socket that had opened is gone; a reconnect follows unless the
+    /// session is closing. Fail your in-flight requests here.
+    Disconnected {
+        /// The attempt whose socket is gone.
+        attempt: Attempt,
+        /// What the peer said: its close code if its close frame arrived;
+        /// 1006 when none did or the session dropped the socket itself (ack
+        /// timeout, stale link, protocol error: `reason` says why); 1009
+        /// when an inbound message was over the size limit.
+        code: u16,
+        /// The peer's close reason, or why the session dropped the socket.
+        reason: String,
+    },
+    /// The next attempt will start after `delay`.
+    ReconnectScheduled {
+        /// The attempt that will start.
+        attempt: Attempt,
+        /// The jittered delay.
+        delay: Duration,
+    },
+    /// Messages `send` accepted that the lost connection never wrote,
+    /// oldest first (only without the outbound queue; with it they go back
+    /// into the queue). They count against the send capacity until this
+    /// event is taken.
+    Unsent(Vec<String>),
+    /// The consumer fell behind: this many notices (status changes,
+    /// disconnects, schedules, connect failures) were dropped because the
+    /// event buffer was full. [`Client::status`](super::Client::status) tells the current state.
+    Lagged {
+        /// Notices dropped.
+        missed: u64,
+    },
+    /// The session ended; this is the last event. When it ended without a
+    /// `close()` call (gave up, rejected), the messages never written come
+    /// back here; otherwise `close()` returns them and `unsent` is empty.
+    Closed(CloseOutcome),
+}
+
+/// The visible part of the broker's upgrade response.
+#[derive(Debug, Clone)]
+pub struct UpgradeResponse {
+    /// The attempt it belongs to.
+    pub attempt: Attempt,
+    /// The HTTP status (101).
+    pub status: StatusCode,
+    /// The response headers.
+    pub headers: HeaderMap,
+}
+
+impl UpgradeResponse {
+    /// The subprotocol the broker selected, if any.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.headers.get("sec-websocket-protocol")?.to_str().ok()
+    }
+}
+
+/// How a session ended, and what it never wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseOutcome {
+    /// Why the session ended.
+    pub reason: CloseReason,
+    /// Messages accepted but never written, oldest first (accepted while
+    /// Open, then queued). Each message comes back exactly once: in the
+    /// `Closed` event, or from the first `close()` call.
+    pub unsent: Vec<String>,
+}
