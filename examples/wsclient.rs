@@ -54,7 +54,7 @@ use std::time::{Duration, Instant};
 use futures_lite::{FutureExt, StreamExt};
 use serde_json::Value;
 use session_args::{SessionArgs, list};
-use ws_lifecycle::driver::{BuildError, Client, SessionEvent, TransportConfig};
+use ws_lifecycle::{BuildError, Client, SessionEvent, TransportConfig};
 use ws_lifecycle::fsm::{CloseReason, Config, Status, TerminalClose};
 
 const USAGE: &str = r#"wsclient [OPTIONS] URL      (cargo build --release --example wsclient)
@@ -412,7 +412,7 @@ fn main() {
                 Step::Event(None) => break,
                 Step::Event(Some(SessionEvent::Closed(why))) => {
                     log::info!("session ended: {why}");
-                    reason = Some(why);
+                    reason = Some(why.reason);
                     break;
                 }
                 Step::Event(Some(event)) => {

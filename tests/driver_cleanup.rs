@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use futures_lite::future;
 use ws_lifecycle::fsm::{CloseReason, Config, Status};
-use ws_lifecycle::{Client, SendErrorKind};
+use ws_lifecycle::{Client, NotReady, SendErrorKind};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -80,7 +80,7 @@ fn after_close_no_task_socket_or_timer_remains() {
         assert_eq!(b.stats.connections.load(Ordering::SeqCst), connections);
         assert_eq!(client.status(), Status::Closed);
         let refused = client.send(&serde_json::json!({"late": true})).unwrap_err();
-        assert_eq!(refused.kind, SendErrorKind::Closed);
+        assert_eq!(refused.kind, SendErrorKind::Ended);
         assert!(refused.message.is_some(), "the message is handed back");
     });
 }
@@ -176,7 +176,12 @@ fn a_dropped_session_future_ends_the_session_for_its_handles() {
         })
         .await;
         assert!(closed.is_some(), "close() hung on a dropped session");
-        assert!(client.ready().await.is_ok(), "it had been ready");
+        // Closed now: `ready` fails, even though an attempt was acked once.
+        assert_eq!(
+            client.ready().await,
+            Err(NotReady(CloseReason::Requested)),
+            "ready() answers for now, not for the past"
+        );
         eventually("the broker to see the socket gone", || {
             b.stats.open.load(Ordering::SeqCst) == 0
         })

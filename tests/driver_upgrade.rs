@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_io::Async;
 use driver_support::{fast_config, run, ws_url};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use ws_lifecycle::driver::SessionEvent;
+use ws_lifecycle::SessionEvent;
 use ws_lifecycle::fsm::Status;
 
 #[test]

@@ -166,19 +166,32 @@ impl FrameCursor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use async_tungstenite::tungstenite::protocol::frame::Frame;
-    use async_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
-    fn client_frame(opcode: OpCode, payload: Vec<u8>) -> Vec<u8> {
-        let mut frame = Frame::message(payload, opcode, true);
-        frame.set_random_mask();
-        let mut out = Vec::new();
-        frame.format_into_buf(&mut out).unwrap();
+    const TEXT: u8 = 0x1;
+    const BINARY: u8 = 0x2;
+    const PONG: u8 = 0xA;
+
+    /// A masked client frame with FIN, encoded by hand (RFC 6455 §5.2).
+    fn client_frame(opcode: u8, payload: Vec<u8>) -> Vec<u8> {
+        let mut out = vec![0x80 | opcode];
+        match payload.len() {
+            n @ 0..=125 => out.push(0x80 | n as u8),
+            n @ 126..=65_535 => {
+                out.push(0x80 | 126);
+                out.extend((n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(0x80 | 127);
+                out.extend((n as u64).to_be_bytes());
+            }
+        }
+        out.extend([1, 2, 3, 4]);
+        out.extend(payload);
         out
     }
 
     fn text(len: usize) -> Vec<u8> {
-        client_frame(OpCode::Data(Data::Text), vec![b'x'; len])
+        client_frame(TEXT, vec![b'x'; len])
     }
 
     #[test]
@@ -196,11 +209,9 @@ mod tests {
     fn frames_split_anywhere_and_mixed_with_pongs_are_counted_exactly() {
         let mut stream = Vec::new();
         stream.extend(text(3));
-        stream.extend(client_frame(OpCode::Control(
-            async_tungstenite::tungstenite::protocol::frame::coding::Control::Pong,
-        ), vec![1, 2]));
+        stream.extend(client_frame(PONG, vec![1, 2]));
         stream.extend(text(300));
-        stream.extend(client_frame(OpCode::Data(Data::Binary), vec![0; 10]));
+        stream.extend(client_frame(BINARY, vec![0; 10]));
         stream.extend(text(70_000));
         for step in [1, 2, 3, 7, 64, 1000, stream.len()] {
             let mut cursor = FrameCursor::default();

@@ -92,7 +92,6 @@ impl<M> OutboundQueue<M> {
     pub(crate) fn len(&self) -> usize {
         self.items.len()
     }
-
 }
 
 #[cfg(test)]
@@ -125,6 +124,6 @@ mod tests {
     fn zero_capacity_accepts_nothing() {
         let mut q = OutboundQueue::new(0, Overflow::DropOldest);
         assert_eq!(q.push(1), Err(QueueError::Full(1)));
-        assert!(q.is_empty());
+        assert_eq!(q.len(), 0);
     }
 }

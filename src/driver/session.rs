@@ -52,6 +52,8 @@ pub struct Session {
     alarm: Alarm,
     /// The consumer's event buffer was full when last looked at.
     read_paused: bool,
+    /// The change to Open (from, cause), published with `FlushQueue`.
+    opening: Option<(Status, Cause)>,
     done: bool,
 }
 
@@ -72,6 +74,7 @@ impl Session {
             link: None,
             alarm: Alarm::new(),
             read_paused: false,
+            opening: None,
             done: false,
         }
     }
@@ -120,11 +123,22 @@ impl Session {
                 }
             }
             Action::FlushQueue { attempt } => {
-                // Open is published here, in one critical section with the
-                // queue's flush, so no send can overtake queued messages.
+                // Open is published here, status and event, in one critical
+                // section with the queue's flush: a send can neither
+                // overtake queued messages nor see Open and be refused.
                 let mut inner = self.shared.lock();
                 inner.outbound.acked();
-                inner.publish(Status::Open, attempt);
+                if let Some((from, cause)) = self.opening.take() {
+                    inner.publish(Status::Open, attempt);
+                    let to = Status::Open;
+                    let event = SessionEvent::Status {
+                        from,
+                        to,
+                        cause,
+                        attempt,
+                    };
+                    self.shared.push_locked(&mut inner, event);
+                }
                 drop(inner);
                 self.shared.changed.notify(usize::MAX);
             }
@@ -181,11 +195,13 @@ impl Session {
             Some(State::Closed { reason }) => Some(reason.clone()),
             _ => None,
         };
-        let mut inner = self.shared.lock();
-        // Open is published with the queue's flush (`FlushQueue`).
-        if to != Status::Open {
-            inner.publish(to, attempt);
+        if to == Status::Open {
+            // Published with the queue's flush (`FlushQueue`), right after.
+            self.opening = Some((from, cause));
+            return;
         }
+        let mut inner = self.shared.lock();
+        inner.publish(to, attempt);
         if closed.is_some() {
             // Published with the status, so no handle sees Closed without a reason.
             inner.closed = closed;

@@ -119,3 +119,13 @@ pub struct CloseOutcome {
     /// `Closed` event, or from the first `close()` call.
     pub unsent: Vec<String>,
 }
+
+impl std::fmt::Display for CloseOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.reason)?;
+        match self.unsent.len() {
+            0 => Ok(()),
+            n => write!(f, " ({n} messages never written)"),
+        }
+    }
+}

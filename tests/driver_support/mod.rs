@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use futures_lite::StreamExt;
 use futures_lite::future;
-use ws_lifecycle::driver::{Client, ClientBuilder, Events, SessionEvent};
+use ws_lifecycle::{Client, ClientBuilder, Events, SessionEvent};
 use ws_lifecycle::fsm::{Cause, CloseReason, Config, Status};
 
 /// Every test body runs under this limit.
@@ -195,7 +195,7 @@ impl Watch {
     /// Waits for a failed connection attempt; returns (attempt, error).
     pub async fn connect_failed(&mut self) -> (u64, String) {
         self.until("ConnectFailed", |e| match e {
-            SessionEvent::ConnectFailed { attempt, error } => Some((*attempt, error.clone())),
+            SessionEvent::ConnectFailed { attempt, error } => Some((*attempt, error.to_string())),
             _ => None,
         })
         .await
