@@ -274,7 +274,7 @@ fn a_stable_connection_resets_the_backoff() {
     sim.run_until(t0 + secs(200));
     let delays: Vec<u64> = sim.scheduled().iter().map(|s| s.2.as_secs()).collect();
     assert_eq!(delays[..7], [1, 2, 4, 8, 1, 2, 4]);
-    assert_eq!(sim.m.lifecycle().failures as usize, delays.len() - 4);
+    assert_eq!(sim.m.lifecycle().failures() as usize, delays.len() - 4);
 }
 
 #[test]
@@ -320,12 +320,14 @@ fn half_dead_link_is_detected_at_exactly_last_activity_plus_stale_after() {
     assert_eq!(m.lifecycle(), &before);
     assert_eq!(m.status(), Status::Open);
 
-    // Right at it: dead, dropped, 1006, reconnect scheduled.
+    // Right at it: dead, a best-effort 1001 close frame, dropped, 1006,
+    // reconnect scheduled.
     m.handle_timeout(stale);
     let actions = drain(&mut m);
     assert_eq!(
         names(&actions),
         [
+            "SendClose",
             "DropTransport",
             "Disconnected",
             "StatusChanged",
@@ -333,7 +335,15 @@ fn half_dead_link_is_detected_at_exactly_last_activity_plus_stale_after() {
         ]
     );
     assert!(matches!(
-        actions[1],
+        actions[0],
+        Action::SendClose {
+            attempt: 1,
+            code: 1001,
+            ..
+        }
+    ));
+    assert!(matches!(
+        actions[2],
         Action::Disconnected {
             attempt: 1,
             code: 1006,
@@ -341,7 +351,7 @@ fn half_dead_link_is_detected_at_exactly_last_activity_plus_stale_after() {
         }
     ));
     assert!(matches!(
-        actions[2],
+        actions[3],
         Action::StatusChanged {
             from: Status::Open,
             to: Status::Reconnecting,
@@ -352,7 +362,7 @@ fn half_dead_link_is_detected_at_exactly_last_activity_plus_stale_after() {
     assert_eq!(m.status(), Status::Reconnecting);
     // 115 s Open is stable: the backoff starts over.
     assert_eq!(
-        actions[3],
+        actions[4],
         Action::ReconnectScheduled {
             attempt: 2,
             delay: secs(1)
@@ -372,13 +382,13 @@ fn late_ack_is_ignored_and_does_not_reset_the_backoff() {
     m.handle_timeout(expired);
     let actions = drain(&mut m);
     assert!(matches!(
-        actions[2],
+        actions[3],
         Action::StatusChanged {
             cause: Cause::AckTimeout,
             ..
         }
     ));
-    assert_eq!(m.lifecycle().failures, 1);
+    assert_eq!(m.lifecycle().failures(), 1);
 
     // The ack of attempt 1 arrives while Reconnecting.
     let before = m.lifecycle().clone();
@@ -406,7 +416,7 @@ fn late_ack_is_ignored_and_does_not_reset_the_backoff() {
             assert_eq!(m.status(), status);
         }
     }
-    assert_eq!(m.lifecycle().failures, 1, "no reset");
+    assert_eq!(m.lifecycle().failures(), 1, "no reset");
     // Attempt 2 fails too: the second step of the schedule, not the first.
     m.handle(Event::TransportLost { attempt: 2 }, expired + secs(2));
     assert_eq!(
@@ -775,7 +785,7 @@ fn reconnect_now_skips_the_delay() {
         }
     );
     assert_eq!(
-        m.lifecycle().failures,
+        m.lifecycle().failures(),
         1,
         "a reconnect request is no failure"
     );
@@ -786,9 +796,15 @@ fn reconnect_now_skips_the_delay() {
     let actions = drain(&mut m);
     assert_eq!(
         names(&actions),
-        ["DropTransport", "Disconnected", "StatusChanged", "Connect"]
+        [
+            "SendClose",
+            "DropTransport",
+            "Disconnected",
+            "StatusChanged",
+            "Connect"
+        ]
     );
-    assert_eq!(actions[3], Action::Connect { attempt: 2 });
+    assert_eq!(actions[4], Action::Connect { attempt: 2 });
 }
 
 /// A broker that fails every attempt in a different way, in turn.

@@ -53,6 +53,28 @@ pub enum Event {
         /// The attempt the message arrived on.
         attempt: Attempt,
     },
+    /// The peer broke the protocol: tungstenite reported a protocol
+    /// violation (`code` 1002) or invalid UTF-8 in a text frame (1007). Like
+    /// [`MessageTooBig`](Self::MessageTooBig) it ends the connection: a
+    /// best-effort close frame with `code` (1002 when `code` may not be
+    /// sent in a close frame), then the transport is dropped.
+    ProtocolError {
+        /// The attempt the bad frame arrived on.
+        attempt: Attempt,
+        /// The close code that names the violation (1002 or 1007).
+        code: u16,
+    },
+    /// The driver stopped reading the socket because the caller's event
+    /// buffer is full. While paused, the Ack, Stale and Retry timers do not
+    /// run (unread bytes are not silence, and no new attempt starts); the
+    /// Connect, Ping and CloseGrace timers do. Ignored when already paused
+    /// and in Closed; emits no action.
+    ReadPaused,
+    /// The caller's event buffer has room again and the driver reads once
+    /// more. The paused span is not counted as silence (see
+    /// [`Lifecycle::read_paused_since`](super::Lifecycle::read_paused_since)).
+    /// Ignored when not paused and in Closed; emits no action.
+    ReadResumed,
     /// The caller asked to close: works in every state and is idempotent.
     Close {
         /// The close code to send (1000 for a normal close).
@@ -69,8 +91,8 @@ pub enum Event {
 }
 
 impl Event {
-    /// The attempt a socket event belongs to; `None` for caller commands and
-    /// timeouts.
+    /// The attempt a socket event belongs to; `None` for caller commands,
+    /// read pauses and timeouts.
     pub fn attempt(&self) -> Option<Attempt> {
         match *self {
             Event::SocketOpened { attempt }
@@ -80,8 +102,13 @@ impl Event {
             | Event::Activity { attempt }
             | Event::PeerClosed { attempt, .. }
             | Event::TransportLost { attempt }
-            | Event::MessageTooBig { attempt } => Some(attempt),
-            Event::Close { .. } | Event::ReconnectNow | Event::Timeout => None,
+            | Event::MessageTooBig { attempt }
+            | Event::ProtocolError { attempt, .. } => Some(attempt),
+            Event::ReadPaused
+            | Event::ReadResumed
+            | Event::Close { .. }
+            | Event::ReconnectNow
+            | Event::Timeout => None,
         }
     }
 
@@ -96,6 +123,9 @@ impl Event {
             Event::PeerClosed { .. } => "PeerClosed",
             Event::TransportLost { .. } => "TransportLost",
             Event::MessageTooBig { .. } => "MessageTooBig",
+            Event::ProtocolError { .. } => "ProtocolError",
+            Event::ReadPaused => "ReadPaused",
+            Event::ReadResumed => "ReadResumed",
             Event::Close { .. } => "Close",
             Event::ReconnectNow => "ReconnectNow",
             Event::Timeout => "Timeout",

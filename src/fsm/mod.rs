@@ -36,15 +36,20 @@
 //! late close of a dead socket can never disturb a newer connection.
 
 mod action;
+#[doc(hidden)]
 pub mod backoff;
 mod config;
+#[doc(hidden)]
 pub mod diagram;
 mod event;
+#[doc(hidden)]
 pub mod explore;
 mod machine;
 mod queue;
 mod state;
+#[doc(hidden)]
 pub mod time;
+mod timer;
 mod transition;
 
 pub use action::{Action, Cause};
@@ -53,4 +58,5 @@ pub use event::Event;
 pub use machine::Machine;
 pub use queue::{OutboundQueue, Overflow, QueueError, Queued};
 pub use state::{Attempt, CloseReason, State, Status};
+pub use timer::Timer;
 pub use transition::{Lifecycle, apply, step};
