@@ -46,6 +46,8 @@ fn check_close_from(cfg: &Config, point: &Point) -> Result<(), String> {
 struct Report {
     graph: Graph,
     statuses: BTreeSet<Status>,
+    /// Statuses reached with reading paused.
+    paused: BTreeSet<Status>,
     causes: BTreeSet<Cause>,
     errors: Vec<String>,
 }
@@ -53,11 +55,15 @@ struct Report {
 fn run(cfg: &Config) -> Report {
     let t0 = Instant::now();
     let mut statuses = BTreeSet::new();
+    let mut paused = BTreeSet::new();
     let mut causes = BTreeSet::new();
     let mut errors = Vec::new();
     let graph = explore::explore(cfg, t0, |before, event, after, actions| {
         statuses.insert(before.lifecycle.state().status());
         statuses.insert(after.lifecycle.state().status());
+        if after.lifecycle.read_paused() {
+            paused.insert(after.lifecycle.state().status());
+        }
         for a in actions {
             if let Action::StatusChanged { cause, .. } = a {
                 causes.insert(*cause);
@@ -84,6 +90,7 @@ fn run(cfg: &Config) -> Report {
     Report {
         graph,
         statuses,
+        paused,
         causes,
         errors,
     }
@@ -100,6 +107,10 @@ fn assert_clean(name: &str, r: &Report) {
         Status::ALL.into_iter().collect(),
         "{name}: not every status reached"
     );
+    // Every status but Closed is explored with reading paused too.
+    let mut live: BTreeSet<Status> = Status::ALL.into_iter().collect();
+    live.remove(&Status::Closed);
+    assert_eq!(r.paused, live, "{name}: not every status reached paused");
     assert!(
         !r.graph
             .edges
