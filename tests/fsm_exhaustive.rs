@@ -29,13 +29,13 @@ fn check_close_from(cfg: &Config, point: &Point) -> Result<(), String> {
     if !actions.is_empty() || again != closed {
         return Err("a second Close did something".into());
     }
-    match closed.state {
+    match *closed.state() {
         State::Closed { .. } => Ok(()),
         State::Closing { deadline, .. } => {
             let (done, actions) = step(&closed, Event::Timeout, deadline, cfg);
             check_edge(cfg, &closed, &Event::Timeout, deadline, &done, &actions)?;
-            if done.state.status() != Status::Closed {
-                return Err(format!("grace timeout left {:?}", done.state));
+            if done.state().status() != Status::Closed {
+                return Err(format!("grace timeout left {:?}", done.state()));
             }
             Ok(())
         }
@@ -46,6 +46,8 @@ fn check_close_from(cfg: &Config, point: &Point) -> Result<(), String> {
 struct Report {
     graph: Graph,
     statuses: BTreeSet<Status>,
+    /// Statuses reached with reading paused.
+    paused: BTreeSet<Status>,
     causes: BTreeSet<Cause>,
     errors: Vec<String>,
 }
@@ -53,11 +55,15 @@ struct Report {
 fn run(cfg: &Config) -> Report {
     let t0 = Instant::now();
     let mut statuses = BTreeSet::new();
+    let mut paused = BTreeSet::new();
     let mut causes = BTreeSet::new();
     let mut errors = Vec::new();
     let graph = explore::explore(cfg, t0, |before, event, after, actions| {
-        statuses.insert(before.lifecycle.state.status());
-        statuses.insert(after.lifecycle.state.status());
+        statuses.insert(before.lifecycle.state().status());
+        statuses.insert(after.lifecycle.state().status());
+        if after.lifecycle.read_paused() {
+            paused.insert(after.lifecycle.state().status());
+        }
         for a in actions {
             if let Action::StatusChanged { cause, .. } = a {
                 causes.insert(*cause);
@@ -76,7 +82,7 @@ fn run(cfg: &Config) -> Report {
             if errors.len() < 20 {
                 errors.push(format!(
                     "{e}\n    before {:?}\n    event {event:?}\n    after {:?}\n    actions {actions:?}",
-                    before.lifecycle.state, after.lifecycle.state
+                    before.lifecycle.state(), after.lifecycle.state()
                 ));
             }
         }
@@ -84,6 +90,7 @@ fn run(cfg: &Config) -> Report {
     Report {
         graph,
         statuses,
+        paused,
         causes,
         errors,
     }
@@ -100,6 +107,10 @@ fn assert_clean(name: &str, r: &Report) {
         Status::ALL.into_iter().collect(),
         "{name}: not every status reached"
     );
+    // Every status but Closed is explored with reading paused too.
+    let mut live: BTreeSet<Status> = Status::ALL.into_iter().collect();
+    live.remove(&Status::Closed);
+    assert_eq!(r.paused, live, "{name}: not every status reached paused");
     assert!(
         !r.graph
             .edges
@@ -140,6 +151,7 @@ fn exploration_upholds_every_invariant() {
         Cause::PeerClosed,
         Cause::TransportLost,
         Cause::MessageTooBig,
+        Cause::ProtocolError,
         Cause::RetryDue,
         Cause::ReconnectNow,
         Cause::CloseRequested,
@@ -157,6 +169,7 @@ fn exploration_upholds_every_invariant() {
         (Connecting, Reconnecting),
         (Connecting, Closed),
         (AwaitingAck, Connecting),
+        (AwaitingAck, AwaitingAck),
         (AwaitingAck, Open),
         (AwaitingAck, Reconnecting),
         (AwaitingAck, Closing),
@@ -167,7 +180,9 @@ fn exploration_upholds_every_invariant() {
         (Open, Closing),
         (Open, Closed),
         (Reconnecting, Connecting),
+        (Reconnecting, Reconnecting),
         (Reconnecting, Closed),
+        (Closing, Closing),
         (Closing, Closed),
     ]
     .into_iter()
@@ -288,10 +303,7 @@ fn the_checker_rejects_broken_edges() {
     };
     let t0 = Instant::now();
     let (start, _) = Lifecycle::start(&cfg, t0);
-    let with = |state: State| Lifecycle {
-        state,
-        ..start.clone()
-    };
+    let with = |state: State| start.clone().with_state(state);
     let connecting = |attempt| State::Connecting {
         attempt,
         deadline: t0 + cfg.connect_timeout,
@@ -300,13 +312,14 @@ fn the_checker_rejects_broken_edges() {
         attempt: 1,
         deadline: t0 + cfg.ack_timeout,
     });
-    let reconnecting = Lifecycle {
-        failures: 1,
-        ..with(State::Reconnecting {
-            next_attempt: 2,
-            retry_at: t0 + Duration::from_secs(1),
-        })
-    };
+    // Attempt 1 refused: one failure, attempt 2 in a second (no jitter).
+    let (reconnecting, _) = step(&start, Event::ConnectFailed { attempt: 1 }, t0, &cfg);
+    assert!(matches!(
+        *reconnecting.state(),
+        State::Reconnecting { next_attempt: 2, retry_at } if retry_at == t0 + Duration::from_secs(1)
+    ));
+    let (paused_awaiting, _) = step(&awaiting, Event::ReadPaused, t0, &cfg);
+    assert!(paused_awaiting.read_paused());
     let changed = |from, to, cause| Action::StatusChanged {
         from,
         to,
@@ -360,13 +373,7 @@ fn the_checker_rejects_broken_edges() {
             "a delay outside the bounds",
             with(connecting(1)),
             Event::ConnectFailed { attempt: 1 },
-            Lifecycle {
-                failures: 1,
-                ..with(State::Reconnecting {
-                    next_attempt: 2,
-                    retry_at: t0 + Duration::from_millis(10),
-                })
-            },
+            reconnecting.clone(),
             vec![
                 Action::DropTransport { attempt: 1 },
                 changed(
@@ -379,6 +386,101 @@ fn the_checker_rejects_broken_edges() {
                     delay: Duration::from_millis(10),
                 },
             ],
+        ),
+        (
+            "our own drop of an opened socket without a close frame",
+            awaiting.clone(),
+            Event::HelloFailed { attempt: 1 },
+            reconnecting.clone(),
+            vec![
+                Action::DropTransport { attempt: 1 },
+                Action::Disconnected {
+                    attempt: 1,
+                    code: 1006,
+                    reason: "hello failed".into(),
+                },
+                changed(
+                    Status::AwaitingAck,
+                    Status::Reconnecting,
+                    Cause::HelloFailed,
+                ),
+                Action::ReconnectScheduled {
+                    attempt: 2,
+                    delay: Duration::from_secs(1),
+                },
+            ],
+        ),
+        (
+            "a close frame for another attempt before our own drop",
+            awaiting.clone(),
+            Event::HelloFailed { attempt: 1 },
+            reconnecting.clone(),
+            vec![
+                Action::SendClose {
+                    attempt: 2,
+                    code: 1011,
+                    reason: "hello failed".into(),
+                },
+                Action::DropTransport { attempt: 1 },
+                Action::Disconnected {
+                    attempt: 1,
+                    code: 1006,
+                    reason: "hello failed".into(),
+                },
+                changed(
+                    Status::AwaitingAck,
+                    Status::Reconnecting,
+                    Cause::HelloFailed,
+                ),
+                Action::ReconnectScheduled {
+                    attempt: 2,
+                    delay: Duration::from_secs(1),
+                },
+            ],
+        ),
+        (
+            "a read pause that emits an action",
+            awaiting.clone(),
+            Event::ReadPaused,
+            paused_awaiting.clone(),
+            vec![Action::SendHello { attempt: 1 }],
+        ),
+        (
+            "a read pause that changes the state",
+            awaiting.clone(),
+            Event::ReadPaused,
+            paused_awaiting.clone().with_state(State::AwaitingAck {
+                attempt: 1,
+                deadline: t0 + cfg.ack_timeout * 2,
+            }),
+            vec![],
+        ),
+        (
+            "a resume that moves the ack deadline by more than the pause",
+            paused_awaiting.clone(),
+            Event::ReadResumed,
+            awaiting.clone().with_state(State::AwaitingAck {
+                attempt: 1,
+                deadline: t0 + cfg.ack_timeout + Duration::from_secs(60),
+            }),
+            vec![],
+        ),
+        (
+            "activity that moves last_activity elsewhere than to its time",
+            with(State::Open {
+                attempt: 1,
+                since: t0,
+                last_activity: t0,
+                next_ping: t0 + cfg.ping_interval,
+            }),
+            Event::Activity { attempt: 1 },
+            with(State::Open {
+                attempt: 1,
+                since: t0,
+                last_activity: t0 + Duration::from_secs(5),
+                next_ping: t0 + cfg.ping_interval,
+            }),
+            vec![],
         ),
         (
             "application data outside Open",
@@ -407,6 +509,7 @@ fn the_checker_rejects_broken_edges() {
     for (what, before, event, after, actions) in bad {
         let at = match event {
             Event::Timeout => t0 + cfg.ack_timeout,
+            Event::ReadResumed => t0 + Duration::from_secs(1),
             _ => t0,
         };
         assert!(

@@ -46,8 +46,8 @@ struct Input {
     fire: u8,
 }
 
-/// `Input::choice` 11: what a healthy broker would send next.
-const PROGRESS: u8 = 11;
+/// `Input::choice` 15: what a healthy broker would send next.
+const PROGRESS: u8 = 15;
 /// `Input::fire`: fire the timeout at its deadline (or late, if overdue).
 const AT_DEADLINE: u8 = 0;
 /// `Input::fire`: call `handle_timeout` a nanosecond before the deadline.
@@ -66,6 +66,8 @@ fn input() -> impl Strategy<Value = Input> {
         1 => Just(6),
         1 => Just(9),
         3 => Just(10),
+        2 => prop::sample::select(&[11u8, 12][..]),
+        4 => prop::sample::select(&[13u8, 14][..]),
     ];
     let offset = prop_oneof![8 => Just(0i8), 1 => Just(-1i8), 1 => Just(1i8)];
     let delta_ms = prop_oneof![6 => 0u32..2_000, 2 => 0u32..100_000];
@@ -191,6 +193,16 @@ fn feed(i: Input, m: &Machine, last_connect: u64) -> Feed {
             reason: String::new(),
         },
         10 => Event::ReconnectNow,
+        11 => Event::ProtocolError {
+            attempt,
+            code: 1002,
+        },
+        12 => Event::ProtocolError {
+            attempt,
+            code: 1007,
+        },
+        13 => Event::ReadPaused,
+        14 => Event::ReadResumed,
         // "Progress": what a healthy broker would send next.
         _ => match m.status() {
             Status::Connecting => Event::SocketOpened { attempt },
@@ -292,7 +304,7 @@ fn drive(cfg: &Config, inputs: &[Input], history: &mut History) -> Result<Vec<Ac
         let ctx = |e: String| {
             format!(
                 "{e}\n  before {:?}\n  event {event:?} at +{:?}\n  after {:?}\n  actions {actions:?}",
-                before.state,
+                before.state(),
                 at - t0,
                 m.state()
             )
@@ -309,9 +321,22 @@ fn drive(cfg: &Config, inputs: &[Input], history: &mut History) -> Result<Vec<Ac
         if pure != *m.lifecycle() || pure_actions != actions {
             return Err(ctx("Machine and fsm::step disagree".into()));
         }
-        // poll_timeout: Some until Closed, None after.
-        if m.poll_timeout().is_some() == m.is_closed() {
-            return Err(ctx("poll_timeout vs Closed".into()));
+        // poll_timeout: Some until Closed, None after; None before that
+        // only while reading is paused in AwaitingAck or Reconnecting.
+        let may_wait = m.is_closed()
+            || (m.read_paused()
+                && matches!(m.status(), Status::AwaitingAck | Status::Reconnecting));
+        if m.poll_timeout().is_none() && !may_wait {
+            return Err(ctx(
+                "poll_timeout None outside Closed and a paused wait".into()
+            ));
+        }
+        if m.is_closed() && m.poll_timeout().is_some() {
+            return Err(ctx("poll_timeout after Closed".into()));
+        }
+        // What handle_timeout fires is exactly the timer due now.
+        if m.due(at).is_some() != m.poll_timeout().is_some_and(|d| at >= d) {
+            return Err(ctx("due() disagrees with poll_timeout()".into()));
         }
         log.extend(actions);
     }

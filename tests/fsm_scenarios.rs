@@ -274,7 +274,7 @@ fn a_stable_connection_resets_the_backoff() {
     sim.run_until(t0 + secs(200));
     let delays: Vec<u64> = sim.scheduled().iter().map(|s| s.2.as_secs()).collect();
     assert_eq!(delays[..7], [1, 2, 4, 8, 1, 2, 4]);
-    assert_eq!(sim.m.lifecycle().failures as usize, delays.len() - 4);
+    assert_eq!(sim.m.lifecycle().failures() as usize, delays.len() - 4);
 }
 
 #[test]
@@ -320,12 +320,14 @@ fn half_dead_link_is_detected_at_exactly_last_activity_plus_stale_after() {
     assert_eq!(m.lifecycle(), &before);
     assert_eq!(m.status(), Status::Open);
 
-    // Right at it: dead, dropped, 1006, reconnect scheduled.
+    // Right at it: dead, a best-effort 1001 close frame, dropped, 1006,
+    // reconnect scheduled.
     m.handle_timeout(stale);
     let actions = drain(&mut m);
     assert_eq!(
         names(&actions),
         [
+            "SendClose",
             "DropTransport",
             "Disconnected",
             "StatusChanged",
@@ -333,7 +335,15 @@ fn half_dead_link_is_detected_at_exactly_last_activity_plus_stale_after() {
         ]
     );
     assert!(matches!(
-        actions[1],
+        actions[0],
+        Action::SendClose {
+            attempt: 1,
+            code: 1001,
+            ..
+        }
+    ));
+    assert!(matches!(
+        actions[2],
         Action::Disconnected {
             attempt: 1,
             code: 1006,
@@ -341,7 +351,7 @@ fn half_dead_link_is_detected_at_exactly_last_activity_plus_stale_after() {
         }
     ));
     assert!(matches!(
-        actions[2],
+        actions[3],
         Action::StatusChanged {
             from: Status::Open,
             to: Status::Reconnecting,
@@ -352,7 +362,7 @@ fn half_dead_link_is_detected_at_exactly_last_activity_plus_stale_after() {
     assert_eq!(m.status(), Status::Reconnecting);
     // 115 s Open is stable: the backoff starts over.
     assert_eq!(
-        actions[3],
+        actions[4],
         Action::ReconnectScheduled {
             attempt: 2,
             delay: secs(1)
@@ -372,13 +382,13 @@ fn late_ack_is_ignored_and_does_not_reset_the_backoff() {
     m.handle_timeout(expired);
     let actions = drain(&mut m);
     assert!(matches!(
-        actions[2],
+        actions[3],
         Action::StatusChanged {
             cause: Cause::AckTimeout,
             ..
         }
     ));
-    assert_eq!(m.lifecycle().failures, 1);
+    assert_eq!(m.lifecycle().failures(), 1);
 
     // The ack of attempt 1 arrives while Reconnecting.
     let before = m.lifecycle().clone();
@@ -406,7 +416,7 @@ fn late_ack_is_ignored_and_does_not_reset_the_backoff() {
             assert_eq!(m.status(), status);
         }
     }
-    assert_eq!(m.lifecycle().failures, 1, "no reset");
+    assert_eq!(m.lifecycle().failures(), 1, "no reset");
     // Attempt 2 fails too: the second step of the schedule, not the first.
     m.handle(Event::TransportLost { attempt: 2 }, expired + secs(2));
     assert_eq!(
@@ -775,7 +785,7 @@ fn reconnect_now_skips_the_delay() {
         }
     );
     assert_eq!(
-        m.lifecycle().failures,
+        m.lifecycle().failures(),
         1,
         "a reconnect request is no failure"
     );
@@ -786,9 +796,15 @@ fn reconnect_now_skips_the_delay() {
     let actions = drain(&mut m);
     assert_eq!(
         names(&actions),
-        ["DropTransport", "Disconnected", "StatusChanged", "Connect"]
+        [
+            "SendClose",
+            "DropTransport",
+            "Disconnected",
+            "StatusChanged",
+            "Connect"
+        ]
     );
-    assert_eq!(actions[3], Action::Connect { attempt: 2 });
+    assert_eq!(actions[4], Action::Connect { attempt: 2 });
 }
 
 /// A broker that fails every attempt in a different way, in turn.
@@ -1061,4 +1077,489 @@ fn deadlines_near_the_end_of_time_still_move_forward() {
     }
     assert!(steps > 10, "{steps}");
     assert!(now.checked_add(secs(1)).is_none(), "clamping was exercised");
+}
+
+// ── Reading paused (the consumer's event buffer is full) ───────────────
+
+#[test]
+fn paused_in_awaiting_ack_does_not_time_out_and_resumes_with_the_span_added() {
+    let t0 = Instant::now();
+    let mut m = machine_in(Status::AwaitingAck, t0);
+    let ack = m.config().ack_timeout;
+    assert_eq!(m.poll_timeout(), Some(t0 + ack));
+    m.handle(Event::ReadPaused, t0 + secs(5));
+    assert!(drain(&mut m).is_empty(), "pausing is no status change");
+    assert!(m.read_paused());
+    assert_eq!(m.poll_timeout(), None, "the wait is on the consumer");
+    // Long past the ack deadline: nothing fires.
+    m.handle_timeout(t0 + ack + secs(100));
+    assert!(drain(&mut m).is_empty());
+    assert_eq!(m.status(), Status::AwaitingAck);
+    // A second pause keeps the first one's start.
+    m.handle(Event::ReadPaused, t0 + secs(50));
+    assert!(drain(&mut m).is_empty());
+    assert_eq!(m.lifecycle().read_paused_since(), Some(t0 + secs(5)));
+    // Resumed after 200 s paused: the deadline moves 200 s later.
+    let resumed = t0 + secs(205);
+    m.handle(Event::ReadResumed, resumed);
+    assert!(drain(&mut m).is_empty());
+    assert!(!m.read_paused());
+    let due = t0 + ack + secs(200);
+    assert_eq!(m.poll_timeout(), Some(due));
+    // A second resume changes nothing.
+    let before = m.lifecycle().clone();
+    m.handle(Event::ReadResumed, resumed + secs(1));
+    assert!(drain(&mut m).is_empty());
+    assert_eq!(m.lifecycle(), &before);
+    m.handle_timeout(due - NS);
+    assert!(drain(&mut m).is_empty());
+    m.handle_timeout(due);
+    let actions = drain(&mut m);
+    assert_eq!(
+        actions[0],
+        Action::SendClose {
+            attempt: 1,
+            code: 1008,
+            reason: "hello ack timeout".into()
+        }
+    );
+    assert_eq!(m.status(), Status::Reconnecting);
+}
+
+#[test]
+fn a_pause_that_began_before_the_socket_opened_counts_only_from_the_open() {
+    let t0 = Instant::now();
+    let mut m = machine_in(Status::Connecting, t0);
+    m.handle(Event::ReadPaused, t0);
+    // The connect deadline still runs while paused.
+    assert_eq!(m.poll_timeout(), Some(t0 + m.config().connect_timeout));
+    let opened = t0 + secs(3);
+    m.handle(Event::SocketOpened { attempt: 1 }, opened);
+    drain(&mut m);
+    assert_eq!(m.poll_timeout(), None);
+    m.handle(Event::ReadResumed, opened + secs(4));
+    assert_eq!(
+        m.poll_timeout(),
+        Some(opened + m.config().ack_timeout + secs(4)),
+        "only the 4 s paused in AwaitingAck are added"
+    );
+}
+
+#[test]
+fn paused_in_open_pings_go_out_stale_does_not_fire_and_resume_shifts_activity() {
+    let t0 = Instant::now();
+    let mut m = machine_in(Status::Open, t0);
+    let cfg = m.config().clone();
+    m.handle(Event::Activity { attempt: 1 }, t0 + secs(10));
+    m.handle(Event::ReadPaused, t0 + secs(20));
+    assert!(drain(&mut m).is_empty());
+    // Ten minutes paused: a ping every ping_interval, never stale.
+    let mut pings = Vec::new();
+    let end = t0 + secs(600);
+    while let Some(t) = m.poll_timeout().filter(|t| *t <= end) {
+        m.handle_timeout(t);
+        for a in drain(&mut m) {
+            assert_eq!(a, Action::SendPing { attempt: 1 }, "at {:?}", t - t0);
+            pings.push((t - t0).as_secs());
+        }
+    }
+    assert_eq!(pings, (1..=20).map(|k| 30 * k).collect::<Vec<_>>());
+    assert_eq!(m.status(), Status::Open);
+    // Resumed at 600 s: 580 s paused are not silence. last_activity was
+    // 10 s; shifted by 580 s it would be 590 s: 10 s of silence remain.
+    m.handle(Event::ReadResumed, end);
+    assert!(drain(&mut m).is_empty());
+    let State::Open { last_activity, .. } = *m.state() else {
+        unreachable!()
+    };
+    assert_eq!(last_activity, t0 + secs(590));
+    let stale = t0 + secs(590) + cfg.stale_after;
+    let mut fired = Vec::new();
+    while let Some(t) = m.poll_timeout().filter(|t| *t <= stale) {
+        m.handle_timeout(t);
+        fired.push((t, drain(&mut m)));
+    }
+    let (t, actions) = fired.pop().unwrap();
+    assert_eq!(
+        t, stale,
+        "stale exactly at the shifted last_activity + stale_after"
+    );
+    assert_eq!(
+        names(&actions)[..2],
+        ["SendClose", "DropTransport"],
+        "{actions:?}"
+    );
+    assert!(fired.iter().all(|(_, a)| names(a) == ["SendPing"]));
+}
+
+#[test]
+fn resume_in_open_never_moves_last_activity_past_now() {
+    let t0 = Instant::now();
+    let mut m = machine_in(Status::Open, t0);
+    m.handle(Event::ReadPaused, t0 + secs(1));
+    // Frames read before the pause took effect still count as activity.
+    m.handle(Event::Activity { attempt: 1 }, t0 + secs(8));
+    m.handle(Event::ReadResumed, t0 + secs(9));
+    let State::Open { last_activity, .. } = *m.state() else {
+        unreachable!()
+    };
+    assert_eq!(last_activity, t0 + secs(9));
+}
+
+#[test]
+fn paused_in_reconnecting_starts_no_attempt_until_resumed_then_at_once() {
+    let t0 = Instant::now();
+    let mut m = machine_in(Status::Reconnecting, t0);
+    let State::Reconnecting { retry_at, .. } = *m.state() else {
+        unreachable!()
+    };
+    m.handle(Event::ReadPaused, t0 + ms(100));
+    assert_eq!(m.poll_timeout(), None);
+    m.handle_timeout(retry_at + secs(60));
+    assert!(drain(&mut m).is_empty(), "no Connect while paused");
+    let resumed = retry_at + secs(60);
+    m.handle(Event::ReadResumed, resumed);
+    assert!(drain(&mut m).is_empty());
+    // The retry fell due while paused: it is due at once.
+    assert_eq!(m.poll_timeout(), Some(retry_at));
+    assert_eq!(m.due(resumed), Some(ws_lifecycle::fsm::Timer::Retry));
+    m.handle_timeout(resumed);
+    assert_eq!(
+        drain(&mut m),
+        [
+            Action::StatusChanged {
+                from: Status::Reconnecting,
+                to: Status::Connecting,
+                cause: Cause::RetryDue,
+                attempt: 2
+            },
+            Action::Connect { attempt: 2 }
+        ]
+    );
+
+    // Resumed before the retry was due: it stays where it was.
+    let mut m = machine_in(Status::Reconnecting, t0);
+    m.handle(Event::ReadPaused, t0 + ms(100));
+    m.handle(Event::ReadResumed, t0 + ms(200));
+    assert_eq!(m.poll_timeout(), Some(retry_at));
+}
+
+#[test]
+fn reconnect_now_and_close_still_work_while_paused() {
+    let t0 = Instant::now();
+    let mut m = machine_in(Status::Reconnecting, t0);
+    m.handle(Event::ReadPaused, t0);
+    m.handle(Event::ReconnectNow, t0 + ms(1));
+    assert_eq!(names(&drain(&mut m)), ["StatusChanged", "Connect"]);
+    assert!(m.read_paused(), "the pause outlives the state change");
+    assert_eq!(
+        m.poll_timeout(),
+        Some(t0 + ms(1) + m.config().connect_timeout)
+    );
+    m.handle(close_event(), t0 + ms(2));
+    assert_eq!(names(&drain(&mut m)), ["DropTransport", "StatusChanged"]);
+    assert!(m.is_closed());
+    assert!(!m.read_paused());
+    for e in [Event::ReadPaused, Event::ReadResumed] {
+        m.handle(e, t0 + ms(3));
+        assert!(drain(&mut m).is_empty());
+    }
+    assert!(!m.read_paused(), "Closed ignores pauses");
+}
+
+// ── Reconnect-now respects the give-up budgets ─────────────────────────
+
+#[test]
+fn reconnect_now_with_a_spent_attempt_budget_gives_up() {
+    let t0 = Instant::now();
+    let cfg = Config {
+        max_attempts: Some(2),
+        ..no_jitter()
+    };
+    let mut m = Machine::new(cfg, t0).unwrap();
+    drain(&mut m);
+    // Attempt 1 → reconnect now → attempt 2 (budget 2: allowed).
+    m.handle(Event::ReconnectNow, t0 + ms(1));
+    assert_eq!(
+        names(&drain(&mut m)),
+        ["DropTransport", "StatusChanged", "Connect"]
+    );
+    assert_eq!(m.attempt(), Some(2));
+    assert_eq!(
+        m.lifecycle().failures(),
+        0,
+        "a reconnect request is no failure"
+    );
+    // Attempt 2 opens; reconnect now: the budget is spent, give up.
+    m.handle(Event::SocketOpened { attempt: 2 }, t0 + ms(2));
+    drain(&mut m);
+    m.handle(Event::ReconnectNow, t0 + ms(3));
+    let actions = drain(&mut m);
+    assert_eq!(
+        actions,
+        [
+            Action::SendClose {
+                attempt: 2,
+                code: 1000,
+                reason: "reconnect requested".into()
+            },
+            Action::DropTransport { attempt: 2 },
+            Action::Disconnected {
+                attempt: 2,
+                code: 1006,
+                reason: "reconnect requested".into()
+            },
+            Action::StatusChanged {
+                from: Status::AwaitingAck,
+                to: Status::Closed,
+                cause: Cause::GaveUp,
+                attempt: 2
+            },
+        ]
+    );
+    assert_eq!(
+        m.state(),
+        &State::Closed {
+            reason: CloseReason::GaveUp { attempts: 2 }
+        }
+    );
+    assert_eq!(m.lifecycle().failures(), 0);
+}
+
+#[test]
+fn reconnect_now_with_a_spent_time_budget_gives_up() {
+    let t0 = Instant::now();
+    let cfg = Config {
+        max_unstable: Some(secs(30)),
+        ..no_jitter()
+    };
+    let mut m = Machine::new(cfg, t0).unwrap();
+    drain(&mut m);
+    m.handle(Event::ConnectFailed { attempt: 1 }, t0);
+    drain(&mut m);
+    m.handle(Event::ReconnectNow, t0 + secs(29));
+    assert_eq!(names(&drain(&mut m)), ["StatusChanged", "Connect"]);
+    m.handle(Event::ReconnectNow, t0 + secs(30));
+    assert_eq!(
+        drain(&mut m),
+        [
+            Action::DropTransport { attempt: 2 },
+            Action::StatusChanged {
+                from: Status::Connecting,
+                to: Status::Closed,
+                cause: Cause::GaveUp,
+                attempt: 2
+            },
+        ]
+    );
+}
+
+#[test]
+fn reconnect_now_after_a_stable_open_resets_the_budget_first() {
+    let t0 = Instant::now();
+    let cfg = Config {
+        max_attempts: Some(1),
+        ..no_jitter()
+    };
+    let mut m = Machine::new(cfg.clone(), t0).unwrap();
+    m.handle(Event::SocketOpened { attempt: 1 }, t0);
+    m.handle(Event::Ack { attempt: 1 }, t0);
+    drain(&mut m);
+    // Not yet stable: attempt budget 1 is spent.
+    let mut early = m.clone();
+    early.handle(Event::ReconnectNow, t0 + secs(1));
+    assert!(early.is_closed());
+    // Stable: the budget starts over, the next attempt starts.
+    m.handle(Event::ReconnectNow, t0 + cfg.stable_after);
+    assert_eq!(names(&drain(&mut m))[3..], ["StatusChanged", "Connect"]);
+    assert_eq!(m.attempt(), Some(2));
+}
+
+// ── Our own drops: a best-effort close frame first ─────────────────────
+
+#[test]
+fn every_own_drop_sends_its_close_code_right_before_dropping() {
+    let t0 = Instant::now();
+    let at = t0 + ms(1);
+    // (state, what happens, close code sent, Disconnected code and reason)
+    let cases: Vec<(Status, Option<Event>, u16, u16, &str)> = vec![
+        (
+            Status::AwaitingAck,
+            Some(Event::HelloFailed { attempt: 1 }),
+            1011,
+            1006,
+            "hello failed",
+        ),
+        (Status::AwaitingAck, None, 1008, 1006, "hello ack timeout"),
+        (
+            Status::Open,
+            None,
+            1001,
+            1006,
+            "no inbound data within stale_after",
+        ),
+        (
+            Status::AwaitingAck,
+            Some(Event::ReconnectNow),
+            1000,
+            1006,
+            "reconnect requested",
+        ),
+        (
+            Status::Open,
+            Some(Event::ReconnectNow),
+            1000,
+            1006,
+            "reconnect requested",
+        ),
+        (
+            Status::Open,
+            Some(Event::ProtocolError {
+                attempt: 1,
+                code: 1002,
+            }),
+            1002,
+            1006,
+            "protocol error (sent 1002)",
+        ),
+        (
+            Status::AwaitingAck,
+            Some(Event::ProtocolError {
+                attempt: 1,
+                code: 1007,
+            }),
+            1007,
+            1006,
+            "invalid UTF-8 (sent 1007)",
+        ),
+        (
+            Status::Open,
+            Some(Event::ProtocolError {
+                attempt: 1,
+                code: 1005,
+            }),
+            1002,
+            1006,
+            "protocol error (sent 1002)",
+        ),
+        (
+            Status::Open,
+            Some(Event::MessageTooBig { attempt: 1 }),
+            1009,
+            1009,
+            "message too big",
+        ),
+    ];
+    for (status, event, sent, code, reason) in cases {
+        let mut m = machine_in(status, t0);
+        match &event {
+            Some(e) => m.handle(e.clone(), at),
+            None => {
+                // The state's failure deadline: ack timeout, or stale (the
+                // pings before it go out first).
+                while m.status() == status {
+                    let due = m.poll_timeout().unwrap();
+                    m.handle_timeout(due);
+                    if m.status() == status {
+                        drain(&mut m);
+                    }
+                }
+            }
+        }
+        let actions = drain(&mut m);
+        let what = format!("{status:?} + {event:?}: {actions:?}");
+        let drop = actions
+            .iter()
+            .position(|a| matches!(a, Action::DropTransport { .. }))
+            .unwrap_or_else(|| panic!("no DropTransport: {what}"));
+        assert!(drop >= 1, "{what}");
+        assert!(
+            matches!(&actions[drop - 1], Action::SendClose { attempt: 1, code, .. } if *code == sent),
+            "{what}"
+        );
+        assert_eq!(
+            actions[drop + 1],
+            Action::Disconnected {
+                attempt: 1,
+                code,
+                reason: reason.into()
+            },
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn drops_the_peer_caused_send_no_close_frame() {
+    let t0 = Instant::now();
+    for event in [
+        Event::TransportLost { attempt: 1 },
+        Event::PeerClosed {
+            attempt: 1,
+            code: 1001,
+            reason: "going away".into(),
+        },
+    ] {
+        let mut m = machine_in(Status::Open, t0);
+        m.handle(event, t0 + ms(1));
+        let actions = drain(&mut m);
+        assert_eq!(actions[0], Action::DropTransport { attempt: 1 });
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::SendClose { .. }))
+        );
+    }
+}
+
+#[test]
+fn protocol_errors_end_the_connection_or_complete_a_close() {
+    let t0 = Instant::now();
+    let perr = |attempt| Event::ProtocolError {
+        attempt,
+        code: 1002,
+    };
+    // Open: a failure like any other; the backoff counts it.
+    let mut m = machine_in(Status::Open, t0);
+    m.handle(perr(1), t0 + ms(1));
+    let actions = drain(&mut m);
+    assert!(matches!(
+        actions[3],
+        Action::StatusChanged {
+            from: Status::Open,
+            to: Status::Reconnecting,
+            cause: Cause::ProtocolError,
+            attempt: 2
+        }
+    ));
+    assert_eq!(m.lifecycle().failures(), 1);
+    // Of another attempt: ignored.
+    let mut m = machine_in(Status::Open, t0);
+    m.handle(perr(2), t0 + ms(1));
+    assert!(drain(&mut m).is_empty());
+    // Closing: the close is over; the socket goes.
+    let mut m = machine_in(Status::Closing, t0);
+    m.handle(perr(1), t0 + ms(1));
+    let actions = drain(&mut m);
+    assert_eq!(actions[0], Action::DropTransport { attempt: 1 });
+    assert!(matches!(
+        actions[1],
+        Action::StatusChanged {
+            cause: Cause::CloseCompleted,
+            ..
+        }
+    ));
+    assert_eq!(
+        m.state(),
+        &State::Closed {
+            reason: CloseReason::Requested
+        }
+    );
+    // Connecting, Reconnecting, Closed: ignored.
+    for status in [Status::Connecting, Status::Reconnecting, Status::Closed] {
+        let mut m = machine_in(status, t0);
+        m.handle(perr(1), t0 + ms(1));
+        assert!(drain(&mut m).is_empty(), "{status:?}");
+        assert_eq!(m.status(), status);
+    }
 }

@@ -33,9 +33,17 @@ enum Rep {
     Closing,
     /// Closed by the caller.
     Closed,
+    /// AwaitingAck, with reading paused right after the socket opened: the
+    /// ack deadline does not run.
+    AwaitingAckPaused,
+    /// OpenSilent with reading paused: the stale deadline does not run, the
+    /// next deadline is the third ping.
+    OpenSilentPaused,
+    /// Reconnecting with reading paused: the retry does not run.
+    ReconnectingPaused,
 }
 
-const REPS: [Rep; 7] = [
+const REPS: [Rep; 10] = [
     Rep::Connecting,
     Rep::AwaitingAck,
     Rep::Open,
@@ -43,6 +51,9 @@ const REPS: [Rep; 7] = [
     Rep::Reconnecting,
     Rep::Closing,
     Rep::Closed,
+    Rep::AwaitingAckPaused,
+    Rep::OpenSilentPaused,
+    Rep::ReconnectingPaused,
 ];
 
 /// The events, as classes. Socket events carry attempt 2 (the representative's).
@@ -59,6 +70,10 @@ enum Ev {
     PeerClosedTerminal,
     TransportLost,
     MessageTooBig,
+    /// `ProtocolError` with 1002 and with 1007.
+    ProtocolError,
+    ReadPaused,
+    ReadResumed,
     Close,
     ReconnectNow,
     /// `Timeout` exactly at the state's earliest deadline.
@@ -69,7 +84,7 @@ enum Ev {
     OtherAttempt,
 }
 
-const EVS: [Ev; 14] = [
+const EVS: [Ev; 17] = [
     Ev::SocketOpened,
     Ev::ConnectFailed,
     Ev::HelloFailed,
@@ -79,6 +94,9 @@ const EVS: [Ev; 14] = [
     Ev::PeerClosedTerminal,
     Ev::TransportLost,
     Ev::MessageTooBig,
+    Ev::ProtocolError,
+    Ev::ReadPaused,
+    Ev::ReadResumed,
     Ev::Close,
     Ev::ReconnectNow,
     Ev::TimeoutAtDeadline,
@@ -97,9 +115,14 @@ enum Out {
     Emit(&'static [&'static str]),
     /// A status change (or re-entry) with this cause and exactly these actions.
     Go(Status, Cause, &'static [&'static str]),
+    /// No actions; only the read pause starts (at the event's time).
+    Pause,
+    /// No actions; the read pause ends (the deadline shift it makes is
+    /// checked by the virtual-clock scenarios).
+    Resume,
 }
 
-use Out::{Emit, Go, Ignored, Touch};
+use Out::{Emit, Go, Ignored, Pause, Resume, Touch};
 use Status as S;
 
 // Action lists, by name, in emission order.
@@ -117,10 +140,24 @@ const TOO_BIG: &[&str] = &[
     "StatusChanged",
     "ReconnectScheduled",
 ];
+/// We drop an opened socket ourselves: a best-effort close frame first.
+const OWN_DROP: &[&str] = &[
+    "SendClose",
+    "DropTransport",
+    "Disconnected",
+    "StatusChanged",
+    "ReconnectScheduled",
+];
 const REJECTED: &[&str] = &["DropTransport", "Disconnected", "StatusChanged"];
 const CLOSE_OPEN: &[&str] = &["SendClose", "StatusChanged"];
 const DROP_CLOSED: &[&str] = &["DropTransport", "StatusChanged"];
-const RECONNECT_OPENED: &[&str] = &["DropTransport", "Disconnected", "StatusChanged", "Connect"];
+const RECONNECT_OPENED: &[&str] = &[
+    "SendClose",
+    "DropTransport",
+    "Disconnected",
+    "StatusChanged",
+    "Connect",
+];
 
 #[rustfmt::skip]
 const TABLE: &[(Rep, Ev, Out)] = &[
@@ -134,6 +171,9 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::Connecting, Ev::PeerClosedTerminal, Ignored),
     (Rep::Connecting, Ev::TransportLost,      Ignored),
     (Rep::Connecting, Ev::MessageTooBig,      Ignored),
+    (Rep::Connecting, Ev::ProtocolError,      Ignored),
+    (Rep::Connecting, Ev::ReadPaused,         Pause),
+    (Rep::Connecting, Ev::ReadResumed,        Ignored),
     (Rep::Connecting, Ev::Close,              Go(S::Closed, Cause::CloseRequested, DROP_CLOSED)),
     (Rep::Connecting, Ev::ReconnectNow,       Go(S::Connecting, Cause::ReconnectNow, &["DropTransport", "StatusChanged", "Connect"])),
     (Rep::Connecting, Ev::TimeoutAtDeadline,  Go(S::Reconnecting, Cause::ConnectTimeout, FAIL_NO_SOCKET)),
@@ -142,16 +182,19 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     // ── AwaitingAck (attempt 2) ─────────────────────────────────────────
     (Rep::AwaitingAck, Ev::SocketOpened,       Ignored),
     (Rep::AwaitingAck, Ev::ConnectFailed,      Ignored),
-    (Rep::AwaitingAck, Ev::HelloFailed,        Go(S::Reconnecting, Cause::HelloFailed, FAIL_OPENED)),
+    (Rep::AwaitingAck, Ev::HelloFailed,        Go(S::Reconnecting, Cause::HelloFailed, OWN_DROP)),
     (Rep::AwaitingAck, Ev::Ack,                Go(S::Open, Cause::Acked, &["StatusChanged", "FlushQueue"])),
     (Rep::AwaitingAck, Ev::Activity,           Ignored),
     (Rep::AwaitingAck, Ev::PeerClosedNormal,   Go(S::Reconnecting, Cause::PeerClosed, FAIL_OPENED)),
     (Rep::AwaitingAck, Ev::PeerClosedTerminal, Go(S::Closed, Cause::Rejected, REJECTED)),
     (Rep::AwaitingAck, Ev::TransportLost,      Go(S::Reconnecting, Cause::TransportLost, FAIL_OPENED)),
     (Rep::AwaitingAck, Ev::MessageTooBig,      Go(S::Reconnecting, Cause::MessageTooBig, TOO_BIG)),
+    (Rep::AwaitingAck, Ev::ProtocolError,      Go(S::Reconnecting, Cause::ProtocolError, OWN_DROP)),
+    (Rep::AwaitingAck, Ev::ReadPaused,         Pause),
+    (Rep::AwaitingAck, Ev::ReadResumed,        Ignored),
     (Rep::AwaitingAck, Ev::Close,              Go(S::Closing, Cause::CloseRequested, CLOSE_OPEN)),
     (Rep::AwaitingAck, Ev::ReconnectNow,       Go(S::Connecting, Cause::ReconnectNow, RECONNECT_OPENED)),
-    (Rep::AwaitingAck, Ev::TimeoutAtDeadline,  Go(S::Reconnecting, Cause::AckTimeout, FAIL_OPENED)),
+    (Rep::AwaitingAck, Ev::TimeoutAtDeadline,  Go(S::Reconnecting, Cause::AckTimeout, OWN_DROP)),
     (Rep::AwaitingAck, Ev::TimeoutEarly,       Ignored),
     (Rep::AwaitingAck, Ev::OtherAttempt,       Ignored),
     // ── Open (attempt 2, just acked; next deadline: ping) ───────────────
@@ -164,6 +207,9 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::Open, Ev::PeerClosedTerminal, Go(S::Closed, Cause::Rejected, REJECTED)),
     (Rep::Open, Ev::TransportLost,      Go(S::Reconnecting, Cause::TransportLost, FAIL_OPENED)),
     (Rep::Open, Ev::MessageTooBig,      Go(S::Reconnecting, Cause::MessageTooBig, TOO_BIG)),
+    (Rep::Open, Ev::ProtocolError,      Go(S::Reconnecting, Cause::ProtocolError, OWN_DROP)),
+    (Rep::Open, Ev::ReadPaused,         Pause),
+    (Rep::Open, Ev::ReadResumed,        Ignored),
     (Rep::Open, Ev::Close,              Go(S::Closing, Cause::CloseRequested, CLOSE_OPEN)),
     (Rep::Open, Ev::ReconnectNow,       Go(S::Connecting, Cause::ReconnectNow, RECONNECT_OPENED)),
     (Rep::Open, Ev::TimeoutAtDeadline,  Emit(&["SendPing"])),
@@ -179,9 +225,12 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::OpenSilent, Ev::PeerClosedTerminal, Go(S::Closed, Cause::Rejected, REJECTED)),
     (Rep::OpenSilent, Ev::TransportLost,      Go(S::Reconnecting, Cause::TransportLost, FAIL_OPENED)),
     (Rep::OpenSilent, Ev::MessageTooBig,      Go(S::Reconnecting, Cause::MessageTooBig, TOO_BIG)),
+    (Rep::OpenSilent, Ev::ProtocolError,      Go(S::Reconnecting, Cause::ProtocolError, OWN_DROP)),
+    (Rep::OpenSilent, Ev::ReadPaused,         Pause),
+    (Rep::OpenSilent, Ev::ReadResumed,        Ignored),
     (Rep::OpenSilent, Ev::Close,              Go(S::Closing, Cause::CloseRequested, CLOSE_OPEN)),
     (Rep::OpenSilent, Ev::ReconnectNow,       Go(S::Connecting, Cause::ReconnectNow, RECONNECT_OPENED)),
-    (Rep::OpenSilent, Ev::TimeoutAtDeadline,  Go(S::Reconnecting, Cause::Stale, FAIL_OPENED)),
+    (Rep::OpenSilent, Ev::TimeoutAtDeadline,  Go(S::Reconnecting, Cause::Stale, OWN_DROP)),
     (Rep::OpenSilent, Ev::TimeoutEarly,       Ignored),
     (Rep::OpenSilent, Ev::OtherAttempt,       Ignored),
     // ── Reconnecting (attempt 2 failed; attempt 3 pending) ──────────────
@@ -194,6 +243,9 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::Reconnecting, Ev::PeerClosedTerminal, Ignored),
     (Rep::Reconnecting, Ev::TransportLost,      Ignored),
     (Rep::Reconnecting, Ev::MessageTooBig,      Ignored),
+    (Rep::Reconnecting, Ev::ProtocolError,      Ignored),
+    (Rep::Reconnecting, Ev::ReadPaused,         Pause),
+    (Rep::Reconnecting, Ev::ReadResumed,        Ignored),
     (Rep::Reconnecting, Ev::Close,              Go(S::Closed, Cause::CloseRequested, &["StatusChanged"])),
     (Rep::Reconnecting, Ev::ReconnectNow,       Go(S::Connecting, Cause::ReconnectNow, &["StatusChanged", "Connect"])),
     (Rep::Reconnecting, Ev::TimeoutAtDeadline,  Go(S::Connecting, Cause::RetryDue, &["StatusChanged", "Connect"])),
@@ -209,6 +261,9 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::Closing, Ev::PeerClosedTerminal, Go(S::Closed, Cause::CloseCompleted, DROP_CLOSED)),
     (Rep::Closing, Ev::TransportLost,      Go(S::Closed, Cause::CloseCompleted, DROP_CLOSED)),
     (Rep::Closing, Ev::MessageTooBig,      Go(S::Closed, Cause::CloseCompleted, DROP_CLOSED)),
+    (Rep::Closing, Ev::ProtocolError,      Go(S::Closed, Cause::CloseCompleted, DROP_CLOSED)),
+    (Rep::Closing, Ev::ReadPaused,         Pause),
+    (Rep::Closing, Ev::ReadResumed,        Ignored),
     (Rep::Closing, Ev::Close,              Ignored),
     (Rep::Closing, Ev::ReconnectNow,       Ignored),
     (Rep::Closing, Ev::TimeoutAtDeadline,  Go(S::Closed, Cause::CloseGraceExpired, DROP_CLOSED)),
@@ -224,11 +279,68 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::Closed, Ev::PeerClosedTerminal, Ignored),
     (Rep::Closed, Ev::TransportLost,      Ignored),
     (Rep::Closed, Ev::MessageTooBig,      Ignored),
+    (Rep::Closed, Ev::ProtocolError,      Ignored),
+    (Rep::Closed, Ev::ReadPaused,         Ignored),
+    (Rep::Closed, Ev::ReadResumed,        Ignored),
     (Rep::Closed, Ev::Close,              Ignored),
     (Rep::Closed, Ev::ReconnectNow,       Ignored),
     (Rep::Closed, Ev::TimeoutAtDeadline,  Ignored),
     (Rep::Closed, Ev::TimeoutEarly,       Ignored),
     (Rep::Closed, Ev::OtherAttempt,       Ignored),
+    // ── AwaitingAck (attempt 2), reading paused: no ack deadline ────────
+    (Rep::AwaitingAckPaused, Ev::SocketOpened,       Ignored),
+    (Rep::AwaitingAckPaused, Ev::ConnectFailed,      Ignored),
+    (Rep::AwaitingAckPaused, Ev::HelloFailed,        Go(S::Reconnecting, Cause::HelloFailed, OWN_DROP)),
+    (Rep::AwaitingAckPaused, Ev::Ack,                Go(S::Open, Cause::Acked, &["StatusChanged", "FlushQueue"])),
+    (Rep::AwaitingAckPaused, Ev::Activity,           Ignored),
+    (Rep::AwaitingAckPaused, Ev::PeerClosedNormal,   Go(S::Reconnecting, Cause::PeerClosed, FAIL_OPENED)),
+    (Rep::AwaitingAckPaused, Ev::PeerClosedTerminal, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::AwaitingAckPaused, Ev::TransportLost,      Go(S::Reconnecting, Cause::TransportLost, FAIL_OPENED)),
+    (Rep::AwaitingAckPaused, Ev::MessageTooBig,      Go(S::Reconnecting, Cause::MessageTooBig, TOO_BIG)),
+    (Rep::AwaitingAckPaused, Ev::ProtocolError,      Go(S::Reconnecting, Cause::ProtocolError, OWN_DROP)),
+    (Rep::AwaitingAckPaused, Ev::ReadPaused,         Ignored),
+    (Rep::AwaitingAckPaused, Ev::ReadResumed,        Resume),
+    (Rep::AwaitingAckPaused, Ev::Close,              Go(S::Closing, Cause::CloseRequested, CLOSE_OPEN)),
+    (Rep::AwaitingAckPaused, Ev::ReconnectNow,       Go(S::Connecting, Cause::ReconnectNow, RECONNECT_OPENED)),
+    (Rep::AwaitingAckPaused, Ev::TimeoutAtDeadline,  Ignored),
+    (Rep::AwaitingAckPaused, Ev::TimeoutEarly,       Ignored),
+    (Rep::AwaitingAckPaused, Ev::OtherAttempt,       Ignored),
+    // ── Open (attempt 2, silent, stale overdue), reading paused: pings only
+    (Rep::OpenSilentPaused, Ev::SocketOpened,       Ignored),
+    (Rep::OpenSilentPaused, Ev::ConnectFailed,      Ignored),
+    (Rep::OpenSilentPaused, Ev::HelloFailed,        Ignored),
+    (Rep::OpenSilentPaused, Ev::Ack,                Touch),
+    (Rep::OpenSilentPaused, Ev::Activity,           Touch),
+    (Rep::OpenSilentPaused, Ev::PeerClosedNormal,   Go(S::Reconnecting, Cause::PeerClosed, FAIL_OPENED)),
+    (Rep::OpenSilentPaused, Ev::PeerClosedTerminal, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::OpenSilentPaused, Ev::TransportLost,      Go(S::Reconnecting, Cause::TransportLost, FAIL_OPENED)),
+    (Rep::OpenSilentPaused, Ev::MessageTooBig,      Go(S::Reconnecting, Cause::MessageTooBig, TOO_BIG)),
+    (Rep::OpenSilentPaused, Ev::ProtocolError,      Go(S::Reconnecting, Cause::ProtocolError, OWN_DROP)),
+    (Rep::OpenSilentPaused, Ev::ReadPaused,         Ignored),
+    (Rep::OpenSilentPaused, Ev::ReadResumed,        Resume),
+    (Rep::OpenSilentPaused, Ev::Close,              Go(S::Closing, Cause::CloseRequested, CLOSE_OPEN)),
+    (Rep::OpenSilentPaused, Ev::ReconnectNow,       Go(S::Connecting, Cause::ReconnectNow, RECONNECT_OPENED)),
+    (Rep::OpenSilentPaused, Ev::TimeoutAtDeadline,  Emit(&["SendPing"])),
+    (Rep::OpenSilentPaused, Ev::TimeoutEarly,       Ignored),
+    (Rep::OpenSilentPaused, Ev::OtherAttempt,       Ignored),
+    // ── Reconnecting (attempt 3 pending), reading paused: no retry ──────
+    (Rep::ReconnectingPaused, Ev::SocketOpened,       Ignored),
+    (Rep::ReconnectingPaused, Ev::ConnectFailed,      Ignored),
+    (Rep::ReconnectingPaused, Ev::HelloFailed,        Ignored),
+    (Rep::ReconnectingPaused, Ev::Ack,                Ignored),
+    (Rep::ReconnectingPaused, Ev::Activity,           Ignored),
+    (Rep::ReconnectingPaused, Ev::PeerClosedNormal,   Ignored),
+    (Rep::ReconnectingPaused, Ev::PeerClosedTerminal, Ignored),
+    (Rep::ReconnectingPaused, Ev::TransportLost,      Ignored),
+    (Rep::ReconnectingPaused, Ev::MessageTooBig,      Ignored),
+    (Rep::ReconnectingPaused, Ev::ProtocolError,      Ignored),
+    (Rep::ReconnectingPaused, Ev::ReadPaused,         Ignored),
+    (Rep::ReconnectingPaused, Ev::ReadResumed,        Resume),
+    (Rep::ReconnectingPaused, Ev::Close,              Go(S::Closed, Cause::CloseRequested, &["StatusChanged"])),
+    (Rep::ReconnectingPaused, Ev::ReconnectNow,       Go(S::Connecting, Cause::ReconnectNow, &["StatusChanged", "Connect"])),
+    (Rep::ReconnectingPaused, Ev::TimeoutAtDeadline,  Ignored),
+    (Rep::ReconnectingPaused, Ev::TimeoutEarly,       Ignored),
+    (Rep::ReconnectingPaused, Ev::OtherAttempt,       Ignored),
 ];
 
 fn config() -> Config {
@@ -243,18 +355,35 @@ fn go(lc: &Lifecycle, event: Event, at: Instant, cfg: &Config) -> Lifecycle {
 }
 
 fn deadline(lc: &Lifecycle, cfg: &Config) -> Instant {
-    lc.state.deadline(cfg.stale_after).expect("a deadline")
+    lc.state().deadline(cfg.stale_after).expect("a deadline")
 }
 
 /// Builds a representative (lifecycle, now) by driving `step` from the start.
 fn build(rep: Rep, t0: Instant, cfg: &Config) -> (Lifecycle, Instant) {
+    let unpaused = match rep {
+        Rep::AwaitingAckPaused => Rep::AwaitingAck,
+        Rep::OpenSilentPaused => Rep::OpenSilent,
+        Rep::ReconnectingPaused => Rep::Reconnecting,
+        other => return build_unpaused(other, t0, cfg),
+    };
+    let (lc, now) = build_unpaused(unpaused, t0, cfg);
+    let (paused, actions) = step(&lc, Event::ReadPaused, now, cfg);
+    assert!(
+        actions.is_empty() && paused.read_paused(),
+        "building reps: pause"
+    );
+    (paused, now)
+}
+
+/// The representatives with reading not paused.
+fn build_unpaused(rep: Rep, t0: Instant, cfg: &Config) -> (Lifecycle, Instant) {
     let ms = Duration::from_millis;
     let (lc, _) = Lifecycle::start(cfg, t0);
     let mut now = t0 + ms(100);
     let lc = go(&lc, Event::ConnectFailed { attempt: 1 }, now, cfg);
     now = deadline(&lc, cfg);
     let connecting = go(&lc, Event::Timeout, now, cfg);
-    assert_eq!(connecting.state.status(), S::Connecting);
+    assert_eq!(connecting.state().status(), S::Connecting);
     if rep == Rep::Connecting {
         return (connecting, now);
     }
@@ -301,7 +430,7 @@ fn build(rep: Rep, t0: Instant, cfg: &Config) -> (Lifecycle, Instant) {
     }
 }
 
-fn socket_events(attempt: u64) -> [Event; 9] {
+fn socket_events(attempt: u64) -> [Event; 11] {
     [
         Event::SocketOpened { attempt },
         Event::ConnectFailed { attempt },
@@ -320,13 +449,21 @@ fn socket_events(attempt: u64) -> [Event; 9] {
         },
         Event::TransportLost { attempt },
         Event::MessageTooBig { attempt },
+        Event::ProtocolError {
+            attempt,
+            code: 1002,
+        },
+        Event::ProtocolError {
+            attempt,
+            code: 1007,
+        },
     ]
 }
 
 /// The concrete (event, time) inputs of an event class at a representative.
 fn inputs(ev: Ev, lc: &Lifecycle, now: Instant, cfg: &Config) -> Vec<(Event, Instant)> {
     let later = now + Duration::from_millis(1);
-    let due = lc.state.deadline(cfg.stale_after);
+    let due = lc.deadline(cfg);
     let [
         opened,
         connect_failed,
@@ -337,6 +474,8 @@ fn inputs(ev: Ev, lc: &Lifecycle, now: Instant, cfg: &Config) -> Vec<(Event, Ins
         closed_terminal,
         lost,
         too_big,
+        protocol,
+        utf8,
     ] = socket_events(2);
     let one = |e: Event| vec![(e, later)];
     match ev {
@@ -349,12 +488,16 @@ fn inputs(ev: Ev, lc: &Lifecycle, now: Instant, cfg: &Config) -> Vec<(Event, Ins
         Ev::PeerClosedTerminal => one(closed_terminal),
         Ev::TransportLost => one(lost),
         Ev::MessageTooBig => one(too_big),
+        Ev::ProtocolError => vec![(protocol, later), (utf8, later)],
+        Ev::ReadPaused => one(Event::ReadPaused),
+        Ev::ReadResumed => one(Event::ReadResumed),
         Ev::Close => one(Event::Close {
             code: 1000,
             reason: "bye".into(),
         }),
         Ev::ReconnectNow => one(Event::ReconnectNow),
-        // Closed has no deadline: any time at all.
+        // Closed (and a paused AwaitingAck or Reconnecting) has no running
+        // deadline: an hour later, it still does nothing.
         Ev::TimeoutAtDeadline => vec![(
             Event::Timeout,
             due.unwrap_or(now + Duration::from_secs(3600)),
@@ -382,8 +525,8 @@ fn check(
 ) -> Result<(), String> {
     let (next, actions) = step(lc, event.clone(), at, cfg);
     let names: Vec<&str> = actions.iter().map(Action::name).collect();
-    let from = lc.state.status();
-    let to = next.state.status();
+    let from = lc.state().status();
+    let to = next.state().status();
     let fail = |what: String| {
         Err(format!(
             "{rep:?} + {event:?}: {what}\n    got {from:?} -> {to:?} with {names:?}"
@@ -396,7 +539,7 @@ fn check(
                 return fail(format!("StatusChanged says {f:?} -> {t:?}"));
             }
             Action::ReconnectScheduled { delay, .. } => {
-                let (lo, hi) = backoff::bounds(cfg, next.failures);
+                let (lo, hi) = backoff::bounds(cfg, next.failures());
                 if *delay < lo || *delay > hi {
                     return fail(format!("delay {delay:?} outside [{lo:?}, {hi:?}]"));
                 }
@@ -411,12 +554,38 @@ fn check(
             }
         }
         Out::Touch => {
-            let mut expected = lc.clone();
-            if let State::Open { last_activity, .. } = &mut expected.state {
-                *last_activity = at;
-            }
+            let expected = match *lc.state() {
+                State::Open {
+                    attempt,
+                    since,
+                    next_ping,
+                    ..
+                } => lc.clone().with_state(State::Open {
+                    attempt,
+                    since,
+                    last_activity: at,
+                    next_ping,
+                }),
+                _ => lc.clone(),
+            };
             if from != S::Open || !actions.is_empty() || next != expected {
                 return fail("expected only Open's last_activity to move".into());
+            }
+        }
+        Out::Pause => {
+            let expected_state = lc.state() == next.state();
+            if !actions.is_empty() || !expected_state || next.read_paused_since() != Some(at) {
+                return fail("expected only the read pause to start".into());
+            }
+            // Resuming at the same instant undoes it exactly: nothing else
+            // changed.
+            if step(&next, Event::ReadResumed, at, cfg).0 != *lc {
+                return fail("the pause changed more than the pause".into());
+            }
+        }
+        Out::Resume => {
+            if !actions.is_empty() || from != to || next.read_paused() {
+                return fail("expected only the read pause to end".into());
             }
         }
         Out::Emit(want) => {
@@ -465,19 +634,42 @@ fn representatives_have_the_expected_shape() {
         (Rep::Reconnecting, S::Reconnecting, None),
         (Rep::Closing, S::Closing, Some(2)),
         (Rep::Closed, S::Closed, None),
+        (Rep::AwaitingAckPaused, S::AwaitingAck, Some(2)),
+        (Rep::OpenSilentPaused, S::Open, Some(2)),
+        (Rep::ReconnectingPaused, S::Reconnecting, None),
     ];
     for (rep, status, attempt) in want {
         let (lc, _) = build(rep, t0, &cfg);
-        assert_eq!(lc.state.status(), status, "{rep:?}");
-        assert_eq!(lc.state.transport_attempt(), attempt, "{rep:?}");
+        assert_eq!(lc.state().status(), status, "{rep:?}");
+        assert_eq!(lc.state().transport_attempt(), attempt, "{rep:?}");
+        let paused = matches!(
+            rep,
+            Rep::AwaitingAckPaused | Rep::OpenSilentPaused | Rep::ReconnectingPaused
+        );
+        assert_eq!(lc.read_paused(), paused, "{rep:?}");
     }
+    // Paused: AwaitingAck and Reconnecting have no running deadline; a
+    // silent Open's next one is the third ping, past the stopped stale one.
+    for rep in [Rep::AwaitingAckPaused, Rep::ReconnectingPaused] {
+        assert_eq!(build(rep, t0, &cfg).0.deadline(&cfg), None, "{rep:?}");
+    }
+    let (lc, _) = build(Rep::OpenSilentPaused, t0, &cfg);
+    let State::Open {
+        since, next_ping, ..
+    } = *lc.state()
+    else {
+        unreachable!()
+    };
+    assert_eq!(next_ping, since + 3 * cfg.ping_interval);
+    assert_eq!(lc.deadline(&cfg), Some(next_ping));
+    assert!(lc.state().deadline(cfg.stale_after) < Some(next_ping));
     let (silent, now) = build(Rep::OpenSilent, t0, &cfg);
     let State::Open {
         since,
         last_activity,
         next_ping,
         ..
-    } = silent.state
+    } = *silent.state()
     else {
         unreachable!()
     };
@@ -489,7 +681,7 @@ fn representatives_have_the_expected_shape() {
     );
     let (reconnecting, _) = build(Rep::Reconnecting, t0, &cfg);
     assert!(matches!(
-        reconnecting.state,
+        *reconnecting.state(),
         State::Reconnecting {
             next_attempt: 3,
             ..
@@ -535,7 +727,7 @@ fn payloads_of_the_main_edges() {
     let (lc, now) = build(Rep::AwaitingAck, t0, &cfg);
     let (next, actions) = step(&lc, Event::Ack { attempt: 2 }, now + ms(1), &cfg);
     assert_eq!(
-        next.state,
+        *next.state(),
         State::Open {
             attempt: 2,
             since: now + ms(1),
@@ -576,7 +768,7 @@ fn payloads_of_the_main_edges() {
         ]
     );
     assert_eq!(
-        next.state,
+        *next.state(),
         State::Closed {
             reason: ws_lifecycle::fsm::CloseReason::Rejected {
                 code: TERMINAL_CODE,
@@ -604,7 +796,7 @@ fn payloads_of_the_main_edges() {
         }
     );
     assert_eq!(
-        next.state,
+        *next.state(),
         State::Reconnecting {
             next_attempt: 3,
             retry_at: now + cfg.backoff[1]
@@ -616,9 +808,9 @@ fn payloads_of_the_main_edges() {
     let (lc, now) = build(Rep::OpenSilent, t0, &cfg);
     let stale = deadline(&lc, &cfg);
     let (next, actions) = step(&lc, Event::Timeout, stale, &cfg);
-    assert_eq!(next.failures, 1);
-    assert_eq!(next.attempts_since_stable, 0);
-    assert_eq!(next.unstable_since, stale);
+    assert_eq!(next.failures(), 1);
+    assert_eq!(next.attempts_since_stable(), 0);
+    assert_eq!(next.unstable_since(), stale);
     assert!(stale > now);
     assert_eq!(
         actions.last(),
@@ -655,7 +847,7 @@ fn payloads_of_the_main_edges() {
         }
     );
     assert_eq!(
-        next.state,
+        *next.state(),
         State::Closing {
             attempt: 2,
             deadline: now + cfg.close_grace
@@ -668,17 +860,17 @@ fn payloads_of_the_main_edges() {
 fn attempt_numbers_saturate() {
     let cfg = config();
     let t0 = Instant::now();
-    let (mut lc, _) = Lifecycle::start(&cfg, t0);
-    lc.state = State::Connecting {
+    let (lc, _) = Lifecycle::start(&cfg, t0);
+    let lc = lc.with_state(State::Connecting {
         attempt: u64::MAX,
         deadline: t0 + cfg.connect_timeout,
-    };
+    });
     let (next, _) = step(&lc, Event::ConnectFailed { attempt: u64::MAX }, t0, &cfg);
-    let State::Reconnecting { next_attempt, .. } = next.state else {
+    let State::Reconnecting { next_attempt, .. } = *next.state() else {
         panic!("{next:?}")
     };
     assert_eq!(next_attempt, u64::MAX);
     let (next, actions) = step(&lc, Event::ReconnectNow, t0, &cfg);
-    assert_eq!(next.state.transport_attempt(), Some(u64::MAX));
+    assert_eq!(next.state().transport_attempt(), Some(u64::MAX));
     assert_eq!(actions.last(), Some(&Action::Connect { attempt: u64::MAX }));
 }

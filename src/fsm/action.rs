@@ -34,7 +34,10 @@ pub enum Action {
         attempt: Attempt,
     },
     /// Command: send a close frame and keep reading until the peer's close
-    /// frame (best-effort when followed by `DropTransport`).
+    /// frame. When `DropTransport` follows at once (the machine drops an
+    /// opened socket itself: failed hello, ack timeout, stale link,
+    /// reconnect-now, protocol error, message too big) it is best-effort:
+    /// one non-blocking write, no wait, then drop.
     SendClose {
         /// The attempt whose socket gets the close frame.
         attempt: Attempt,
@@ -67,8 +70,9 @@ pub enum Action {
         /// The attempt whose socket is gone.
         attempt: Attempt,
         /// The peer's close code; 1006 when no close frame arrived or the
-        /// socket was dropped by us, 1009 when an inbound message was over
-        /// the size limit (we sent that close code).
+        /// socket was dropped by us (whatever close code we sent on the
+        /// way out), 1009 when an inbound message was over the size limit
+        /// (we sent that close code).
         code: u16,
         /// The peer's close reason, or why we dropped the socket.
         reason: String,
@@ -133,6 +137,8 @@ pub enum Cause {
     TransportLost,
     /// An inbound message exceeded the size limit.
     MessageTooBig,
+    /// The peer broke the protocol (a protocol violation, invalid UTF-8).
+    ProtocolError,
     /// The backoff delay elapsed.
     RetryDue,
     /// The caller asked for an immediate reconnect.
@@ -163,6 +169,7 @@ impl Cause {
             Cause::PeerClosed => "peer_closed",
             Cause::TransportLost => "transport_lost",
             Cause::MessageTooBig => "message_too_big",
+            Cause::ProtocolError => "protocol_error",
             Cause::RetryDue => "retry_due",
             Cause::ReconnectNow => "reconnect_now",
             Cause::CloseRequested => "close_requested",

@@ -16,17 +16,17 @@ const LEGEND: [(Status, &str, &str); 6] = [
     (
         Status::AwaitingAck,
         "socket open, hello sent, waiting for the broker's ack",
-        "ack_timeout (from socket open)",
+        "ack_timeout (from socket open; stopped while reading is paused)",
     ),
     (
         Status::Open,
         "acknowledged; application frames flow; pings go out",
-        "next ping; last inbound frame + stale_after",
+        "next ping; last inbound frame + stale_after (stopped while reading is paused)",
     ),
     (
         Status::Reconnecting,
         "waiting out the jittered backoff delay",
-        "retry time",
+        "retry time (stopped while reading is paused)",
     ),
     (
         Status::Closing,

@@ -53,17 +53,27 @@ pub enum Event {
         /// The attempt the message arrived on.
         attempt: Attempt,
     },
-    /// The peer broke the protocol (code 1002) or sent invalid UTF-8 in a
-    /// text frame (1007): the connection ends, that close code sent.
+    /// The peer broke the protocol: tungstenite reported a protocol
+    /// violation (`code` 1002) or invalid UTF-8 in a text frame (1007). Like
+    /// [`MessageTooBig`](Self::MessageTooBig) it ends the connection: a
+    /// best-effort close frame with `code` (1002 when `code` may not be
+    /// sent in a close frame), then the transport is dropped.
     ProtocolError {
-        /// The attempt the bad data arrived on.
+        /// The attempt the bad frame arrived on.
         attempt: Attempt,
-        /// The close code to send.
+        /// The close code that names the violation (1002 or 1007).
         code: u16,
     },
-    /// The consumer's event buffer is full: the session stopped reading.
+    /// The driver stopped reading the socket because the caller's event
+    /// buffer is full. While paused, the Ack, Stale and Retry timers do not
+    /// run (unread bytes are not silence, and no new attempt starts); the
+    /// Connect, Ping and CloseGrace timers do. Ignored when already paused
+    /// and in Closed; emits no action.
     ReadPaused,
-    /// The consumer made room: the session reads again.
+    /// The caller's event buffer has room again and the driver reads once
+    /// more. The paused span is not counted as silence (see
+    /// [`Lifecycle::read_paused_since`](super::Lifecycle::read_paused_since)).
+    /// Ignored when not paused and in Closed; emits no action.
     ReadResumed,
     /// The caller asked to close: works in every state and is idempotent.
     Close {
@@ -81,8 +91,8 @@ pub enum Event {
 }
 
 impl Event {
-    /// The attempt a socket event belongs to; `None` for caller commands and
-    /// timeouts.
+    /// The attempt a socket event belongs to; `None` for caller commands,
+    /// read pauses and timeouts.
     pub fn attempt(&self) -> Option<Attempt> {
         match *self {
             Event::SocketOpened { attempt }
@@ -94,11 +104,11 @@ impl Event {
             | Event::TransportLost { attempt }
             | Event::MessageTooBig { attempt }
             | Event::ProtocolError { attempt, .. } => Some(attempt),
-            Event::Close { .. }
+            Event::ReadPaused
+            | Event::ReadResumed
+            | Event::Close { .. }
             | Event::ReconnectNow
-            | Event::Timeout
-            | Event::ReadPaused
-            | Event::ReadResumed => None,
+            | Event::Timeout => None,
         }
     }
 

@@ -25,8 +25,9 @@ pub struct Point {
 
 /// The abstraction that makes the space finite: the state's name, the
 /// backoff step, the attempt budget step, whether the Open connection is
-/// already stable, and how much of the time budget is spent (in sixteenths).
-pub type AbstractState = (Status, u32, u32, bool, u32);
+/// already stable, how much of the time budget is spent (in sixteenths),
+/// and whether reading is paused.
+pub type AbstractState = (Status, u32, u32, bool, u32, bool);
 
 /// What an exploration found.
 #[derive(Debug, Clone, Default)]
@@ -56,10 +57,10 @@ pub fn exploration_config() -> Config {
 }
 
 /// Every event worth trying at `point`: each socket event for the current
-/// attempt and for a stale one, each caller command, and the timeout at the
-/// state's deadline. Returns (event, time to apply it at).
+/// attempt and for a stale one, each caller command, a read pause and
+/// resume, and the timeout at the earliest running deadline. Returns (event, time to apply it at).
 pub fn events_at(point: &Point, config: &Config) -> Vec<(Event, Instant)> {
-    let state = &point.lifecycle.state;
+    let state = point.lifecycle.state();
     let current = match state {
         State::Reconnecting { next_attempt, .. } => *next_attempt,
         other => other.transport_attempt().unwrap_or(1),
@@ -88,6 +89,14 @@ pub fn events_at(point: &Point, config: &Config) -> Vec<(Event, Instant)> {
                 },
                 Event::TransportLost { attempt },
                 Event::MessageTooBig { attempt },
+                Event::ProtocolError {
+                    attempt,
+                    code: 1002,
+                },
+                Event::ProtocolError {
+                    attempt,
+                    code: 1007,
+                },
             ]
             .map(|e| (e, later)),
         );
@@ -100,7 +109,9 @@ pub fn events_at(point: &Point, config: &Config) -> Vec<(Event, Instant)> {
         later,
     ));
     events.push((Event::ReconnectNow, later));
-    if let Some(deadline) = state.deadline(config.stale_after) {
+    events.push((Event::ReadPaused, later));
+    events.push((Event::ReadResumed, later));
+    if let Some(deadline) = point.lifecycle.deadline(config) {
         events.push((Event::Timeout, deadline.max(point.now)));
     }
     events
@@ -109,13 +120,13 @@ pub fn events_at(point: &Point, config: &Config) -> Vec<(Event, Instant)> {
 /// The abstract state of `point` (see [`AbstractState`]).
 pub fn abstract_state(point: &Point, config: &Config) -> AbstractState {
     let lc = &point.lifecycle;
-    let stable = match lc.state {
+    let stable = match *lc.state() {
         State::Open { since, .. } => point.now >= super::time::deadline(since, config.stable_after),
         _ => false,
     };
     let eighths = match config.max_unstable {
         Some(max) if !max.is_zero() => {
-            let spent = point.now.saturating_duration_since(lc.unstable_since);
+            let spent = point.now.saturating_duration_since(lc.unstable_since());
             ((spent.as_nanos() * 16 / max.as_nanos()).min(17)) as u32
         }
         _ => 0,
@@ -123,11 +134,12 @@ pub fn abstract_state(point: &Point, config: &Config) -> AbstractState {
     let cap = config.backoff.len() as u32 + 1;
     let budget_cap = config.max_attempts.unwrap_or(cap).saturating_add(1);
     (
-        lc.state.status(),
-        lc.failures.min(cap),
-        lc.attempts_since_stable.min(budget_cap),
+        lc.state().status(),
+        lc.failures().min(cap),
+        lc.attempts_since_stable().min(budget_cap),
         stable,
         eighths,
+        lc.read_paused(),
     )
 }
 
@@ -188,8 +200,8 @@ pub fn explore(
             if !changed {
                 continue;
             }
-            let from = point.lifecycle.state.status();
-            let to = next.lifecycle.state.status();
+            let from = point.lifecycle.state().status();
+            let to = next.lifecycle.state().status();
             graph
                 .edges
                 .entry((from, to))

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::Instant;
 
 use super::transition::{Lifecycle, apply};
-use super::{Action, Attempt, Config, ConfigError, Event, State, Status};
+use super::{Action, Attempt, Config, ConfigError, Event, State, Status, Timer};
 
 /// The lifecycle state machine, ready to be driven.
 ///
@@ -42,12 +42,12 @@ impl Machine {
 
     /// The current state, with its deadlines.
     pub fn state(&self) -> &State {
-        &self.lifecycle.state
+        self.lifecycle.state()
     }
 
     /// The current state's name.
     pub fn status(&self) -> Status {
-        self.lifecycle.state.status()
+        self.lifecycle.state().status()
     }
 
     /// The whole lifecycle: state, counters and jitter generator.
@@ -62,17 +62,28 @@ impl Machine {
 
     /// The attempt whose transport is current, if any.
     pub fn attempt(&self) -> Option<Attempt> {
-        self.lifecycle.state.transport_attempt()
+        self.lifecycle.state().transport_attempt()
     }
 
     /// Whether application data may be sent now (only in Open).
     pub fn can_send(&self) -> bool {
-        matches!(self.lifecycle.state, State::Open { .. })
+        matches!(self.lifecycle.state(), State::Open { .. })
     }
 
     /// Whether the session has ended for good.
     pub fn is_closed(&self) -> bool {
-        matches!(self.lifecycle.state, State::Closed { .. })
+        matches!(self.lifecycle.state(), State::Closed { .. })
+    }
+
+    /// Whether reading is paused (see [`Event::ReadPaused`]).
+    pub fn read_paused(&self) -> bool {
+        self.lifecycle.read_paused()
+    }
+
+    /// The timer due at `now`, if any: what
+    /// [`handle_timeout`](Self::handle_timeout) would fire.
+    pub fn due(&self, now: Instant) -> Option<Timer> {
+        self.lifecycle.due(now, &self.config)
     }
 
     // ── inputs ─────────────────────────────────────────────────────────
@@ -92,7 +103,7 @@ impl Machine {
     /// Fires whatever deadline is due at `now`. Calling it early (before
     /// [`poll_timeout`](Self::poll_timeout)) does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.poll_timeout().is_some_and(|t| now >= t) {
+        if self.due(now).is_some() {
             self.handle(Event::Timeout, now);
         }
     }
@@ -105,9 +116,11 @@ impl Machine {
     }
 
     /// The one instant the driver must wake at and call
-    /// [`handle_timeout`](Self::handle_timeout); `None` only once Closed.
-    /// After it fires, the next deadline is strictly later.
+    /// [`handle_timeout`](Self::handle_timeout); `None` once Closed, and
+    /// while reading is paused in AwaitingAck or Reconnecting (their timers
+    /// wait for the consumer then, not for the clock). After it fires, the
+    /// next deadline is strictly later.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.lifecycle.state.deadline(self.config.stale_after)
+        self.lifecycle.deadline(&self.config)
     }
 }

@@ -16,18 +16,25 @@
 //! }
 //! ```
 //!
-//! **Drain every action after every input.** Actions are ordered: a
-//! `DropTransport` comes before the `Disconnected` notice, which comes before
-//! the `ReconnectScheduled` notice; a `FlushQueue` comes right after the ack
-//! and before anything else may be sent.
+//! **Drain every action after every input.** Actions are ordered: when the
+//! machine drops an opened socket itself, a best-effort `SendClose` comes
+//! right before the `DropTransport`; a `DropTransport` comes before the
+//! `Disconnected` notice, which comes before the `ReconnectScheduled`
+//! notice; a `FlushQueue` comes right after the ack and before anything else
+//! may be sent.
 //!
 //! # Timers
 //!
-//! Each state owns its deadlines (connect deadline in Connecting, ack
-//! deadline in AwaitingAck, ping and stale deadlines in Open, retry time in
-//! Reconnecting, close grace in Closing), so leaving a state cancels its
-//! timers by construction. [`Machine::poll_timeout`] exposes only the
-//! earliest; [`Machine::handle_timeout`] is a no-op when called early.
+//! Each state owns its deadlines, named by [`Timer`] (connect deadline in
+//! Connecting, ack deadline in AwaitingAck, ping and stale deadlines in Open,
+//! retry time in Reconnecting, close grace in Closing), so leaving a state
+//! cancels its timers by construction. [`Machine::poll_timeout`] exposes only
+//! the earliest; [`Machine::handle_timeout`] is a no-op when called early.
+//!
+//! While reading is paused ([`Event::ReadPaused`]: the caller's event buffer
+//! is full) the Ack, Stale and Retry timers stop, so `poll_timeout` may be
+//! `None` in AwaitingAck and Reconnecting; the paused span is not counted as
+//! silence when reading resumes ([`Event::ReadResumed`]).
 //!
 //! # Attempts
 //!
@@ -36,14 +43,19 @@
 //! late close of a dead socket can never disturb a newer connection.
 
 mod action;
+#[doc(hidden)]
 pub mod backoff;
 mod config;
+#[doc(hidden)]
 pub mod diagram;
 mod event;
+#[doc(hidden)]
 pub mod explore;
 mod machine;
 mod state;
+#[doc(hidden)]
 pub mod time;
+mod timer;
 mod transition;
 
 pub use action::{Action, Cause};
@@ -51,4 +63,5 @@ pub use config::{Config, ConfigError, MAX_DURATION, TerminalClose};
 pub use event::Event;
 pub use machine::Machine;
 pub use state::{Attempt, CloseReason, State, Status};
+pub use timer::Timer;
 pub use transition::{Lifecycle, apply, step};

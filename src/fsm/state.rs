@@ -2,7 +2,9 @@
 //! so leaving a state cancels its timers by construction.
 
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use super::{Timer, time};
 
 /// A connection attempt's number, counted from 1. Every socket event carries
 /// the attempt it belongs to; events of any other attempt are ignored.
@@ -182,19 +184,39 @@ impl State {
         }
     }
 
-    /// The earliest deadline this state owns; `None` only in Closed.
-    pub fn deadline(&self, stale_after: std::time::Duration) -> Option<Instant> {
-        match *self {
-            State::Connecting { deadline, .. }
-            | State::AwaitingAck { deadline, .. }
-            | State::Closing { deadline, .. } => Some(deadline),
+    /// The deadlines this state owns, in priority order (Stale before Ping:
+    /// when both are due, the link is dead and no ping goes out).
+    pub fn timers(&self, stale_after: Duration) -> impl Iterator<Item = (Timer, Instant)> {
+        let timers = match *self {
+            State::Connecting { deadline, .. } => [Some((Timer::Connect, deadline)), None],
+            State::AwaitingAck { deadline, .. } => [Some((Timer::Ack, deadline)), None],
             State::Open {
                 last_activity,
                 next_ping,
                 ..
-            } => Some(next_ping.min(super::time::deadline(last_activity, stale_after))),
-            State::Reconnecting { retry_at, .. } => Some(retry_at),
-            State::Closed { .. } => None,
-        }
+            } => [
+                Some((Timer::Stale, time::deadline(last_activity, stale_after))),
+                Some((Timer::Ping, next_ping)),
+            ],
+            State::Reconnecting { retry_at, .. } => [Some((Timer::Retry, retry_at)), None],
+            State::Closing { deadline, .. } => [Some((Timer::CloseGrace, deadline)), None],
+            State::Closed { .. } => [None, None],
+        };
+        timers.into_iter().flatten()
+    }
+
+    /// The earliest deadline this state owns; `None` only in Closed. Does
+    /// not know about a read pause: see
+    /// [`Lifecycle::deadline`](super::Lifecycle::deadline).
+    pub fn deadline(&self, stale_after: Duration) -> Option<Instant> {
+        self.timers(stale_after).map(|(_, at)| at).min()
+    }
+
+    /// The timer that is due at `now`, if any (Stale before Ping). Does not
+    /// know about a read pause: see [`Lifecycle::due`](super::Lifecycle::due).
+    pub fn due(&self, now: Instant, stale_after: Duration) -> Option<Timer> {
+        self.timers(stale_after)
+            .find(|&(_, at)| now >= at)
+            .map(|(timer, _)| timer)
     }
 }

@@ -2,30 +2,29 @@
 //! lifecycle, actions). No I/O, no clock, no global randomness: the jitter
 //! generator is part of the lifecycle value, so equal inputs give equal
 //! outputs.
+//!
+//! [`apply`] is one `match` on (state, input) that reads as a table: rows
+//! grouped by state, every ignored pair listed (there is no wildcard arm, so
+//! the compiler checks that every pair has a row), one line per row; the
+//! helpers below it say what a row's word means.
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::time::deadline;
-use super::{Action, Attempt, Cause, CloseReason, Config, Event, State, backoff};
+use super::{Action, Attempt, Cause, CloseReason, Config, Event, State, Timer, backoff, time};
 
-/// Everything the machine remembers: the current state plus the counters that
-/// outlive a single state, and the seeded jitter generator.
+/// Everything the machine remembers: the current state, the counters that
+/// outlive a single state, whether reading is paused, and the seeded jitter
+/// generator. Only the transition function changes it; read it through the
+/// getters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lifecycle {
-    /// The current state with its deadlines.
-    pub state: State,
-    /// Consecutive failures since the last stable Open (saturating); picks
-    /// the backoff entry.
-    pub failures: u32,
-    /// Attempts started since the last stable Open (saturating); the
-    /// attempt budget counts these.
-    pub attempts_since_stable: u32,
-    /// When the current unstable stretch began (creation, or the end of the
-    /// last stable Open); the time budget counts from here.
-    pub unstable_since: Instant,
-    /// The jitter generator, seeded from the config.
-    pub rng: fastrand::Rng,
+    state: State,
+    failures: u32,
+    attempts_since_stable: u32,
+    unstable_since: Instant,
+    read_paused_since: Option<Instant>,
+    rng: fastrand::Rng,
 }
 
 impl Lifecycle {
@@ -34,14 +33,85 @@ impl Lifecycle {
         let lifecycle = Lifecycle {
             state: State::Connecting {
                 attempt: 1,
-                deadline: deadline(now, config.connect_timeout),
+                deadline: time::deadline(now, config.connect_timeout),
             },
             failures: 0,
             attempts_since_stable: 1,
             unstable_since: now,
+            read_paused_since: None,
             rng: fastrand::Rng::with_seed(config.seed),
         };
         (lifecycle, Action::Connect { attempt: 1 })
+    }
+
+    /// The current state with its deadlines.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Consecutive failures since the last stable Open (saturating); picks
+    /// the backoff entry.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Attempts started since the last stable Open (saturating); the
+    /// attempt budget counts these.
+    pub fn attempts_since_stable(&self) -> u32 {
+        self.attempts_since_stable
+    }
+
+    /// When the current unstable stretch began (creation, or the end of the
+    /// last stable Open); the time budget counts from here.
+    pub fn unstable_since(&self) -> Instant {
+        self.unstable_since
+    }
+
+    /// When reading was paused ([`Event::ReadPaused`]), while it is; kept
+    /// across state changes (cleared in Closed).
+    ///
+    /// On [`Event::ReadResumed`] the paused span is not counted as silence:
+    /// AwaitingAck's ack deadline moves later by the part of the span spent
+    /// in AwaitingAck, and Open's `last_activity` moves later by the span,
+    /// but never past the moment of resuming.
+    pub fn read_paused_since(&self) -> Option<Instant> {
+        self.read_paused_since
+    }
+
+    /// Whether reading is paused (the caller's event buffer is full).
+    pub fn read_paused(&self) -> bool {
+        self.read_paused_since.is_some()
+    }
+
+    /// The timers that are running, in priority order: the state's own (see
+    /// [`State::timers`]), minus those a read pause stops
+    /// ([`Timer::runs_while_read_paused`]).
+    pub fn timers(&self, config: &Config) -> impl Iterator<Item = (Timer, Instant)> {
+        let paused = self.read_paused();
+        self.state
+            .timers(config.stale_after)
+            .filter(move |(timer, _)| !paused || timer.runs_while_read_paused())
+    }
+
+    /// The earliest running deadline: `None` in Closed, and in AwaitingAck
+    /// and Reconnecting while reading is paused (the wait is on the
+    /// consumer then, not on the clock).
+    pub fn deadline(&self, config: &Config) -> Option<Instant> {
+        self.timers(config).map(|(_, at)| at).min()
+    }
+
+    /// The running timer that is due at `now`, if any (Stale before Ping).
+    pub fn due(&self, now: Instant, config: &Config) -> Option<Timer> {
+        self.timers(config)
+            .find(|&(_, at)| now >= at)
+            .map(|(timer, _)| timer)
+    }
+
+    /// Test hook, not part of the API: the same counters in another state.
+    #[doc(hidden)]
+    pub fn with_state(mut self, state: State) -> Self {
+        self.state = state;
+        self
     }
 }
 
@@ -59,6 +129,64 @@ pub fn step(
     (next, out.into())
 }
 
+/// An event as the table sees it: after the attempt filter (so socket
+/// events are about the current attempt and need not name it), with a
+/// timeout turned into the timer that fired.
+#[derive(Debug)]
+enum Input {
+    SocketOpened,
+    ConnectFailed,
+    HelloFailed,
+    Ack,
+    Activity,
+    PeerClosed { code: u16, reason: String },
+    TransportLost,
+    MessageTooBig,
+    ProtocolError { code: u16 },
+    ReadPaused,
+    ReadResumed,
+    Close { code: u16, reason: String },
+    ReconnectNow,
+    Fired(Timer),
+}
+
+impl Input {
+    /// `event` for the table; `None` for a timeout with no timer due.
+    fn of(event: Event, lc: &Lifecycle, now: Instant, config: &Config) -> Option<Input> {
+        Some(match event {
+            Event::SocketOpened { .. } => Input::SocketOpened,
+            Event::ConnectFailed { .. } => Input::ConnectFailed,
+            Event::HelloFailed { .. } => Input::HelloFailed,
+            Event::Ack { .. } => Input::Ack,
+            Event::Activity { .. } => Input::Activity,
+            Event::PeerClosed { code, reason, .. } => Input::PeerClosed { code, reason },
+            Event::TransportLost { .. } => Input::TransportLost,
+            Event::MessageTooBig { .. } => Input::MessageTooBig,
+            Event::ProtocolError { code, .. } => Input::ProtocolError { code },
+            Event::ReadPaused => Input::ReadPaused,
+            Event::ReadResumed => Input::ReadResumed,
+            Event::Close { code, reason } => Input::Close { code, reason },
+            Event::ReconnectNow => Input::ReconnectNow,
+            Event::Timeout => Input::Fired(lc.due(now, config)?),
+        })
+    }
+}
+
+/// What every row's helper needs besides the lifecycle.
+struct Cx<'a> {
+    now: Instant,
+    config: &'a Config,
+    out: &'a mut VecDeque<Action>,
+}
+
+// Reasons for sockets we drop ourselves (close frame and notice alike).
+const HELLO_FAILED: &str = "hello failed";
+const ACK_TIMEOUT: &str = "hello ack timeout";
+const STALE: &str = "no inbound data within stale_after";
+const RECONNECT: &str = "reconnect requested";
+const LOST: &str = "connection lost without a close frame";
+const TOO_BIG: &str = "message too big";
+
 /// The in-place form the [`Machine`](super::Machine) uses: updates `lc` and
 /// appends actions to `out`. Allocation-free on steady-state Open events.
 pub fn apply(
@@ -69,192 +197,103 @@ pub fn apply(
     out: &mut VecDeque<Action>,
 ) {
     // Events of another attempt never touch this one.
-    if let Some(a) = event.attempt() {
-        if lc.state.transport_attempt() != Some(a) {
-            return;
-        }
+    if event
+        .attempt()
+        .is_some_and(|a| lc.state.transport_attempt() != Some(a))
+    {
+        return;
     }
-    use Event as E;
+    let Some(input) = Input::of(event, lc, now, config) else {
+        return; // a timeout with nothing due: early, or a stopped timer
+    };
+    let cx = &mut Cx { now, config, out };
+    use Input as I;
     use State as S;
-    match (&mut lc.state, event) {
-        // ── Closed absorbs everything ───────────────────────────────────
-        (S::Closed { .. }, _) => {}
-
+    use Timer as T;
+    #[rustfmt::skip]
+    match (&mut lc.state, input) {
         // ── Connecting ──────────────────────────────────────────────────
-        (S::Connecting { attempt, .. }, E::SocketOpened { .. }) => {
-            let attempt = *attempt;
-            let deadline = deadline(now, config.ack_timeout);
-            enter(
-                lc,
-                S::AwaitingAck { attempt, deadline },
-                Cause::SocketOpened,
-                out,
-            );
-            out.push_back(Action::SendHello { attempt });
-        }
-        (S::Connecting { .. }, E::ConnectFailed { .. }) => {
-            fail(lc, now, config, Cause::ConnectFailed, None, out)
-        }
-        (S::Connecting { deadline, .. }, E::Timeout) if now >= *deadline => {
-            fail(lc, now, config, Cause::ConnectTimeout, None, out)
-        }
+        (S::Connecting { .. }, I::SocketOpened)        => opened(lc, cx),
+        (S::Connecting { .. }, I::ConnectFailed)       => fail(lc, cx, Cause::ConnectFailed, None),
+        (S::Connecting { .. }, I::Fired(T::Connect))   => fail(lc, cx, Cause::ConnectTimeout, None),
+        (S::Connecting { .. }, I::Close { .. })        => cancel(lc, cx),
+        (S::Connecting { .. }, I::ReconnectNow)        => reconnect_now(lc, cx),
+        (S::Connecting { .. }, I::ReadPaused)          => pause(lc, cx),
+        (S::Connecting { .. }, I::ReadResumed)         => lc.read_paused_since = None, // the connect deadline ran on
+        (S::Connecting { .. }, I::HelloFailed | I::Ack | I::Activity | I::PeerClosed { .. }
+            | I::TransportLost | I::MessageTooBig | I::ProtocolError { .. }) => {} // no socket yet
+        (S::Connecting { .. }, I::Fired(T::Ack | T::Ping | T::Stale | T::Retry | T::CloseGrace)) => {}
 
         // ── AwaitingAck ─────────────────────────────────────────────────
-        (S::AwaitingAck { attempt, .. }, E::Ack { .. }) => {
-            let attempt = *attempt;
-            let open = S::Open {
-                attempt,
-                since: now,
-                last_activity: now,
-                next_ping: deadline(now, config.ping_interval),
-            };
-            enter(lc, open, Cause::Acked, out);
-            out.push_back(Action::FlushQueue { attempt });
-        }
-        (S::AwaitingAck { .. }, E::HelloFailed { .. }) => fail(
-            lc,
-            now,
-            config,
-            Cause::HelloFailed,
-            Some(lost("hello failed")),
-            out,
-        ),
-        (S::AwaitingAck { deadline, .. }, E::Timeout) if now >= *deadline => fail(
-            lc,
-            now,
-            config,
-            Cause::AckTimeout,
-            Some(lost("hello ack timeout")),
-            out,
-        ),
+        (S::AwaitingAck { .. }, I::Ack)                => acked(lc, cx),
+        (S::AwaitingAck { .. }, I::HelloFailed)        => own_drop(lc, cx, Cause::HelloFailed, 1011, HELLO_FAILED),
+        (S::AwaitingAck { .. }, I::Fired(T::Ack))      => own_drop(lc, cx, Cause::AckTimeout, 1008, ACK_TIMEOUT),
+        (S::AwaitingAck { .. }, I::PeerClosed { code, reason })
+            if config.is_terminal(code, &reason)       => reject(lc, cx, code, reason),
+        (S::AwaitingAck { .. }, I::PeerClosed { code, reason }) => fail(lc, cx, Cause::PeerClosed, Some((code, reason))),
+        (S::AwaitingAck { .. }, I::TransportLost)      => fail(lc, cx, Cause::TransportLost, Some(lost(LOST))),
+        (S::AwaitingAck { .. }, I::MessageTooBig)      => too_big(lc, cx),
+        (S::AwaitingAck { .. }, I::ProtocolError { code }) => protocol_error(lc, cx, code),
+        (S::AwaitingAck { .. }, I::Close { code, reason }) => closing(lc, cx, code, reason),
+        (S::AwaitingAck { .. }, I::ReconnectNow)       => reconnect_now(lc, cx),
+        (S::AwaitingAck { .. }, I::ReadPaused)         => pause(lc, cx),
+        (S::AwaitingAck { deadline, .. }, I::ReadResumed) => resume_ack(deadline, &mut lc.read_paused_since, cx),
+        (S::AwaitingAck { .. }, I::SocketOpened | I::ConnectFailed | I::Activity) => {}
+        (S::AwaitingAck { .. }, I::Fired(T::Connect | T::Ping | T::Stale | T::Retry | T::CloseGrace)) => {}
 
         // ── Open ────────────────────────────────────────────────────────
-        (S::Open { last_activity, .. }, E::Activity { .. } | E::Ack { .. }) => *last_activity = now,
-        (
-            S::Open {
-                attempt,
-                last_activity,
-                next_ping,
-                ..
-            },
-            E::Timeout,
-        ) => {
-            if now >= deadline(*last_activity, config.stale_after) {
-                fail(
-                    lc,
-                    now,
-                    config,
-                    Cause::Stale,
-                    Some(lost("no inbound frame within stale_after")),
-                    out,
-                )
-            } else if now >= *next_ping {
-                *next_ping = deadline(now, config.ping_interval);
-                out.push_back(Action::SendPing { attempt: *attempt });
-            }
-        }
-
-        // ── Any state with an open socket: AwaitingAck, Open ────────────
-        (S::AwaitingAck { .. } | S::Open { .. }, E::PeerClosed { code, reason, .. }) => {
-            let cause = if config.is_terminal(code, &reason) {
-                Cause::Rejected
-            } else {
-                Cause::PeerClosed
-            };
-            fail(lc, now, config, cause, Some((code, reason)), out)
-        }
-        (S::AwaitingAck { .. } | S::Open { .. }, E::TransportLost { .. }) => fail(
-            lc,
-            now,
-            config,
-            Cause::TransportLost,
-            Some(lost("connection lost without a close frame")),
-            out,
-        ),
-        (S::AwaitingAck { attempt, .. } | S::Open { attempt, .. }, E::MessageTooBig { .. }) => {
-            out.push_back(Action::SendClose {
-                attempt: *attempt,
-                code: 1009,
-                reason: "message too big".into(),
-            });
-            let notice = (1009, "message too big".to_owned());
-            fail(lc, now, config, Cause::MessageTooBig, Some(notice), out)
-        }
-        (S::AwaitingAck { attempt, .. } | S::Open { attempt, .. }, E::Close { code, reason }) => {
-            let attempt = *attempt;
-            out.push_back(Action::SendClose {
-                attempt,
-                code,
-                reason,
-            });
-            let closing = S::Closing {
-                attempt,
-                deadline: deadline(now, config.close_grace),
-            };
-            enter(lc, closing, Cause::CloseRequested, out);
-        }
-        (S::AwaitingAck { attempt, .. } | S::Open { attempt, .. }, E::ReconnectNow) => {
-            let attempt = *attempt;
-            end_transport(lc, now, config, out);
-            out.push_back(Action::Disconnected {
-                attempt,
-                code: 1006,
-                reason: "reconnect requested".into(),
-            });
-            restart(lc, attempt, now, config, out);
-        }
-
-        // ── Connecting: caller commands ─────────────────────────────────
-        (S::Connecting { attempt, .. }, E::Close { .. }) => {
-            out.push_back(Action::DropTransport { attempt: *attempt });
-            close(lc, CloseReason::Requested, Cause::CloseRequested, out);
-        }
-        (S::Connecting { attempt, .. }, E::ReconnectNow) => {
-            let attempt = *attempt;
-            out.push_back(Action::DropTransport { attempt });
-            restart(lc, attempt, now, config, out);
-        }
+        (S::Open { last_activity, .. }, I::Activity | I::Ack) => *last_activity = now,
+        (S::Open { attempt, next_ping, .. }, I::Fired(T::Ping)) => ping(*attempt, next_ping, cx),
+        (S::Open { .. }, I::Fired(T::Stale))           => own_drop(lc, cx, Cause::Stale, 1001, STALE),
+        (S::Open { .. }, I::PeerClosed { code, reason })
+            if config.is_terminal(code, &reason)       => reject(lc, cx, code, reason),
+        (S::Open { .. }, I::PeerClosed { code, reason }) => fail(lc, cx, Cause::PeerClosed, Some((code, reason))),
+        (S::Open { .. }, I::TransportLost)             => fail(lc, cx, Cause::TransportLost, Some(lost(LOST))),
+        (S::Open { .. }, I::MessageTooBig)             => too_big(lc, cx),
+        (S::Open { .. }, I::ProtocolError { code })    => protocol_error(lc, cx, code),
+        (S::Open { .. }, I::Close { code, reason })    => closing(lc, cx, code, reason),
+        (S::Open { .. }, I::ReconnectNow)              => reconnect_now(lc, cx),
+        (S::Open { .. }, I::ReadPaused)                => pause(lc, cx),
+        (S::Open { last_activity, .. }, I::ReadResumed) => resume_open(last_activity, &mut lc.read_paused_since, cx),
+        (S::Open { .. }, I::SocketOpened | I::ConnectFailed | I::HelloFailed) => {}
+        (S::Open { .. }, I::Fired(T::Connect | T::Ack | T::Retry | T::CloseGrace)) => {}
 
         // ── Reconnecting ────────────────────────────────────────────────
-        (
-            S::Reconnecting {
-                next_attempt,
-                retry_at,
-            },
-            E::Timeout,
-        ) if now >= *retry_at => {
-            let next = *next_attempt;
-            if budget_time_spent(lc, now, config) {
-                let attempts = lc.attempts_since_stable;
-                close(lc, CloseReason::GaveUp { attempts }, Cause::GaveUp, out);
-            } else {
-                begin_attempt(lc, next, now, config, Cause::RetryDue, out);
-            }
-        }
-        (S::Reconnecting { next_attempt, .. }, E::ReconnectNow) => {
-            let next = *next_attempt;
-            begin_attempt(lc, next, now, config, Cause::ReconnectNow, out);
-        }
-        (S::Reconnecting { .. }, E::Close { .. }) => {
-            close(lc, CloseReason::Requested, Cause::CloseRequested, out)
-        }
+        (S::Reconnecting { .. }, I::Fired(T::Retry))   => retry(lc, cx),
+        (S::Reconnecting { .. }, I::ReconnectNow)      => reconnect_now(lc, cx),
+        (S::Reconnecting { .. }, I::Close { .. })      => close(lc, cx, CloseReason::Requested, Cause::CloseRequested),
+        (S::Reconnecting { .. }, I::ReadPaused)        => pause(lc, cx),
+        (S::Reconnecting { .. }, I::ReadResumed)       => lc.read_paused_since = None, // a retry due meanwhile is due at once
+        (S::Reconnecting { .. }, I::SocketOpened | I::ConnectFailed | I::HelloFailed | I::Ack
+            | I::Activity | I::PeerClosed { .. } | I::TransportLost | I::MessageTooBig
+            | I::ProtocolError { .. }) => {} // no transport: the attempt filter already dropped these
+        (S::Reconnecting { .. }, I::Fired(T::Connect | T::Ack | T::Ping | T::Stale | T::CloseGrace)) => {}
 
         // ── Closing ─────────────────────────────────────────────────────
-        (
-            S::Closing { attempt, .. },
-            E::PeerClosed { .. } | E::TransportLost { .. } | E::MessageTooBig { .. },
-        ) => {
-            out.push_back(Action::DropTransport { attempt: *attempt });
-            close(lc, CloseReason::Requested, Cause::CloseCompleted, out);
-        }
-        (S::Closing { attempt, deadline }, E::Timeout) if now >= *deadline => {
-            out.push_back(Action::DropTransport { attempt: *attempt });
-            close(lc, CloseReason::Requested, Cause::CloseGraceExpired, out);
-        }
+        (S::Closing { .. }, I::PeerClosed { .. } | I::TransportLost | I::MessageTooBig
+            | I::ProtocolError { .. })                 => finish(lc, cx, Cause::CloseCompleted),
+        (S::Closing { .. }, I::Fired(T::CloseGrace))   => finish(lc, cx, Cause::CloseGraceExpired),
+        (S::Closing { .. }, I::ReadPaused)             => pause(lc, cx),
+        (S::Closing { .. }, I::ReadResumed)            => lc.read_paused_since = None, // the grace ran on
+        (S::Closing { .. }, I::SocketOpened | I::ConnectFailed | I::HelloFailed | I::Ack
+            | I::Activity | I::Close { .. } | I::ReconnectNow) => {}
+        (S::Closing { .. }, I::Fired(T::Connect | T::Ack | T::Ping | T::Stale | T::Retry)) => {}
 
-        // ── Everything else does not apply: ignored, no actions ─────────
-        _ => {}
-    }
+        // ── Closed: absorbs everything ──────────────────────────────────
+        (S::Closed { .. }, I::SocketOpened | I::ConnectFailed | I::HelloFailed | I::Ack
+            | I::Activity | I::PeerClosed { .. } | I::TransportLost | I::MessageTooBig
+            | I::ProtocolError { .. } | I::ReadPaused | I::ReadResumed | I::Close { .. }
+            | I::ReconnectNow) => {}
+        (S::Closed { .. }, I::Fired(T::Connect | T::Ack | T::Ping | T::Stale | T::Retry
+            | T::CloseGrace)) => {}
+    };
+}
+
+// ── What the rows' words mean ──────────────────────────────────────────
+
+/// The attempt whose transport the state holds (0 when none).
+fn current(lc: &Lifecycle) -> Attempt {
+    lc.state.transport_attempt().unwrap_or(0)
 }
 
 /// A close notice for a socket we dropped ourselves: code 1006.
@@ -262,8 +301,204 @@ fn lost(why: &str) -> (u16, String) {
     (1006, why.to_owned())
 }
 
+/// Connecting → AwaitingAck: the hello goes out; the ack deadline counts
+/// from now.
+fn opened(lc: &mut Lifecycle, cx: &mut Cx<'_>) {
+    let attempt = current(lc);
+    let deadline = time::deadline(cx.now, cx.config.ack_timeout);
+    enter(
+        lc,
+        cx,
+        State::AwaitingAck { attempt, deadline },
+        Cause::SocketOpened,
+    );
+    cx.out.push_back(Action::SendHello { attempt });
+}
+
+/// AwaitingAck → Open with fresh timers; the queue is flushed first.
+fn acked(lc: &mut Lifecycle, cx: &mut Cx<'_>) {
+    let attempt = current(lc);
+    let open = State::Open {
+        attempt,
+        since: cx.now,
+        last_activity: cx.now,
+        next_ping: time::deadline(cx.now, cx.config.ping_interval),
+    };
+    enter(lc, cx, open, Cause::Acked);
+    cx.out.push_back(Action::FlushQueue { attempt });
+}
+
+/// The ping timer: a ping goes out, the next one is due a ping interval
+/// from now.
+fn ping(attempt: Attempt, next_ping: &mut Instant, cx: &mut Cx<'_>) {
+    *next_ping = time::deadline(cx.now, cx.config.ping_interval);
+    cx.out.push_back(Action::SendPing { attempt });
+}
+
+/// Reading stops; a second pause keeps the first one's start. No action:
+/// it is no status change.
+fn pause(lc: &mut Lifecycle, cx: &Cx<'_>) {
+    lc.read_paused_since.get_or_insert(cx.now);
+}
+
+/// Reading resumes in AwaitingAck: the part of the paused span spent in
+/// this state (it may have begun earlier) moves the ack deadline later.
+fn resume_ack(deadline: &mut Instant, paused: &mut Option<Instant>, cx: &Cx<'_>) {
+    let Some(since) = paused.take() else { return };
+    // When this state began (or the last resume moved it to): the deadline
+    // minus the full ack timeout.
+    let entered = deadline.checked_sub(cx.config.ack_timeout).unwrap_or(since);
+    let span = cx.now.saturating_duration_since(since.max(entered));
+    *deadline = time::deadline(*deadline, span);
+}
+
+/// Reading resumes in Open: the paused span is not silence, so
+/// `last_activity` moves later by it, never past now.
+fn resume_open(last_activity: &mut Instant, paused: &mut Option<Instant>, cx: &Cx<'_>) {
+    let Some(since) = paused.take() else { return };
+    let span = cx.now.saturating_duration_since(since);
+    *last_activity = time::deadline(*last_activity, span).min(cx.now);
+}
+
+/// The caller closes while the socket is open: our close frame, then
+/// Closing with the grace deadline.
+fn closing(lc: &mut Lifecycle, cx: &mut Cx<'_>, code: u16, reason: String) {
+    let attempt = current(lc);
+    cx.out.push_back(Action::SendClose {
+        attempt,
+        code,
+        reason,
+    });
+    let deadline = time::deadline(cx.now, cx.config.close_grace);
+    enter(
+        lc,
+        cx,
+        State::Closing { attempt, deadline },
+        Cause::CloseRequested,
+    );
+}
+
+/// The caller closes while connecting: cancel the connect, done.
+fn cancel(lc: &mut Lifecycle, cx: &mut Cx<'_>) {
+    let attempt = current(lc);
+    cx.out.push_back(Action::DropTransport { attempt });
+    close(lc, cx, CloseReason::Requested, Cause::CloseRequested);
+}
+
+/// Closing ends: the socket goes, the session is closed.
+fn finish(lc: &mut Lifecycle, cx: &mut Cx<'_>, cause: Cause) {
+    let attempt = current(lc);
+    cx.out.push_back(Action::DropTransport { attempt });
+    close(lc, cx, CloseReason::Requested, cause);
+}
+
+/// A best-effort close frame on the current socket (the driver writes it
+/// once without waiting; `DropTransport` follows at once).
+fn send_close(lc: &Lifecycle, cx: &mut Cx<'_>, code: u16, reason: &str) {
+    cx.out.push_back(Action::SendClose {
+        attempt: current(lc),
+        code,
+        reason: reason.to_owned(),
+    });
+}
+
+/// We drop an opened socket ourselves: a close frame with `code` and `why`
+/// first, then the failure path with a 1006 notice saying `why`.
+fn own_drop(lc: &mut Lifecycle, cx: &mut Cx<'_>, cause: Cause, code: u16, why: &str) {
+    send_close(lc, cx, code, why);
+    fail(lc, cx, cause, Some(lost(why)));
+}
+
+/// An inbound message over the limit: 1009 out, and 1009 in the notice.
+fn too_big(lc: &mut Lifecycle, cx: &mut Cx<'_>) {
+    send_close(lc, cx, 1009, TOO_BIG);
+    fail(
+        lc,
+        cx,
+        Cause::MessageTooBig,
+        Some((1009, TOO_BIG.to_owned())),
+    );
+}
+
+/// The peer broke the protocol: `code` out (1002 when it may not be sent),
+/// a 1006 notice naming it.
+fn protocol_error(lc: &mut Lifecycle, cx: &mut Cx<'_>, code: u16) {
+    // RFC 6455 §7.4: 1004–1006 and 1015 are never sent; below 1000 and
+    // 1016–2999 are unassigned; 5000 and up are invalid.
+    let code = match code {
+        1000..=1003 | 1007..=1014 | 3000..=4999 => code,
+        _ => 1002,
+    };
+    let why = if code == 1007 {
+        "invalid UTF-8"
+    } else {
+        "protocol error"
+    };
+    send_close(lc, cx, code, why);
+    let notice = (1006, format!("{why} (sent {code})"));
+    fail(lc, cx, Cause::ProtocolError, Some(notice));
+}
+
+/// The peer closed with a terminal code: no reconnect.
+fn reject(lc: &mut Lifecycle, cx: &mut Cx<'_>, code: u16, reason: String) {
+    let attempt = current(lc);
+    end_transport(lc, cx);
+    cx.out.push_back(Action::Disconnected {
+        attempt,
+        code,
+        reason: reason.clone(),
+    });
+    close(
+        lc,
+        cx,
+        CloseReason::Rejected { code, reason },
+        Cause::Rejected,
+    );
+}
+
+/// The caller's reconnect-now: drop the transport (an opened one with a
+/// best-effort 1000 close frame and a 1006 notice), then start the next
+/// attempt at once, with no delay and no failure counted — unless a give-up
+/// budget is spent.
+fn reconnect_now(lc: &mut Lifecycle, cx: &mut Cx<'_>) {
+    let next = match lc.state {
+        State::Reconnecting { next_attempt, .. } => next_attempt,
+        ref other => other.transport_attempt().unwrap_or(0).saturating_add(1),
+    };
+    if let State::AwaitingAck { attempt, .. } | State::Open { attempt, .. } = lc.state {
+        send_close(lc, cx, 1000, RECONNECT);
+        end_transport(lc, cx);
+        let (code, reason) = lost(RECONNECT);
+        cx.out.push_back(Action::Disconnected {
+            attempt,
+            code,
+            reason,
+        });
+    } else {
+        end_transport(lc, cx);
+    }
+    if budget_spent(lc, cx) {
+        give_up(lc, cx);
+    } else {
+        begin_attempt(lc, cx, next, Cause::ReconnectNow);
+    }
+}
+
+/// The retry time came: the next attempt starts, unless the time budget ran
+/// out meanwhile.
+fn retry(lc: &mut Lifecycle, cx: &mut Cx<'_>) {
+    let State::Reconnecting { next_attempt, .. } = lc.state else {
+        return;
+    };
+    if time_budget_spent(lc, cx) {
+        give_up(lc, cx);
+    } else {
+        begin_attempt(lc, cx, next_attempt, Cause::RetryDue);
+    }
+}
+
 /// Moves to `next`, reporting the change.
-fn enter(lc: &mut Lifecycle, next: State, cause: Cause, out: &mut VecDeque<Action>) {
+fn enter(lc: &mut Lifecycle, cx: &mut Cx<'_>, next: State, cause: Cause) {
     let from = lc.state.status();
     let attempt = match &next {
         State::Reconnecting { next_attempt, .. } => *next_attempt,
@@ -271,7 +506,7 @@ fn enter(lc: &mut Lifecycle, next: State, cause: Cause, out: &mut VecDeque<Actio
     };
     let to = next.status();
     lc.state = next;
-    out.push_back(Action::StatusChanged {
+    cx.out.push_back(Action::StatusChanged {
         from,
         to,
         cause,
@@ -279,8 +514,8 @@ fn enter(lc: &mut Lifecycle, next: State, cause: Cause, out: &mut VecDeque<Actio
     });
 }
 
-/// Moves to Closed for good.
-fn close(lc: &mut Lifecycle, reason: CloseReason, cause: Cause, out: &mut VecDeque<Action>) {
+/// Moves to Closed for good (nothing is read any more: no pause either).
+fn close(lc: &mut Lifecycle, cx: &mut Cx<'_>, reason: CloseReason, cause: Cause) {
     let from = lc.state.status();
     // The last attempt made: from Reconnecting, the one before the next.
     let attempt = match lc.state {
@@ -288,7 +523,8 @@ fn close(lc: &mut Lifecycle, reason: CloseReason, cause: Cause, out: &mut VecDeq
         ref other => other.transport_attempt().unwrap_or(0),
     };
     lc.state = State::Closed { reason };
-    out.push_back(Action::StatusChanged {
+    lc.read_paused_since = None;
+    cx.out.push_back(Action::StatusChanged {
         from,
         to: super::Status::Closed,
         cause,
@@ -296,114 +532,77 @@ fn close(lc: &mut Lifecycle, reason: CloseReason, cause: Cause, out: &mut VecDeq
     });
 }
 
+/// A give-up budget is spent: Closed.
+fn give_up(lc: &mut Lifecycle, cx: &mut Cx<'_>) {
+    let attempts = lc.attempts_since_stable;
+    close(lc, cx, CloseReason::GaveUp { attempts }, Cause::GaveUp);
+}
+
 /// Drops the current transport; an Open that lasted `stable_after` resets
 /// the backoff and the give-up budget first.
-fn end_transport(lc: &mut Lifecycle, now: Instant, config: &Config, out: &mut VecDeque<Action>) {
+fn end_transport(lc: &mut Lifecycle, cx: &mut Cx<'_>) {
     if let State::Open { since, .. } = lc.state {
-        if now >= deadline(since, config.stable_after) {
+        if cx.now >= time::deadline(since, cx.config.stable_after) {
             lc.failures = 0;
             lc.attempts_since_stable = 0;
-            lc.unstable_since = now;
+            lc.unstable_since = cx.now;
         }
     }
     if let Some(attempt) = lc.state.transport_attempt() {
-        out.push_back(Action::DropTransport { attempt });
+        cx.out.push_back(Action::DropTransport { attempt });
     }
 }
 
 /// Starts attempt `attempt` at once.
-fn begin_attempt(
-    lc: &mut Lifecycle,
-    attempt: Attempt,
-    now: Instant,
-    config: &Config,
-    cause: Cause,
-    out: &mut VecDeque<Action>,
-) {
+fn begin_attempt(lc: &mut Lifecycle, cx: &mut Cx<'_>, attempt: Attempt, cause: Cause) {
     lc.attempts_since_stable = lc.attempts_since_stable.saturating_add(1);
     let connecting = State::Connecting {
         attempt,
-        deadline: deadline(now, config.connect_timeout),
+        deadline: time::deadline(cx.now, cx.config.connect_timeout),
     };
-    enter(lc, connecting, cause, out);
-    out.push_back(Action::Connect { attempt });
+    enter(lc, cx, connecting, cause);
+    cx.out.push_back(Action::Connect { attempt });
 }
 
-/// The caller's reconnect-now: the attempt after `attempt` starts at once,
-/// with no delay and no failure counted.
-fn restart(
-    lc: &mut Lifecycle,
-    attempt: Attempt,
-    now: Instant,
-    config: &Config,
-    out: &mut VecDeque<Action>,
-) {
-    begin_attempt(
-        lc,
-        attempt.saturating_add(1),
-        now,
-        config,
-        Cause::ReconnectNow,
-        out,
-    );
-}
-
-fn budget_time_spent(lc: &Lifecycle, now: Instant, config: &Config) -> bool {
-    config
+fn time_budget_spent(lc: &Lifecycle, cx: &Cx<'_>) -> bool {
+    cx.config
         .max_unstable
-        .is_some_and(|max| now >= deadline(lc.unstable_since, max))
+        .is_some_and(|max| cx.now >= time::deadline(lc.unstable_since, max))
+}
+
+/// Either give-up budget: attempts since the last stable Open, or time.
+fn budget_spent(lc: &Lifecycle, cx: &Cx<'_>) -> bool {
+    let attempts_spent = cx
+        .config
+        .max_attempts
+        .is_some_and(|max| lc.attempts_since_stable >= max);
+    attempts_spent || time_budget_spent(lc, cx)
 }
 
 /// The one failure path: drop the transport, report the disconnect (if the
-/// socket had opened), then end (terminal code, spent budget) or schedule the
-/// next attempt.
-fn fail(
-    lc: &mut Lifecycle,
-    now: Instant,
-    config: &Config,
-    cause: Cause,
-    disconnect: Option<(u16, String)>,
-    out: &mut VecDeque<Action>,
-) {
-    let attempt = lc.state.transport_attempt().unwrap_or(0);
-    end_transport(lc, now, config, out);
-    if let Some((code, reason)) = disconnect {
-        if cause == Cause::Rejected {
-            let notice_reason = reason.clone();
-            out.push_back(Action::Disconnected {
-                attempt,
-                code,
-                reason: notice_reason,
-            });
-            return close(
-                lc,
-                CloseReason::Rejected { code, reason },
-                Cause::Rejected,
-                out,
-            );
-        }
-        out.push_back(Action::Disconnected {
+/// socket had opened), then end (spent budget) or schedule the next attempt.
+fn fail(lc: &mut Lifecycle, cx: &mut Cx<'_>, cause: Cause, notice: Option<(u16, String)>) {
+    let attempt = current(lc);
+    end_transport(lc, cx);
+    if let Some((code, reason)) = notice {
+        cx.out.push_back(Action::Disconnected {
             attempt,
             code,
             reason,
         });
     }
     lc.failures = lc.failures.saturating_add(1);
-    let attempts_spent = config
-        .max_attempts
-        .is_some_and(|max| lc.attempts_since_stable >= max);
-    if attempts_spent || budget_time_spent(lc, now, config) {
-        let attempts = lc.attempts_since_stable;
-        return close(lc, CloseReason::GaveUp { attempts }, Cause::GaveUp, out);
+    if budget_spent(lc, cx) {
+        return give_up(lc, cx);
     }
-    let delay = backoff::delay(config, lc.failures, &mut lc.rng);
+    let delay = backoff::delay(cx.config, lc.failures, &mut lc.rng);
     let next_attempt = attempt.saturating_add(1);
     let reconnecting = State::Reconnecting {
         next_attempt,
-        retry_at: deadline(now, delay),
+        retry_at: time::deadline(cx.now, delay),
     };
-    enter(lc, reconnecting, cause, out);
-    out.push_back(Action::ReconnectScheduled {
+    enter(lc, cx, reconnecting, cause);
+    cx.out.push_back(Action::ReconnectScheduled {
         attempt: next_attempt,
         delay,
     });

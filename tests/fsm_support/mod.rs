@@ -16,6 +16,69 @@ fn high_water(state: &State) -> Option<u64> {
     }
 }
 
+/// The changes an event may make without any action: Activity or Ack in
+/// Open moves `last_activity` to `at`; ReadPaused starts a pause at `at`;
+/// ReadResumed ends it and moves AwaitingAck's ack deadline or Open's
+/// `last_activity` later (never past `at`). Nothing else changes.
+fn quiet_change(before: &Lifecycle, event: &Event, at: Instant, after: &Lifecycle) -> bool {
+    let counters = |l: &Lifecycle| (l.failures(), l.attempts_since_stable(), l.unstable_since());
+    if counters(before) != counters(after) {
+        return false;
+    }
+    match event {
+        Event::Activity { .. } | Event::Ack { .. } => {
+            before.read_paused_since() == after.read_paused_since()
+                && matches!(
+                    (before.state(), after.state()),
+                    (
+                        State::Open { attempt: a, since: s, next_ping: p, .. },
+                        State::Open { attempt: b, since: t, next_ping: q, last_activity },
+                    ) if a == b && s == t && p == q && *last_activity == at
+                )
+        }
+        Event::ReadPaused => {
+            before.read_paused_since().is_none()
+                && after.read_paused_since() == Some(at)
+                && before.state() == after.state()
+        }
+        Event::ReadResumed => {
+            let Some(since) = before.read_paused_since() else {
+                return false;
+            };
+            let span = at.saturating_duration_since(since);
+            after.read_paused_since().is_none()
+                && match (before.state(), after.state()) {
+                    (
+                        State::AwaitingAck {
+                            attempt: a,
+                            deadline: d,
+                        },
+                        State::AwaitingAck {
+                            attempt: b,
+                            deadline: e,
+                        },
+                    ) => a == b && *d <= *e && *e <= d.checked_add(span).unwrap_or(*e),
+                    (
+                        State::Open {
+                            attempt: a,
+                            since: s,
+                            next_ping: p,
+                            last_activity: l,
+                        },
+                        State::Open {
+                            attempt: b,
+                            since: t,
+                            next_ping: q,
+                            last_activity: m,
+                        },
+                    ) => a == b && s == t && p == q && l <= m && *m <= at.max(*l),
+                    (x, y) => x == y,
+                }
+        }
+        _ => false,
+    }
+}
+
 /// Every invariant that can be judged from one edge. `Err` describes the
 /// first broken one.
 pub fn check_edge(
@@ -26,27 +89,35 @@ pub fn check_edge(
     after: &Lifecycle,
     actions: &[Action],
 ) -> Result<(), String> {
-    let from = before.state.status();
-    let to = after.state.status();
+    let from = before.state().status();
+    let to = after.state().status();
 
     // Closed is absorbing.
     if from == Status::Closed && (!actions.is_empty() || after != before) {
         return Err("Closed is not absorbing".into());
     }
-    // No state but Closed is without a deadline; Closed has none.
-    match (to, after.state.deadline(cfg.stale_after)) {
+    // No state but Closed is without a deadline (nothing can stall), except
+    // AwaitingAck and Reconnecting while reading is paused, where the wait is
+    // on the consumer; Closed has none, and is never paused.
+    match (to, after.deadline(cfg)) {
         (Status::Closed, Some(_)) => return Err("Closed has a deadline".into()),
+        (Status::Closed, None) if after.read_paused() => return Err("Closed is paused".into()),
+        (Status::AwaitingAck | Status::Reconnecting, None) if after.read_paused() => {}
         (Status::Closed, None) | (_, Some(_)) => {}
         (_, None) => return Err(format!("{to:?} has no deadline")),
     }
+    // The lifecycle's deadline is the state's, minus the timers a pause stops.
+    if !after.read_paused() && after.deadline(cfg) != after.state().deadline(cfg.stale_after) {
+        return Err("unpaused, yet the deadline is not the state's".into());
+    }
     // A timeout at or after the deadline always does something, and the next
     // deadline is strictly later (poll_timeout moves forward: no busy loop).
-    if let (Event::Timeout, Some(due)) = (event, before.state.deadline(cfg.stale_after)) {
+    if let (Event::Timeout, Some(due)) = (event, before.deadline(cfg)) {
         if at >= due {
             if actions.is_empty() {
                 return Err("a due timeout did nothing".into());
             }
-            if let Some(next) = after.state.deadline(cfg.stale_after) {
+            if let Some(next) = after.deadline(cfg) {
                 if next <= at {
                     return Err(format!("deadline did not move past {at:?}: {next:?}"));
                 }
@@ -55,42 +126,47 @@ pub fn check_edge(
             return Err("an early timeout did something".into());
         }
     }
-    // An event without actions changed nothing, or only Open's activity time.
-    if actions.is_empty() && after != before {
-        let only_activity = matches!(event, Event::Activity { .. } | Event::Ack { .. })
-            && matches!(
-                (&before.state, &after.state),
-                (
-                    State::Open { attempt: a, since: s, next_ping: p, .. },
-                    State::Open { attempt: b, since: t, next_ping: q, last_activity },
-                ) if a == b && s == t && p == q && *last_activity == at
-            )
-            && (
-                before.failures,
-                before.attempts_since_stable,
-                before.unstable_since,
-            ) == (
-                after.failures,
-                after.attempts_since_stable,
-                after.unstable_since,
-            );
-        if !only_activity {
-            return Err("changed the lifecycle without any action".into());
-        }
+    if matches!(event, Event::Timeout) && before.deadline(cfg).is_none() && after != before {
+        return Err("a timeout with no running timer did something".into());
+    }
+    // Pausing and resuming are no status change: never an action.
+    if matches!(event, Event::ReadPaused | Event::ReadResumed) && !actions.is_empty() {
+        return Err("a read pause or resume emitted actions".into());
+    }
+    // An event without actions changed nothing, or only Open's activity time,
+    // or the read pause (and, on resume, the deadline it stopped).
+    if actions.is_empty() && after != before && !quiet_change(before, event, at, after) {
+        return Err("changed the lifecycle without any action".into());
     }
 
     // Walk the actions in order, tracking the live transport.
-    let mut live = before.state.transport_attempt();
-    let hw = high_water(&before.state);
+    let mut live = before.state().transport_attempt();
+    let hw = high_water(before.state());
     let mut status_changes = 0;
     let mut entered: Option<Status> = None;
     let mut disconnects = 0;
     let mut scheduled = false;
+    // The machine drops an opened socket itself (anything but the peer's
+    // close or a lost transport): a best-effort close frame goes first.
+    let own_drop = matches!(from, Status::AwaitingAck | Status::Open)
+        && !matches!(
+            event,
+            Event::PeerClosed { .. } | Event::TransportLost { .. }
+        );
+    let mut previous: Option<&Action> = None;
     for a in actions {
+        let prev = previous.replace(a);
         match a {
             Action::DropTransport { attempt } => {
                 if live != Some(*attempt) {
                     return Err(format!("DropTransport {attempt} but live is {live:?}"));
+                }
+                if own_drop
+                    && !matches!(prev, Some(Action::SendClose { attempt: c, .. }) if c == attempt)
+                {
+                    return Err(format!(
+                        "DropTransport {attempt} of an opened socket without a SendClose right before"
+                    ));
                 }
                 live = None;
             }
@@ -141,7 +217,7 @@ pub fn check_edge(
                     ));
                 }
                 // The notice names the attempt the new state is about.
-                let about = match after.state {
+                let about = match *after.state() {
                     State::Reconnecting { next_attempt, .. } => next_attempt,
                     ref s => s.transport_attempt().unwrap_or(*attempt),
                 };
@@ -155,7 +231,7 @@ pub fn check_edge(
             Action::Disconnected { attempt, .. } => {
                 disconnects += 1;
                 let opened = matches!(from, Status::AwaitingAck | Status::Open);
-                if !opened || Some(*attempt) != before.state.transport_attempt() {
+                if !opened || Some(*attempt) != before.state().transport_attempt() {
                     return Err("Disconnected for a socket that was not open".into());
                 }
                 if entered.is_some() || scheduled {
@@ -164,14 +240,14 @@ pub fn check_edge(
             }
             Action::ReconnectScheduled { attempt, delay } => {
                 scheduled = true;
-                let (lo, hi) = backoff::bounds(cfg, after.failures);
+                let (lo, hi) = backoff::bounds(cfg, after.failures());
                 if *delay < lo || *delay > hi || *delay < cfg.min_delay {
                     return Err(format!("delay {delay:?} outside [{lo:?}, {hi:?}]"));
                 }
                 let State::Reconnecting {
                     next_attempt,
                     retry_at,
-                } = after.state
+                } = *after.state()
                 else {
                     return Err("ReconnectScheduled but not Reconnecting".into());
                 };
@@ -182,7 +258,10 @@ pub fn check_edge(
                     || at.checked_add(*delay).is_some_and(|t| t != retry_at)
                     || retry_at <= at
                 {
-                    return Err(format!("ReconnectScheduled {attempt} vs {:?}", after.state));
+                    return Err(format!(
+                        "ReconnectScheduled {attempt} vs {:?}",
+                        after.state()
+                    ));
                 }
             }
         }
@@ -193,16 +272,17 @@ pub fn check_edge(
     if status_changes == 0 && from != to {
         return Err("status changed without a notice".into());
     }
-    if live != after.state.transport_attempt() {
+    if live != after.state().transport_attempt() {
         return Err(format!(
             "actions leave {live:?} live, state holds {:?}",
-            after.state.transport_attempt()
+            after.state().transport_attempt()
         ));
     }
     // Exactly one Disconnected when an opened socket goes, except by our
     // own close (Closing) — and none otherwise.
     let opened = matches!(from, Status::AwaitingAck | Status::Open);
-    let socket_gone = opened && after.state.transport_attempt() != before.state.transport_attempt();
+    let socket_gone =
+        opened && after.state().transport_attempt() != before.state().transport_attempt();
     let want = usize::from(socket_gone && to != Status::Closing);
     if disconnects != want {
         return Err(format!(
@@ -210,7 +290,7 @@ pub fn check_edge(
         ));
     }
     // Attempt numbers never decrease.
-    if let (Some(b), Some(a)) = (hw, high_water(&after.state)) {
+    if let (Some(b), Some(a)) = (hw, high_water(after.state())) {
         if a < b {
             return Err(format!("attempt went back from {b} to {a}"));
         }
