@@ -54,8 +54,8 @@ use std::time::{Duration, Instant};
 use futures_lite::{FutureExt, StreamExt};
 use serde_json::Value;
 use session_args::{SessionArgs, list};
-use ws_lifecycle::{BuildError, Client, SessionEvent, TransportConfig};
 use ws_lifecycle::fsm::{CloseReason, Config, Status, TerminalClose};
+use ws_lifecycle::{BuildError, Client, SessionEvent, TransportConfig};
 
 const USAGE: &str = r#"wsclient [OPTIONS] URL      (cargo build --release --example wsclient)
 Options (durations in milliseconds):

@@ -26,8 +26,8 @@ use driver_support::{
 };
 use futures_lite::future;
 use futures_lite::{AsyncReadExt, AsyncWriteExt, StreamExt};
-use ws_lifecycle::{DeliveryConfig, Client, HelloError, Sent, SessionEvent};
 use ws_lifecycle::fsm::{Config, Status};
+use ws_lifecycle::{Client, DeliveryConfig, HelloError, Sent, SessionEvent};
 
 // ── helpers for hand-written servers ────────────────────────────────────────
 
@@ -159,13 +159,12 @@ fn accepted_sends_are_not_silently_dropped_when_the_close_grace_expires() {
             close_grace: ms(300),
             ..fast_config()
         };
-        let (client, mut w) =
-            spawn_watched(Client::builder(ws_url(addr)).config(config).delivery(
-                DeliveryConfig {
-                    send_capacity: 16,
-                    ..DeliveryConfig::default()
-                },
-            ));
+        let (client, mut w) = spawn_watched(Client::builder(ws_url(addr)).config(config).delivery(
+            DeliveryConfig {
+                send_capacity: 16,
+                ..DeliveryConfig::default()
+            },
+        ));
         w.status(Status::Open).await;
         // Fill the socket and then the send buffer: stop once `send_wait`
         // has made no progress for 500 ms (the link is jammed).

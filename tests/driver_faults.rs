@@ -17,8 +17,8 @@ use async_io::{Async, Timer};
 use async_tungstenite::tungstenite::Message;
 use futures_lite::{AsyncReadExt, future};
 use serde_json::json;
-use ws_lifecycle::{DeliveryConfig, Client, SessionEvent, TransportConfig};
 use ws_lifecycle::fsm::{Cause, CloseReason, Config, Status, TerminalClose};
+use ws_lifecycle::{Client, DeliveryConfig, SessionEvent, TransportConfig};
 
 use broker::{Broker, Options};
 use driver_support::*;
@@ -468,9 +468,6 @@ fn attempt_budget_gives_up_and_fails_ready() {
         let gave_up = CloseReason::GaveUp { attempts: 3 };
         assert!(matches!(rest.last(), Some(SessionEvent::Closed(c)) if c.reason == gave_up));
         assert_eq!(client.closed_reason(), Some(gave_up.clone()));
-        assert_eq!(
-            client.ready().await,
-            Err(ws_lifecycle::NotReady(gave_up))
-        );
+        assert_eq!(client.ready().await, Err(ws_lifecycle::NotReady(gave_up)));
     });
 }

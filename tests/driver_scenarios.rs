@@ -14,10 +14,10 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use futures_lite::future;
 use serde_json::json;
-use ws_lifecycle::{DeliveryConfig, Overflow, 
-    Client, QueueConfig, SendErrorKind, Sent, SessionEvent,
-};
 use ws_lifecycle::fsm::{Cause, CloseReason, Status};
+use ws_lifecycle::{
+    Client, DeliveryConfig, Overflow, QueueConfig, SendErrorKind, Sent, SessionEvent,
+};
 
 use broker::{Broker, Options};
 use driver_support::*;
@@ -315,7 +315,10 @@ fn the_session_lives_while_a_client_or_the_event_stream_lives() {
             None
         })
         .await;
-        assert!(quiet.is_none(), "the session changed without a cause: {quiet:?}");
+        assert!(
+            quiet.is_none(),
+            "the session changed without a cause: {quiet:?}"
+        );
         assert_eq!(broker.stats.open.load(Ordering::SeqCst), 1);
         // The last owner goes: the session closes with 1000.
         drop(w);

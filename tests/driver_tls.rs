@@ -17,8 +17,8 @@ use futures_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 use futures_util::SinkExt;
 use serde_json::json;
 use smol::Task;
-use ws_lifecycle::{Client, SessionEvent};
 use ws_lifecycle::fsm::{Cause, Status};
+use ws_lifecycle::{Client, SessionEvent};
 
 use driver_support::*;
 

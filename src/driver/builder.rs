@@ -210,7 +210,11 @@ impl ClientBuilder {
         let shared = Shared::new(outbound, self.delivery.event_capacity);
         let session = Session::new(shared.clone(), spec, config);
         let owner = Owner::new(shared.clone());
-        Ok((Client::new(owner.clone()), Events::new(shared, owner), session))
+        Ok((
+            Client::new(owner.clone()),
+            Events::new(shared, owner),
+            session,
+        ))
     }
 
     fn make_spec(&self) -> Result<Spec, BuildError> {

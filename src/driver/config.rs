@@ -209,6 +209,9 @@ mod tests {
             }),
             ..DeliveryConfig::default()
         };
-        assert_eq!(c.validate(), Err(DeliveryConfigError::Zero("queue.capacity")));
+        assert_eq!(
+            c.validate(),
+            Err(DeliveryConfigError::Zero("queue.capacity"))
+        );
     }
 }

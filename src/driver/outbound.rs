@@ -377,7 +377,11 @@ impl Outbound {
         result
     }
 
-    fn write_some(&mut self, wire: &mut impl Wire, cx: &mut Context<'_>) -> Result<bool, WireError> {
+    fn write_some(
+        &mut self,
+        wire: &mut impl Wire,
+        cx: &mut Context<'_>,
+    ) -> Result<bool, WireError> {
         let mut progress = false;
         for _ in 0..BATCH {
             let Some(next) = self.next() else { break };
@@ -545,7 +549,10 @@ mod tests {
 
     fn send_all(out: &mut Outbound, texts: &[&str]) {
         for t in texts {
-            assert_eq!(out.send((*t).to_owned(), Status::Open).unwrap(), Sent::Accepted);
+            assert_eq!(
+                out.send((*t).to_owned(), Status::Open).unwrap(),
+                Sent::Accepted
+            );
         }
     }
 
@@ -652,7 +659,10 @@ mod tests {
         let mut out = open(8, Some(OutboundQueue::new(4, Overflow::RejectNew)));
         send_all(&mut out, &["a", "b"]);
         assert_eq!(out.lost(true), None);
-        assert_eq!(out.send("c".into(), Status::Reconnecting).unwrap(), Sent::Queued);
+        assert_eq!(
+            out.send("c".into(), Status::Reconnecting).unwrap(),
+            Sent::Queued
+        );
         out.opened();
         out.acked();
         let mut wire = FakeWire::taking(10);

@@ -172,7 +172,9 @@ impl Session {
                 code,
                 reason,
             } => {
-                log::debug!("ws-lifecycle {url}: attempt {attempt} disconnected ({code} {reason:?})");
+                log::debug!(
+                    "ws-lifecycle {url}: attempt {attempt} disconnected ({code} {reason:?})"
+                );
                 let event = SessionEvent::Disconnected {
                     attempt,
                     code,
@@ -223,7 +225,11 @@ impl Session {
         let Some(mut link) = self.link.take_if(|l| l.attempt() == attempt) else {
             return;
         };
+        let now = self.machine().map_or(Status::Closed, Machine::status);
         let mut inner = self.shared.lock();
+        // The machine has already moved on: a send from now on must not
+        // read "Open" (its Status event follows in this same drain).
+        inner.status = now;
         if let Some(wire) = link.wire() {
             inner.outbound.write_before_drop(wire, cx);
         }
@@ -315,7 +321,10 @@ impl Session {
             self.feed(Event::Activity { attempt }, cx);
         }
         if let Poll::Ready(read) = read {
-            let awaiting = matches!(self.machine().map(Machine::state), Some(State::AwaitingAck { .. }));
+            let awaiting = matches!(
+                self.machine().map(Machine::state),
+                Some(State::AwaitingAck { .. })
+            );
             let inbound = classify(read, attempt, awaiting, &self.spec);
             if inbound.flush {
                 self.shared.lock().outbound.needs_flush();
@@ -332,7 +341,12 @@ impl Session {
     }
 
     /// The link finished opening, or failed to.
-    fn opened(&mut self, attempt: Attempt, opened: Result<Response, ConnectError>, cx: &mut Context<'_>) {
+    fn opened(
+        &mut self,
+        attempt: Attempt,
+        opened: Result<Response, ConnectError>,
+        cx: &mut Context<'_>,
+    ) {
         match opened {
             Ok(response) => {
                 let (parts, _) = response.into_parts();
@@ -352,7 +366,10 @@ impl Session {
                 self.feed(Event::SocketOpened { attempt }, cx);
             }
             Err(error) => {
-                log::debug!("ws-lifecycle {}: attempt {attempt} failed to connect: {error}", self.spec.url());
+                log::debug!(
+                    "ws-lifecycle {}: attempt {attempt} failed to connect: {error}",
+                    self.spec.url()
+                );
                 self.shared
                     .emit(SessionEvent::ConnectFailed { attempt, error });
                 self.feed(Event::ConnectFailed { attempt }, cx);
