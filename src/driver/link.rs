@@ -9,7 +9,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use async_tungstenite::tungstenite::handshake::client::Response;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use futures_lite::{FutureExt, Stream};
 use futures_util::Sink;
@@ -18,6 +17,7 @@ use crate::fsm::Attempt;
 
 use super::connect::{ConnectError, MaybeTls, Socket, open_stream};
 use super::outbound::{Wire, WireError};
+use super::session_event::UpgradeResponse;
 use super::spec::{BoxFuture, HelloError, Spec};
 use super::upgrade::Upgrade;
 
@@ -108,7 +108,7 @@ impl Link {
         &mut self,
         cx: &mut Context<'_>,
         spec: &Spec,
-    ) -> Poll<Result<Response, ConnectError>> {
+    ) -> Poll<Result<UpgradeResponse, ConnectError>> {
         loop {
             match &mut self.phase {
                 Phase::Dialing(dialing) => match dialing.as_mut().poll(cx) {
@@ -128,7 +128,12 @@ impl Link {
                             hello: None,
                             read_parked: false,
                         };
-                        return Poll::Ready(Ok(response));
+                        let (parts, _) = response.into_parts();
+                        return Poll::Ready(Ok(UpgradeResponse {
+                            attempt: self.attempt,
+                            status: parts.status,
+                            headers: parts.headers,
+                        }));
                     }
                 },
                 Phase::Up { .. } | Phase::Failed => return Poll::Pending,
@@ -136,7 +141,7 @@ impl Link {
         }
     }
 
-    fn failed(&mut self, error: ConnectError) -> Poll<Result<Response, ConnectError>> {
+    fn failed(&mut self, error: ConnectError) -> Poll<Result<UpgradeResponse, ConnectError>> {
         self.phase = Phase::Failed;
         Poll::Ready(Err(error))
     }

@@ -21,6 +21,7 @@ mod link;
 mod meter;
 mod outbound;
 mod queue;
+mod report;
 mod session;
 mod session_event;
 mod shared;

@@ -333,8 +333,11 @@ impl Outbound {
     }
 
     /// The close frame: written after the send buffer has drained.
-    pub(crate) fn close(&mut self, frame: CloseFrame) {
-        self.close = Some(frame);
+    pub(crate) fn close(&mut self, code: u16, reason: String) {
+        self.close = Some(CloseFrame {
+            code: code.into(),
+            reason: reason.into(),
+        });
     }
 
     /// tungstenite queued a frame of its own (a pong, a close reply).
@@ -589,10 +592,7 @@ mod tests {
         let mut wire = FakeWire::taking(0);
         out.poll_write(&mut wire, &mut cx()).unwrap();
         assert_eq!(out.written(), 0);
-        out.close(CloseFrame {
-            code: 1002.into(),
-            reason: "protocol error".into(),
-        });
+        out.close(1002, "protocol error".into());
         wire.budget = 1;
         out.write_before_drop(&mut wire, &mut cx());
         assert_eq!(out.written(), 1, "a completed during the last flush");
@@ -607,10 +607,7 @@ mod tests {
         out.acked();
         send_all(&mut out, &["a"]);
         out.ping();
-        out.close(CloseFrame {
-            code: 1000.into(),
-            reason: "".into(),
-        });
+        out.close(1000, String::new());
         let mut wire = FakeWire::taking(10);
         out.poll_write(&mut wire, &mut cx()).unwrap();
         let kinds: Vec<&str> = wire

@@ -14,16 +14,13 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use async_tungstenite::tungstenite::handshake::client::Response;
-use async_tungstenite::tungstenite::protocol::CloseFrame;
-
 use crate::fsm::{Action, Attempt, Cause, CloseReason, Config, Event, Machine, State, Status};
 
 use super::alarm::Alarm;
 use super::connect::ConnectError;
 use super::inbound::classify;
 use super::link::Link;
-use super::session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
+use super::session_event::{SessionEvent, UpgradeResponse};
 use super::shared::Shared;
 use super::spec::Spec;
 
@@ -113,7 +110,6 @@ impl Session {
     }
 
     fn carry_out(&mut self, action: Action, cx: &mut Context<'_>) {
-        let url = self.spec.url();
         match action {
             Action::Connect { attempt } => self.link = Some(Link::dial(attempt, &self.spec)),
             Action::SendHello { attempt } => {
@@ -123,43 +119,21 @@ impl Session {
                 }
             }
             Action::FlushQueue { attempt } => {
-                // Open is published here, status and event, in one critical
-                // section with the queue's flush: a send can neither
-                // overtake queued messages nor see Open and be refused.
-                let mut inner = self.shared.lock();
-                inner.outbound.acked();
+                // Published here, with the flush (see `Shared::acked`).
                 if let Some((from, cause)) = self.opening.take() {
-                    inner.publish(Status::Open, attempt);
-                    let to = Status::Open;
-                    let event = SessionEvent::Status {
-                        from,
-                        to,
-                        cause,
-                        attempt,
-                    };
-                    self.shared.push_locked(&mut inner, event);
+                    self.shared.acked(from, cause, attempt);
                 }
-                drop(inner);
-                self.shared.changed.notify(usize::MAX);
             }
-            Action::SendPing { attempt } => {
-                if self.link_of(attempt).is_some() {
-                    self.shared.lock().outbound.ping();
-                }
+            Action::SendPing { attempt } if self.link_of(attempt).is_some() => {
+                self.shared.lock().outbound.ping();
             }
             Action::SendClose {
                 attempt,
                 code,
                 reason,
-            } => {
-                if self.link_of(attempt).is_some() {
-                    let frame = CloseFrame {
-                        code: code.into(),
-                        reason: reason.into(),
-                    };
-                    self.shared.lock().outbound.close(frame);
-                }
-            }
+            } if self.link_of(attempt).is_some() => self.shared.lock().outbound.close(code, reason),
+            // For a link already gone: nothing to write to.
+            Action::SendPing { .. } | Action::SendClose { .. } => {}
             Action::DropTransport { attempt } => self.drop_link(attempt, cx),
             Action::StatusChanged {
                 from,
@@ -167,79 +141,41 @@ impl Session {
                 cause,
                 attempt,
             } => self.status_changed(from, to, cause, attempt),
-            Action::Disconnected {
-                attempt,
-                code,
-                reason,
-            } => {
-                log::debug!(
-                    "ws-lifecycle {url}: attempt {attempt} disconnected ({code} {reason:?})"
-                );
-                let event = SessionEvent::Disconnected {
-                    attempt,
-                    code,
-                    reason,
-                };
-                self.shared.emit(event);
-            }
-            Action::ReconnectScheduled { attempt, delay } => {
-                log::debug!("ws-lifecycle {url}: attempt {attempt} in {delay:?}");
-                self.shared
-                    .emit(SessionEvent::ReconnectScheduled { attempt, delay });
+            Action::Disconnected { .. } | Action::ReconnectScheduled { .. } => {
+                if let Some(event) = SessionEvent::notice(action) {
+                    self.report(event);
+                }
             }
         }
+    }
+
+    /// Logs a notice (never a message: those may carry anything) and hands
+    /// it to the consumer.
+    fn report(&self, event: SessionEvent) {
+        log::debug!("ws-lifecycle {}: {event:?}", self.spec.url());
+        self.shared.emit(event);
     }
 
     fn status_changed(&mut self, from: Status, to: Status, cause: Cause, attempt: Attempt) {
         let url = self.spec.url();
         log::debug!("ws-lifecycle {url}: {from} -> {to} (cause {cause}, attempt {attempt})");
-        let closed = match self.machine().map(Machine::state) {
-            Some(State::Closed { reason }) => Some(reason.clone()),
-            _ => None,
-        };
         if to == Status::Open {
             // Published with the queue's flush (`FlushQueue`), right after.
             self.opening = Some((from, cause));
             return;
         }
-        let mut inner = self.shared.lock();
-        inner.publish(to, attempt);
-        if closed.is_some() {
-            // Published with the status, so no handle sees Closed without a reason.
-            inner.closed = closed;
-        }
-        let event = SessionEvent::Status {
-            from,
-            to,
-            cause,
-            attempt,
-        };
-        self.shared.push_locked(&mut inner, event);
-        drop(inner);
-        self.shared.changed.notify(usize::MAX);
+        let closed = self.closed_reason();
+        self.shared
+            .status_changed((from, to, cause, attempt), closed);
     }
 
     /// Drops the link of `attempt` after one non-blocking chance for a
     /// pending close frame; what it never wrote is handed back.
     fn drop_link(&mut self, attempt: Attempt, cx: &mut Context<'_>) {
-        let Some(mut link) = self.link.take_if(|l| l.attempt() == attempt) else {
-            return;
-        };
-        let now = self.machine().map_or(Status::Closed, Machine::status);
-        let mut inner = self.shared.lock();
-        // The machine has already moved on: a send from now on must not
-        // read "Open" (its Status event follows in this same drain).
-        inner.status = now;
-        if let Some(wire) = link.wire() {
-            inner.outbound.write_before_drop(wire, cx);
+        if let Some(mut link) = self.link.take_if(|l| l.attempt() == attempt) {
+            let now = self.machine().map_or(Status::Closed, Machine::status);
+            self.shared.link_dropped(link.wire(), now, cx);
         }
-        drop(link);
-        let events_alive = inner.events_alive;
-        if let Some(unsent) = inner.outbound.lost(events_alive) {
-            self.shared
-                .push_locked(&mut inner, SessionEvent::Unsent(unsent));
-        }
-        self.shared.notify_room(&mut inner);
     }
 
     /// Picks up close and reconnect requests from the handles.
@@ -247,11 +183,7 @@ impl Session {
         if !self.shared.has_commands.swap(false, Ordering::AcqRel) {
             return;
         }
-        let (close, reconnect) = {
-            let mut inner = self.shared.lock();
-            let reconnect = std::mem::take(&mut inner.commands.reconnect_now);
-            (inner.commands.close.take(), reconnect)
-        };
+        let (close, reconnect) = self.shared.take_commands();
         if let Some((code, reason)) = close {
             self.feed(Event::Close { code, reason }, cx);
         }
@@ -289,9 +221,7 @@ impl Session {
                 // Sent verbatim, never logged: hellos carry credentials.
                 Ok(text) => self.shared.lock().outbound.hello(text),
                 Err(error) => {
-                    log::debug!("ws-lifecycle {}: hello failed: {error}", self.spec.url());
-                    self.shared
-                        .emit(SessionEvent::HelloFailed { attempt, error });
+                    self.report(SessionEvent::HelloFailed { attempt, error });
                     self.feed(Event::HelloFailed { attempt }, cx);
                 }
             }
@@ -299,11 +229,7 @@ impl Session {
         }
         let mut progress = false;
         if let Some(wire) = link.wire() {
-            let mut inner = self.shared.lock();
-            let written = inner.outbound.poll_write(wire, cx);
-            self.shared.notify_room(&mut inner);
-            drop(inner);
-            match written {
+            match self.shared.write(wire, cx) {
                 Ok(wrote) => progress = wrote,
                 Err(_) => {
                     self.feed(Event::TransportLost { attempt }, cx);
@@ -344,34 +270,16 @@ impl Session {
     fn opened(
         &mut self,
         attempt: Attempt,
-        opened: Result<Response, ConnectError>,
+        opened: Result<UpgradeResponse, ConnectError>,
         cx: &mut Context<'_>,
     ) {
         match opened {
-            Ok(response) => {
-                let (parts, _) = response.into_parts();
-                let upgrade = UpgradeResponse {
-                    attempt,
-                    status: parts.status,
-                    headers: parts.headers,
-                };
-                let mut inner = self.shared.lock();
-                inner.outbound.opened();
-                if inner.events_alive {
-                    self.shared
-                        .push_locked(&mut inner, SessionEvent::Upgraded(upgrade.clone()));
-                }
-                inner.last_response = Some(upgrade);
-                drop(inner);
+            Ok(upgrade) => {
+                self.shared.upgraded(upgrade);
                 self.feed(Event::SocketOpened { attempt }, cx);
             }
             Err(error) => {
-                log::debug!(
-                    "ws-lifecycle {}: attempt {attempt} failed to connect: {error}",
-                    self.spec.url()
-                );
-                self.shared
-                    .emit(SessionEvent::ConnectFailed { attempt, error });
+                self.report(SessionEvent::ConnectFailed { attempt, error });
                 self.feed(Event::ConnectFailed { attempt }, cx);
             }
         }
@@ -395,24 +303,7 @@ impl Session {
         self.link = None;
         self.alarm.disarm();
         log::debug!("ws-lifecycle {}: closed ({reason})", self.spec.url());
-        let mut inner = self.shared.lock();
-        // Nobody asked to close and someone reads: the event carries them.
-        let for_close = inner.outbound.is_closing() || !inner.events_alive;
-        let unsent = inner.outbound.finished(for_close);
-        let attempt = inner.attempt;
-        inner.publish(Status::Closed, attempt);
-        inner.closed = Some(reason.clone());
-        let outcome = CloseOutcome { reason, unsent };
-        self.shared
-            .push_locked(&mut inner, SessionEvent::Closed(outcome));
-        inner.finished = true;
-        inner.session_waker = None;
-        if let Some(w) = inner.events_waker.take() {
-            w.wake();
-        }
-        drop(inner);
-        self.shared.changed.notify(usize::MAX);
-        self.shared.space.notify(usize::MAX);
+        self.shared.ended(reason);
     }
 
     fn closed_reason(&self) -> Option<CloseReason> {
@@ -442,18 +333,7 @@ impl Future for Session {
             }
             this.drain(cx);
         }
-        {
-            // Register first, so a command or send that lands while this
-            // pass runs still wakes the task.
-            let mut inner = this.shared.lock();
-            if !inner
-                .session_waker
-                .as_ref()
-                .is_some_and(|w| w.will_wake(cx.waker()))
-            {
-                inner.session_waker = Some(cx.waker().clone());
-            }
-        }
+        this.shared.register(cx.waker());
         if let Some(link) = this.link.as_mut() {
             link.unpark();
         }
