@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use futures_lite::StreamExt;
 use futures_lite::future;
-use ws_lifecycle::{Client, ClientBuilder, Events, SessionEvent};
 use ws_lifecycle::fsm::{Cause, CloseReason, Config, Status};
+use ws_lifecycle::{Client, ClientBuilder, Events, SessionEvent};
 
 /// Every test body runs under this limit.
 pub const TEST_LIMIT: Duration = Duration::from_secs(20);
@@ -264,6 +264,25 @@ pub async fn close_and_end(client: &Client, w: &mut Watch) -> Vec<SessionEvent> 
     assert_ends_closed(&rest);
     assert_eq!(client.status(), Status::Closed);
     rest
+}
+
+/// Closes, checks the session ended with `Requested`, the stream ended
+/// with `Closed` and the first status change left `from`; returns how long
+/// `close()` took.
+pub async fn close_and_check(client: &Client, w: &mut Watch, from: Status) -> Duration {
+    let start = Instant::now();
+    let closed = client.close().await;
+    let took = start.elapsed();
+    assert_eq!(closed.reason, CloseReason::Requested);
+    assert_eq!(client.status(), Status::Closed);
+    let rest = w.end().await;
+    assert_ends_closed(&rest);
+    let first = rest.iter().find_map(|e| match e {
+        SessionEvent::Status { from, .. } => Some(*from),
+        _ => None,
+    });
+    assert_eq!(first, Some(from), "left {from:?} first; rest {rest:?}");
+    took
 }
 
 /// Waits until the broker recorded at least one close frame (no client
