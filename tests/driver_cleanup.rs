@@ -5,58 +5,35 @@
 
 #[path = "../examples/common/broker.rs"]
 mod broker;
+mod driver_support;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use async_io::Timer;
+use driver_support::{any_port, fast_config, free_addr, ms, run, wait_until, ws_url};
 use futures_lite::future;
 use ws_lifecycle::fsm::{CloseReason, Config, Status};
 use ws_lifecycle::{Client, NotReady, SendErrorKind};
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
-}
-
+/// Short timings with a fast ping and a single short backoff step.
 fn config() -> Config {
     Config {
         ping_interval: ms(100),
-        stale_after: ms(2000),
         backoff: vec![ms(50)],
-        jitter: 0.0,
-        min_delay: ms(10),
-        close_grace: ms(400),
-        ..Config::default()
-    }
-}
-
-/// Runs `body` on smol with a generous bound.
-fn bounded(body: impl Future<Output = ()>) {
-    smol::block_on(future::or(body, async {
-        Timer::after(Duration::from_secs(20)).await;
-        panic!("test timed out");
-    }));
-}
-
-/// Polls `cond` until true (state the driver reports no event for), failing after 5 s.
-async fn eventually(what: &str, cond: impl Fn() -> bool) {
-    let until = Instant::now() + Duration::from_secs(5);
-    while !cond() {
-        assert!(Instant::now() < until, "timed out waiting for {what}");
-        Timer::after(ms(5)).await;
+        ..fast_config()
     }
 }
 
 #[test]
 fn after_close_no_task_socket_or_timer_remains() {
-    bounded(async {
-        let b = broker::Broker::start("127.0.0.1:0".parse().unwrap(), broker::Options::default())
-            .unwrap();
+    run(async {
+        let b = broker::Broker::start(any_port(), broker::Options::default()).unwrap();
         let (client, events, session) = Client::builder(b.url()).config(config()).build().unwrap();
         drop(events);
         let task = smol::spawn(session);
         client.ready().await.unwrap();
-        eventually("the broker to see the connection", || {
+        wait_until("the broker to see the connection", || {
             b.stats.open.load(Ordering::SeqCst) == 1
         })
         .await;
@@ -70,7 +47,7 @@ fn after_close_no_task_socket_or_timer_remains() {
         })
         .await;
         // The socket: the broker's side of the connection has ended.
-        eventually("the broker to see the socket closed", || {
+        wait_until("the broker to see the socket closed", || {
             b.stats.open.load(Ordering::SeqCst) == 0
         })
         .await;
@@ -87,19 +64,14 @@ fn after_close_no_task_socket_or_timer_remains() {
 
 #[test]
 fn close_while_reconnecting_ends_the_task_at_once() {
-    bounded(async {
+    run(async {
         // Nobody listens: every attempt is refused and the session sits in
         // Reconnecting between attempts (a long delay after the first).
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let slow = Config {
             backoff: vec![Duration::from_secs(30)],
             ..config()
         };
-        let (client, events, session) = Client::builder(format!("ws://127.0.0.1:{port}/ws"))
+        let (client, events, session) = Client::builder(ws_url(free_addr()))
             .config(slow)
             .build()
             .unwrap();
@@ -125,9 +97,8 @@ fn close_while_reconnecting_ends_the_task_at_once() {
 
 #[test]
 fn dropping_every_handle_ends_the_task() {
-    bounded(async {
-        let b = broker::Broker::start("127.0.0.1:0".parse().unwrap(), broker::Options::default())
-            .unwrap();
+    run(async {
+        let b = broker::Broker::start(any_port(), broker::Options::default()).unwrap();
         let (client, events, session) = Client::builder(b.url()).config(config()).build().unwrap();
         let task = smol::spawn(session);
         client.ready().await.unwrap();
@@ -143,7 +114,7 @@ fn dropping_every_handle_ends_the_task() {
             panic!("the session task outlived its last handle");
         })
         .await;
-        eventually("the broker to record the close frame", || {
+        wait_until("the broker to record the close frame", || {
             b.stats
                 .closes
                 .lock()
@@ -157,15 +128,14 @@ fn dropping_every_handle_ends_the_task() {
 
 #[test]
 fn a_dropped_session_future_ends_the_session_for_its_handles() {
-    bounded(async {
-        let b = broker::Broker::start("127.0.0.1:0".parse().unwrap(), broker::Options::default())
-            .unwrap();
+    run(async {
+        let b = broker::Broker::start(any_port(), broker::Options::default()).unwrap();
         let (client, _events, session) = Client::builder(b.url()).config(config()).build().unwrap();
         let task = smol::spawn(session);
         client.ready().await.unwrap();
         // The executor drops the future (shutdown, cancellation).
         drop(task.cancel());
-        eventually("the handle to see Closed", || {
+        wait_until("the handle to see Closed", || {
             client.status() == Status::Closed
         })
         .await;
@@ -182,7 +152,7 @@ fn a_dropped_session_future_ends_the_session_for_its_handles() {
             Err(NotReady(CloseReason::Requested)),
             "ready() answers for now, not for the past"
         );
-        eventually("the broker to see the socket gone", || {
+        wait_until("the broker to see the socket gone", || {
             b.stats.open.load(Ordering::SeqCst) == 0
         })
         .await;

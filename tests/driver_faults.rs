@@ -233,24 +233,6 @@ fn terminal_close_code_ends_the_session_without_retry() {
 }
 
 // 10 ────────────────────────────────────────────────────────────────────────
-/// Closes, checks the session ended with `Requested` and the stream ended;
-/// returns how long `close()` took.
-async fn close_and_check(client: &Client, w: &mut Watch, from: Status) -> Duration {
-    let start = Instant::now();
-    let closed = client.close().await;
-    let took = start.elapsed();
-    assert_eq!(closed.reason, CloseReason::Requested);
-    assert_eq!(client.status(), Status::Closed);
-    let rest = w.end().await;
-    assert_ends_closed(&rest);
-    let first = rest.iter().find_map(|e| match e {
-        SessionEvent::Status { from, .. } => Some(*from),
-        _ => None,
-    });
-    assert_eq!(first, Some(from), "left {from:?} first; rest {rest:?}");
-    took
-}
-
 #[test]
 fn close_while_connecting_cancels_the_upgrade() {
     run(async {
@@ -279,35 +261,6 @@ fn close_while_connecting_cancels_the_upgrade() {
         let n = within(WAIT, held.read(&mut buf)).await.unwrap_or(0);
         assert_eq!(n, 0, "the client socket must be closed");
         println!("close in Connecting: {took:?}");
-    });
-}
-
-#[test]
-fn hanging_upgrade_times_out_and_is_retried() {
-    run(async {
-        // Accepts TCP, never answers the upgrade.
-        let listener = Async::<TcpListener>::bind(any_port()).unwrap();
-        let addr = listener.get_ref().local_addr().unwrap();
-        let config = Config {
-            connect_timeout: ms(300),
-            ..fast_config()
-        };
-        let (client, mut w) = start_client(ws_url(addr), config);
-        let (_first, _) = listener.accept().await.unwrap();
-        let start = Instant::now();
-        assert_eq!(
-            w.status(Status::Reconnecting).await,
-            (Cause::ConnectTimeout, 2)
-        );
-        let took = start.elapsed();
-        assert!(took < Duration::from_secs(3), "{took:?}");
-        // The next attempt connects again.
-        let (_second, _) = within(WAIT, listener.accept()).await.unwrap();
-        assert_eq!(w.status(Status::Connecting).await, (Cause::RetryDue, 2));
-        println!(
-            "hanging upgrade: abandoned {took:?} after the TCP accept (connect_timeout 300ms)"
-        );
-        close_and_check(&client, &mut w, Status::Connecting).await;
     });
 }
 

@@ -266,6 +266,25 @@ pub async fn close_and_end(client: &Client, w: &mut Watch) -> Vec<SessionEvent> 
     rest
 }
 
+/// Closes, checks the session ended with `Requested`, the stream ended
+/// with `Closed` and the first status change left `from`; returns how long
+/// `close()` took.
+pub async fn close_and_check(client: &Client, w: &mut Watch, from: Status) -> Duration {
+    let start = Instant::now();
+    let closed = client.close().await;
+    let took = start.elapsed();
+    assert_eq!(closed.reason, CloseReason::Requested);
+    assert_eq!(client.status(), Status::Closed);
+    let rest = w.end().await;
+    assert_ends_closed(&rest);
+    let first = rest.iter().find_map(|e| match e {
+        SessionEvent::Status { from, .. } => Some(*from),
+        _ => None,
+    });
+    assert_eq!(first, Some(from), "left {from:?} first; rest {rest:?}");
+    took
+}
+
 /// Waits until the broker recorded at least one close frame (no client
 /// event announces that); returns the (code, reason) of every one so far.
 pub async fn recorded_closes(closes: &Mutex<Vec<(u16, String)>>) -> Vec<(u16, String)> {

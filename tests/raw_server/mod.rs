@@ -2,9 +2,12 @@
 //! to answer the upgrade in ways a real broker would not.
 #![allow(dead_code)]
 
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
 use async_io::Async;
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
-use futures_lite::AsyncReadExt;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 /// Reads an HTTP request head, byte by byte so nothing past it is taken.
 pub async fn read_head(stream: &mut Async<std::net::TcpStream>) -> String {
@@ -44,4 +47,41 @@ pub fn switching(head: &str, extra_headers: &str) -> String {
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n{extra_headers}\r\n",
         derive_accept_key(key.as_bytes())
     )
+}
+
+/// Serves every connection with `reply(request head)`, written at once (one
+/// TCP segment), then holds the connection open until the client goes.
+pub fn serve_bytes(
+    reply: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static,
+) -> (SocketAddr, smol::Task<()>) {
+    let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
+    let addr = listener.get_ref().local_addr().unwrap();
+    let reply = Arc::new(reply);
+    let task = smol::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let reply = reply.clone();
+            conns.push(smol::spawn(async move {
+                let head = read_head(&mut stream).await;
+                if stream.write_all(&reply(&head)).await.is_err() {
+                    return;
+                }
+                let mut sink = [0u8; 1024];
+                while stream.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+            }));
+        }
+    });
+    (addr, task)
+}
+
+/// Serves every connection with `answer(request head)` followed by an ack
+/// frame, then holds the connection open until the client goes.
+pub fn serve_with(
+    answer: impl Fn(&str) -> String + Send + Sync + 'static,
+) -> (SocketAddr, smol::Task<()>) {
+    serve_bytes(move |head| {
+        let mut bytes = answer(head).into_bytes();
+        bytes.extend(text_frame(r#"{"type":"hello_ack"}"#));
+        bytes
+    })
 }
