@@ -16,6 +16,7 @@ use futures_util::Sink;
 use crate::fsm::Attempt;
 
 use super::connect::{ConnectError, MaybeTls, Socket, open_stream};
+use super::inbound::{Inbound, classify};
 use super::outbound::{Wire, WireError};
 use super::session_event::UpgradeResponse;
 use super::spec::{BoxFuture, HelloError, Spec};
@@ -162,11 +163,21 @@ impl Link {
         ready
     }
 
-    /// The next inbound frame, or how the socket ended (`None`: closed).
-    pub(crate) fn poll_read(
+    /// The next inbound frame, or how the socket ended, classified for the
+    /// caller and the machine (the ack predicate is asked while `awaiting_ack`).
+    pub(crate) fn poll_inbound(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Message, WsError>>> {
+        awaiting_ack: bool,
+        spec: &Spec,
+    ) -> Poll<Inbound> {
+        let attempt = self.attempt;
+        self.poll_read(cx)
+            .map(|read| classify(read, attempt, awaiting_ack, spec))
+    }
+
+    /// The next inbound frame, or how the socket ended (`None`: closed).
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, WsError>>> {
         let Phase::Up {
             socket,
             read_parked,

@@ -14,6 +14,7 @@ mod builder;
 mod client;
 mod config;
 mod connect;
+mod core_slot;
 mod endpoint;
 mod events;
 mod inbound;

@@ -28,7 +28,7 @@ use std::task::{Context, Poll};
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::{Message, Utf8Bytes};
 
-use crate::fsm::Status;
+use crate::fsm::{Action, Status};
 
 use super::queue::{OutboundQueue, QueueError, Queued};
 
@@ -330,6 +330,15 @@ impl Outbound {
     /// them pile up.
     pub(crate) fn ping(&mut self) {
         self.ping = true;
+    }
+
+    /// Carries out `SendPing` or `SendClose` for the current link.
+    pub(crate) fn protocol_frame(&mut self, action: Action) {
+        match action {
+            Action::SendPing { .. } => self.ping(),
+            Action::SendClose { code, reason, .. } => self.close(code, reason),
+            _ => {}
+        }
     }
 
     /// The close frame: written after the send buffer has drained.

@@ -2,9 +2,10 @@
 //! status they see, the events they read, and the outbound moments that
 //! must change together with a status.
 
+use std::sync::atomic::Ordering;
 use std::task::{Context, Waker};
 
-use crate::fsm::{Attempt, Cause, CloseReason, Status};
+use crate::fsm::{Action, Attempt, CloseReason, Event, Status};
 
 use super::connect::Socket;
 use super::outbound::WireError;
@@ -25,21 +26,51 @@ impl Shared {
         }
     }
 
-    /// The pending close request and reconnect request, taken.
-    pub(crate) fn take_commands(&self) -> (Option<(u16, String)>, bool) {
+    /// The handles' inputs as the machine's events, in order: a change of
+    /// the read pause (tracked in `read_paused`), a close, a reconnect-now.
+    pub(crate) fn inputs(&self, read_paused: &mut bool) -> [Option<Event>; 3] {
+        let full = self.events_full.load(Ordering::Acquire);
+        let pause = (full != *read_paused).then(|| {
+            *read_paused = full;
+            if full {
+                Event::ReadPaused
+            } else {
+                Event::ReadResumed
+            }
+        });
+        if !self.has_commands.swap(false, Ordering::AcqRel) {
+            return [pause, None, None];
+        }
         let mut inner = self.lock();
         let reconnect = std::mem::take(&mut inner.commands.reconnect_now);
-        (inner.commands.close.take(), reconnect)
+        let close = inner.commands.close.take();
+        [
+            pause,
+            close.map(|(code, reason)| Event::Close { code, reason }),
+            reconnect.then_some(Event::ReconnectNow),
+        ]
     }
 
-    /// A status other than Open; `closed` is published with Closed, so no
-    /// handle sees Closed without a reason.
-    pub(crate) fn status_changed(
-        &self,
-        (from, to, cause, attempt): (Status, Status, Cause, Attempt),
-        closed: Option<CloseReason>,
-    ) {
+    /// A status change (`Action::StatusChanged`). Open is only noted here
+    /// and published with the queue's flush, which follows at once;
+    /// `closed` is published with Closed, so no handle sees Closed without
+    /// a reason.
+    pub(crate) fn status_changed(&self, url: &str, change: Action, closed: Option<CloseReason>) {
+        let Action::StatusChanged {
+            from,
+            to,
+            cause,
+            attempt,
+        } = change
+        else {
+            return;
+        };
+        log::debug!("ws-lifecycle {url}: {from} -> {to} (cause {cause}, attempt {attempt})");
         let mut inner = self.lock();
+        if to == Status::Open {
+            inner.opening = Some((from, cause));
+            return;
+        }
         inner.publish(to, attempt);
         if closed.is_some() {
             inner.closed = closed;
@@ -58,9 +89,12 @@ impl Shared {
     /// `FlushQueue`: the queue's flush, Open and its event in one critical
     /// section, so a send can neither overtake queued messages nor see
     /// Open and be refused.
-    pub(crate) fn acked(&self, from: Status, cause: Cause, attempt: Attempt) {
+    pub(crate) fn acked(&self, attempt: Attempt) {
         let mut inner = self.lock();
         inner.outbound.acked();
+        let Some((from, cause)) = inner.opening.take() else {
+            return;
+        };
         inner.publish(Status::Open, attempt);
         let to = Status::Open;
         let event = SessionEvent::Status {

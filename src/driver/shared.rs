@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
-use crate::fsm::{Attempt, CloseReason, Status};
+use crate::fsm::{Attempt, Cause, CloseReason, Status};
 
 use super::outbound::Outbound;
 use super::session_event::{SessionEvent, UpgradeResponse};
@@ -53,6 +53,9 @@ pub(crate) struct Inner {
     /// Notices dropped because the consumer's buffer was full, reported as
     /// one `SessionEvent::Lagged` once there is room.
     pub(crate) lagged: u64,
+    /// The change to Open (from, cause), noted by the status change and
+    /// published with the queue's flush right after.
+    pub(crate) opening: Option<(Status, Cause)>,
     /// How many times each status was entered, so `wait_for` sees a status
     /// that was entered and left between two of its looks.
     pub(crate) entered: [u64; 6],
@@ -75,6 +78,7 @@ impl Shared {
                 session_waker: None,
                 last_response: None,
                 lagged: 0,
+                opening: None,
                 entered: [0; 6],
             }),
             changed: event_listener::Event::new(),
