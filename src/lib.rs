@@ -8,8 +8,10 @@
 //!   `AwaitingAck`, `Open`, `Reconnecting`, `Closing`, `Closed`). Time is an
 //!   input, jitter comes from a seeded generator, actions are plain data. Every
 //!   lifecycle edge is testable without sockets.
-//! - [`driver`] — a thin smol + async-tungstenite runner that carries out the
-//!   machine's actions on a real socket (`ws://`, and `wss://` with rustls).
+//! - the driver — a thin smol + async-tungstenite runner that carries out
+//!   the machine's actions on a real socket (`ws://`, and `wss://` with
+//!   rustls). Its types are here at the crate root: [`ClientBuilder`],
+//!   [`Client`], [`Events`], [`SessionEvent`], the configs and the errors.
 //!
 //! # Using the client
 //!
@@ -28,7 +30,7 @@
 //!         .config(Config::default())
 //!         .spawn()?;
 //!
-//!     client.ready().await?; // the first ack of any attempt
+//!     client.ready().await?; // Open now (fails once the session is Closed)
 //!     client.send(&serde_json::json!({"type": "subscribe", "topic": "peers"}))?;
 //!     while let Some(event) = events.next().await {
 //!         match event {
@@ -74,9 +76,13 @@
 //!
 //! # Delivery and backpressure
 //!
-//! `send` is at-most-once: frames written to a socket that then dies are
-//! lost with it; frames accepted but not yet written come back (see
-//! [`Client::send_text`]). The event stream is bounded: see [`Events`].
+//! `send` is at most once, and its accounting is exact: every accepted
+//! message is either written (its frame's last byte taken by the socket;
+//! it may die with the link) or handed back, oldest first, never both (see
+//! [`Client::send_text`]). The event stream is bounded, and a slow
+//! consumer pauses reading without making the link look dead: see
+//! [`Events`]. The session lives while any [`Client`] clone or the
+//! [`Events`] stream does.
 //! A certificate the TLS configuration does not trust is an ordinary connect
 //! failure, reported as [`SessionEvent::ConnectFailed`] and retried on the
 //! backoff schedule (bound it with `Config::max_attempts`).
