@@ -112,7 +112,10 @@ fn accepted_sends_are_not_silently_dropped_when_the_close_grace_expires() {
         // Exact: every accepted message was written or handed back, never
         // both, never neither; the broker got no more than was written.
         assert_eq!(accepted, written + handed_back);
-        assert!(received <= written, "received {received} > written {written}");
+        assert!(
+            received <= written,
+            "received {received} > written {written}"
+        );
         assert!(handed_back > 0, "the jammed link left messages unwritten");
     });
 }

@@ -371,12 +371,7 @@ fn ready_answers_for_the_present() {
             let client = client.clone();
             async move { client.ready().await }
         });
-        let broker = loop {
-            if let Ok(b) = Broker::start(addr, Options::default()) {
-                break b;
-            }
-            Timer::after(ms(10)).await;
-        };
+        let broker = retry_until_ok(|| Broker::start(addr, Options::default())).await;
         waiting.await.unwrap();
         assert_eq!(client.status(), Status::Open);
         client.close().await;

@@ -176,12 +176,7 @@ fn no_new_attempt_starts_while_the_consumer_is_full() {
         .await;
         // The scenario: the broker restarts while the consumer is full.
         broker.stop();
-        let broker = loop {
-            if let Ok(b) = Broker::start(addr, Options::default()) {
-                break b;
-            }
-            Timer::after(ms(10)).await;
-        };
+        let broker = retry_until_ok(|| Broker::start(addr, Options::default())).await;
         Timer::after(ms(600)).await;
         assert_eq!(
             broker.stats.connections.load(Ordering::SeqCst),

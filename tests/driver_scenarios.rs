@@ -7,7 +7,6 @@
 mod broker;
 mod driver_support;
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -21,24 +20,6 @@ use ws_lifecycle::{
 
 use broker::{Broker, Options};
 use driver_support::*;
-
-/// Starts a broker on `addr`, retrying briefly while the previous listener
-/// on that port is still being torn down by its executor.
-async fn start_on(addr: SocketAddr, options: Options) -> Broker {
-    let start = Instant::now();
-    loop {
-        match Broker::start(addr, options.clone()) {
-            Ok(b) => return b,
-            Err(e) => {
-                assert!(
-                    start.elapsed() < WAIT,
-                    "cannot restart broker on {addr}: {e}"
-                );
-                Timer::after(ms(10)).await;
-            }
-        }
-    }
-}
 
 // 1 ─────────────────────────────────────────────────────────────────────────
 #[test]
@@ -158,7 +139,7 @@ fn broker_restart_on_same_port_reopens_the_same_client() {
             })
             .await;
         assert_eq!((attempt, code), (1, 1006));
-        let broker = start_on(addr, Options::default()).await;
+        let broker = retry_until_ok(|| Broker::start(addr, Options::default())).await;
         let (_, reopened) = w.status(Status::Open).await;
         let took = killed.elapsed();
         assert!(reopened >= 2);

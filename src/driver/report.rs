@@ -2,15 +2,16 @@
 //! status they see, the events they read, and the outbound moments that
 //! must change together with a status.
 
+use std::sync::MutexGuard;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Waker};
 
-use crate::fsm::{Action, Attempt, CloseReason, Event, Status};
+use crate::fsm::{Action, Attempt, Cause, CloseReason, Event, Status};
 
 use super::connect::Socket;
 use super::outbound::WireError;
 use super::session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
-use super::shared::Shared;
+use super::shared::{Inner, Shared};
 
 impl Shared {
     /// Keeps the session task's waker, registered before each pass so a
@@ -71,10 +72,19 @@ impl Shared {
             inner.opening = Some((from, cause));
             return;
         }
-        inner.publish(to, attempt);
         if closed.is_some() {
             inner.closed = closed;
         }
+        self.entered(inner, (from, to, cause, attempt));
+    }
+
+    /// Publishes the status entered and its event, then wakes the waiters.
+    fn entered(
+        &self,
+        mut inner: MutexGuard<'_, Inner>,
+        (from, to, cause, attempt): (Status, Status, Cause, Attempt),
+    ) {
+        inner.publish(to, attempt);
         let event = SessionEvent::Status {
             from,
             to,
@@ -92,20 +102,9 @@ impl Shared {
     pub(crate) fn acked(&self, attempt: Attempt) {
         let mut inner = self.lock();
         inner.outbound.acked();
-        let Some((from, cause)) = inner.opening.take() else {
-            return;
-        };
-        inner.publish(Status::Open, attempt);
-        let to = Status::Open;
-        let event = SessionEvent::Status {
-            from,
-            to,
-            cause,
-            attempt,
-        };
-        self.push_locked(&mut inner, event);
-        drop(inner);
-        self.changed.notify(usize::MAX);
+        if let Some((from, cause)) = inner.opening.take() {
+            self.entered(inner, (from, Status::Open, cause, attempt));
+        }
     }
 
     /// The upgrade succeeded: a fresh link for the outbound side, the

@@ -97,6 +97,20 @@ pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// Retries `start` every 10 ms until it succeeds, e.g. a broker restarted
+/// on a port whose previous listener is still being torn down. Panics with
+/// the last error after [`WAIT`].
+pub async fn retry_until_ok<T, E: std::fmt::Debug>(mut start: impl FnMut() -> Result<T, E>) -> T {
+    let begun = Instant::now();
+    loop {
+        match start() {
+            Ok(t) => return t,
+            Err(e) => assert!(begun.elapsed() < WAIT, "gave up retrying: {e:?}"),
+        }
+        Timer::after(ms(10)).await;
+    }
+}
+
 /// Reads a session's events, remembering them for failure messages.
 pub struct Watch {
     events: Events,
