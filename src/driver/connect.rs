@@ -135,7 +135,7 @@ pub(crate) struct ConnectSpec {
 /// Phase one of an attempt: resolve, TCP connect, TLS when `wss://`.
 ///
 /// The upgrade that follows is `upgrade::Upgrade`, kept
-/// inline in the session rather than boxed.
+/// inline in the link rather than boxed.
 pub(crate) async fn open_stream(spec: &ConnectSpec) -> Result<MaybeTls, ConnectError> {
     let host = spec.endpoint.host();
     let port = spec.endpoint.port();
