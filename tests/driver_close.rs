@@ -6,7 +6,9 @@
 
 #[path = "../examples/common/broker.rs"]
 mod broker;
+mod client_frames;
 mod driver_support;
+mod raw_server;
 
 use std::net::TcpListener;
 use std::sync::atomic::Ordering;
@@ -16,11 +18,13 @@ use async_io::{Async, Timer};
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 use broker::{Broker, Options};
+use client_frames::{ClientFrames, Frame};
 use driver_support::{
     any_port, fast_config, ms, run, spawn_watched, start_client, wait_until, ws_url,
 };
-use futures_lite::{StreamExt, future};
-use ws_lifecycle::fsm::{Config, Status};
+use futures_lite::{AsyncReadExt, AsyncWriteExt, StreamExt, future};
+use raw_server::{read_head, switching};
+use ws_lifecycle::fsm::{Cause, Config, Status};
 use ws_lifecycle::{Client, DeliveryConfig, Sent, SessionEvent};
 
 // ── Messages accepted before close are written or handed back ──────────────
@@ -163,6 +167,87 @@ fn close_with_a_reserved_code_sends_a_valid_close_frame() {
         assert_ne!(
             closes[0].0, 1002,
             "the broker saw a protocol violation: a reserved close code went on the wire"
+        );
+    });
+}
+
+// ── a hello that finishes after the close frame never follows it ────────────
+
+/// `close()` while a slow hello builder runs: the close frame goes out, the
+/// hello (built later) never does, and the session waits for the broker's
+/// close answer instead of failing on a frame sent after its close (which
+/// would drop the socket before the answer).
+#[test]
+fn a_hello_finished_after_close_is_not_sent_and_the_close_completes() {
+    run(async {
+        let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
+        let addr = listener.get_ref().local_addr().unwrap();
+        // Answers the upgrade, never acks; after the client's close frame
+        // it waits 800 ms (longer than the hello takes) before answering.
+        let server = smol::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let head = read_head(&mut stream).await;
+            stream
+                .write_all(switching(&head, "").as_bytes())
+                .await
+                .unwrap();
+            let mut frames = ClientFrames::default();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !seen.iter().any(|f: &Frame| f.close().is_some()) {
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the client went away before its close frame");
+                seen.extend(frames.push(&buf[..n]));
+            }
+            let gone_early = future::or(
+                async {
+                    let n = stream.read(&mut buf).await.unwrap_or(0);
+                    seen.extend(frames.push(&buf[..n]));
+                    n == 0
+                },
+                async {
+                    Timer::after(ms(800)).await;
+                    false
+                },
+            )
+            .await;
+            let _ = stream.write_all(&[0x88, 0x02, 0x03, 0xE8]).await;
+            (seen, gone_early)
+        });
+        let (client, mut w) = spawn_watched(
+            Client::builder(ws_url(addr))
+                .config(Config {
+                    close_grace: Duration::from_secs(5),
+                    ..fast_config()
+                })
+                .hello(|_| async {
+                    Timer::after(ms(300)).await;
+                    Ok::<_, std::io::Error>(r#"{"type":"hello"}"#.to_owned())
+                }),
+        );
+        w.status(Status::AwaitingAck).await;
+        client.close().await;
+        let rest = w.end().await;
+        let causes: Vec<Cause> = rest
+            .iter()
+            .filter_map(|e| match e {
+                SessionEvent::Status { cause, .. } => Some(*cause),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            causes,
+            [Cause::CloseRequested, Cause::CloseCompleted],
+            "{rest:?}"
+        );
+        let (seen, gone_early) = server.await;
+        assert!(
+            !gone_early,
+            "the client dropped the socket before the close answer"
+        );
+        assert!(
+            seen.iter().all(|f| f.opcode != 0x1),
+            "a text frame (the hello) was sent: {seen:?}"
         );
     });
 }

@@ -126,7 +126,10 @@ impl Client {
     // ── waiting ────────────────────────────────────────────────────────
 
     /// Resolves when the session is Open (at once if it is now), or fails
-    /// once it is Closed.
+    /// once it is Closed. Drain [`Events`](super::Events) alongside: a
+    /// broker that sends more than `event_capacity` frames before its ack
+    /// fills the buffer, reading pauses, and the ack is not read until the
+    /// consumer makes room.
     pub async fn ready(&self) -> Result<(), NotReady> {
         self.wait_until(|inner| {
             if inner.status == Status::Open {

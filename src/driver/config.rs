@@ -34,10 +34,6 @@ pub struct TransportConfig {
     /// every frame at once (default 0: the driver flushes after each batch
     /// anyway).
     pub write_buffer_size: usize,
-    /// Cap on tungstenite's write buffer; must exceed `write_buffer_size`
-    /// (tungstenite asserts on that; here it is a typed error). Default
-    /// unlimited: the driver's own send buffer is what is bounded.
-    pub max_write_buffer_size: usize,
     /// Disable Nagle's algorithm on the TCP socket (default true).
     pub nodelay: bool,
 }
@@ -49,7 +45,6 @@ impl Default for TransportConfig {
             max_frame_size: 16 << 20,
             read_buffer_size: 4 << 10,
             write_buffer_size: 0,
-            max_write_buffer_size: usize::MAX,
             nodelay: true,
         }
     }
@@ -61,16 +56,11 @@ pub enum TransportConfigError {
     /// A size that must be positive is zero.
     #[error("transport config: `{0}` must be greater than zero")]
     Zero(&'static str),
-    /// tungstenite requires `max_write_buffer_size > write_buffer_size`.
-    #[error(
-        "transport config: `max_write_buffer_size` ({max}) must exceed `write_buffer_size` ({write})"
-    )]
-    WriteBuffer {
-        /// The configured write buffer size.
-        write: usize,
-        /// The configured maximum.
-        max: usize,
-    },
+    /// tungstenite requires its write-buffer cap (here unlimited: the
+    /// session's send capacity is what bounds outbound memory) to exceed
+    /// `write_buffer_size`.
+    #[error("transport config: `write_buffer_size` must be below usize::MAX")]
+    WriteBuffer,
     /// A frame limit above the message limit could never be reached.
     #[error("transport config: `max_frame_size` ({frame}) exceeds `max_message_size` ({message})")]
     FrameAboveMessage {
@@ -94,11 +84,8 @@ impl TransportConfig {
                 return Err(TransportConfigError::Zero(name));
             }
         }
-        if self.max_write_buffer_size <= self.write_buffer_size {
-            return Err(TransportConfigError::WriteBuffer {
-                write: self.write_buffer_size,
-                max: self.max_write_buffer_size,
-            });
+        if self.write_buffer_size == usize::MAX {
+            return Err(TransportConfigError::WriteBuffer);
         }
         if self.max_frame_size > self.max_message_size {
             return Err(TransportConfigError::FrameAboveMessage {
@@ -114,7 +101,9 @@ impl TransportConfig {
         WebSocketConfig::default()
             .read_buffer_size(self.read_buffer_size)
             .write_buffer_size(self.write_buffer_size)
-            .max_write_buffer_size(self.max_write_buffer_size)
+            // Unlimited: a cap would turn backpressure into a write error
+            // (a dead link); the session's send capacity bounds memory.
+            .max_write_buffer_size(usize::MAX)
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_frame_size))
     }
@@ -186,14 +175,10 @@ mod tests {
     #[test]
     fn settings_tungstenite_would_assert_on_are_typed_errors() {
         let c = TransportConfig {
-            write_buffer_size: 10,
-            max_write_buffer_size: 10,
+            write_buffer_size: usize::MAX,
             ..TransportConfig::default()
         };
-        assert!(matches!(
-            c.validate(),
-            Err(TransportConfigError::WriteBuffer { .. })
-        ));
+        assert_eq!(c.validate(), Err(TransportConfigError::WriteBuffer));
         let c = TransportConfig {
             read_buffer_size: 0,
             ..TransportConfig::default()

@@ -25,9 +25,12 @@ use super::shared::Shared;
 /// slow consumer never makes a healthy link look dead. Notices that find
 /// the buffer full are counted and reported as one [`SessionEvent::Lagged`]
 /// once there is room; [`Client::status`](super::Client::status) tells the
-/// current state. Dropping `Events` is fine: events are then discarded, the
-/// socket is always read, and messages the session hands back wait for
-/// [`Client::close`](super::Client::close).
+/// current state. Dropping `Events` is fine: events are then discarded and
+/// the socket is always read. Messages the session hands back then wait
+/// for [`Client::close`](super::Client::close), and until then they count
+/// against the send capacity (nothing is dropped silently): a session
+/// without a reader whose links keep failing eventually refuses sends with
+/// `Full`.
 pub struct Events {
     shared: Arc<Shared>,
     _owner: Arc<Owner>,

@@ -72,6 +72,12 @@ impl Link {
         }
     }
 
+    /// The socket, when text frames completed that the outbound side has
+    /// not counted yet.
+    pub(crate) fn unsettled(&mut self) -> Option<&mut Socket> {
+        self.wire().filter(|s| s.get_ref().has_completed_text())
+    }
+
     /// Whether any bytes arrived since the last call (proof of life, even
     /// in the middle of a frame).
     pub(crate) fn take_read_progress(&mut self) -> bool {
@@ -99,6 +105,13 @@ impl Link {
                 Err(_) => Box::pin(async move { Err(panicked()) }),
             },
         );
+    }
+
+    /// Forgets a hello still being built (AwaitingAck is over).
+    pub(crate) fn drop_hello(&mut self) {
+        if let Phase::Up { hello, .. } = &mut self.phase {
+            *hello = None;
+        }
     }
 
     // ── outputs ────────────────────────────────────────────────────────

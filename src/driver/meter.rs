@@ -41,6 +41,11 @@ impl<S> Metered<S> {
         std::mem::take(&mut self.read_progress)
     }
 
+    /// Whether text frames completed since the last take.
+    pub(crate) fn has_completed_text(&self) -> bool {
+        self.completed_text > 0
+    }
+
     /// Text frames whose last byte the transport took since the last call.
     pub(crate) fn take_completed_text(&mut self) -> u32 {
         std::mem::take(&mut self.completed_text)

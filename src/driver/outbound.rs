@@ -321,9 +321,12 @@ impl Outbound {
 
     // ── protocol frames ────────────────────────────────────────────────
 
-    /// The hello text for the current link, sent before anything else.
+    /// The hello text for the current link, sent before anything else;
+    /// ignored once a close was asked for (nothing may follow a close frame).
     pub(crate) fn hello(&mut self, text: String) {
-        self.hello = Some(text);
+        if !self.closing && self.close.is_none() {
+            self.hello = Some(text);
+        }
     }
 
     /// A ping; one pending at most, so a peer that never reads cannot make
@@ -446,7 +449,7 @@ impl Outbound {
     }
 
     /// Moves the frames the transport fully took out of `in_flight`.
-    fn settle(&mut self, wire: &mut impl Wire) {
+    pub(crate) fn settle(&mut self, wire: &mut impl Wire) {
         for _ in 0..wire.take_completed_text() {
             match self.in_flight.pop_front() {
                 Some(InFlight::Message(_)) => {
@@ -690,6 +693,24 @@ mod tests {
         assert_eq!(out.finished(true), Vec::<String>::new());
         assert_eq!(out.take_returned(), ["b", "c"]);
         assert_eq!(out.written(), 1);
+    }
+
+    #[test]
+    fn a_hello_built_after_the_close_frame_is_never_written_after_it() {
+        // AwaitingAck; close() requested before the slow hello builder returns.
+        let mut out = Outbound::new(8, None);
+        out.opened();
+        out.close_requested();
+        out.close(1000, String::new());
+        let mut wire = FakeWire::taking(10);
+        out.poll_write(&mut wire, &mut cx()).unwrap();
+        out.hello("hi".into());
+        out.poll_write(&mut wire, &mut cx()).unwrap();
+        assert!(
+            matches!(wire.on_wire.as_slice(), [Message::Close(_)]),
+            "{:?}",
+            wire.on_wire
+        );
     }
 
     #[test]

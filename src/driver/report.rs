@@ -118,6 +118,14 @@ impl Shared {
         inner.last_response = Some(upgrade);
     }
 
+    /// Counts what the transport took outside a write pass (tungstenite
+    /// flushes its buffer when it answers a ping while reading).
+    pub(crate) fn settle(&self, wire: &mut Socket) {
+        let mut inner = self.lock();
+        inner.outbound.settle(wire);
+        self.notify_room(&mut inner);
+    }
+
     /// One write pass on the link's socket.
     pub(crate) fn write(&self, wire: &mut Socket, cx: &mut Context<'_>) -> Result<bool, WireError> {
         let mut inner = self.lock();
@@ -140,8 +148,11 @@ impl Shared {
             inner.outbound.write_before_drop(wire, cx);
         }
         // The machine has moved on: a send from now on must not read
-        // "Open" (the Status event follows in this same drain).
-        inner.status = now;
+        // "Open" (the Status event follows in this same drain). Closed is
+        // left to its status change, which publishes it with its reason.
+        if now != Status::Closed {
+            inner.status = now;
+        }
         let events_alive = inner.events_alive;
         if let Some(unsent) = inner.outbound.lost(events_alive) {
             self.push_locked(&mut inner, SessionEvent::Unsent(unsent));

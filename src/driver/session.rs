@@ -160,7 +160,10 @@ impl Session {
             self.feed(event, cx);
             return true;
         }
-        if let Poll::Ready(hello) = link.poll_hello(cx) {
+        if !awaiting {
+            // A hello finished after AwaitingAck ended has nothing to do.
+            link.drop_hello();
+        } else if let Poll::Ready(hello) = link.poll_hello(cx) {
             match hello {
                 // Sent verbatim, never logged: hellos carry credentials.
                 Ok(text) => self.shared.lock().outbound.hello(text),
@@ -183,6 +186,11 @@ impl Session {
             false => link.poll_inbound(cx, awaiting, &self.spec),
             true => Poll::Pending,
         };
+        // Reading flushes tungstenite's pongs and close replies, and with
+        // them any frames still in its buffer: count what that wrote.
+        if let Some(wire) = link.unsettled() {
+            self.shared.settle(wire);
+        }
         // Any inbound bytes are activity, even part of a frame.
         if link.take_read_progress() {
             self.feed(Event::Activity { attempt }, cx);
@@ -217,6 +225,10 @@ impl Session {
     /// The session is over: release everything and tell the handles.
     fn release(&mut self, reason: CloseReason) {
         self.done = true;
+        if let Some(wire) = self.link.as_mut().and_then(Link::unsettled) {
+            // Frames the transport took are written, not handed back.
+            self.shared.settle(wire);
+        }
         self.link = None;
         self.alarm.disarm();
         log::debug!("ws-lifecycle {}: closed ({reason})", self.spec.url());
