@@ -209,7 +209,18 @@ struct StderrLog {
 
 impl log::Log for StderrLog {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= self.level
+        // Other crates log requests (URL, headers) and payloads (the hello)
+        // at debug and trace: credentials. They never get past info,
+        // whatever RUST_LOG says; this crate and the CLI redact their own.
+        let ours = ["ws_lifecycle", "wsclient"]
+            .iter()
+            .any(|c| metadata.target().starts_with(c));
+        let cap = if ours {
+            self.level
+        } else {
+            self.level.min(log::LevelFilter::Info)
+        };
+        metadata.level() <= cap
     }
 
     fn log(&self, record: &log::Record<'_>) {

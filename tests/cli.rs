@@ -61,9 +61,18 @@ impl Drop for Cli {
 
 impl Cli {
     fn spawn(args: &[&str]) -> Cli {
-        let mut child = Command::new(example_bin::path("wsclient"))
+        Cli::spawn_logging(args, None)
+    }
+
+    /// [`spawn`](Self::spawn) with `RUST_LOG` set to `rust_log`.
+    fn spawn_logging(args: &[&str], rust_log: Option<&str>) -> Cli {
+        let mut command = Command::new(example_bin::path("wsclient"));
+        match rust_log {
+            Some(spec) => command.env("RUST_LOG", spec),
+            None => command.env_remove("RUST_LOG"),
+        };
+        let mut child = command
             .args(args)
-            .env_remove("RUST_LOG")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -368,6 +377,35 @@ fn eof_on_stdin_closes_with_1000_and_exits_0() {
     );
     assert_eq!(broker_closes(&broker), [(1000, String::new())]);
     assert!(took < EXIT_WAIT);
+}
+
+/// Credentials (the URL's user info and query, the hello) never reach stdout
+/// or stderr, even at `RUST_LOG=trace` (tungstenite traces requests and
+/// frame payloads).
+#[test]
+fn credentials_stay_out_of_the_output_even_at_trace() {
+    let broker = start_broker(broker::Options::default());
+    let url = broker
+        .url()
+        .replacen("ws://", "ws://user:pa55word@", 1)
+        .replace("/ws", "/ws?token=t0ken-q");
+    let hello = r#"{"type":"hello","secret":"h3llo-s3cret"}"#;
+    let mut cli = Cli::spawn_logging(&["--hello", hello, &url], Some("trace"));
+    cli.wait_status("open");
+    cli.close_stdin();
+    let (status, _) = cli.wait_exit(EXIT_WAIT);
+    assert_eq!(status.code(), Some(0), "\n{}", cli.transcript());
+    let transcript = cli.transcript();
+    assert!(
+        transcript.contains("TRACE") || transcript.contains("DEBUG"),
+        "logging was on:\n{transcript}"
+    );
+    for secret in ["pa55word", "t0ken-q", "h3llo-s3cret"] {
+        assert!(
+            !transcript.contains(secret),
+            "{secret} leaked:\n{transcript}"
+        );
+    }
 }
 
 /// A broker that acks and then never reads again, so it never answers the
