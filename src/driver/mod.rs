@@ -14,6 +14,7 @@ mod builder;
 mod client;
 mod config;
 mod connect;
+mod context;
 mod core_slot;
 mod endpoint;
 mod events;
@@ -35,6 +36,7 @@ pub use config::{
     DeliveryConfig, DeliveryConfigError, QueueConfig, TransportConfig, TransportConfigError,
 };
 pub use connect::{ConnectError, default_tls_config};
+pub use context::{AfterAckContext, AfterAckFrame, HelloContext};
 pub use endpoint::{UrlError, redact};
 pub use events::Events;
 pub use outbound::{SendError, SendErrorKind, Sent};

@@ -8,6 +8,7 @@
 //! core's rule "drain every action after every input" holds here too.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,15 +18,24 @@ use std::time::Instant;
 use crate::fsm::{Action, Attempt, CloseReason, Config, Event, Machine, State, Status};
 
 use super::alarm::Alarm;
+use super::context::History;
 use super::core_slot::CoreSlot;
 use super::link::Link;
 use super::session_event::SessionEvent;
 use super::shared::Shared;
-use super::spec::Spec;
+use super::spec::{HelloError, Spec};
 
 /// Passes through the loop before yielding to other tasks, so one busy
 /// session cannot starve its executor.
 const PASSES_PER_POLL: u32 = 64;
+
+/// An ack read from the socket, on its way to `FlushQueue`.
+struct Acking {
+    attempt: Attempt,
+    ack: serde_json::Value,
+    /// The after-ack frames the caller's builder made for it.
+    frames: Vec<String>,
+}
 
 /// The running session. Spawn it on any executor (or use
 /// [`ClientBuilder::spawn`](super::ClientBuilder::spawn) with smol); the
@@ -39,6 +49,10 @@ pub struct Session {
     /// The current attempt's transport; at most one at a time.
     link: Option<Link>,
     alarm: Alarm,
+    /// The latest ack and disconnect, for the caller's per-attempt code.
+    history: History,
+    /// The ack just read and its after-ack frames, until its `FlushQueue`.
+    acking: Option<Acking>,
     /// The consumer's event buffer was full when last looked at.
     read_paused: bool,
     done: bool,
@@ -60,6 +74,8 @@ impl Session {
             core: CoreSlot::Pending(config),
             link: None,
             alarm: Alarm::new(),
+            history: History::default(),
+            acking: None,
             read_paused: false,
             done: false,
         }
@@ -86,15 +102,29 @@ impl Session {
 
     fn carry_out(&mut self, action: Action, cx: &mut Context<'_>) {
         match action {
-            Action::Connect { attempt } => self.link = Some(Link::dial(attempt, &self.spec)),
+            Action::Connect { attempt } => {
+                let history = &self.history;
+                self.link = Some(Link::dial(attempt, &self.spec, || history.hello(attempt)));
+            }
             Action::SendHello { attempt } => {
                 let spec = self.spec.clone();
+                let context = self.history.hello(attempt);
                 if let Some(link) = self.link_of(attempt) {
-                    link.start_hello(&spec);
+                    link.start_hello(&spec, &context);
                 }
             }
-            // Open is published with the flush (see `Shared::acked`).
-            Action::FlushQueue { attempt } => self.shared.acked(attempt),
+            // Open is published with the flush, the after-ack frames and
+            // the `Acked` event (see `Shared::acked`).
+            Action::FlushQueue { attempt } => {
+                let (ack, frames) = match self.acking.take_if(|a| a.attempt == attempt) {
+                    Some(Acking { ack, frames, .. }) => (Some(ack), frames),
+                    None => (None, Vec::new()),
+                };
+                if let Some(ack) = &ack {
+                    self.history.last_ack = Some(ack.clone());
+                }
+                self.shared.acked(attempt, ack, frames);
+            }
             Action::SendPing { attempt } | Action::SendClose { attempt, .. } => {
                 if self.link_of(attempt).is_some() {
                     self.shared.lock().outbound.protocol_frame(action);
@@ -106,6 +136,9 @@ impl Session {
                 self.shared.status_changed(self.spec.url(), action, closed);
             }
             Action::Disconnected { .. } | Action::ReconnectScheduled { .. } => {
+                if let Action::Disconnected { code, reason, .. } = &action {
+                    self.history.last_disconnect = Some((*code, reason.clone()));
+                }
                 if let Some(event) = SessionEvent::notice(action) {
                     self.report(event);
                 }
@@ -204,10 +237,46 @@ impl Session {
         if let Some(notice) = inbound.notice {
             self.shared.emit(notice);
         }
+        if let Some(ack) = inbound.ack {
+            match self.after_ack_frames(attempt, ack) {
+                Ok(acking) => self.acking = Some(acking),
+                Err(error) => {
+                    self.report(SessionEvent::HelloFailed { attempt, error });
+                    self.feed(Event::HelloFailed { attempt }, cx);
+                    return true;
+                }
+            }
+        }
         if let Some(event) = inbound.event {
             self.feed(event, cx);
         }
+        self.acking = None;
         true
+    }
+
+    /// The ack of `attempt` arrived: builds its after-ack frames with the
+    /// caller's builder (whose panic fails the attempt like a failed hello).
+    fn after_ack_frames(
+        &self,
+        attempt: Attempt,
+        ack: serde_json::Value,
+    ) -> Result<Acking, HelloError> {
+        let frames = match &self.spec.after_ack {
+            None => Vec::new(),
+            Some(build) => {
+                let context = self.history.after_ack(attempt, ack.clone());
+                std::panic::catch_unwind(AssertUnwindSafe(|| build(&context)))
+                    .map_err(|_| HelloError::from("the after-ack builder panicked"))?
+                    .into_iter()
+                    .map(|frame| frame.0)
+                    .collect()
+            }
+        };
+        Ok(Acking {
+            attempt,
+            ack,
+            frames,
+        })
     }
 
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
