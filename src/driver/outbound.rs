@@ -752,4 +752,97 @@ mod tests {
         let err = out.send("x".into(), Status::Closed).unwrap_err();
         assert_eq!(err.kind, SendErrorKind::Ended);
     }
+
+    fn strings(texts: &[&str]) -> Vec<String> {
+        texts.iter().map(|t| (*t).to_owned()).collect()
+    }
+
+    #[test]
+    fn after_ack_frames_go_first_before_queued_and_new_sends() {
+        let mut out = Outbound::new(8, Some(OutboundQueue::new(4, Overflow::RejectNew)));
+        out.send("q1".into(), Status::AwaitingAck).unwrap();
+        out.opened();
+        out.hello("hi".into());
+        out.acked(strings(&["sub1", "sub2"]));
+        send_all(&mut out, &["new"]);
+        let mut wire = FakeWire::taking(10);
+        out.poll_write(&mut wire, &mut cx()).unwrap();
+        assert_eq!(wire.texts(), ["hi", "sub1", "sub2", "q1", "new"]);
+        assert_eq!(out.written(), 2, "only the caller's messages count");
+    }
+
+    #[test]
+    fn after_ack_frames_are_never_handed_back() {
+        let mut out = Outbound::new(8, Some(OutboundQueue::new(4, Overflow::RejectNew)));
+        out.send("q1".into(), Status::Reconnecting).unwrap();
+        out.opened();
+        out.acked(strings(&["sub1", "sub2", "sub3"]));
+        // sub1 reaches the transport; sub2, sub3 and q1 are in flight.
+        let mut wire = FakeWire::taking(1);
+        out.poll_write(&mut wire, &mut cx()).unwrap();
+        assert_eq!(wire.texts(), ["sub1"]);
+        assert_eq!(out.written(), 0);
+        // The link goes: only the caller's message goes back to the queue.
+        assert_eq!(out.lost(true), None);
+        assert_eq!(out.queued(), 1);
+        out.opened();
+        out.acked(Vec::new());
+        let mut next = FakeWire::taking(10);
+        out.poll_write(&mut next, &mut cx()).unwrap();
+        assert_eq!(next.texts(), ["q1"]);
+        assert_eq!(out.written(), 1);
+        // Without a queue, an Unsent event carries only the caller's messages.
+        let mut plain = Outbound::new(8, None);
+        plain.opened();
+        plain.acked(strings(&["sub1"]));
+        send_all(&mut plain, &["a"]);
+        let mut stalled = FakeWire::taking(0);
+        plain.poll_write(&mut stalled, &mut cx()).unwrap();
+        assert_eq!(plain.lost(true), Some(strings(&["a"])));
+        assert_eq!(plain.finished(false), Vec::<String>::new());
+    }
+
+    #[test]
+    fn after_ack_frames_belong_to_their_connection() {
+        let mut out = Outbound::new(8, None);
+        out.opened();
+        out.acked(strings(&["sub-for-1"]));
+        assert_eq!(out.lost(true), None, "never written, never handed back");
+        out.opened();
+        out.acked(strings(&["sub-for-2"]));
+        let mut wire = FakeWire::taking(10);
+        out.poll_write(&mut wire, &mut cx()).unwrap();
+        assert_eq!(wire.texts(), ["sub-for-2"]);
+        assert_eq!(out.written(), 0);
+    }
+
+    #[test]
+    fn after_ack_frames_do_not_count_against_the_send_capacity() {
+        let mut out = Outbound::new(1, None);
+        out.opened();
+        out.acked(strings(&["sub1", "sub2", "sub3"]));
+        assert_eq!(out.send("a".into(), Status::Open).unwrap(), Sent::Accepted);
+        let full = out.send("b".into(), Status::Open).unwrap_err();
+        assert_eq!(full.kind, SendErrorKind::Full, "the cap counts only `a`");
+        let mut wire = FakeWire::taking(10);
+        out.poll_write(&mut wire, &mut cx()).unwrap();
+        assert_eq!(wire.texts(), ["sub1", "sub2", "sub3", "a"]);
+        assert_eq!(out.written(), 1);
+    }
+
+    #[test]
+    fn no_after_ack_frames_once_a_close_was_requested() {
+        let mut out = Outbound::new(8, None);
+        out.opened();
+        out.close_requested();
+        out.close(1000, String::new());
+        out.acked(strings(&["sub1"]));
+        let mut wire = FakeWire::taking(10);
+        out.poll_write(&mut wire, &mut cx()).unwrap();
+        assert!(
+            matches!(wire.on_wire.as_slice(), [Message::Close(_)]),
+            "{:?}",
+            wire.on_wire
+        );
+    }
 }
