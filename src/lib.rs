@@ -56,6 +56,26 @@
 //! # }
 //! ```
 //!
+//! # The broker's word, per attempt
+//!
+//! - **The ack is data.** [`SessionEvent::Acked`] carries the ack frame right
+//!   after the status change to Open (never folded into
+//!   [`SessionEvent::Lagged`]); [`Client::last_ack`] returns the latest.
+//! - **The hello has a context.** The builder given to
+//!   [`ClientBuilder::hello`] receives a [`HelloContext`] (the attempt, the
+//!   previous ack, the last disconnect's code and reason), so a resume
+//!   token, a presence id or a lease from one ack rides in the next hello.
+//!   `examples/resume.rs` shows resumption end to end.
+//! - **Resubscription.** [`ClientBuilder::after_ack`] builds frames, anew
+//!   for every ack, that go out right after it, before anything queued or
+//!   sent by the caller. They belong to their connection: never handed back
+//!   as unsent, never counted as the caller's messages.
+//! - **Per-attempt requests.** [`ClientBuilder::request_headers`] is an async
+//!   hook awaited for every attempt inside its connect deadline (a token
+//!   fetched anew into an `Authorization` header); its error is that
+//!   attempt's [`ConnectError::RequestHook`], retried.
+//!   [`ClientBuilder::request`] adjusts the request synchronously.
+//!
 //! # Driving the core by hand
 //!
 //! The machine never reads a clock: pass `now`, drain actions after every

@@ -1,7 +1,8 @@
 //! What the caller's per-attempt code is told: the attempt, what the
 //! broker said in its last ack, and how the last connection ended. The
-//! session keeps it up to date; the hello builder, the async request hook
-//! and the after-ack builder receive a copy.
+//! session builds it (the latest ack is kept with the handles' state, the
+//! latest disconnect by the session); the hello builder, the async request
+//! hook and the after-ack builder receive it.
 
 use crate::fsm::Attempt;
 
@@ -80,34 +81,5 @@ impl From<String> for AfterAckFrame {
 impl From<&str> for AfterAckFrame {
     fn from(text: &str) -> Self {
         AfterAckFrame(text.to_owned())
-    }
-}
-
-/// What the session remembers between attempts for the contexts above.
-#[derive(Debug, Default)]
-pub(crate) struct History {
-    pub(crate) last_ack: Option<serde_json::Value>,
-    pub(crate) last_disconnect: Option<(u16, String)>,
-}
-
-impl History {
-    /// The context of `attempt`'s hello or request.
-    pub(crate) fn hello(&self, attempt: Attempt) -> HelloContext {
-        HelloContext {
-            attempt,
-            previous_ack: self.last_ack.clone(),
-            last_disconnect: self.last_disconnect.clone(),
-        }
-    }
-
-    /// The context of `attempt`'s after-ack frames, before `ack` becomes
-    /// the latest.
-    pub(crate) fn after_ack(&self, attempt: Attempt, ack: serde_json::Value) -> AfterAckContext {
-        AfterAckContext {
-            attempt,
-            ack,
-            previous_ack: self.last_ack.clone(),
-            last_disconnect: self.last_disconnect.clone(),
-        }
     }
 }

@@ -18,7 +18,7 @@ use std::time::Instant;
 use crate::fsm::{Action, Attempt, CloseReason, Config, Event, Machine, State, Status};
 
 use super::alarm::Alarm;
-use super::context::History;
+use super::context::{AfterAckContext, HelloContext};
 use super::core_slot::CoreSlot;
 use super::link::Link;
 use super::session_event::SessionEvent;
@@ -49,10 +49,12 @@ pub struct Session {
     /// The current attempt's transport; at most one at a time.
     link: Option<Link>,
     alarm: Alarm,
-    /// The latest ack and disconnect, for the caller's per-attempt code.
-    history: History,
-    /// The ack just read and its after-ack frames, until its `FlushQueue`.
-    acking: Option<Acking>,
+    /// How the latest connection that had opened ended (code, reason), for
+    /// the contexts of the caller's per-attempt code.
+    last_disconnect: Option<(u16, String)>,
+    /// The ack just read and its after-ack frames, until its `FlushQueue`
+    /// (boxed: it lives for one drain, the session for long).
+    acking: Option<Box<Acking>>,
     /// The consumer's event buffer was full when last looked at.
     read_paused: bool,
     done: bool,
@@ -74,7 +76,7 @@ impl Session {
             core: CoreSlot::Pending(config),
             link: None,
             alarm: Alarm::new(),
-            history: History::default(),
+            last_disconnect: None,
             acking: None,
             read_paused: false,
             done: false,
@@ -103,12 +105,12 @@ impl Session {
     fn carry_out(&mut self, action: Action, cx: &mut Context<'_>) {
         match action {
             Action::Connect { attempt } => {
-                let history = &self.history;
-                self.link = Some(Link::dial(attempt, &self.spec, || history.hello(attempt)));
+                let link = Link::dial(attempt, &self.spec, || self.hello_context(attempt));
+                self.link = Some(link);
             }
             Action::SendHello { attempt } => {
                 let spec = self.spec.clone();
-                let context = self.history.hello(attempt);
+                let context = self.hello_context(attempt);
                 if let Some(link) = self.link_of(attempt) {
                     link.start_hello(&spec, &context);
                 }
@@ -117,12 +119,9 @@ impl Session {
             // the `Acked` event (see `Shared::acked`).
             Action::FlushQueue { attempt } => {
                 let (ack, frames) = match self.acking.take_if(|a| a.attempt == attempt) {
-                    Some(Acking { ack, frames, .. }) => (Some(ack), frames),
+                    Some(acking) => (Some(acking.ack), acking.frames),
                     None => (None, Vec::new()),
                 };
-                if let Some(ack) = &ack {
-                    self.history.last_ack = Some(ack.clone());
-                }
                 self.shared.acked(attempt, ack, frames);
             }
             Action::SendPing { attempt } | Action::SendClose { attempt, .. } => {
@@ -137,7 +136,7 @@ impl Session {
             }
             Action::Disconnected { .. } | Action::ReconnectScheduled { .. } => {
                 if let Action::Disconnected { code, reason, .. } = &action {
-                    self.history.last_disconnect = Some((*code, reason.clone()));
+                    self.last_disconnect = Some((*code, reason.clone()));
                 }
                 if let Some(event) = SessionEvent::notice(action) {
                     self.report(event);
@@ -260,11 +259,17 @@ impl Session {
         &self,
         attempt: Attempt,
         ack: serde_json::Value,
-    ) -> Result<Acking, HelloError> {
+    ) -> Result<Box<Acking>, HelloError> {
         let frames = match &self.spec.after_ack {
             None => Vec::new(),
             Some(build) => {
-                let context = self.history.after_ack(attempt, ack.clone());
+                let context = AfterAckContext {
+                    attempt,
+                    ack: ack.clone(),
+                    // Not yet replaced by this ack: that happens on `FlushQueue`.
+                    previous_ack: self.shared.lock().last_ack.clone(),
+                    last_disconnect: self.last_disconnect.clone(),
+                };
                 std::panic::catch_unwind(AssertUnwindSafe(|| build(&context)))
                     .map_err(|_| HelloError::from("the after-ack builder panicked"))?
                     .into_iter()
@@ -272,11 +277,20 @@ impl Session {
                     .collect()
             }
         };
-        Ok(Acking {
+        Ok(Box::new(Acking {
             attempt,
             ack,
             frames,
-        })
+        }))
+    }
+
+    /// The context of `attempt`'s hello or request.
+    fn hello_context(&self, attempt: Attempt) -> HelloContext {
+        HelloContext {
+            attempt,
+            previous_ack: self.shared.lock().last_ack.clone(),
+            last_disconnect: self.last_disconnect.clone(),
+        }
     }
 
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
