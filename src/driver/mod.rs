@@ -7,7 +7,8 @@
 //! TLS), `upgrade` (RFC 6455 §4.1), `meter` (what the transport took),
 //! `link` (one attempt's transport as one value), `inbound` (what a frame
 //! means), `outbound` (the one owner of every message), `session` (the
-//! loop), and the caller's side: `client`, `events`, `session_event`.
+//! loop), and the caller's side: `client`, `events`, `session_event`,
+//! `context` (what the caller's per-attempt code is told).
 
 mod alarm;
 mod builder;

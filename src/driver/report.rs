@@ -203,3 +203,52 @@ impl Shared {
         self.space.notify(usize::MAX);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::outbound::Outbound;
+    use super::*;
+
+    #[test]
+    fn acked_follows_open_and_is_never_folded_into_lagged() {
+        let shared = Shared::new(Outbound::new(8, None), 1);
+        let change = |to| Action::StatusChanged {
+            from: Status::Connecting,
+            to,
+            cause: Cause::SocketOpened,
+            attempt: 1,
+        };
+        // The buffer (capacity 1) fills; the next notice is counted.
+        shared.status_changed("ws://x", change(Status::AwaitingAck), None);
+        shared.status_changed("ws://x", change(Status::Open), None);
+        shared.acked(
+            1,
+            Some(serde_json::json!({"type": "hello_ack"})),
+            Vec::new(),
+        );
+        let inner = shared.lock();
+        let kinds: Vec<String> = inner
+            .events
+            .iter()
+            .map(|e| match e {
+                SessionEvent::Status { to, .. } => format!("status {to}"),
+                SessionEvent::Lagged { missed } => format!("lagged {missed}"),
+                SessionEvent::Acked { attempt, ack } => format!("acked {attempt} {ack}"),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "status awaiting_ack",
+                "lagged 1",
+                r#"acked 1 {"type":"hello_ack"}"#
+            ]
+        );
+        assert_eq!(inner.status, Status::Open);
+        assert_eq!(
+            inner.last_ack,
+            Some(serde_json::json!({"type": "hello_ack"}))
+        );
+    }
+}
