@@ -10,6 +10,9 @@
 //! plays a script: hello and ack, a few messages, a broker restart
 //! (reconnect with backoff), a half-dead link (detected, reconnect), a clean
 //! close. Every transition is printed as it happens.
+//!
+//! Session resumption (a resume token in the ack, a broker that replays
+//! what the client missed) has an example of its own: `cargo run --example resume`.
 
 #[path = "common/broker.rs"]
 mod broker;
@@ -75,6 +78,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                     attempt,
                 } => {
                     format!("{from:?} → {to:?}  ({cause}, attempt {attempt})")
+                }
+                SessionEvent::Acked { attempt, ack } => {
+                    format!("    ack of attempt {attempt}: {ack}")
                 }
                 SessionEvent::Message(v) => format!("    message {v}"),
                 SessionEvent::Disconnected {

@@ -537,6 +537,8 @@ fn report(out: &mut Output, event: SessionEvent) {
         SessionEvent::HelloFailed { attempt, error } => {
             log::warn!("attempt {attempt}: the hello could not be built: {error}");
         }
+        // Not a stdout event in contract version 1.
+        SessionEvent::Acked { attempt, .. } => log::debug!("attempt {attempt} acked"),
         SessionEvent::Upgraded(response) => {
             log::debug!(
                 "attempt {} upgraded ({})",

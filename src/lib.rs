@@ -17,23 +17,33 @@
 //!
 //! ```no_run
 //! use futures_lite::StreamExt;
+//! use serde_json::json;
 //! use ws_lifecycle::{Client, Config, SessionEvent};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! smol::block_on(async {
 //!     let (client, mut events) = Client::builder("wss://broker.example/ws")
-//!         // Called on every attempt: sign a fresh hello each time.
-//!         .hello(|attempt| async move {
-//!             Ok::<_, std::io::Error>(format!(r#"{{"type":"hello","attempt":{attempt}}}"#))
+//!         // Called on every attempt with its context: sign a fresh hello
+//!         // each time, and echo the resume token of the last ack.
+//!         .hello(|ctx| {
+//!             let attempt = ctx.attempt;
+//!             let resume = ctx.previous_ack.as_ref().and_then(|ack| ack.get("resume")).cloned();
+//!             async move {
+//!                 let hello = json!({"type": "hello", "attempt": attempt, "resume": resume});
+//!                 Ok::<_, std::io::Error>(hello.to_string())
+//!             }
 //!         })
 //!         .ack_type("hello_ack")
+//!         // Sent right after every ack, before anything else: resubscribe.
+//!         .after_ack(|_ctx| [json!({"type": "subscribe", "topic": "peers"})])
 //!         .config(Config::default())
 //!         .spawn()?;
 //!
 //!     client.ready().await?; // Open now (fails once the session is Closed)
-//!     client.send(&serde_json::json!({"type": "subscribe", "topic": "peers"}))?;
+//!     client.send(&json!({"type": "publish", "topic": "peers", "text": "hi"}))?;
 //!     while let Some(event) = events.next().await {
 //!         match event {
+//!             SessionEvent::Acked { attempt, ack } => eprintln!("attempt {attempt} acked: {ack}"),
 //!             SessionEvent::Message(value) => println!("{value}"),
 //!             SessionEvent::Disconnected { code, .. } => eprintln!("lost link ({code}), reconnecting"),
 //!             SessionEvent::Closed(reason) => { eprintln!("{reason}"); break; }
@@ -45,6 +55,26 @@
 //! })
 //! # }
 //! ```
+//!
+//! # The broker's word, per attempt
+//!
+//! - **The ack is data.** [`SessionEvent::Acked`] carries the ack frame right
+//!   after the status change to Open (never folded into
+//!   [`SessionEvent::Lagged`]); [`Client::last_ack`] returns the latest.
+//! - **The hello has a context.** The builder given to
+//!   [`ClientBuilder::hello`] receives a [`HelloContext`] (the attempt, the
+//!   previous ack, the last disconnect's code and reason), so a resume
+//!   token, a presence id or a lease from one ack rides in the next hello.
+//!   `examples/resume.rs` shows resumption end to end.
+//! - **Resubscription.** [`ClientBuilder::after_ack`] builds frames, anew
+//!   for every ack, that go out right after it, before anything queued or
+//!   sent by the caller. They belong to their connection: never handed back
+//!   as unsent, never counted as the caller's messages.
+//! - **Per-attempt requests.** [`ClientBuilder::request_headers`] is an async
+//!   hook awaited for every attempt inside its connect deadline (a token
+//!   fetched anew into an `Authorization` header); its error is that
+//!   attempt's [`ConnectError::RequestHook`], retried.
+//!   [`ClientBuilder::request`] adjusts the request synchronously.
 //!
 //! # Driving the core by hand
 //!
@@ -100,10 +130,10 @@ mod driver;
 pub mod fsm;
 
 pub use driver::{
-    BuildError, Client, ClientBuilder, CloseOutcome, ConnectError, DeliveryConfig,
-    DeliveryConfigError, Events, HelloError, NotReady, Overflow, QueueConfig, SendError,
-    SendErrorKind, Sent, Session, SessionEvent, TransportConfig, TransportConfigError,
-    UpgradeResponse, UrlError, default_tls_config, redact,
+    AfterAckContext, AfterAckFrame, BuildError, Client, ClientBuilder, CloseOutcome, ConnectError,
+    DeliveryConfig, DeliveryConfigError, Events, HelloContext, HelloError, NotReady, Overflow,
+    QueueConfig, SendError, SendErrorKind, Sent, Session, SessionEvent, TransportConfig,
+    TransportConfigError, UpgradeResponse, UrlError, default_tls_config, redact,
 };
 pub use fsm::{Attempt, Cause, CloseReason, Config, ConfigError, Status, TerminalClose};
 

@@ -19,8 +19,8 @@ fn hello_builder_that_panics_synchronously_is_a_retried_hello_failure() {
         let broker = Broker::start(any_port(), Options::default()).unwrap();
         let builder = Client::builder(broker.url())
             .config(fast_config())
-            .hello(|attempt| {
-                if attempt == 1 {
+            .hello(|ctx| {
+                if ctx.attempt == 1 {
                     panic!("a hello builder that panics before returning its future");
                 }
                 async move { Ok::<_, HelloError>(r#"{"type":"hello"}"#.to_owned()) }

@@ -454,6 +454,12 @@ fn drop_oldest_queue_evicts_and_hands_back_unsent_on_close() {
         );
         smol::spawn(session).detach();
         w.status(Status::AwaitingAck).await;
+        // The hello is built after AwaitingAck is entered; a close before
+        // that would (rightly) keep it off the wire.
+        wait_until("the hello at the broker", || {
+            broker.stats.hellos.load(Ordering::SeqCst) == 1
+        })
+        .await;
         // Still not open: more sends keep queueing.
         assert_eq!(
             client.send(&json!({ "m": 5 })).unwrap(),
@@ -657,17 +663,19 @@ fn small_buffers_apply_backpressure_without_loss_or_reordering() {
 fn hello_builder_is_called_per_attempt_and_its_failure_is_retried() {
     run(async {
         let broker = Broker::start(any_port(), Options::default()).unwrap();
-        let builder =
-            Client::builder(broker.url())
-                .config(fast_config())
-                .hello(|attempt| async move {
+        let builder = Client::builder(broker.url())
+            .config(fast_config())
+            .hello(|ctx| {
+                let attempt = ctx.attempt;
+                async move {
                     if attempt == 1 {
                         return Err("signing key not loaded yet".into());
                     }
                     Ok::<_, ws_lifecycle::HelloError>(
                         json!({ "type": "hello", "attempt": attempt }).to_string(),
                     )
-                });
+                }
+            });
         let (client, mut w) = spawn_watched(builder);
         match w
             .until("HelloFailed", |e| match e {

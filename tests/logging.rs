@@ -47,10 +47,13 @@ fn transitions_are_logged_and_secrets_never_are() {
         let url = format!("ws://{}/ws?token=SECRET-IN-QUERY", b.addr);
         let (client, events) = Client::builder(url)
             .config(fast_config())
-            .hello(|attempt| async move {
-                Ok::<_, std::io::Error>(format!(
-                    r#"{{"type":"hello","sig":"SECRET-IN-HELLO-{attempt}"}}"#
-                ))
+            .hello(|ctx| {
+                let attempt = ctx.attempt;
+                async move {
+                    Ok::<_, std::io::Error>(format!(
+                        r#"{{"type":"hello","sig":"SECRET-IN-HELLO-{attempt}"}}"#
+                    ))
+                }
             })
             .spawn()
             .unwrap();

@@ -4,10 +4,17 @@
 //! `{"type":"echo","data":<frame>}`, and answers pings. Test behaviours
 //! (never ack, close after ack, garbage, …) are switched on by [`Options`].
 //!
+//! With [`Options::resume`] it keeps sessions in a [`Journal`] that outlives
+//! a restart: its ack hands out a resume token, every frame it sends after
+//! the ack is numbered (`{"type":"event","seq":N,"data":…}`) and kept, and a
+//! hello that carries `"resume":TOKEN` and `"last_seq":N` gets everything
+//! after `N` replayed.
+//!
 //! Shared by `examples/broker.rs`, `examples/demo.rs` and the tests (via
 //! `#[path]`), so it is written once.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +26,7 @@ use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use async_tungstenite::tungstenite::http::{HeaderMap, HeaderValue};
 use async_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use futures_lite::StreamExt;
+use futures_lite::{StreamExt, future};
 use futures_util::SinkExt;
 use smol::Task;
 
@@ -39,6 +46,77 @@ pub struct Options {
     /// Select the first subprotocol the client offers
     /// (`Sec-WebSocket-Protocol`), echoing it in the upgrade response.
     pub echo_subprotocol: bool,
+    /// Resumable sessions kept in this journal (shared by every broker
+    /// started with it, so they survive a restart): the ack carries
+    /// `"resume":TOKEN`, frames after the ack are numbered and replayed to
+    /// a hello with that token and the last `seq` it saw.
+    pub resume: Option<Arc<Journal>>,
+}
+
+/// The resumable sessions of a broker, numbered messages and all. Like a
+/// durable store, it outlives the broker processes that use it.
+#[derive(Default)]
+pub struct Journal {
+    /// Per resume token, every frame sent after the ack, oldest first
+    /// (`seq` is the index plus 1).
+    sessions: Mutex<HashMap<String, Vec<String>>>,
+    /// Notified on every publish, so live connections send at once.
+    published: event_listener::Event,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("sessions", &self.sessions.lock().unwrap().len())
+            .finish()
+    }
+}
+
+impl Journal {
+    /// Appends `data` to the session `token` as its next numbered frame
+    /// (sent at once if it is connected, else replayed when it resumes);
+    /// returns its `seq`, `None` for an unknown token.
+    pub fn publish(&self, token: &str, data: serde_json::Value) -> Option<u64> {
+        let mut sessions = self.sessions.lock().unwrap();
+        let log = sessions.get_mut(token)?;
+        let seq = log.len() as u64 + 1;
+        let frame = serde_json::json!({"type": "event", "seq": seq, "data": data});
+        log.push(frame.to_string());
+        drop(sessions);
+        self.published.notify(usize::MAX);
+        Some(seq)
+    }
+
+    /// The session a hello asks for: its token and the last `seq` the
+    /// client saw (a known `"resume"` token), or a new one. Returns (token,
+    /// last seq seen, resumed).
+    fn hello(&self, hello: &serde_json::Value) -> (String, u64, bool) {
+        let mut sessions = self.sessions.lock().unwrap();
+        if let Some(token) = hello.get("resume").and_then(|t| t.as_str()) {
+            if let Some(log) = sessions.get(token) {
+                let seen = hello.get("last_seq").and_then(|s| s.as_u64()).unwrap_or(0);
+                return (token.to_owned(), seen.min(log.len() as u64), true);
+            }
+        }
+        let token = format!("session-{}", sessions.len() + 1);
+        sessions.insert(token.clone(), Vec::new());
+        (token, 0, false)
+    }
+
+    /// The frames of `token` after `seq`.
+    fn since(&self, token: &str, seq: u64) -> Vec<String> {
+        let sessions = self.sessions.lock().unwrap();
+        sessions
+            .get(token)
+            .map(|log| log.iter().skip(seq as usize).cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A resumable session on one connection: its token and the last `seq` sent.
+struct Resumed {
+    token: String,
+    sent: u64,
 }
 
 /// What the broker saw, for assertions.
@@ -169,7 +247,40 @@ async fn handle(stream: Async<TcpStream>, options: Arc<Options>, stats: Arc<Stat
         return;
     };
     stats.open.fetch_add(1, Ordering::SeqCst);
-    while let Some(Ok(message)) = ws.next().await {
+    let journal = options.resume.clone();
+    let mut resumed: Option<Resumed> = None;
+    loop {
+        // Listen before looking, so no publish in between is missed.
+        let published = journal.as_ref().map(|j| j.published.listen());
+        if let (Some(journal), Some(session)) = (&journal, &mut resumed) {
+            let mut failed = false;
+            for frame in journal.since(&session.token, session.sent) {
+                if ws.send(Message::text(frame)).await.is_err() {
+                    failed = true;
+                    break;
+                }
+                session.sent += 1;
+            }
+            if failed {
+                break;
+            }
+        }
+        let next = match published {
+            None => ws.next().await,
+            Some(published) => {
+                let read = async { Some(ws.next().await) };
+                match future::or(read, async {
+                    published.await;
+                    None
+                })
+                .await
+                {
+                    Some(next) => next,
+                    None => continue,
+                }
+            }
+        };
+        let Some(Ok(message)) = next else { break };
         match message {
             Message::Text(text) => {
                 stats.texts.lock().unwrap().push(text.to_string());
@@ -184,11 +295,20 @@ async fn handle(stream: Async<TcpStream>, options: Arc<Options>, stats: Arc<Stat
                     if let Some(d) = options.ack_delay {
                         async_io::Timer::after(d).await;
                     }
-                    if ws
-                        .send(Message::text(r#"{"type":"hello_ack"}"#))
-                        .await
-                        .is_err()
-                    {
+                    let ack = match &journal {
+                        None => r#"{"type":"hello_ack"}"#.to_owned(),
+                        Some(journal) => {
+                            let (token, sent, was_resumed) = journal.hello(&value);
+                            let ack = serde_json::json!({
+                                "type": "hello_ack",
+                                "resume": token,
+                                "resumed": was_resumed,
+                            });
+                            resumed = Some(Resumed { token, sent });
+                            ack.to_string()
+                        }
+                    };
+                    if ws.send(Message::text(ack)).await.is_err() {
                         break;
                     }
                     for frame in &options.after_ack {
@@ -201,6 +321,11 @@ async fn handle(stream: Async<TcpStream>, options: Arc<Options>, stats: Arc<Stat
                         };
                         let _ = ws.send(Message::Close(Some(frame))).await;
                     }
+                    continue;
+                }
+                if let (Some(journal), Some(session)) = (&journal, &resumed) {
+                    // Numbered and kept; sent at the top of the loop.
+                    journal.publish(&session.token, serde_json::json!({"echo": value}));
                     continue;
                 }
                 let echo = serde_json::json!({"type": "echo", "data": value});

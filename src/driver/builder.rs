@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
 use async_tungstenite::tungstenite::handshake::client::Request;
+use async_tungstenite::tungstenite::http::HeaderMap;
 use futures_rustls::rustls::ClientConfig;
 
 use crate::fsm::{Attempt, Config, ConfigError};
@@ -11,13 +12,14 @@ use crate::fsm::{Attempt, Config, ConfigError};
 use super::client::{Client, Owner};
 use super::config::{DeliveryConfig, DeliveryConfigError, TransportConfig, TransportConfigError};
 use super::connect::{ConnectSpec, default_tls_config};
+use super::context::{AfterAckContext, AfterAckFrame, HelloContext};
 use super::endpoint::{Endpoint, UrlError};
 use super::events::Events;
 use super::outbound::Outbound;
 use super::queue::OutboundQueue;
 use super::session::Session;
 use super::shared::Shared;
-use super::spec::{AckFn, HelloError, HelloFn, RequestFn, Spec};
+use super::spec::{AckFn, AfterAckFn, HeadersFn, HelloError, HelloFn, HookError, RequestFn, Spec};
 
 /// Why a session could not be built. Every caller mistake lands here, at
 /// construction, never later.
@@ -58,6 +60,8 @@ pub struct ClientBuilder {
     hello: Arc<HelloFn>,
     ack: Arc<AckFn>,
     request_hook: Option<Arc<RequestFn>>,
+    request_headers: Option<Arc<HeadersFn>>,
+    after_ack: Option<Arc<AfterAckFn>>,
     /// The parsed, shared part of every session built from this builder;
     /// rebuilt after any change. Sharing it keeps per-session memory low.
     spec: Arc<OnceLock<Arc<Spec>>>,
@@ -87,6 +91,8 @@ impl ClientBuilder {
             hello: Arc::new(|_| Box::pin(async { Ok(r#"{"type":"hello"}"#.to_owned()) })),
             ack: Arc::new(|v| v.get("type").and_then(|t| t.as_str()) == Some("hello_ack")),
             request_hook: None,
+            request_headers: None,
+            after_ack: None,
             spec: Arc::new(OnceLock::new()),
         }
     }
@@ -133,19 +139,36 @@ impl ClientBuilder {
         self.changed()
     }
 
-    /// The hello builder: called anew on every attempt with its number, so
-    /// timestamps and signatures are fresh. The text it returns is sent
-    /// verbatim (never logged). An error abandons the attempt, which is
-    /// retried. It runs under the ack deadline, so a hanging builder cannot
-    /// wedge an attempt.
+    /// The hello builder: called anew on every attempt with that attempt's
+    /// [`HelloContext`] (its number, the previous ack, how the last
+    /// connection ended), so timestamps and signatures are fresh and a
+    /// resume token from one ack can ride in the next hello. The text it
+    /// returns is sent verbatim (never logged). An error (or a panic)
+    /// abandons the attempt, which is retried. It runs under the ack
+    /// deadline, so a hanging builder cannot wedge an attempt.
+    ///
+    /// The future must own what it uses: copy the fields it needs out of
+    /// the context before `async move`.
+    ///
+    /// ```no_run
+    /// # use ws_lifecycle::{Client, HelloError};
+    /// let builder = Client::builder("wss://broker.example/ws").hello(|ctx| {
+    ///     let attempt = ctx.attempt;
+    ///     let token = ctx.previous_ack.as_ref().and_then(|ack| ack.get("resume")).cloned();
+    ///     async move {
+    ///         let hello = serde_json::json!({"type": "hello", "attempt": attempt, "resume": token});
+    ///         Ok::<_, HelloError>(hello.to_string())
+    ///     }
+    /// });
+    /// ```
     pub fn hello<F, Fut, E>(mut self, build: F) -> Self
     where
-        F: Fn(Attempt) -> Fut + Send + Sync + 'static,
+        F: Fn(&HelloContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<String, E>> + Send + 'static,
         E: Into<HelloError>,
     {
-        self.hello = Arc::new(move |attempt| {
-            let fut = build(attempt);
+        self.hello = Arc::new(move |ctx| {
+            let fut = build(ctx);
             Box::pin(async move { fut.await.map_err(Into::into) })
         });
         self.changed()
@@ -181,8 +204,77 @@ impl ClientBuilder {
     /// `Authorization`, `Sec-WebSocket-Protocol` for subprotocols). The
     /// response is visible as [`SessionEvent::Upgraded`](super::SessionEvent::Upgraded)
     /// and [`Client::upgrade_response`].
+    ///
+    /// It runs after the headers of [`request_headers`](Self::request_headers),
+    /// so it has the last word.
     pub fn request(mut self, hook: impl Fn(Attempt, &mut Request) + Send + Sync + 'static) -> Self {
         self.request_hook = Some(Arc::new(hook));
+        self.changed()
+    }
+
+    /// An async request hook: for every attempt, called with its
+    /// [`HelloContext`]; the future it returns yields headers (such as an
+    /// `Authorization` with a token fetched anew) that are added to that
+    /// attempt's upgrade request, replacing headers of the same name. The
+    /// headers belong to that attempt only and are never reused.
+    ///
+    /// The future runs while the attempt dials (TCP, TLS) and inside the
+    /// connect deadline; the upgrade starts once both are done. An error or
+    /// a panic is that attempt's failure,
+    /// [`ConnectError::RequestHook`](super::ConnectError::RequestHook) (or
+    /// [`RequestHookPanicked`](super::ConnectError::RequestHookPanicked)),
+    /// retried like any failed connect.
+    ///
+    /// ```no_run
+    /// # use ws_lifecycle::{Client, http::HeaderMap};
+    /// # async fn fetch_token() -> std::io::Result<String> { Ok("t".into()) }
+    /// let builder = Client::builder("wss://broker.example/ws").request_headers(|_ctx| async {
+    ///     let token = fetch_token().await?;
+    ///     let mut headers = HeaderMap::new();
+    ///     headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+    ///     Ok::<_, std::io::Error>(headers)
+    /// });
+    /// ```
+    pub fn request_headers<F, Fut, E>(mut self, fetch: F) -> Self
+    where
+        F: Fn(&HelloContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<HeaderMap, E>> + Send + 'static,
+        E: Into<HookError>,
+    {
+        self.request_headers = Some(Arc::new(move |ctx| {
+            let fut = fetch(ctx);
+            Box::pin(async move { fut.await.map_err(Into::into) })
+        }));
+        self.changed()
+    }
+
+    /// Frames sent right after every ack (resubscription), before anything
+    /// queued or sent by the caller on that connection. Called anew for
+    /// every acked attempt with its [`AfterAckContext`] (the ack itself
+    /// among it), so subscriptions can come from application state. Items
+    /// are JSON values (serialised) or text (sent verbatim), in order.
+    ///
+    /// They belong to their connection: never handed back as unsent, never
+    /// counted as the caller's messages, and not bounded by the send
+    /// capacity. Nothing is sent when a close was requested before the ack.
+    /// A panic in the builder fails that attempt like a failed hello
+    /// ([`SessionEvent::HelloFailed`](super::SessionEvent::HelloFailed),
+    /// close 1011), which is retried.
+    ///
+    /// ```no_run
+    /// # use ws_lifecycle::Client;
+    /// let builder = Client::builder("wss://broker.example/ws")
+    ///     .after_ack(|_ctx| [serde_json::json!({"type": "subscribe", "topic": "peers"})]);
+    /// ```
+    pub fn after_ack<F, I>(mut self, build: F) -> Self
+    where
+        F: Fn(&AfterAckContext) -> I + Send + Sync + 'static,
+        I: IntoIterator,
+        I::Item: Into<AfterAckFrame>,
+    {
+        self.after_ack = Some(Arc::new(move |ctx| {
+            build(ctx).into_iter().map(Into::into).collect()
+        }));
         self.changed()
     }
 
@@ -241,6 +333,8 @@ impl ClientBuilder {
             hello: self.hello.clone(),
             ack: self.ack.clone(),
             request_hook: self.request_hook.clone(),
+            request_headers: self.request_headers.clone(),
+            after_ack: self.after_ack.clone(),
             binary: self.delivery.binary,
         })
     }

@@ -111,6 +111,12 @@ impl Client {
         self.shared().lock().last_response.clone()
     }
 
+    /// The latest ack frame (of this or an earlier connection), if any
+    /// attempt was acked; see [`SessionEvent::Acked`](super::SessionEvent::Acked).
+    pub fn last_ack(&self) -> Option<serde_json::Value> {
+        self.shared().lock().last_ack.clone()
+    }
+
     /// Messages waiting in the outbound queue (0 without a queue).
     pub fn queued(&self) -> usize {
         self.shared().lock().outbound.queued()

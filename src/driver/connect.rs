@@ -118,6 +118,11 @@ pub enum ConnectError {
     /// The caller's request hook panicked.
     #[error("the request hook panicked")]
     RequestHookPanicked,
+    /// The caller's async request hook
+    /// ([`ClientBuilder::request_headers`](super::ClientBuilder::request_headers))
+    /// failed for this attempt (e.g. its token fetch failed).
+    #[error("the request hook failed: {0}")]
+    RequestHook(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Everything one attempt needs, shared by all attempts of a session.

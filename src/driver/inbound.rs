@@ -21,6 +21,8 @@ pub(crate) struct Inbound {
     pub(crate) event: Option<Event>,
     /// tungstenite queued an answer (a pong, a close reply) to flush out.
     pub(crate) flush: bool,
+    /// The ack frame, with `Event::Ack`.
+    pub(crate) ack: Option<serde_json::Value>,
 }
 
 /// Classifies one result of reading the socket of `attempt`. The ack
@@ -51,7 +53,11 @@ pub(crate) fn classify(
                         && std::panic::catch_unwind(AssertUnwindSafe(|| (spec.ack)(&value)))
                             .unwrap_or(false) =>
                 {
-                    event(Event::Ack { attempt })
+                    Inbound {
+                        event: Some(Event::Ack { attempt }),
+                        ack: Some(value),
+                        ..Inbound::default()
+                    }
                 }
                 Ok(value) => notice(SessionEvent::Message(value)),
             }

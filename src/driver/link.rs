@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use async_tungstenite::tungstenite::http::HeaderMap;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use futures_lite::{FutureExt, Stream};
 use futures_util::Sink;
@@ -16,15 +17,20 @@ use futures_util::Sink;
 use crate::fsm::Attempt;
 
 use super::connect::{ConnectError, MaybeTls, Socket, open_stream};
+use super::context::HelloContext;
 use super::inbound::{Inbound, classify};
 use super::outbound::{Wire, WireError};
 use super::session_event::UpgradeResponse;
 use super::spec::{BoxFuture, HelloError, Spec};
 use super::upgrade::Upgrade;
 
+/// The stream, and the headers of the async request hook (when there is one).
+type Dialed = (MaybeTls, Option<HeaderMap>);
+
 enum Phase {
-    /// Resolve, TCP, TLS: a small boxed future.
-    Dialing(BoxFuture<Result<MaybeTls, ConnectError>>),
+    /// Resolve, TCP, TLS, and beside them the async request hook: a small
+    /// boxed future.
+    Dialing(BoxFuture<Result<Dialed, ConnectError>>),
     /// The upgrade, inline (no allocation).
     Upgrading(Upgrade),
     /// Open: the socket and, while it is being built, the hello.
@@ -47,10 +53,34 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    /// Starts dialing for `attempt`.
-    pub(crate) fn dial(attempt: Attempt, spec: &Arc<Spec>) -> Self {
+    /// Starts dialing for `attempt`, and the async request hook (if any)
+    /// with `context()` beside it.
+    pub(crate) fn dial(
+        attempt: Attempt,
+        spec: &Arc<Spec>,
+        context: impl FnOnce() -> HelloContext,
+    ) -> Self {
         let spec = spec.clone();
-        let dialing = Box::pin(async move { open_stream(&spec.connect).await });
+        let dialing: BoxFuture<Result<Dialed, ConnectError>> = match spec.request_headers.clone() {
+            None => Box::pin(async move { Ok((open_stream(&spec.connect).await?, None)) }),
+            Some(hook) => {
+                // The caller's code: a panic is this attempt's failure, retried.
+                let started = std::panic::catch_unwind(AssertUnwindSafe(|| hook(&context())))
+                    .map_err(|_| ConnectError::RequestHookPanicked);
+                Box::pin(async move {
+                    let headers = async move {
+                        match AssertUnwindSafe(started?).catch_unwind().await {
+                            Ok(Ok(headers)) => Ok(headers),
+                            Ok(Err(e)) => Err(ConnectError::RequestHook(e)),
+                            Err(_) => Err(ConnectError::RequestHookPanicked),
+                        }
+                    };
+                    let (stream, headers) =
+                        futures_lite::future::try_zip(open_stream(&spec.connect), headers).await?;
+                    Ok((stream, Some(headers)))
+                })
+            }
+        };
         Link {
             attempt,
             phase: Phase::Dialing(dialing),
@@ -87,17 +117,17 @@ impl Link {
 
     // ── commands ───────────────────────────────────────────────────────
 
-    /// Calls the caller's hello builder; a panic in it, or in the future it
-    /// returns, is an ordinary hello failure (retried), never the session's end.
-    pub(crate) fn start_hello(&mut self, spec: &Spec) {
+    /// Calls the caller's hello builder with `context`; a panic in it, or in
+    /// the future it returns, is an ordinary hello failure (retried), never
+    /// the session's end.
+    pub(crate) fn start_hello(&mut self, spec: &Spec, context: &HelloContext) {
         let Phase::Up { hello, .. } = &mut self.phase else {
             return;
         };
         let panicked = || -> HelloError { "the hello builder panicked".into() };
         let build = &spec.hello;
-        let attempt = self.attempt;
         *hello = Some(
-            match std::panic::catch_unwind(AssertUnwindSafe(|| build(attempt))) {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| build(context))) {
                 Ok(fut) => {
                     let caught = AssertUnwindSafe(fut).catch_unwind();
                     Box::pin(async move { caught.await.unwrap_or_else(|_| Err(panicked())) })
@@ -128,10 +158,12 @@ impl Link {
                 Phase::Dialing(dialing) => match dialing.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Err(e)) => return self.failed(e),
-                    Poll::Ready(Ok(stream)) => match upgrade(self.attempt, stream, spec) {
-                        Ok(upgrade) => self.phase = Phase::Upgrading(upgrade),
-                        Err(e) => return self.failed(e),
-                    },
+                    Poll::Ready(Ok((stream, headers))) => {
+                        match upgrade(self.attempt, stream, headers, spec) {
+                            Ok(upgrade) => self.phase = Phase::Upgrading(upgrade),
+                            Err(e) => return self.failed(e),
+                        }
+                    }
                 },
                 Phase::Upgrading(upgrade) => match Pin::new(upgrade).poll(cx) {
                     Poll::Pending => return Poll::Pending,
@@ -215,10 +247,19 @@ impl Link {
     }
 }
 
-/// Builds this attempt's request (with the caller's hook) and starts the
-/// upgrade on `stream`.
-fn upgrade(attempt: Attempt, stream: MaybeTls, spec: &Spec) -> Result<Upgrade, ConnectError> {
+/// Builds this attempt's request (with the async hook's `headers`, then the
+/// caller's sync hook) and starts the upgrade on `stream`.
+fn upgrade(
+    attempt: Attempt,
+    stream: MaybeTls,
+    headers: Option<HeaderMap>,
+    spec: &Spec,
+) -> Result<Upgrade, ConnectError> {
     let mut request = spec.connect.endpoint.request()?;
+    if let Some(headers) = headers {
+        // Replaces headers of the same name; keeps every value given.
+        request.headers_mut().extend(headers);
+    }
     if let Some(hook) = &spec.request_hook {
         // The caller's code: a panic is this attempt's failure, retried.
         std::panic::catch_unwind(AssertUnwindSafe(|| hook(attempt, &mut request)))

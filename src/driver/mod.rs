@@ -7,13 +7,15 @@
 //! TLS), `upgrade` (RFC 6455 §4.1), `meter` (what the transport took),
 //! `link` (one attempt's transport as one value), `inbound` (what a frame
 //! means), `outbound` (the one owner of every message), `session` (the
-//! loop), and the caller's side: `client`, `events`, `session_event`.
+//! loop), and the caller's side: `client`, `events`, `session_event`,
+//! `context` (what the caller's per-attempt code is told).
 
 mod alarm;
 mod builder;
 mod client;
 mod config;
 mod connect;
+mod context;
 mod core_slot;
 mod endpoint;
 mod events;
@@ -35,6 +37,7 @@ pub use config::{
     DeliveryConfig, DeliveryConfigError, QueueConfig, TransportConfig, TransportConfigError,
 };
 pub use connect::{ConnectError, default_tls_config};
+pub use context::{AfterAckContext, AfterAckFrame, HelloContext};
 pub use endpoint::{UrlError, redact};
 pub use events::Events;
 pub use outbound::{SendError, SendErrorKind, Sent};

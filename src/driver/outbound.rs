@@ -1,5 +1,5 @@
 //! The one owner of every message the caller handed over, and of the
-//! protocol frames (hello, ping, close).
+//! protocol frames (hello, ping, the after-ack frames, close).
 //!
 //! # At most once, and exact
 //!
@@ -21,6 +21,16 @@
 //! Everything held back for the caller (the send buffer, frames in flight,
 //! handed-back messages the consumer has not taken yet) is capped at the
 //! send capacity: at the cap `send` returns `Full`.
+//!
+//! # After-ack frames
+//!
+//! The frames the caller's after-ack builder made for a connection
+//! (resubscription) are handed over with the ack (`Outbound::acked`) and
+//! wait in their own list, written after the hello and pings but before any
+//! message of the caller (queued or new). They belong to their connection,
+//! not to the caller: never handed back (a lost link drops them; the next
+//! ack brings its own), never counted as written, not bounded by the send
+//! capacity.
 
 use std::collections::VecDeque;
 use std::task::{Context, Poll};
@@ -98,7 +108,8 @@ pub(crate) trait Wire {
 
 /// A text frame handed to tungstenite whose last byte is not yet taken.
 enum InFlight {
-    Hello,
+    /// The hello or an after-ack frame: the connection's own, never handed back.
+    Protocol,
     Message(Utf8Bytes),
 }
 
@@ -106,6 +117,7 @@ enum InFlight {
 enum Next {
     Hello,
     Ping,
+    AfterAck,
     Message,
     Close,
 }
@@ -125,6 +137,8 @@ pub(crate) struct Outbound {
     /// Handed back, waiting for `close()` (or the `Closed` event).
     returned: Vec<String>,
     hello: Option<String>,
+    /// This connection's after-ack frames, not yet handed to tungstenite.
+    after_ack: VecDeque<String>,
     ping: bool,
     close: Option<CloseFrame>,
     /// tungstenite holds bytes (a pong, a close reply, a partial frame).
@@ -149,6 +163,7 @@ impl Outbound {
             held: 0,
             returned: Vec::new(),
             hello: None,
+            after_ack: VecDeque::new(),
             ping: false,
             close: None,
             flush: false,
@@ -250,9 +265,14 @@ impl Outbound {
         self.clear_protocol();
     }
 
-    /// The ack arrived (`FlushQueue`): the queue goes first into the send
-    /// buffer, in order, and sends are accepted from now on.
-    pub(crate) fn acked(&mut self) {
+    /// The ack arrived (`FlushQueue`): this connection's `after_ack`
+    /// frames go out first (unless a close was asked for: nothing may follow
+    /// a close frame), then the queue in order, and sends are accepted from
+    /// now on.
+    pub(crate) fn acked(&mut self, after_ack: Vec<String>) {
+        if !self.closing && self.close.is_none() {
+            self.after_ack.extend(after_ack);
+        }
         if let Some(queue) = self.queue.as_mut() {
             self.buffer.extend(queue.drain());
         }
@@ -269,7 +289,7 @@ impl Outbound {
             .into_iter()
             .filter_map(|f| match f {
                 InFlight::Message(bytes) => Some(bytes.as_str().to_owned()),
-                InFlight::Hello => None,
+                InFlight::Protocol => None,
             })
             .collect();
         self.in_flight_messages = 0;
@@ -359,6 +379,7 @@ impl Outbound {
 
     fn clear_protocol(&mut self) {
         self.hello = None;
+        self.after_ack.clear();
         self.ping = false;
         self.close = None;
         self.flush = false;
@@ -371,6 +392,8 @@ impl Outbound {
             Some(Next::Hello)
         } else if self.ping {
             Some(Next::Ping)
+        } else if !self.after_ack.is_empty() {
+            Some(Next::AfterAck)
         } else if !self.buffer.is_empty() {
             Some(Next::Message)
         } else if self.close.is_some() {
@@ -380,7 +403,8 @@ impl Outbound {
         }
     }
 
-    /// Writes protocol frames, then accepted messages, then the close frame,
+    /// Writes protocol frames (hello, ping, after-ack frames), then accepted
+    /// messages, then the close frame,
     /// and flushes; never blocks. Returns whether a frame was handed over.
     pub(crate) fn poll_write(
         &mut self,
@@ -406,8 +430,12 @@ impl Outbound {
             }
             let frame = match next {
                 Next::Hello => {
-                    self.in_flight.push_back(InFlight::Hello);
+                    self.in_flight.push_back(InFlight::Protocol);
                     Message::Text(self.hello.take().unwrap_or_default().into())
+                }
+                Next::AfterAck => {
+                    self.in_flight.push_back(InFlight::Protocol);
+                    Message::Text(self.after_ack.pop_front().unwrap_or_default().into())
                 }
                 Next::Ping => {
                     self.ping = false;
@@ -457,7 +485,7 @@ impl Outbound {
                     self.written += 1;
                     self.room_freed = true;
                 }
-                Some(InFlight::Hello) | None => {}
+                Some(InFlight::Protocol) | None => {}
             }
         }
     }
@@ -558,7 +586,7 @@ mod tests {
     fn open(capacity: usize, queue: Option<OutboundQueue<String>>) -> Outbound {
         let mut out = Outbound::new(capacity, queue);
         out.opened();
-        out.acked();
+        out.acked(Vec::new());
         out
     }
 
@@ -616,7 +644,7 @@ mod tests {
         let mut out = Outbound::new(8, None);
         out.opened();
         out.hello("hi".into());
-        out.acked();
+        out.acked(Vec::new());
         send_all(&mut out, &["a"]);
         out.ping();
         out.close(1000, String::new());
@@ -647,7 +675,7 @@ mod tests {
         // Lost, and handed back in an event the consumer has not taken.
         let back = out.lost(true).unwrap();
         out.opened();
-        out.acked();
+        out.acked(Vec::new());
         let err = out.send("d".into(), Status::Open).unwrap_err();
         assert_eq!(err.kind, SendErrorKind::Full, "held-back messages count");
         out.unsent_taken(back.len());
@@ -673,7 +701,7 @@ mod tests {
             Sent::Queued
         );
         out.opened();
-        out.acked();
+        out.acked(Vec::new());
         let mut wire = FakeWire::taking(10);
         out.poll_write(&mut wire, &mut cx()).unwrap();
         assert_eq!(wire.texts(), ["a", "b", "c"]);
@@ -718,10 +746,103 @@ mod tests {
         let mut out = Outbound::new(8, Some(OutboundQueue::new(4, Overflow::RejectNew)));
         out.send("q1".into(), Status::Connecting).unwrap();
         out.opened();
-        out.acked();
+        out.acked(Vec::new());
         send_all(&mut out, &["o1"]);
         assert_eq!(out.finished(false), ["q1", "o1"]);
         let err = out.send("x".into(), Status::Closed).unwrap_err();
         assert_eq!(err.kind, SendErrorKind::Ended);
+    }
+
+    fn strings(texts: &[&str]) -> Vec<String> {
+        texts.iter().map(|t| (*t).to_owned()).collect()
+    }
+
+    #[test]
+    fn after_ack_frames_go_first_before_queued_and_new_sends() {
+        let mut out = Outbound::new(8, Some(OutboundQueue::new(4, Overflow::RejectNew)));
+        out.send("q1".into(), Status::AwaitingAck).unwrap();
+        out.opened();
+        out.hello("hi".into());
+        out.acked(strings(&["sub1", "sub2"]));
+        send_all(&mut out, &["new"]);
+        let mut wire = FakeWire::taking(10);
+        out.poll_write(&mut wire, &mut cx()).unwrap();
+        assert_eq!(wire.texts(), ["hi", "sub1", "sub2", "q1", "new"]);
+        assert_eq!(out.written(), 2, "only the caller's messages count");
+    }
+
+    #[test]
+    fn after_ack_frames_are_never_handed_back() {
+        let mut out = Outbound::new(8, Some(OutboundQueue::new(4, Overflow::RejectNew)));
+        out.send("q1".into(), Status::Reconnecting).unwrap();
+        out.opened();
+        out.acked(strings(&["sub1", "sub2", "sub3"]));
+        // sub1 reaches the transport; sub2, sub3 and q1 are in flight.
+        let mut wire = FakeWire::taking(1);
+        out.poll_write(&mut wire, &mut cx()).unwrap();
+        assert_eq!(wire.texts(), ["sub1"]);
+        assert_eq!(out.written(), 0);
+        // The link goes: only the caller's message goes back to the queue.
+        assert_eq!(out.lost(true), None);
+        assert_eq!(out.queued(), 1);
+        out.opened();
+        out.acked(Vec::new());
+        let mut next = FakeWire::taking(10);
+        out.poll_write(&mut next, &mut cx()).unwrap();
+        assert_eq!(next.texts(), ["q1"]);
+        assert_eq!(out.written(), 1);
+        // Without a queue, an Unsent event carries only the caller's messages.
+        let mut plain = Outbound::new(8, None);
+        plain.opened();
+        plain.acked(strings(&["sub1"]));
+        send_all(&mut plain, &["a"]);
+        let mut stalled = FakeWire::taking(0);
+        plain.poll_write(&mut stalled, &mut cx()).unwrap();
+        assert_eq!(plain.lost(true), Some(strings(&["a"])));
+        assert_eq!(plain.finished(false), Vec::<String>::new());
+    }
+
+    #[test]
+    fn after_ack_frames_belong_to_their_connection() {
+        let mut out = Outbound::new(8, None);
+        out.opened();
+        out.acked(strings(&["sub-for-1"]));
+        assert_eq!(out.lost(true), None, "never written, never handed back");
+        out.opened();
+        out.acked(strings(&["sub-for-2"]));
+        let mut wire = FakeWire::taking(10);
+        out.poll_write(&mut wire, &mut cx()).unwrap();
+        assert_eq!(wire.texts(), ["sub-for-2"]);
+        assert_eq!(out.written(), 0);
+    }
+
+    #[test]
+    fn after_ack_frames_do_not_count_against_the_send_capacity() {
+        let mut out = Outbound::new(1, None);
+        out.opened();
+        out.acked(strings(&["sub1", "sub2", "sub3"]));
+        assert_eq!(out.send("a".into(), Status::Open).unwrap(), Sent::Accepted);
+        let full = out.send("b".into(), Status::Open).unwrap_err();
+        assert_eq!(full.kind, SendErrorKind::Full, "the cap counts only `a`");
+        let mut wire = FakeWire::taking(10);
+        out.poll_write(&mut wire, &mut cx()).unwrap();
+        assert_eq!(wire.texts(), ["sub1", "sub2", "sub3", "a"]);
+        assert_eq!(out.written(), 1);
+    }
+
+    #[test]
+    fn no_after_ack_frames_once_a_close_was_requested() {
+        let mut out = Outbound::new(8, None);
+        out.opened();
+        out.close_requested();
+        out.close(1000, String::new());
+        out.acked(strings(&["sub1"]));
+        let mut wire = FakeWire::taking(10);
+        out.poll_write(&mut wire, &mut cx()).unwrap();
+        assert!(
+            matches!(wire.on_wire.as_slice(), [Message::Close(_)]),
+            "{:?}",
+            wire.on_wire
+        );
     }
 }

@@ -79,9 +79,17 @@ impl Shared {
     }
 
     /// Publishes the status entered and its event, then wakes the waiters.
-    fn entered(
+    fn entered(&self, mut inner: MutexGuard<'_, Inner>, change: (Status, Status, Cause, Attempt)) {
+        self.enter_locked(&mut inner, change);
+        drop(inner);
+        self.changed.notify(usize::MAX);
+    }
+
+    /// Publishes the status entered and its event under the lock; the
+    /// caller wakes the waiters once it lets go.
+    fn enter_locked(
         &self,
-        mut inner: MutexGuard<'_, Inner>,
+        inner: &mut Inner,
         (from, to, cause, attempt): (Status, Status, Cause, Attempt),
     ) {
         inner.publish(to, attempt);
@@ -91,20 +99,31 @@ impl Shared {
             cause,
             attempt,
         };
-        self.push_locked(&mut inner, event);
-        drop(inner);
-        self.changed.notify(usize::MAX);
+        self.push_locked(inner, event);
     }
 
-    /// `FlushQueue`: the queue's flush, Open and its event in one critical
-    /// section, so a send can neither overtake queued messages nor see
-    /// Open and be refused.
-    pub(crate) fn acked(&self, attempt: Attempt) {
+    /// `FlushQueue`: this connection's after-ack frames and the queue's
+    /// flush, Open and its event, then the `Acked` event, all in one
+    /// critical section, so a send can neither overtake the after-ack
+    /// frames or queued messages nor see Open and be refused, and `Acked`
+    /// follows `Open` at once.
+    pub(crate) fn acked(
+        &self,
+        attempt: Attempt,
+        ack: Option<serde_json::Value>,
+        after_ack: Vec<String>,
+    ) {
         let mut inner = self.lock();
-        inner.outbound.acked();
+        inner.outbound.acked(after_ack);
         if let Some((from, cause)) = inner.opening.take() {
-            self.entered(inner, (from, Status::Open, cause, attempt));
+            self.enter_locked(&mut inner, (from, Status::Open, cause, attempt));
         }
+        if let Some(ack) = ack {
+            inner.last_ack = Some(ack.clone());
+            self.push_locked(&mut inner, SessionEvent::Acked { attempt, ack });
+        }
+        drop(inner);
+        self.changed.notify(usize::MAX);
     }
 
     /// The upgrade succeeded: a fresh link for the outbound side, the
@@ -182,5 +201,54 @@ impl Shared {
         drop(inner);
         self.changed.notify(usize::MAX);
         self.space.notify(usize::MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::outbound::Outbound;
+    use super::*;
+
+    #[test]
+    fn acked_follows_open_and_is_never_folded_into_lagged() {
+        let shared = Shared::new(Outbound::new(8, None), 1);
+        let change = |to| Action::StatusChanged {
+            from: Status::Connecting,
+            to,
+            cause: Cause::SocketOpened,
+            attempt: 1,
+        };
+        // The buffer (capacity 1) fills; the next notice is counted.
+        shared.status_changed("ws://x", change(Status::AwaitingAck), None);
+        shared.status_changed("ws://x", change(Status::Open), None);
+        shared.acked(
+            1,
+            Some(serde_json::json!({"type": "hello_ack"})),
+            Vec::new(),
+        );
+        let inner = shared.lock();
+        let kinds: Vec<String> = inner
+            .events
+            .iter()
+            .map(|e| match e {
+                SessionEvent::Status { to, .. } => format!("status {to}"),
+                SessionEvent::Lagged { missed } => format!("lagged {missed}"),
+                SessionEvent::Acked { attempt, ack } => format!("acked {attempt} {ack}"),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "status awaiting_ack",
+                "lagged 1",
+                r#"acked 1 {"type":"hello_ack"}"#
+            ]
+        );
+        assert_eq!(inner.status, Status::Open);
+        assert_eq!(
+            inner.last_ack,
+            Some(serde_json::json!({"type": "hello_ack"}))
+        );
     }
 }

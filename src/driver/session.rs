@@ -8,6 +8,7 @@
 //! core's rule "drain every action after every input" holds here too.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,15 +18,24 @@ use std::time::Instant;
 use crate::fsm::{Action, Attempt, CloseReason, Config, Event, Machine, State, Status};
 
 use super::alarm::Alarm;
+use super::context::{AfterAckContext, HelloContext};
 use super::core_slot::CoreSlot;
 use super::link::Link;
 use super::session_event::SessionEvent;
 use super::shared::Shared;
-use super::spec::Spec;
+use super::spec::{HelloError, Spec};
 
 /// Passes through the loop before yielding to other tasks, so one busy
 /// session cannot starve its executor.
 const PASSES_PER_POLL: u32 = 64;
+
+/// An ack read from the socket, on its way to `FlushQueue`.
+struct Acking {
+    attempt: Attempt,
+    ack: serde_json::Value,
+    /// The after-ack frames the caller's builder made for it.
+    frames: Vec<String>,
+}
 
 /// The running session. Spawn it on any executor (or use
 /// [`ClientBuilder::spawn`](super::ClientBuilder::spawn) with smol); the
@@ -39,6 +49,12 @@ pub struct Session {
     /// The current attempt's transport; at most one at a time.
     link: Option<Link>,
     alarm: Alarm,
+    /// How the latest connection that had opened ended (code, reason), for
+    /// the contexts of the caller's per-attempt code.
+    last_disconnect: Option<(u16, String)>,
+    /// The ack just read and its after-ack frames, until its `FlushQueue`
+    /// (boxed: it lives for one drain, the session for long).
+    acking: Option<Box<Acking>>,
     /// The consumer's event buffer was full when last looked at.
     read_paused: bool,
     done: bool,
@@ -60,6 +76,8 @@ impl Session {
             core: CoreSlot::Pending(config),
             link: None,
             alarm: Alarm::new(),
+            last_disconnect: None,
+            acking: None,
             read_paused: false,
             done: false,
         }
@@ -86,15 +104,26 @@ impl Session {
 
     fn carry_out(&mut self, action: Action, cx: &mut Context<'_>) {
         match action {
-            Action::Connect { attempt } => self.link = Some(Link::dial(attempt, &self.spec)),
+            Action::Connect { attempt } => {
+                let link = Link::dial(attempt, &self.spec, || self.hello_context(attempt));
+                self.link = Some(link);
+            }
             Action::SendHello { attempt } => {
                 let spec = self.spec.clone();
+                let context = self.hello_context(attempt);
                 if let Some(link) = self.link_of(attempt) {
-                    link.start_hello(&spec);
+                    link.start_hello(&spec, &context);
                 }
             }
-            // Open is published with the flush (see `Shared::acked`).
-            Action::FlushQueue { attempt } => self.shared.acked(attempt),
+            // Open is published with the flush, the after-ack frames and
+            // the `Acked` event (see `Shared::acked`).
+            Action::FlushQueue { attempt } => {
+                let (ack, frames) = match self.acking.take_if(|a| a.attempt == attempt) {
+                    Some(acking) => (Some(acking.ack), acking.frames),
+                    None => (None, Vec::new()),
+                };
+                self.shared.acked(attempt, ack, frames);
+            }
             Action::SendPing { attempt } | Action::SendClose { attempt, .. } => {
                 if self.link_of(attempt).is_some() {
                     self.shared.lock().outbound.protocol_frame(action);
@@ -106,6 +135,9 @@ impl Session {
                 self.shared.status_changed(self.spec.url(), action, closed);
             }
             Action::Disconnected { .. } | Action::ReconnectScheduled { .. } => {
+                if let Action::Disconnected { code, reason, .. } = &action {
+                    self.last_disconnect = Some((*code, reason.clone()));
+                }
                 if let Some(event) = SessionEvent::notice(action) {
                     self.report(event);
                 }
@@ -204,10 +236,61 @@ impl Session {
         if let Some(notice) = inbound.notice {
             self.shared.emit(notice);
         }
+        if let Some(ack) = inbound.ack {
+            match self.after_ack_frames(attempt, ack) {
+                Ok(acking) => self.acking = Some(acking),
+                Err(error) => {
+                    self.report(SessionEvent::HelloFailed { attempt, error });
+                    self.feed(Event::HelloFailed { attempt }, cx);
+                    return true;
+                }
+            }
+        }
         if let Some(event) = inbound.event {
             self.feed(event, cx);
         }
+        self.acking = None;
         true
+    }
+
+    /// The ack of `attempt` arrived: builds its after-ack frames with the
+    /// caller's builder (whose panic fails the attempt like a failed hello).
+    fn after_ack_frames(
+        &self,
+        attempt: Attempt,
+        ack: serde_json::Value,
+    ) -> Result<Box<Acking>, HelloError> {
+        let frames = match &self.spec.after_ack {
+            None => Vec::new(),
+            Some(build) => {
+                let context = AfterAckContext {
+                    attempt,
+                    ack: ack.clone(),
+                    // Not yet replaced by this ack: that happens on `FlushQueue`.
+                    previous_ack: self.shared.lock().last_ack.clone(),
+                    last_disconnect: self.last_disconnect.clone(),
+                };
+                std::panic::catch_unwind(AssertUnwindSafe(|| build(&context)))
+                    .map_err(|_| HelloError::from("the after-ack builder panicked"))?
+                    .into_iter()
+                    .map(|frame| frame.0)
+                    .collect()
+            }
+        };
+        Ok(Box::new(Acking {
+            attempt,
+            ack,
+            frames,
+        }))
+    }
+
+    /// The context of `attempt`'s hello or request.
+    fn hello_context(&self, attempt: Attempt) -> HelloContext {
+        HelloContext {
+            attempt,
+            previous_ack: self.shared.lock().last_ack.clone(),
+            last_disconnect: self.last_disconnect.clone(),
+        }
     }
 
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {

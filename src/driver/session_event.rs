@@ -34,14 +34,28 @@ pub enum SessionEvent {
         /// What went wrong, typed.
         error: ConnectError,
     },
-    /// The hello builder failed; the attempt is abandoned and retried.
+    /// The hello builder failed (or the after-ack builder panicked); the
+    /// attempt is abandoned and retried.
     HelloFailed {
         /// The attempt whose hello failed.
         attempt: Attempt,
         /// The builder's error.
         error: HelloError,
     },
-    /// A JSON text frame from the broker (the hello ack is not repeated here).
+    /// The broker acked `attempt`: `ack` is the ack frame itself (which
+    /// may carry a resume token, a presence id, a lease). It follows the
+    /// status change to Open at once and is never folded into
+    /// [`Lagged`](Self::Lagged). [`Client::last_ack`](super::Client::last_ack)
+    /// returns the latest, and the next hello sees it as
+    /// [`HelloContext::previous_ack`](super::HelloContext::previous_ack).
+    Acked {
+        /// The attempt that was acked.
+        attempt: Attempt,
+        /// The ack frame.
+        ack: serde_json::Value,
+    },
+    /// A JSON text frame from the broker (the ack is reported as
+    /// [`Acked`](Self::Acked), not here).
     Message(serde_json::Value),
     /// A binary frame (only when [`DeliveryConfig::binary`](super::DeliveryConfig::binary) is set).
     Binary(Vec<u8>),

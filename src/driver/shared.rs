@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     pub(crate) events_waker: Option<Waker>,
     pub(crate) session_waker: Option<Waker>,
     pub(crate) last_response: Option<UpgradeResponse>,
+    /// The latest ack frame.
+    pub(crate) last_ack: Option<serde_json::Value>,
     /// Notices dropped because the consumer's buffer was full, reported as
     /// one `SessionEvent::Lagged` once there is room.
     pub(crate) lagged: u64,
@@ -77,6 +79,7 @@ impl Shared {
                 events_waker: None,
                 session_waker: None,
                 last_response: None,
+                last_ack: None,
                 lagged: 0,
                 opening: None,
                 entered: [0; 6],
@@ -144,8 +147,9 @@ impl Inner {
     /// The buffer stays bounded: inbound frames are read only while it has
     /// room (so at most one arrives past the bound), and a notice that finds
     /// it full is counted instead of stored, to be reported as one
-    /// [`SessionEvent::Lagged`] when room returns. `Closed` and `Unsent`
-    /// always go in (once per session, and bounded by the send capacity).
+    /// [`SessionEvent::Lagged`] when room returns. `Closed`, `Unsent` and
+    /// `Acked` always go in (once per session, bounded by the send
+    /// capacity, once per opened connection).
     pub(crate) fn push_event(&mut self, event: SessionEvent) {
         if !self.events_alive {
             return;
@@ -154,6 +158,7 @@ impl Inner {
             event,
             SessionEvent::Closed(_)
                 | SessionEvent::Unsent(_)
+                | SessionEvent::Acked { .. }
                 | SessionEvent::Message(_)
                 | SessionEvent::Binary(_)
                 | SessionEvent::InvalidFrame { .. }

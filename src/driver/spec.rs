@@ -7,9 +7,12 @@ use std::sync::Arc;
 
 use async_tungstenite::tungstenite::handshake::client::Request;
 
+use async_tungstenite::tungstenite::http::HeaderMap;
+
 use crate::fsm::Attempt;
 
 use super::connect::ConnectSpec;
+use super::context::{AfterAckContext, AfterAckFrame, HelloContext};
 
 /// The error a hello builder may return.
 pub type HelloError = Box<dyn std::error::Error + Send + Sync>;
@@ -17,9 +20,16 @@ pub type HelloError = Box<dyn std::error::Error + Send + Sync>;
 /// A boxed, sendable future.
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-pub(crate) type HelloFn = dyn Fn(Attempt) -> BoxFuture<Result<String, HelloError>> + Send + Sync;
+/// The error the async request hook may return.
+pub(crate) type HookError = Box<dyn std::error::Error + Send + Sync>;
+
+pub(crate) type HelloFn =
+    dyn Fn(&HelloContext) -> BoxFuture<Result<String, HelloError>> + Send + Sync;
 pub(crate) type AckFn = dyn Fn(&serde_json::Value) -> bool + Send + Sync;
 pub(crate) type RequestFn = dyn Fn(Attempt, &mut Request) + Send + Sync;
+pub(crate) type HeadersFn =
+    dyn Fn(&HelloContext) -> BoxFuture<Result<HeaderMap, HookError>> + Send + Sync;
+pub(crate) type AfterAckFn = dyn Fn(&AfterAckContext) -> Vec<AfterAckFrame> + Send + Sync;
 
 /// The parsed, shared part of every session a builder starts.
 pub(crate) struct Spec {
@@ -27,6 +37,8 @@ pub(crate) struct Spec {
     pub(crate) hello: Arc<HelloFn>,
     pub(crate) ack: Arc<AckFn>,
     pub(crate) request_hook: Option<Arc<RequestFn>>,
+    pub(crate) request_headers: Option<Arc<HeadersFn>>,
+    pub(crate) after_ack: Option<Arc<AfterAckFn>>,
     pub(crate) binary: bool,
 }
 

@@ -183,18 +183,37 @@ impl Watch {
         }
     }
 
-    /// Waits for a status change to `to`; returns (cause, attempt).
+    /// Waits for a status change to `to`; returns (cause, attempt). A
+    /// change to Open is followed at once by its `Acked` event, which is
+    /// checked and taken too.
     pub async fn status(&mut self, to: Status) -> (Cause, u64) {
-        self.until(&format!("status {to}"), |e| match e {
-            SessionEvent::Status {
-                to: t,
-                cause,
-                attempt,
-                ..
-            } if *t == to => Some((*cause, *attempt)),
-            _ => None,
-        })
-        .await
+        let (cause, attempt) = self
+            .until(&format!("status {to}"), |e| match e {
+                SessionEvent::Status {
+                    to: t,
+                    cause,
+                    attempt,
+                    ..
+                } if *t == to => Some((*cause, *attempt)),
+                _ => None,
+            })
+            .await;
+        if to == Status::Open {
+            self.acked(attempt).await;
+        }
+        (cause, attempt)
+    }
+
+    /// The next event, which must be `Acked` for `attempt`; returns its
+    /// ack frame.
+    pub async fn acked(&mut self, attempt: u64) -> serde_json::Value {
+        match self.next().await {
+            SessionEvent::Acked { attempt: a, ack } if a == attempt => ack,
+            other => panic!(
+                "expected Acked for attempt {attempt} right after Open, got {other:?}; seen:\n  {}",
+                self.history()
+            ),
+        }
     }
 
     /// Waits for a JSON message (an echo); returns it.
