@@ -105,7 +105,10 @@ pub use driver::{
     SendErrorKind, Sent, Session, SessionEvent, TransportConfig, TransportConfigError,
     UpgradeResponse, UrlError, default_tls_config, redact,
 };
-pub use fsm::{Attempt, Cause, CloseReason, Config, ConfigError, Status, TerminalClose};
+pub use fsm::{
+    Attempt, Cause, CloseReason, CloseRule, Config, ConfigError, ConnectFailure, Failure,
+    RejectedBy, Status, Verdict,
+};
 
 /// The `http` types of upgrade requests and responses (headers, status).
 pub use async_tungstenite::tungstenite::http;

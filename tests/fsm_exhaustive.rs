@@ -7,8 +7,9 @@ mod fsm_support;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use ws_lifecycle::fsm::explore::REFUSED;
 use ws_lifecycle::fsm::{
-    Action, Cause, Config, Event, Lifecycle, State, Status, TerminalClose,
+    Action, Cause, CloseRule, Config, Event, Lifecycle, State, Status,
     explore::{self, Graph, Point, exploration_config},
     step,
 };
@@ -227,7 +228,7 @@ fn other_configs_uphold_every_invariant() {
         (
             "terminal code with reason",
             Config {
-                terminal_closes: vec![TerminalClose::code_and_reason(
+                terminal_closes: vec![CloseRule::code_with_prefix(
                     explore::TERMINAL_CODE,
                     "banned",
                 )],
@@ -237,10 +238,7 @@ fn other_configs_uphold_every_invariant() {
         (
             "terminal code with another reason (never matches)",
             Config {
-                terminal_closes: vec![TerminalClose::code_and_reason(
-                    explore::TERMINAL_CODE,
-                    "other",
-                )],
+                terminal_closes: vec![CloseRule::code_with_prefix(explore::TERMINAL_CODE, "other")],
                 ..base()
             },
         ),
@@ -313,7 +311,15 @@ fn the_checker_rejects_broken_edges() {
         deadline: t0 + cfg.ack_timeout,
     });
     // Attempt 1 refused: one failure, attempt 2 in a second (no jitter).
-    let (reconnecting, _) = step(&start, Event::ConnectFailed { attempt: 1 }, t0, &cfg);
+    let (reconnecting, _) = step(
+        &start,
+        Event::ConnectFailed {
+            attempt: 1,
+            failure: REFUSED,
+        },
+        t0,
+        &cfg,
+    );
     assert!(matches!(
         *reconnecting.state(),
         State::Reconnecting { next_attempt: 2, retry_at } if retry_at == t0 + Duration::from_secs(1)
@@ -372,7 +378,10 @@ fn the_checker_rejects_broken_edges() {
         (
             "a delay outside the bounds",
             with(connecting(1)),
-            Event::ConnectFailed { attempt: 1 },
+            Event::ConnectFailed {
+                attempt: 1,
+                failure: REFUSED,
+            },
             reconnecting.clone(),
             vec![
                 Action::DropTransport { attempt: 1 },

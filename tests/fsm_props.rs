@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence, TestRunner};
+use ws_lifecycle::fsm::explore::REFUSED;
 use ws_lifecycle::fsm::{
-    Action, Config, Event, MAX_DURATION, Machine, State, Status, TerminalClose, backoff, step,
+    Action, CloseRule, Config, Event, MAX_DURATION, Machine, State, Status, backoff, step,
 };
 
 use fsm_support::check_edge;
@@ -116,9 +117,9 @@ fn config() -> impl Strategy<Value = Config> {
     let policy = (
         prop_oneof![
             Just(vec![]),
-            Just(vec![TerminalClose::code(TERMINAL)]),
-            Just(vec![TerminalClose::code_and_reason(TERMINAL, "banned")]),
-            Just(vec![TerminalClose::code_and_reason(TERMINAL, "other")]),
+            Just(vec![CloseRule::code(TERMINAL)]),
+            Just(vec![CloseRule::code_with_prefix(TERMINAL, "banned")]),
+            Just(vec![CloseRule::code_with_prefix(TERMINAL, "other")]),
         ],
         prop_oneof![5 => Just(None), 1 => (1u32..12).prop_map(Some)],
         prop_oneof![5 => Just(None), 1 => positive(600_000).prop_map(Some)],
@@ -149,6 +150,8 @@ fn config() -> impl Strategy<Value = Config> {
                 stable_after,
                 close_grace,
                 terminal_closes,
+                retried_statuses: ws_lifecycle::fsm::default_retried_statuses(),
+                max_retry_after: Duration::from_secs(600),
                 max_attempts,
                 max_unstable,
                 seed,
@@ -180,7 +183,10 @@ fn feed(i: Input, m: &Machine, last_connect: u64) -> Feed {
     };
     Feed::Event(match i.choice {
         0 => Event::SocketOpened { attempt },
-        1 => Event::ConnectFailed { attempt },
+        1 => Event::ConnectFailed {
+            attempt,
+            failure: REFUSED,
+        },
         2 => Event::HelloFailed { attempt },
         3 => Event::Ack { attempt },
         4 => Event::Activity { attempt },

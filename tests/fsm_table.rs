@@ -9,6 +9,7 @@
 
 use std::time::{Duration, Instant};
 
+use ws_lifecycle::fsm::explore::REFUSED;
 use ws_lifecycle::fsm::{
     Action, Cause, Config, Event, Lifecycle, State, Status, backoff,
     explore::{TERMINAL_CODE, exploration_config},
@@ -380,7 +381,15 @@ fn build_unpaused(rep: Rep, t0: Instant, cfg: &Config) -> (Lifecycle, Instant) {
     let ms = Duration::from_millis;
     let (lc, _) = Lifecycle::start(cfg, t0);
     let mut now = t0 + ms(100);
-    let lc = go(&lc, Event::ConnectFailed { attempt: 1 }, now, cfg);
+    let lc = go(
+        &lc,
+        Event::ConnectFailed {
+            attempt: 1,
+            failure: REFUSED,
+        },
+        now,
+        cfg,
+    );
     now = deadline(&lc, cfg);
     let connecting = go(&lc, Event::Timeout, now, cfg);
     assert_eq!(connecting.state().status(), S::Connecting);
@@ -389,7 +398,15 @@ fn build_unpaused(rep: Rep, t0: Instant, cfg: &Config) -> (Lifecycle, Instant) {
     }
     now += ms(100);
     if rep == Rep::Reconnecting {
-        let lc = go(&connecting, Event::ConnectFailed { attempt: 2 }, now, cfg);
+        let lc = go(
+            &connecting,
+            Event::ConnectFailed {
+                attempt: 2,
+                failure: REFUSED,
+            },
+            now,
+            cfg,
+        );
         return (lc, now);
     }
     let awaiting = go(&connecting, Event::SocketOpened { attempt: 2 }, now, cfg);
@@ -433,7 +450,10 @@ fn build_unpaused(rep: Rep, t0: Instant, cfg: &Config) -> (Lifecycle, Instant) {
 fn socket_events(attempt: u64) -> [Event; 11] {
     [
         Event::SocketOpened { attempt },
-        Event::ConnectFailed { attempt },
+        Event::ConnectFailed {
+            attempt,
+            failure: REFUSED,
+        },
         Event::HelloFailed { attempt },
         Event::Ack { attempt },
         Event::Activity { attempt },
@@ -771,8 +791,10 @@ fn payloads_of_the_main_edges() {
         *next.state(),
         State::Closed {
             reason: ws_lifecycle::fsm::CloseReason::Rejected {
-                code: TERMINAL_CODE,
-                reason: "banned".into()
+                by: ws_lifecycle::fsm::RejectedBy::Close {
+                    code: TERMINAL_CODE,
+                    reason: "banned".into()
+                }
             }
         }
     );
@@ -865,7 +887,15 @@ fn attempt_numbers_saturate() {
         attempt: u64::MAX,
         deadline: t0 + cfg.connect_timeout,
     });
-    let (next, _) = step(&lc, Event::ConnectFailed { attempt: u64::MAX }, t0, &cfg);
+    let (next, _) = step(
+        &lc,
+        Event::ConnectFailed {
+            attempt: u64::MAX,
+            failure: REFUSED,
+        },
+        t0,
+        &cfg,
+    );
     let State::Reconnecting { next_attempt, .. } = *next.state() else {
         panic!("{next:?}")
     };

@@ -10,6 +10,7 @@ use async_tungstenite::tungstenite::handshake::client::Request;
 use crate::fsm::Attempt;
 
 use super::connect::ConnectSpec;
+use super::failure::FailurePolicyFn;
 
 /// The error a hello builder may return.
 pub type HelloError = Box<dyn std::error::Error + Send + Sync>;
@@ -28,6 +29,8 @@ pub(crate) struct Spec {
     pub(crate) ack: Arc<AckFn>,
     pub(crate) request_hook: Option<Arc<RequestFn>>,
     pub(crate) binary: bool,
+    /// The caller's failure predicate, if any.
+    pub(crate) failure_policy: Option<Arc<FailurePolicyFn>>,
 }
 
 impl Spec {

@@ -52,6 +52,7 @@ mod event;
 #[doc(hidden)]
 pub mod explore;
 mod machine;
+mod policy;
 mod state;
 #[doc(hidden)]
 pub mod time;
@@ -59,9 +60,13 @@ mod timer;
 mod transition;
 
 pub use action::{Action, Cause};
-pub use config::{Config, ConfigError, MAX_DURATION, TerminalClose};
+pub use config::{Config, ConfigError, MAX_DURATION};
 pub use event::Event;
 pub use machine::Machine;
+pub use policy::{
+    CloseRule, CloseRuleError, ConnectFailure, Failure, RejectedBy, Verdict,
+    default_retried_statuses,
+};
 pub use state::{Attempt, CloseReason, State, Status};
 pub use timer::Timer;
 pub use transition::{Lifecycle, apply, step};
