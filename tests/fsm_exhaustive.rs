@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ws_lifecycle::fsm::explore::REFUSED;
 use ws_lifecycle::fsm::{
-    Action, Cause, CloseRule, Config, Event, Lifecycle, State, Status,
+    Action, Cause, CloseReason, CloseRule, Config, Event, Lifecycle, RejectedBy, State, Status,
     explore::{self, Graph, Point, exploration_config},
     step,
 };
@@ -50,7 +50,18 @@ struct Report {
     /// Statuses reached with reading paused.
     paused: BTreeSet<Status>,
     causes: BTreeSet<Cause>,
+    /// Who rejected, in short (`close 4001`, `http 403`, `caller`).
+    rejected_by: BTreeSet<String>,
     errors: Vec<String>,
+}
+
+fn short(by: &RejectedBy) -> String {
+    match by {
+        RejectedBy::Close { code, .. } => format!("close {code}"),
+        RejectedBy::Http { status } => format!("http {status}"),
+        RejectedBy::Proxy { .. } => "proxy".into(),
+        RejectedBy::Caller { .. } => "caller".into(),
+    }
 }
 
 fn run(cfg: &Config) -> Report {
@@ -58,12 +69,19 @@ fn run(cfg: &Config) -> Report {
     let mut statuses = BTreeSet::new();
     let mut paused = BTreeSet::new();
     let mut causes = BTreeSet::new();
+    let mut rejected_by = BTreeSet::new();
     let mut errors = Vec::new();
     let graph = explore::explore(cfg, t0, |before, event, after, actions| {
         statuses.insert(before.lifecycle.state().status());
         statuses.insert(after.lifecycle.state().status());
         if after.lifecycle.read_paused() {
             paused.insert(after.lifecycle.state().status());
+        }
+        if let State::Closed {
+            reason: CloseReason::Rejected { by },
+        } = after.lifecycle.state()
+        {
+            rejected_by.insert(short(by));
         }
         for a in actions {
             if let Action::StatusChanged { cause, .. } = a {
@@ -93,6 +111,7 @@ fn run(cfg: &Config) -> Report {
         statuses,
         paused,
         causes,
+        rejected_by,
         errors,
     }
 }
@@ -162,6 +181,12 @@ fn exploration_upholds_every_invariant() {
         Cause::GaveUp,
     ];
     assert_eq!(r.causes, all_causes.into_iter().collect());
+    // Every kind of rejection the exploration can cause is reached: both
+    // close rules, the terminal HTTP answer, the caller's verdicts.
+    let by: BTreeSet<String> = ["caller", "close 1008", "close 4001", "http 403"]
+        .map(String::from)
+        .into();
+    assert_eq!(r.rejected_by, by);
     // The merged edges, exactly: the picture in docs/state-diagram.md.
     use Status::*;
     let want: BTreeSet<(Status, Status)> = [
@@ -251,6 +276,21 @@ fn other_configs_uphold_every_invariant() {
                 ..base()
             },
         ),
+        (
+            "4xx retried, Retry-After ignored",
+            Config {
+                retried_statuses: vec![400..=599],
+                max_retry_after: Duration::ZERO,
+                ..base()
+            },
+        ),
+        (
+            "Retry-After capped below the schedule",
+            Config {
+                max_retry_after: Duration::from_millis(1500),
+                ..base()
+            },
+        ),
         ("defaults", Config::default()),
     ];
     for (name, cfg) in configs {
@@ -264,12 +304,12 @@ fn other_configs_uphold_every_invariant() {
             labels(&r.graph)
         );
         assert_clean(name, &r);
-        let rejected = r.causes.contains(&Cause::Rejected);
-        let terminal = cfg
-            .terminal_closes
-            .iter()
-            .any(|t| t.matches(4001, "banned"));
-        assert_eq!(rejected, terminal, "{name}: rejected reachable?");
+        let rejected = r.rejected_by.contains("close 4001");
+        let terminal = cfg.is_terminal(4001, "banned");
+        assert_eq!(rejected, terminal, "{name}: rejected by 4001 reachable?");
+        let http = r.rejected_by.contains("http 403");
+        assert_eq!(http, !cfg.is_retried_status(403), "{name}: 403 terminal?");
+        assert!(r.rejected_by.contains("caller"), "{name}");
         let gave_up = r.causes.contains(&Cause::GaveUp);
         let budgets = cfg.max_attempts.is_some() || cfg.max_unstable.is_some();
         assert_eq!(gave_up, budgets, "{name}: gave_up reachable?");
