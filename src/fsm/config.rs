@@ -204,6 +204,9 @@ mod tests {
         assert_eq!(c.ack_timeout, Duration::from_secs(15));
         assert_eq!(c.backoff.len(), 6);
         assert_eq!(c.backoff[5], Duration::from_secs(30));
+        assert_eq!(c.max_retry_after, Duration::from_secs(600));
+        assert_eq!(c.retried_statuses, [408..=408, 429..=429, 500..=599]);
+        assert!(c.terminal_closes.is_empty());
     }
 
     #[test]
@@ -244,8 +247,10 @@ mod tests {
 
     #[test]
     fn close_rules_are_checked() {
-        let mut c = Config::default();
-        c.terminal_closes = vec![CloseRule::code(999)];
+        let mut c = Config {
+            terminal_closes: vec![CloseRule::code(999)],
+            ..Config::default()
+        };
         assert!(matches!(c.validate(), Err(ConfigError::CloseRule { .. })));
         c.terminal_closes = vec![CloseRule::code_with_prefix(1008, "")];
         assert!(matches!(c.validate(), Err(ConfigError::CloseRule { .. })));

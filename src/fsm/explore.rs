@@ -218,10 +218,13 @@ pub fn label(event: &Event, actions: &[Action]) -> String {
         Action::StatusChanged { cause, .. } => Some(*cause),
         _ => None,
     });
+    // A caller's verdict is named only where it decided the edge (a
+    // rejection); elsewhere the edge is the plain event's.
     let (mut text, event) = match event {
-        Event::Judged { verdict, event } => {
+        Event::Judged { verdict, event } if cause == Some(Cause::Rejected) => {
             (format!("{} judged {verdict}", event.name()), &**event)
         }
+        Event::Judged { event, .. } => (event.name().to_owned(), &**event),
         other => (other.name().to_owned(), other),
     };
     if let Some(cause) = cause {

@@ -130,18 +130,18 @@ impl Lifecycle {
             return None;
         }
         let failure = event.failure()?;
-        let applies = match (&self.state, &failure) {
-            (State::Connecting { .. }, Failure::Connect(_)) => true,
-            (State::AwaitingAck { .. }, Failure::HelloFailed) => true,
-            (
-                State::AwaitingAck { .. } | State::Open { .. },
-                Failure::PeerClosed { .. }
-                | Failure::TransportLost
-                | Failure::MessageTooBig
-                | Failure::ProtocolError { .. },
-            ) => true,
-            _ => false,
-        };
+        let applies = matches!(
+            (&self.state, &failure),
+            (State::Connecting { .. }, Failure::Connect(_))
+                | (State::AwaitingAck { .. }, Failure::HelloFailed)
+                | (
+                    State::AwaitingAck { .. } | State::Open { .. },
+                    Failure::PeerClosed { .. }
+                        | Failure::TransportLost
+                        | Failure::MessageTooBig
+                        | Failure::ProtocolError { .. },
+                )
+        );
         applies.then_some(failure)
     }
 
