@@ -100,8 +100,9 @@ impl ClientBuilder {
         self
     }
 
-    /// The lifecycle policy (timeouts, keepalive, backoff, budgets,
-    /// terminal codes). Its `seed` is ignored unless [`seed`](Self::seed) is set.
+    /// The lifecycle policy (timeouts, keepalive, backoff, budgets, the
+    /// failure policy: terminal close rules, retried HTTP statuses, the
+    /// `Retry-After` cap). Its `seed` is ignored unless [`seed`](Self::seed) is set.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self.changed()

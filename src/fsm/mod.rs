@@ -36,6 +36,13 @@
 //! `None` in AwaitingAck and Reconnecting; the paused span is not counted as
 //! silence when reading resumes ([`Event::ReadResumed`]).
 //!
+//! # Failures
+//!
+//! Every failure is a [`Failure`] value; [`Config::verdict`] classifies it
+//! (retry, retry no earlier than a `Retry-After` hint, or terminal →
+//! [`CloseReason::Rejected`] with a [`RejectedBy`]). A driver may hand in
+//! the caller's own verdict with the event ([`Event::Judged`]).
+//!
 //! # Attempts
 //!
 //! Every socket event names the attempt it belongs to (counted from 1). An
