@@ -454,6 +454,12 @@ fn drop_oldest_queue_evicts_and_hands_back_unsent_on_close() {
         );
         smol::spawn(session).detach();
         w.status(Status::AwaitingAck).await;
+        // The hello is built and written after AwaitingAck is published: a
+        // close before it reaches the broker would race it.
+        wait_until("the hello at the broker", || {
+            broker.stats.hellos.load(Ordering::SeqCst) >= 1
+        })
+        .await;
         // Still not open: more sends keep queueing.
         assert_eq!(
             client.send(&json!({ "m": 5 })).unwrap(),
