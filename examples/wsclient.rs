@@ -54,7 +54,7 @@ use std::time::{Duration, Instant};
 use futures_lite::{FutureExt, StreamExt};
 use serde_json::Value;
 use session_args::{SessionArgs, list};
-use ws_lifecycle::fsm::{CloseReason, Config, Status, TerminalClose};
+use ws_lifecycle::fsm::{CloseReason, CloseRule, Config, Status};
 use ws_lifecycle::{BuildError, Client, SessionEvent, TransportConfig};
 
 const USAGE: &str = r#"wsclient [OPTIONS] URL      (cargo build --release --example wsclient)
@@ -176,7 +176,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
             }
             "--terminal-codes" => {
                 session.config.terminal_closes = list(&name, &value, |v| {
-                    v.parse::<u16>().map(TerminalClose::code).map_err(|_| {
+                    v.parse::<u16>().map(CloseRule::code).map_err(|_| {
                         format!("{name}: expected close codes such as 4001, got {v:?}")
                     })
                 })?;

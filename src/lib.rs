@@ -113,9 +113,50 @@
 //! consumer pauses reading without making the link look dead: see
 //! [`Events`]. The session lives while any [`Client`] clone or the
 //! [`Events`] stream does.
-//! A certificate the TLS configuration does not trust is an ordinary connect
-//! failure, reported as [`SessionEvent::ConnectFailed`] and retried on the
-//! backoff schedule (bound it with `Config::max_attempts`).
+//!
+//! # Failure policy
+//!
+//! Every failure is a [`Failure`] value that a pure policy in [`Config`]
+//! classifies ([`Config::verdict`]): retry on the backoff schedule, retry no
+//! earlier than a server's `Retry-After`, or stop. A terminal verdict ends
+//! the session in [`CloseReason::Rejected`] with a [`RejectedBy`] saying who
+//! refused and how. By default:
+//!
+//! - an upgrade answered with 5xx, 408 or 429 is retried — with a
+//!   `Retry-After` (seconds or an HTTP date) no earlier than that, at most
+//!   [`Config::max_retry_after`] (10 min) later, spread upward by the
+//!   jitter; any other status but 101 (a 403, a 401) is terminal, since the
+//!   same request will not do better ([`Config::retried_statuses`] changes
+//!   the list; [`ConnectError::http_status`] tells the status);
+//! - a peer close is terminal when it matches a [`CloseRule`] of
+//!   [`Config::terminal_closes`]: a code, or a code with a reason prefix
+//!   (`"1008:unauthorized".parse()`); other closes are retried;
+//! - everything else (refused, unreachable, TLS errors such as an untrusted
+//!   certificate, the connect deadline, hello and ack failures, lost or
+//!   stale links) is retried; bound it with `Config::max_attempts`.
+//!
+//! For anything else, [`ClientBuilder::failure_policy`] takes a predicate
+//! that sees each failure with its default verdict and returns the verdict
+//! to apply.
+//!
+//! ```
+//! use ws_lifecycle::{Client, CloseRule, Config, ConnectFailure, Failure, Verdict};
+//!
+//! let config = Config {
+//!     terminal_closes: vec![
+//!         CloseRule::code(4002),                  // banned
+//!         "1008:unauthorized".parse().unwrap(), // not 1008 "capacity"
+//!     ],
+//!     ..Config::default()
+//! };
+//! let builder = Client::builder("wss://broker.example/ws")
+//!     .config(config)
+//!     .failure_policy(|failure, default| match failure {
+//!         Failure::Connect(ConnectFailure::Tls) => Verdict::Terminal,
+//!         _ => default,
+//!     });
+//! # drop(builder);
+//! ```
 //!
 //! # Logging
 //!
@@ -135,7 +176,10 @@ pub use driver::{
     QueueConfig, SendError, SendErrorKind, Sent, Session, SessionEvent, TransportConfig,
     TransportConfigError, UpgradeResponse, UrlError, default_tls_config, redact,
 };
-pub use fsm::{Attempt, Cause, CloseReason, Config, ConfigError, Status, TerminalClose};
+pub use fsm::{
+    Attempt, Cause, CloseReason, CloseRule, Config, ConfigError, ConnectFailure, Failure,
+    RejectedBy, Status, Verdict,
+};
 
 /// The `http` types of upgrade requests and responses (headers, status).
 pub use async_tungstenite::tungstenite::http;

@@ -17,7 +17,7 @@ use async_io::{Async, Timer};
 use async_tungstenite::tungstenite::Message;
 use futures_lite::{AsyncReadExt, future};
 use serde_json::json;
-use ws_lifecycle::fsm::{Cause, CloseReason, Config, Status, TerminalClose};
+use ws_lifecycle::fsm::{Cause, CloseReason, CloseRule, Config, RejectedBy, Status};
 use ws_lifecycle::{Client, DeliveryConfig, SessionEvent, TransportConfig};
 
 use broker::{Broker, Options};
@@ -201,7 +201,7 @@ fn terminal_close_code_ends_the_session_without_retry() {
         };
         let broker = Broker::start(any_port(), options).unwrap();
         let config = Config {
-            terminal_closes: vec![TerminalClose::code(4001)],
+            terminal_closes: vec![CloseRule::code(4001)],
             ..fast_config()
         };
         let (client, mut w) = start_client(broker.url(), config);
@@ -213,8 +213,10 @@ fn terminal_close_code_ends_the_session_without_retry() {
             (Status::Open, Status::Closed, Cause::Rejected)
         );
         let rejected = CloseReason::Rejected {
-            code: 4001,
-            reason: "banned".into(),
+            by: RejectedBy::Close {
+                code: 4001,
+                reason: "banned".into(),
+            },
         };
         match w.next().await {
             SessionEvent::Closed(closed) => assert_eq!(closed.reason, rejected),

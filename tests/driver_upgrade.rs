@@ -1,6 +1,7 @@
 //! The client side of the upgrade against hand-written servers: bytes that
 //! arrive in the same segment as the 101 response are not lost, every wrong
-//! answer is an ordinary, retried connect failure with a clear error, RFC
+//! answer is a connect failure with a clear error (retried, except an HTTP
+//! status the policy says not to retry, such as 403), RFC
 //! 6455 §4.1 client steps 5 and 6 (extensions, subprotocols) in full, and a
 //! server that never answers hits the connect deadline and is retried.
 
@@ -16,7 +17,7 @@ use driver_support::{
     WAIT, Watch, close_and_check, fast_config, ms, run, spawn_watched, start_client, within, ws_url,
 };
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use ws_lifecycle::fsm::{Cause, Config, Status};
+use ws_lifecycle::fsm::{Cause, CloseReason, Config, RejectedBy, Status};
 use ws_lifecycle::{Client, SessionEvent};
 
 #[test]
@@ -65,12 +66,15 @@ fn serve_forever(answer: Answer) -> (std::net::SocketAddr, smol::Task<()>) {
     (addr, task)
 }
 
+/// Wrong answers are clear connect failures, retried — except an HTTP
+/// status that is not retried (any but 408, 429 and 5xx by default): a 403
+/// ends the session (the request itself is wrong).
 #[test]
 fn wrong_answers_are_clear_retried_connect_failures() {
     let cases: [(Answer, &str); 5] = [
         (
-            |_| "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n".into(),
-            "403",
+            |_| "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n".into(),
+            "503",
         ),
         (
             |_| {
@@ -114,6 +118,31 @@ fn wrong_answers_are_clear_retried_connect_failures() {
             drop(server);
         });
     }
+    // 403: a clear connect failure with its status, then the end.
+    run(async {
+        let (addr, server) =
+            serve_forever(|_| "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n".into());
+        let (client, mut watch) = start_client(ws_url(addr), fast_config());
+        let (failed, error) = watch.connect_failed().await;
+        assert_eq!(failed, 1);
+        assert!(error.contains("403"), "{error:?} should mention 403");
+        let rest = watch.end().await;
+        let rejected = CloseReason::Rejected {
+            by: RejectedBy::Http { status: 403 },
+        };
+        assert!(
+            rest.iter()
+                .any(|e| matches!(e, SessionEvent::Closed(o) if o.reason == rejected)),
+            "{rest:?}"
+        );
+        assert!(
+            !rest
+                .iter()
+                .any(|e| matches!(e, SessionEvent::ConnectFailed { .. }))
+        );
+        assert_eq!(client.status(), Status::Closed);
+        drop(server);
+    });
 }
 
 /// A server that accepts TCP but never answers the upgrade: the attempt

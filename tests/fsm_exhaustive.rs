@@ -7,8 +7,9 @@ mod fsm_support;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use ws_lifecycle::fsm::explore::REFUSED;
 use ws_lifecycle::fsm::{
-    Action, Cause, Config, Event, Lifecycle, State, Status, TerminalClose,
+    Action, Cause, CloseReason, CloseRule, Config, Event, Lifecycle, RejectedBy, State, Status,
     explore::{self, Graph, Point, exploration_config},
     step,
 };
@@ -49,7 +50,18 @@ struct Report {
     /// Statuses reached with reading paused.
     paused: BTreeSet<Status>,
     causes: BTreeSet<Cause>,
+    /// Who rejected, in short (`close 4001`, `http 403`, `caller`).
+    rejected_by: BTreeSet<String>,
     errors: Vec<String>,
+}
+
+fn short(by: &RejectedBy) -> String {
+    match by {
+        RejectedBy::Close { code, .. } => format!("close {code}"),
+        RejectedBy::Http { status } => format!("http {status}"),
+        RejectedBy::Proxy { .. } => "proxy".into(),
+        RejectedBy::Caller { .. } => "caller".into(),
+    }
 }
 
 fn run(cfg: &Config) -> Report {
@@ -57,12 +69,19 @@ fn run(cfg: &Config) -> Report {
     let mut statuses = BTreeSet::new();
     let mut paused = BTreeSet::new();
     let mut causes = BTreeSet::new();
+    let mut rejected_by = BTreeSet::new();
     let mut errors = Vec::new();
     let graph = explore::explore(cfg, t0, |before, event, after, actions| {
         statuses.insert(before.lifecycle.state().status());
         statuses.insert(after.lifecycle.state().status());
         if after.lifecycle.read_paused() {
             paused.insert(after.lifecycle.state().status());
+        }
+        if let State::Closed {
+            reason: CloseReason::Rejected { by },
+        } = after.lifecycle.state()
+        {
+            rejected_by.insert(short(by));
         }
         for a in actions {
             if let Action::StatusChanged { cause, .. } = a {
@@ -92,6 +111,7 @@ fn run(cfg: &Config) -> Report {
         statuses,
         paused,
         causes,
+        rejected_by,
         errors,
     }
 }
@@ -161,6 +181,12 @@ fn exploration_upholds_every_invariant() {
         Cause::GaveUp,
     ];
     assert_eq!(r.causes, all_causes.into_iter().collect());
+    // Every kind of rejection the exploration can cause is reached: both
+    // close rules, the terminal HTTP answer, the caller's verdicts.
+    let by: BTreeSet<String> = ["caller", "close 1008", "close 4001", "http 403"]
+        .map(String::from)
+        .into();
+    assert_eq!(r.rejected_by, by);
     // The merged edges, exactly: the picture in docs/state-diagram.md.
     use Status::*;
     let want: BTreeSet<(Status, Status)> = [
@@ -227,7 +253,7 @@ fn other_configs_uphold_every_invariant() {
         (
             "terminal code with reason",
             Config {
-                terminal_closes: vec![TerminalClose::code_and_reason(
+                terminal_closes: vec![CloseRule::code_with_prefix(
                     explore::TERMINAL_CODE,
                     "banned",
                 )],
@@ -237,10 +263,7 @@ fn other_configs_uphold_every_invariant() {
         (
             "terminal code with another reason (never matches)",
             Config {
-                terminal_closes: vec![TerminalClose::code_and_reason(
-                    explore::TERMINAL_CODE,
-                    "other",
-                )],
+                terminal_closes: vec![CloseRule::code_with_prefix(explore::TERMINAL_CODE, "other")],
                 ..base()
             },
         ),
@@ -250,6 +273,21 @@ fn other_configs_uphold_every_invariant() {
                 jitter: 1.0,
                 min_delay: Duration::from_secs(3),
                 max_attempts: Some(1),
+                ..base()
+            },
+        ),
+        (
+            "4xx retried, Retry-After ignored",
+            Config {
+                retried_statuses: vec![400..=599],
+                max_retry_after: Duration::ZERO,
+                ..base()
+            },
+        ),
+        (
+            "Retry-After capped below the schedule",
+            Config {
+                max_retry_after: Duration::from_millis(1500),
                 ..base()
             },
         ),
@@ -266,12 +304,12 @@ fn other_configs_uphold_every_invariant() {
             labels(&r.graph)
         );
         assert_clean(name, &r);
-        let rejected = r.causes.contains(&Cause::Rejected);
-        let terminal = cfg
-            .terminal_closes
-            .iter()
-            .any(|t| t.matches(4001, "banned"));
-        assert_eq!(rejected, terminal, "{name}: rejected reachable?");
+        let rejected = r.rejected_by.contains("close 4001");
+        let terminal = cfg.is_terminal(4001, "banned");
+        assert_eq!(rejected, terminal, "{name}: rejected by 4001 reachable?");
+        let http = r.rejected_by.contains("http 403");
+        assert_eq!(http, !cfg.is_retried_status(403), "{name}: 403 terminal?");
+        assert!(r.rejected_by.contains("caller"), "{name}");
         let gave_up = r.causes.contains(&Cause::GaveUp);
         let budgets = cfg.max_attempts.is_some() || cfg.max_unstable.is_some();
         assert_eq!(gave_up, budgets, "{name}: gave_up reachable?");
@@ -313,7 +351,15 @@ fn the_checker_rejects_broken_edges() {
         deadline: t0 + cfg.ack_timeout,
     });
     // Attempt 1 refused: one failure, attempt 2 in a second (no jitter).
-    let (reconnecting, _) = step(&start, Event::ConnectFailed { attempt: 1 }, t0, &cfg);
+    let (reconnecting, _) = step(
+        &start,
+        Event::ConnectFailed {
+            attempt: 1,
+            failure: REFUSED,
+        },
+        t0,
+        &cfg,
+    );
     assert!(matches!(
         *reconnecting.state(),
         State::Reconnecting { next_attempt: 2, retry_at } if retry_at == t0 + Duration::from_secs(1)
@@ -372,7 +418,10 @@ fn the_checker_rejects_broken_edges() {
         (
             "a delay outside the bounds",
             with(connecting(1)),
-            Event::ConnectFailed { attempt: 1 },
+            Event::ConnectFailed {
+                attempt: 1,
+                failure: REFUSED,
+            },
             reconnecting.clone(),
             vec![
                 Action::DropTransport { attempt: 1 },

@@ -15,8 +15,10 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence, TestRunner};
+use ws_lifecycle::fsm::explore::REFUSED;
 use ws_lifecycle::fsm::{
-    Action, Config, Event, MAX_DURATION, Machine, State, Status, TerminalClose, backoff, step,
+    Action, CloseRule, Config, ConnectFailure, Event, MAX_DURATION, Machine, State, Status,
+    Verdict, backoff, step,
 };
 
 use fsm_support::check_edge;
@@ -68,6 +70,12 @@ fn input() -> impl Strategy<Value = Input> {
         3 => Just(10),
         2 => prop::sample::select(&[11u8, 12][..]),
         4 => prop::sample::select(&[13u8, 14][..]),
+        // The failure policy: a 503 with a hint, a 403, a prefixed close,
+        // the caller's verdicts (a lost transport made terminal, a refused
+        // connect retried after a hint, a timeout made terminal).
+        4 => Just(16),
+        1 => prop::sample::select(&[17u8, 18, 19, 21][..]),
+        2 => Just(20),
     ];
     let offset = prop_oneof![8 => Just(0i8), 1 => Just(-1i8), 1 => Just(1i8)];
     let delta_ms = prop_oneof![6 => 0u32..2_000, 2 => 0u32..100_000];
@@ -116,19 +124,34 @@ fn config() -> impl Strategy<Value = Config> {
     let policy = (
         prop_oneof![
             Just(vec![]),
-            Just(vec![TerminalClose::code(TERMINAL)]),
-            Just(vec![TerminalClose::code_and_reason(TERMINAL, "banned")]),
-            Just(vec![TerminalClose::code_and_reason(TERMINAL, "other")]),
+            Just(vec![CloseRule::code(TERMINAL)]),
+            Just(vec![CloseRule::code_with_prefix(TERMINAL, "banned")]),
+            Just(vec![CloseRule::code_with_prefix(TERMINAL, "other")]),
+            Just(vec![CloseRule::code_with_prefix(1008, "unauthorized")]),
         ],
         prop_oneof![5 => Just(None), 1 => (1u32..12).prop_map(Some)],
         prop_oneof![5 => Just(None), 1 => positive(600_000).prop_map(Some)],
         any::<u64>(),
+        (
+            prop_oneof![
+                Just(ws_lifecycle::fsm::default_retried_statuses()),
+                Just(vec![400..=599]),
+                Just(vec![]),
+            ],
+            dur(700_000),
+        ),
     );
     (timing, backoff, policy).prop_map(
         |(
             (connect_timeout, ack_timeout, ping_interval, stale_extra, close_grace),
             (backoff, jitter, min_delay, stable_after),
-            (terminal_closes, max_attempts, max_unstable, seed),
+            (
+                terminal_closes,
+                max_attempts,
+                max_unstable,
+                seed,
+                (retried_statuses, max_retry_after),
+            ),
         )| {
             let stale_after = ping_interval
                 .saturating_add(stale_extra.max(Duration::from_nanos(1)))
@@ -149,6 +172,8 @@ fn config() -> impl Strategy<Value = Config> {
                 stable_after,
                 close_grace,
                 terminal_closes,
+                retried_statuses,
+                max_retry_after,
                 max_attempts,
                 max_unstable,
                 seed,
@@ -180,7 +205,10 @@ fn feed(i: Input, m: &Machine, last_connect: u64) -> Feed {
     };
     Feed::Event(match i.choice {
         0 => Event::SocketOpened { attempt },
-        1 => Event::ConnectFailed { attempt },
+        1 => Event::ConnectFailed {
+            attempt,
+            failure: REFUSED,
+        },
         2 => Event::HelloFailed { attempt },
         3 => Event::Ack { attempt },
         4 => Event::Activity { attempt },
@@ -203,6 +231,30 @@ fn feed(i: Input, m: &Machine, last_connect: u64) -> Feed {
         },
         13 => Event::ReadPaused,
         14 => Event::ReadResumed,
+        16 => Event::ConnectFailed {
+            attempt,
+            failure: ConnectFailure::Http {
+                status: 503,
+                retry_after: Some(Duration::from_millis(u64::from(i.delta_ms) * 10)),
+            },
+        },
+        17 => Event::ConnectFailed {
+            attempt,
+            failure: ConnectFailure::Http {
+                status: 403,
+                retry_after: None,
+            },
+        },
+        18 => peer(1008, "unauthorized: expired"),
+        19 => Event::TransportLost { attempt }.judged(Verdict::Terminal),
+        20 => Event::ConnectFailed {
+            attempt,
+            failure: REFUSED,
+        }
+        .judged(Verdict::RetryAfter(Duration::from_millis(
+            u64::from(i.delta_ms) * 10,
+        ))),
+        21 => Event::Timeout.judged(Verdict::Terminal),
         // "Progress": what a healthy broker would send next.
         _ => match m.status() {
             Status::Connecting => Event::SocketOpened { attempt },
@@ -500,6 +552,40 @@ fn delays_stay_within_bounds_for_any_config() {
                 let d = backoff::delay(&cfg, failures, &mut rng);
                 if d < lo || d > hi {
                     return Err(format!("delay {d:?} outside [{lo:?}, {hi:?}]"));
+                }
+            }
+            Ok(16)
+        },
+    );
+}
+
+#[test]
+fn hinted_delays_stay_within_bounds_for_any_config() {
+    let hint = prop_oneof![
+        8 => (0u64..3_600_000).prop_map(Duration::from_millis),
+        1 => Just(MAX_DURATION),
+        1 => Just(Duration::MAX),
+    ];
+    run_property(
+        "hinted_delays_stay_within_bounds_for_any_config",
+        (config(), 1u32..64, hint, any::<u64>()),
+        |(cfg, failures, hint, seed)| {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let (lo, hi) = backoff::hinted_bounds(&cfg, failures, hint);
+            let (b_lo, b_hi) = backoff::bounds(&cfg, failures);
+            let cap = cfg.max_retry_after;
+            // Never below the backoff nor the (capped) hint; never above
+            // the longer of the backoff and the cap.
+            if lo > hi || lo < b_lo || lo < hint.min(cap) || hi > b_hi.max(cap) {
+                return Err(format!("bounds [{lo:?}, {hi:?}]"));
+            }
+            for _ in 0..16 {
+                let d = backoff::hinted(&cfg, failures, hint, &mut rng);
+                if d < lo || d > hi {
+                    return Err(format!("delay {d:?} outside [{lo:?}, {hi:?}]"));
+                }
+                if cfg.jitter == 0.0 && d != b_hi.max(hint.min(cap)) {
+                    return Err(format!("without jitter {d:?} is not exact"));
                 }
             }
             Ok(16)

@@ -4,9 +4,10 @@
 
 use std::time::{Duration, Instant};
 
+use ws_lifecycle::fsm::explore::REFUSED;
 use ws_lifecycle::fsm::{
-    Action, Cause, CloseReason, Config, ConfigError, Event, MAX_DURATION, Machine, State, Status,
-    TerminalClose, backoff,
+    Action, Cause, CloseReason, CloseRule, Config, ConfigError, Event, MAX_DURATION, Machine,
+    RejectedBy, State, Status, backoff,
 };
 
 const NS: Duration = Duration::from_nanos(1);
@@ -173,7 +174,13 @@ fn acks_then_closes(hold: impl Fn(u64) -> Duration + 'static) -> Script {
 fn refuses() -> Script {
     Box::new(|a, now, q| {
         if let Action::Connect { attempt } = *a {
-            q.push((now, Event::ConnectFailed { attempt }));
+            q.push((
+                now,
+                Event::ConnectFailed {
+                    attempt,
+                    failure: REFUSED,
+                },
+            ));
         }
     })
 }
@@ -433,8 +440,8 @@ fn terminal_close_codes_end_the_session() {
     let t0 = Instant::now();
     let cfg = Config {
         terminal_closes: vec![
-            TerminalClose::code(4001),
-            TerminalClose::code_and_reason(4003, "banned"),
+            CloseRule::code(4001),
+            CloseRule::code_with_prefix(4003, "banned"),
         ],
         ..no_jitter()
     };
@@ -474,8 +481,10 @@ fn terminal_close_codes_end_the_session() {
         m.state(),
         &State::Closed {
             reason: CloseReason::Rejected {
-                code: 4001,
-                reason: "auth failed".into()
+                by: RejectedBy::Close {
+                    code: 4001,
+                    reason: "auth failed".into()
+                }
             }
         }
     );
@@ -496,7 +505,9 @@ fn terminal_close_codes_end_the_session() {
     assert!(matches!(
         m.state(),
         State::Closed {
-            reason: CloseReason::Rejected { code: 4003, .. }
+            reason: CloseReason::Rejected {
+                by: RejectedBy::Close { code: 4003, .. }
+            }
         }
     ));
     // Also while awaiting the ack.
@@ -558,7 +569,13 @@ fn attempt_budget_gives_up() {
     // A stable Open does reset it: attempt 1 is stable, then two refusals.
     let script: Script = Box::new(|a, now, q| match *a {
         Action::Connect { attempt: 1 } => q.push((now, Event::SocketOpened { attempt: 1 })),
-        Action::Connect { attempt } => q.push((now, Event::ConnectFailed { attempt })),
+        Action::Connect { attempt } => q.push((
+            now,
+            Event::ConnectFailed {
+                attempt,
+                failure: REFUSED,
+            },
+        )),
         Action::SendHello { attempt } => q.push((now, Event::Ack { attempt })),
         Action::FlushQueue { attempt } => {
             q.push((now + secs(10), Event::TransportLost { attempt }))
@@ -618,7 +635,10 @@ fn machine_in(status: Status, t0: Instant) -> Machine {
             Event::SocketOpened { attempt: 1 },
             Event::Ack { attempt: 1 },
         ],
-        Status::Reconnecting => &[Event::ConnectFailed { attempt: 1 }],
+        Status::Reconnecting => &[Event::ConnectFailed {
+            attempt: 1,
+            failure: REFUSED,
+        }],
         Status::Closing => &[
             Event::SocketOpened { attempt: 1 },
             Event::Close {
@@ -811,7 +831,13 @@ fn reconnect_now_skips_the_delay() {
 fn every_failure_mode() -> Script {
     Box::new(|a, now, q| match *a {
         Action::Connect { attempt } => match attempt % 8 {
-            0 => q.push((now + ms(5), Event::ConnectFailed { attempt })),
+            0 => q.push((
+                now + ms(5),
+                Event::ConnectFailed {
+                    attempt,
+                    failure: REFUSED,
+                },
+            )),
             1 => {} // blackholed: the connect deadline fires
             _ => q.push((now + ms(5), Event::SocketOpened { attempt })),
         },
@@ -994,6 +1020,8 @@ fn huge() -> Config {
         stable_after: MAX_DURATION,
         close_grace: MAX_DURATION,
         terminal_closes: Vec::new(),
+        retried_statuses: ws_lifecycle::fsm::default_retried_statuses(),
+        max_retry_after: MAX_DURATION,
         max_attempts: Some(u32::MAX),
         max_unstable: Some(MAX_DURATION),
         seed: 9,
@@ -1335,7 +1363,13 @@ fn reconnect_now_with_a_spent_time_budget_gives_up() {
     };
     let mut m = Machine::new(cfg, t0).unwrap();
     drain(&mut m);
-    m.handle(Event::ConnectFailed { attempt: 1 }, t0);
+    m.handle(
+        Event::ConnectFailed {
+            attempt: 1,
+            failure: REFUSED,
+        },
+        t0,
+    );
     drain(&mut m);
     m.handle(Event::ReconnectNow, t0 + secs(29));
     assert_eq!(names(&drain(&mut m)), ["StatusChanged", "Connect"]);

@@ -9,9 +9,10 @@
 
 use std::time::{Duration, Instant};
 
+use ws_lifecycle::fsm::explore::REFUSED;
 use ws_lifecycle::fsm::{
-    Action, Cause, Config, Event, Lifecycle, State, Status, backoff,
-    explore::{TERMINAL_CODE, exploration_config},
+    Action, Cause, Config, ConnectFailure, Event, Lifecycle, State, Status, Verdict, backoff,
+    explore::{PREFIX_CODE, TERMINAL_CODE, TERMINAL_PREFIX, exploration_config},
     step,
 };
 
@@ -82,9 +83,24 @@ enum Ev {
     TimeoutEarly,
     /// Every socket event above, for attempt 1 (old) and attempt 3 (future).
     OtherAttempt,
+    /// `ConnectFailed` with an HTTP 403 answer: terminal by default.
+    ConnectHttpTerminal,
+    /// `ConnectFailed` with an HTTP 503 answer and `Retry-After: 20`.
+    ConnectRetryAfter,
+    /// `PeerClosed` with 1008 and a reason starting with the rule's prefix.
+    PeerClosedPrefix,
+    /// `PeerClosed` with 1008 and another reason (`capacity`).
+    PeerClosedPrefixMiss,
+    /// `TransportLost`, judged terminal by the caller.
+    JudgedTransportLost,
+    /// A refused connect, judged terminal by the caller.
+    JudgedConnectFailed,
+    /// `Timeout` at the deadline, judged terminal by the caller (the verdict
+    /// applies only when the timer due reports a failure).
+    JudgedTimeout,
 }
 
-const EVS: [Ev; 17] = [
+const EVS: [Ev; 24] = [
     Ev::SocketOpened,
     Ev::ConnectFailed,
     Ev::HelloFailed,
@@ -102,6 +118,13 @@ const EVS: [Ev; 17] = [
     Ev::TimeoutAtDeadline,
     Ev::TimeoutEarly,
     Ev::OtherAttempt,
+    Ev::ConnectHttpTerminal,
+    Ev::ConnectRetryAfter,
+    Ev::PeerClosedPrefix,
+    Ev::PeerClosedPrefixMiss,
+    Ev::JudgedTransportLost,
+    Ev::JudgedConnectFailed,
+    Ev::JudgedTimeout,
 ];
 
 /// What a row expects.
@@ -149,6 +172,13 @@ const OWN_DROP: &[&str] = &[
     "ReconnectScheduled",
 ];
 const REJECTED: &[&str] = &["DropTransport", "Disconnected", "StatusChanged"];
+/// We drop an opened socket ourselves and the verdict is terminal.
+const OWN_DROP_REJECTED: &[&str] = &[
+    "SendClose",
+    "DropTransport",
+    "Disconnected",
+    "StatusChanged",
+];
 const CLOSE_OPEN: &[&str] = &["SendClose", "StatusChanged"];
 const DROP_CLOSED: &[&str] = &["DropTransport", "StatusChanged"];
 const RECONNECT_OPENED: &[&str] = &[
@@ -179,6 +209,13 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::Connecting, Ev::TimeoutAtDeadline,  Go(S::Reconnecting, Cause::ConnectTimeout, FAIL_NO_SOCKET)),
     (Rep::Connecting, Ev::TimeoutEarly,       Ignored),
     (Rep::Connecting, Ev::OtherAttempt,       Ignored),
+    (Rep::Connecting, Ev::ConnectHttpTerminal, Go(S::Closed, Cause::Rejected, DROP_CLOSED)),
+    (Rep::Connecting, Ev::ConnectRetryAfter, Go(S::Reconnecting, Cause::ConnectFailed, FAIL_NO_SOCKET)),
+    (Rep::Connecting, Ev::PeerClosedPrefix, Ignored),
+    (Rep::Connecting, Ev::PeerClosedPrefixMiss, Ignored),
+    (Rep::Connecting, Ev::JudgedTransportLost, Ignored),
+    (Rep::Connecting, Ev::JudgedConnectFailed, Go(S::Closed, Cause::Rejected, DROP_CLOSED)),
+    (Rep::Connecting, Ev::JudgedTimeout, Go(S::Closed, Cause::Rejected, DROP_CLOSED)),
     // ── AwaitingAck (attempt 2) ─────────────────────────────────────────
     (Rep::AwaitingAck, Ev::SocketOpened,       Ignored),
     (Rep::AwaitingAck, Ev::ConnectFailed,      Ignored),
@@ -197,6 +234,13 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::AwaitingAck, Ev::TimeoutAtDeadline,  Go(S::Reconnecting, Cause::AckTimeout, OWN_DROP)),
     (Rep::AwaitingAck, Ev::TimeoutEarly,       Ignored),
     (Rep::AwaitingAck, Ev::OtherAttempt,       Ignored),
+    (Rep::AwaitingAck, Ev::ConnectHttpTerminal, Ignored),
+    (Rep::AwaitingAck, Ev::ConnectRetryAfter, Ignored),
+    (Rep::AwaitingAck, Ev::PeerClosedPrefix, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::AwaitingAck, Ev::PeerClosedPrefixMiss, Go(S::Reconnecting, Cause::PeerClosed, FAIL_OPENED)),
+    (Rep::AwaitingAck, Ev::JudgedTransportLost, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::AwaitingAck, Ev::JudgedConnectFailed, Ignored),
+    (Rep::AwaitingAck, Ev::JudgedTimeout, Go(S::Closed, Cause::Rejected, OWN_DROP_REJECTED)),
     // ── Open (attempt 2, just acked; next deadline: ping) ───────────────
     (Rep::Open, Ev::SocketOpened,       Ignored),
     (Rep::Open, Ev::ConnectFailed,      Ignored),
@@ -215,6 +259,13 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::Open, Ev::TimeoutAtDeadline,  Emit(&["SendPing"])),
     (Rep::Open, Ev::TimeoutEarly,       Ignored),
     (Rep::Open, Ev::OtherAttempt,       Ignored),
+    (Rep::Open, Ev::ConnectHttpTerminal, Ignored),
+    (Rep::Open, Ev::ConnectRetryAfter, Ignored),
+    (Rep::Open, Ev::PeerClosedPrefix, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::Open, Ev::PeerClosedPrefixMiss, Go(S::Reconnecting, Cause::PeerClosed, FAIL_OPENED)),
+    (Rep::Open, Ev::JudgedTransportLost, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::Open, Ev::JudgedConnectFailed, Ignored),
+    (Rep::Open, Ev::JudgedTimeout, Emit(&["SendPing"])),
     // ── Open (attempt 2, silent for 60 s; next deadline: stale) ─────────
     (Rep::OpenSilent, Ev::SocketOpened,       Ignored),
     (Rep::OpenSilent, Ev::ConnectFailed,      Ignored),
@@ -233,6 +284,13 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::OpenSilent, Ev::TimeoutAtDeadline,  Go(S::Reconnecting, Cause::Stale, OWN_DROP)),
     (Rep::OpenSilent, Ev::TimeoutEarly,       Ignored),
     (Rep::OpenSilent, Ev::OtherAttempt,       Ignored),
+    (Rep::OpenSilent, Ev::ConnectHttpTerminal, Ignored),
+    (Rep::OpenSilent, Ev::ConnectRetryAfter, Ignored),
+    (Rep::OpenSilent, Ev::PeerClosedPrefix, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::OpenSilent, Ev::PeerClosedPrefixMiss, Go(S::Reconnecting, Cause::PeerClosed, FAIL_OPENED)),
+    (Rep::OpenSilent, Ev::JudgedTransportLost, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::OpenSilent, Ev::JudgedConnectFailed, Ignored),
+    (Rep::OpenSilent, Ev::JudgedTimeout, Go(S::Closed, Cause::Rejected, OWN_DROP_REJECTED)),
     // ── Reconnecting (attempt 2 failed; attempt 3 pending) ──────────────
     (Rep::Reconnecting, Ev::SocketOpened,       Ignored),
     (Rep::Reconnecting, Ev::ConnectFailed,      Ignored),
@@ -251,6 +309,13 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::Reconnecting, Ev::TimeoutAtDeadline,  Go(S::Connecting, Cause::RetryDue, &["StatusChanged", "Connect"])),
     (Rep::Reconnecting, Ev::TimeoutEarly,       Ignored),
     (Rep::Reconnecting, Ev::OtherAttempt,       Ignored),
+    (Rep::Reconnecting, Ev::ConnectHttpTerminal, Ignored),
+    (Rep::Reconnecting, Ev::ConnectRetryAfter, Ignored),
+    (Rep::Reconnecting, Ev::PeerClosedPrefix, Ignored),
+    (Rep::Reconnecting, Ev::PeerClosedPrefixMiss, Ignored),
+    (Rep::Reconnecting, Ev::JudgedTransportLost, Ignored),
+    (Rep::Reconnecting, Ev::JudgedConnectFailed, Ignored),
+    (Rep::Reconnecting, Ev::JudgedTimeout, Go(S::Connecting, Cause::RetryDue, &["StatusChanged", "Connect"])),
     // ── Closing (attempt 2) ─────────────────────────────────────────────
     (Rep::Closing, Ev::SocketOpened,       Ignored),
     (Rep::Closing, Ev::ConnectFailed,      Ignored),
@@ -269,6 +334,13 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::Closing, Ev::TimeoutAtDeadline,  Go(S::Closed, Cause::CloseGraceExpired, DROP_CLOSED)),
     (Rep::Closing, Ev::TimeoutEarly,       Ignored),
     (Rep::Closing, Ev::OtherAttempt,       Ignored),
+    (Rep::Closing, Ev::ConnectHttpTerminal, Ignored),
+    (Rep::Closing, Ev::ConnectRetryAfter, Ignored),
+    (Rep::Closing, Ev::PeerClosedPrefix, Go(S::Closed, Cause::CloseCompleted, DROP_CLOSED)),
+    (Rep::Closing, Ev::PeerClosedPrefixMiss, Go(S::Closed, Cause::CloseCompleted, DROP_CLOSED)),
+    (Rep::Closing, Ev::JudgedTransportLost, Go(S::Closed, Cause::CloseCompleted, DROP_CLOSED)),
+    (Rep::Closing, Ev::JudgedConnectFailed, Ignored),
+    (Rep::Closing, Ev::JudgedTimeout, Go(S::Closed, Cause::CloseGraceExpired, DROP_CLOSED)),
     // ── Closed: absorbs everything ──────────────────────────────────────
     (Rep::Closed, Ev::SocketOpened,       Ignored),
     (Rep::Closed, Ev::ConnectFailed,      Ignored),
@@ -287,6 +359,13 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::Closed, Ev::TimeoutAtDeadline,  Ignored),
     (Rep::Closed, Ev::TimeoutEarly,       Ignored),
     (Rep::Closed, Ev::OtherAttempt,       Ignored),
+    (Rep::Closed, Ev::ConnectHttpTerminal, Ignored),
+    (Rep::Closed, Ev::ConnectRetryAfter, Ignored),
+    (Rep::Closed, Ev::PeerClosedPrefix, Ignored),
+    (Rep::Closed, Ev::PeerClosedPrefixMiss, Ignored),
+    (Rep::Closed, Ev::JudgedTransportLost, Ignored),
+    (Rep::Closed, Ev::JudgedConnectFailed, Ignored),
+    (Rep::Closed, Ev::JudgedTimeout, Ignored),
     // ── AwaitingAck (attempt 2), reading paused: no ack deadline ────────
     (Rep::AwaitingAckPaused, Ev::SocketOpened,       Ignored),
     (Rep::AwaitingAckPaused, Ev::ConnectFailed,      Ignored),
@@ -305,6 +384,13 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::AwaitingAckPaused, Ev::TimeoutAtDeadline,  Ignored),
     (Rep::AwaitingAckPaused, Ev::TimeoutEarly,       Ignored),
     (Rep::AwaitingAckPaused, Ev::OtherAttempt,       Ignored),
+    (Rep::AwaitingAckPaused, Ev::ConnectHttpTerminal, Ignored),
+    (Rep::AwaitingAckPaused, Ev::ConnectRetryAfter, Ignored),
+    (Rep::AwaitingAckPaused, Ev::PeerClosedPrefix, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::AwaitingAckPaused, Ev::PeerClosedPrefixMiss, Go(S::Reconnecting, Cause::PeerClosed, FAIL_OPENED)),
+    (Rep::AwaitingAckPaused, Ev::JudgedTransportLost, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::AwaitingAckPaused, Ev::JudgedConnectFailed, Ignored),
+    (Rep::AwaitingAckPaused, Ev::JudgedTimeout, Ignored),
     // ── Open (attempt 2, silent, stale overdue), reading paused: pings only
     (Rep::OpenSilentPaused, Ev::SocketOpened,       Ignored),
     (Rep::OpenSilentPaused, Ev::ConnectFailed,      Ignored),
@@ -323,6 +409,13 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::OpenSilentPaused, Ev::TimeoutAtDeadline,  Emit(&["SendPing"])),
     (Rep::OpenSilentPaused, Ev::TimeoutEarly,       Ignored),
     (Rep::OpenSilentPaused, Ev::OtherAttempt,       Ignored),
+    (Rep::OpenSilentPaused, Ev::ConnectHttpTerminal, Ignored),
+    (Rep::OpenSilentPaused, Ev::ConnectRetryAfter, Ignored),
+    (Rep::OpenSilentPaused, Ev::PeerClosedPrefix, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::OpenSilentPaused, Ev::PeerClosedPrefixMiss, Go(S::Reconnecting, Cause::PeerClosed, FAIL_OPENED)),
+    (Rep::OpenSilentPaused, Ev::JudgedTransportLost, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::OpenSilentPaused, Ev::JudgedConnectFailed, Ignored),
+    (Rep::OpenSilentPaused, Ev::JudgedTimeout, Emit(&["SendPing"])),
     // ── Reconnecting (attempt 3 pending), reading paused: no retry ──────
     (Rep::ReconnectingPaused, Ev::SocketOpened,       Ignored),
     (Rep::ReconnectingPaused, Ev::ConnectFailed,      Ignored),
@@ -341,6 +434,13 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::ReconnectingPaused, Ev::TimeoutAtDeadline,  Ignored),
     (Rep::ReconnectingPaused, Ev::TimeoutEarly,       Ignored),
     (Rep::ReconnectingPaused, Ev::OtherAttempt,       Ignored),
+    (Rep::ReconnectingPaused, Ev::ConnectHttpTerminal, Ignored),
+    (Rep::ReconnectingPaused, Ev::ConnectRetryAfter, Ignored),
+    (Rep::ReconnectingPaused, Ev::PeerClosedPrefix, Ignored),
+    (Rep::ReconnectingPaused, Ev::PeerClosedPrefixMiss, Ignored),
+    (Rep::ReconnectingPaused, Ev::JudgedTransportLost, Ignored),
+    (Rep::ReconnectingPaused, Ev::JudgedConnectFailed, Ignored),
+    (Rep::ReconnectingPaused, Ev::JudgedTimeout, Ignored),
 ];
 
 fn config() -> Config {
@@ -380,7 +480,15 @@ fn build_unpaused(rep: Rep, t0: Instant, cfg: &Config) -> (Lifecycle, Instant) {
     let ms = Duration::from_millis;
     let (lc, _) = Lifecycle::start(cfg, t0);
     let mut now = t0 + ms(100);
-    let lc = go(&lc, Event::ConnectFailed { attempt: 1 }, now, cfg);
+    let lc = go(
+        &lc,
+        Event::ConnectFailed {
+            attempt: 1,
+            failure: REFUSED,
+        },
+        now,
+        cfg,
+    );
     now = deadline(&lc, cfg);
     let connecting = go(&lc, Event::Timeout, now, cfg);
     assert_eq!(connecting.state().status(), S::Connecting);
@@ -389,7 +497,15 @@ fn build_unpaused(rep: Rep, t0: Instant, cfg: &Config) -> (Lifecycle, Instant) {
     }
     now += ms(100);
     if rep == Rep::Reconnecting {
-        let lc = go(&connecting, Event::ConnectFailed { attempt: 2 }, now, cfg);
+        let lc = go(
+            &connecting,
+            Event::ConnectFailed {
+                attempt: 2,
+                failure: REFUSED,
+            },
+            now,
+            cfg,
+        );
         return (lc, now);
     }
     let awaiting = go(&connecting, Event::SocketOpened { attempt: 2 }, now, cfg);
@@ -433,7 +549,10 @@ fn build_unpaused(rep: Rep, t0: Instant, cfg: &Config) -> (Lifecycle, Instant) {
 fn socket_events(attempt: u64) -> [Event; 11] {
     [
         Event::SocketOpened { attempt },
-        Event::ConnectFailed { attempt },
+        Event::ConnectFailed {
+            attempt,
+            failure: REFUSED,
+        },
         Event::HelloFailed { attempt },
         Event::Ack { attempt },
         Event::Activity { attempt },
@@ -509,9 +628,51 @@ fn inputs(ev: Ev, lc: &Lifecycle, now: Instant, cfg: &Config) -> Vec<(Event, Ins
         Ev::OtherAttempt => socket_events(1)
             .into_iter()
             .chain(socket_events(3))
+            .chain(policy_events(1))
+            .chain(policy_events(3))
             .map(|e| (e, later))
             .collect(),
+        Ev::ConnectHttpTerminal => one(policy_events(2)[0].clone()),
+        Ev::ConnectRetryAfter => one(policy_events(2)[1].clone()),
+        Ev::PeerClosedPrefix => one(policy_events(2)[2].clone()),
+        Ev::PeerClosedPrefixMiss => one(policy_events(2)[3].clone()),
+        Ev::JudgedTransportLost => one(policy_events(2)[4].clone()),
+        Ev::JudgedConnectFailed => one(policy_events(2)[5].clone()),
+        Ev::JudgedTimeout => vec![(
+            Event::Timeout.judged(Verdict::Terminal),
+            due.unwrap_or(now + Duration::from_secs(3600)),
+        )],
     }
+}
+
+/// The failure policy's socket events: a 403 answer, a 503 answer with
+/// `Retry-After: 20`, 1008 closes matching and missing the prefix rule, and
+/// a lost transport and a refused connect judged terminal by the caller.
+fn policy_events(attempt: u64) -> [Event; 6] {
+    let http = |status, retry_after| Event::ConnectFailed {
+        attempt,
+        failure: ConnectFailure::Http {
+            status,
+            retry_after,
+        },
+    };
+    let peer = |reason: &str| Event::PeerClosed {
+        attempt,
+        code: PREFIX_CODE,
+        reason: reason.into(),
+    };
+    [
+        http(403, None),
+        http(503, Some(Duration::from_secs(20))),
+        peer(&format!("{TERMINAL_PREFIX}: token expired")),
+        peer("capacity"),
+        Event::TransportLost { attempt }.judged(Verdict::Terminal),
+        Event::ConnectFailed {
+            attempt,
+            failure: REFUSED,
+        }
+        .judged(Verdict::Terminal),
+    ]
 }
 
 /// Checks one input against the row's expectation; returns what went wrong.
@@ -539,7 +700,14 @@ fn check(
                 return fail(format!("StatusChanged says {f:?} -> {t:?}"));
             }
             Action::ReconnectScheduled { delay, .. } => {
-                let (lo, hi) = backoff::bounds(cfg, next.failures());
+                let hint = match lc.failure(event, at, cfg).map(|f| cfg.verdict(&f)) {
+                    Some(Verdict::RetryAfter(hint)) => Some(hint),
+                    _ => None,
+                };
+                let (lo, hi) = match hint {
+                    Some(hint) => backoff::hinted_bounds(cfg, next.failures(), hint),
+                    None => backoff::bounds(cfg, next.failures()),
+                };
                 if *delay < lo || *delay > hi {
                     return fail(format!("delay {delay:?} outside [{lo:?}, {hi:?}]"));
                 }
@@ -771,8 +939,10 @@ fn payloads_of_the_main_edges() {
         *next.state(),
         State::Closed {
             reason: ws_lifecycle::fsm::CloseReason::Rejected {
-                code: TERMINAL_CODE,
-                reason: "banned".into()
+                by: ws_lifecycle::fsm::RejectedBy::Close {
+                    code: TERMINAL_CODE,
+                    reason: "banned".into()
+                }
             }
         }
     );
@@ -865,7 +1035,15 @@ fn attempt_numbers_saturate() {
         attempt: u64::MAX,
         deadline: t0 + cfg.connect_timeout,
     });
-    let (next, _) = step(&lc, Event::ConnectFailed { attempt: u64::MAX }, t0, &cfg);
+    let (next, _) = step(
+        &lc,
+        Event::ConnectFailed {
+            attempt: u64::MAX,
+            failure: REFUSED,
+        },
+        t0,
+        &cfg,
+    );
     let State::Reconnecting { next_attempt, .. } = *next.state() else {
         panic!("{next:?}")
     };

@@ -7,7 +7,7 @@ use async_tungstenite::tungstenite::handshake::client::Request;
 use async_tungstenite::tungstenite::http::HeaderMap;
 use futures_rustls::rustls::ClientConfig;
 
-use crate::fsm::{Attempt, Config, ConfigError};
+use crate::fsm::{Attempt, Config, ConfigError, Failure, Verdict};
 
 use super::client::{Client, Owner};
 use super::config::{DeliveryConfig, DeliveryConfigError, TransportConfig, TransportConfigError};
@@ -15,6 +15,7 @@ use super::connect::{ConnectSpec, default_tls_config};
 use super::context::{AfterAckContext, AfterAckFrame, HelloContext};
 use super::endpoint::{Endpoint, UrlError};
 use super::events::Events;
+use super::failure::FailurePolicyFn;
 use super::outbound::Outbound;
 use super::queue::OutboundQueue;
 use super::session::Session;
@@ -62,6 +63,7 @@ pub struct ClientBuilder {
     request_hook: Option<Arc<RequestFn>>,
     request_headers: Option<Arc<HeadersFn>>,
     after_ack: Option<Arc<AfterAckFn>>,
+    failure_policy: Option<Arc<FailurePolicyFn>>,
     /// The parsed, shared part of every session built from this builder;
     /// rebuilt after any change. Sharing it keeps per-session memory low.
     spec: Arc<OnceLock<Arc<Spec>>>,
@@ -93,6 +95,7 @@ impl ClientBuilder {
             request_hook: None,
             request_headers: None,
             after_ack: None,
+            failure_policy: None,
             spec: Arc::new(OnceLock::new()),
         }
     }
@@ -103,8 +106,9 @@ impl ClientBuilder {
         self
     }
 
-    /// The lifecycle policy (timeouts, keepalive, backoff, budgets,
-    /// terminal codes). Its `seed` is ignored unless [`seed`](Self::seed) is set.
+    /// The lifecycle policy (timeouts, keepalive, backoff, budgets, the
+    /// failure policy: terminal close rules, retried HTTP statuses, the
+    /// `Retry-After` cap). Its `seed` is ignored unless [`seed`](Self::seed) is set.
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self.changed()
@@ -278,6 +282,39 @@ impl ClientBuilder {
         self.changed()
     }
 
+    /// The caller's word on failures the [`Config`] policy does not
+    /// express: called for every failure the session is about to act on
+    /// (a connect failure — the connect deadline and HTTP answers
+    /// included —, a failed hello, the ack deadline, a peer close, a lost
+    /// transport, a stale link, a protocol error, a message too big) with
+    /// the policy's default [`Verdict`]; it returns the verdict to apply
+    /// (return `default` to keep it). A terminal verdict it gives ends the
+    /// session with [`RejectedBy::Caller`](crate::RejectedBy::Caller).
+    ///
+    /// It runs inside the session's loop: keep it quick and non-blocking. A
+    /// panic in it keeps the default. Not part of [`Config`], which stays
+    /// plain data (comparable, printable, explorable).
+    ///
+    /// ```
+    /// use ws_lifecycle::{Client, ConnectFailure, Failure, Verdict};
+    ///
+    /// // An untrusted certificate will not fix itself: stop.
+    /// let builder = Client::builder("wss://broker.example/ws").failure_policy(|failure, default| {
+    ///     match failure {
+    ///         Failure::Connect(ConnectFailure::Tls) => Verdict::Terminal,
+    ///         _ => default,
+    ///     }
+    /// });
+    /// # drop(builder);
+    /// ```
+    pub fn failure_policy(
+        mut self,
+        judge: impl Fn(&Failure, Verdict) -> Verdict + Send + Sync + 'static,
+    ) -> Self {
+        self.failure_policy = Some(Arc::new(judge));
+        self.changed()
+    }
+
     /// Validates everything and returns the handle, the event stream and
     /// the session future. Spawn the future on any executor; nothing
     /// happens until it is first polled.
@@ -336,6 +373,7 @@ impl ClientBuilder {
             request_headers: self.request_headers.clone(),
             after_ack: self.after_ack.clone(),
             binary: self.delivery.binary,
+            failure_policy: self.failure_policy.clone(),
         })
     }
 

@@ -84,8 +84,11 @@ impl AsyncWrite for MaybeTls {
 /// session knows what the transport took and whether bytes arrived.
 pub(crate) type Socket = WebSocketStream<Metered<MaybeTls>>;
 
-/// Why one connection attempt failed. Every variant is an ordinary,
-/// retried failure.
+/// Why one connection attempt failed. The failure policy decides what
+/// follows (see [`Config::verdict`](crate::Config::verdict)): by default
+/// every variant is retried, except an upgrade answered with an HTTP status
+/// that is not retried (anything but 408, 429 and 5xx), which ends the
+/// session; [`http_status`](Self::http_status) tells that status.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
     /// The host name did not resolve.
@@ -112,7 +115,10 @@ pub enum ConnectError {
         /// The TLS error.
         source: io::Error,
     },
-    /// The server refused the upgrade, or the request hook's request was bad.
+    /// The server refused the upgrade (an HTTP answer other than 101:
+    /// `Error::Http` with the response, see [`http_status`](Self::http_status)),
+    /// its answer was not a valid handshake, or the request hook's request
+    /// was bad.
     #[error("websocket upgrade failed: {0}")]
     Upgrade(#[from] async_tungstenite::tungstenite::Error),
     /// The caller's request hook panicked.
@@ -123,6 +129,34 @@ pub enum ConnectError {
     /// failed for this attempt (e.g. its token fetch failed).
     #[error("the request hook failed: {0}")]
     RequestHook(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The connect deadline (`Config::connect_timeout`) passed before the
+    /// socket opened (resolve, TCP, TLS and the upgrade together).
+    #[error("connect deadline of {after:?} passed before the socket opened")]
+    Deadline {
+        /// The connect timeout that passed.
+        after: std::time::Duration,
+    },
+}
+
+impl ConnectError {
+    /// The broker's HTTP answer to the upgrade when it was not 101 (403,
+    /// 503, …); `None` for every other failure.
+    pub fn http_status(&self) -> Option<u16> {
+        self.http_response().map(|r| r.status().as_u16())
+    }
+
+    /// The broker's whole answer to the upgrade (status and headers, such
+    /// as `Retry-After`) when it was not 101.
+    pub fn http_response(
+        &self,
+    ) -> Option<&async_tungstenite::tungstenite::http::Response<Option<Vec<u8>>>> {
+        match self {
+            ConnectError::Upgrade(async_tungstenite::tungstenite::Error::Http(response)) => {
+                Some(response)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Everything one attempt needs, shared by all attempts of a session.

@@ -13,13 +13,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
-use crate::fsm::{Action, Attempt, CloseReason, Config, Event, Machine, State, Status};
+use crate::fsm::{Action, Attempt, CloseReason, Config, Event, Machine, State, Status, Timer};
 
 use super::alarm::Alarm;
+use super::connect::ConnectError;
 use super::context::{AfterAckContext, HelloContext};
 use super::core_slot::CoreSlot;
+use super::failure::judge;
 use super::link::Link;
 use super::session_event::SessionEvent;
 use super::shared::Shared;
@@ -90,8 +92,15 @@ impl Session {
 
     /// Hands one event to the machine and carries out every action at once.
     fn feed(&mut self, event: Event, cx: &mut Context<'_>) {
+        self.feed_at(event, Instant::now(), cx);
+    }
+
+    /// [`feed`](Self::feed) at `now`. A failure goes to the caller's
+    /// predicate first, and its verdict with the event to the machine.
+    fn feed_at(&mut self, event: Event, now: Instant, cx: &mut Context<'_>) {
         if let Some(m) = self.core.machine_mut() {
-            m.handle(event, Instant::now());
+            let event = judge(self.spec.failure_policy.as_deref(), m, event, now);
+            m.handle(event, now);
         }
         self.drain(cx);
     }
@@ -185,8 +194,9 @@ impl Session {
                     Event::SocketOpened { attempt }
                 }
                 Err(error) => {
+                    let failure = error.failure(SystemTime::now());
                     self.report(SessionEvent::ConnectFailed { attempt, error });
-                    Event::ConnectFailed { attempt }
+                    Event::ConnectFailed { attempt, failure }
                 }
             };
             self.feed(event, cx);
@@ -298,10 +308,20 @@ impl Session {
         if !self.alarm.poll(want, cx) {
             return false;
         }
-        if let Some(m) = self.core.machine_mut() {
-            m.handle_timeout(Instant::now());
+        let now = Instant::now();
+        let Some(m) = self.core.machine() else {
+            return true;
+        };
+        let Some(timer) = m.due(now) else {
+            return true; // early: the deadline moved later
+        };
+        if let (Timer::Connect, Some(attempt)) = (timer, m.attempt()) {
+            // The connect deadline is a connect failure like the others.
+            let after = m.config().connect_timeout;
+            let error = ConnectError::Deadline { after };
+            self.report(SessionEvent::ConnectFailed { attempt, error });
         }
-        self.drain(cx);
+        self.feed_at(Event::Timeout, now, cx);
         true
     }
 

@@ -26,8 +26,11 @@ pub enum SessionEvent {
     /// The WebSocket upgrade of `attempt` succeeded.
     Upgraded(UpgradeResponse),
     /// A connection attempt failed before the socket opened (refused,
-    /// unresolvable, TLS error such as an untrusted certificate, upgrade
-    /// refused). It is retried on the backoff schedule.
+    /// unresolvable, TLS error such as an untrusted certificate, the connect
+    /// deadline, an upgrade answer other than 101 — see
+    /// [`ConnectError::http_status`]). The failure policy decides what
+    /// follows: by default it is retried, except an HTTP status that is not
+    /// retried (such as 403), which ends the session (`Closed` follows).
     ConnectFailed {
         /// The attempt that failed.
         attempt: Attempt,
@@ -84,7 +87,8 @@ pub enum SessionEvent {
     ReconnectScheduled {
         /// The attempt that will start.
         attempt: Attempt,
-        /// The jittered delay.
+        /// The real delay: the jittered backoff, or a server's
+        /// `Retry-After` when that is longer (capped, spread upward).
         delay: Duration,
     },
     /// Messages `send` accepted that the lost connection never wrote,

@@ -13,6 +13,7 @@ use crate::fsm::Attempt;
 
 use super::connect::ConnectSpec;
 use super::context::{AfterAckContext, AfterAckFrame, HelloContext};
+use super::failure::FailurePolicyFn;
 
 /// The error a hello builder may return.
 pub type HelloError = Box<dyn std::error::Error + Send + Sync>;
@@ -40,6 +41,8 @@ pub(crate) struct Spec {
     pub(crate) request_headers: Option<Arc<HeadersFn>>,
     pub(crate) after_ack: Option<Arc<AfterAckFn>>,
     pub(crate) binary: bool,
+    /// The caller's failure predicate, if any.
+    pub(crate) failure_policy: Option<Arc<FailurePolicyFn>>,
 }
 
 impl Spec {

@@ -81,7 +81,8 @@ pub enum Action {
     ReconnectScheduled {
         /// The attempt that will start.
         attempt: Attempt,
-        /// The jittered delay.
+        /// The real delay: the jittered backoff delay, or a retry-after
+        /// hint's when that is longer ([`backoff::hinted`](super::backoff::hinted)).
         delay: Duration,
     },
 }
@@ -119,7 +120,7 @@ impl Action {
 pub enum Cause {
     /// The transport opened.
     SocketOpened,
-    /// TCP, TLS or the upgrade failed.
+    /// Resolve, TCP, TLS, the proxy or the upgrade failed.
     ConnectFailed,
     /// The connect deadline passed.
     ConnectTimeout,
@@ -149,7 +150,8 @@ pub enum Cause {
     CloseCompleted,
     /// The close grace passed without the peer's answer.
     CloseGraceExpired,
-    /// The peer's close code is configured as terminal.
+    /// The failure policy judged a failure terminal (a close rule, an HTTP
+    /// status that is not retried, a proxy's refusal, the caller's verdict).
     Rejected,
     /// The give-up budget ran out.
     GaveUp,

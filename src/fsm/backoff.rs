@@ -1,9 +1,10 @@
 //! Reconnect delays: the configured schedule, jittered down by a seeded
-//! generator, never below the floor.
+//! generator, never below the floor; and a server's `Retry-After` hint,
+//! capped and spread upward by the same generator.
 
 use std::time::Duration;
 
-use super::Config;
+use super::{Config, MAX_DURATION};
 
 /// The delay before the attempt that follows the `failures`-th consecutive
 /// failure (counted from 1).
@@ -40,6 +41,49 @@ pub fn bounds(config: &Config, failures: u32) -> (Duration, Duration) {
     let span = ((base_ns as f64) * jitter) as u64;
     let lo = Duration::from_nanos(base_ns - span.min(base_ns));
     (lo.max(config.min_delay), base.max(config.min_delay))
+}
+
+/// The delay after a failure that came with a server's hint (`Retry-After`):
+/// `max(backoff delay, min(hint × (1 + jitter × u), max_retry_after))`.
+///
+/// The backoff delay is drawn first, as by [`delay`]; then `u`, uniformly,
+/// as a whole number of nanoseconds in `[hint, hint + hint·jitter]` (no
+/// draw when that span is empty). So a fleet told "2 s" does not return in
+/// one instant, and no hint can push the retry past `max_retry_after` (nor
+/// below the backoff delay).
+pub fn hinted(config: &Config, failures: u32, hint: Duration, rng: &mut fastrand::Rng) -> Duration {
+    let backoff = delay(config, failures, rng);
+    let (lo, hi) = spread(config, hint);
+    let drawn = if lo == hi {
+        Duration::from_nanos(lo)
+    } else {
+        Duration::from_nanos(rng.u64(lo..=hi))
+    };
+    backoff.max(drawn.min(config.max_retry_after))
+}
+
+/// The closed interval [`hinted`] draws from.
+pub fn hinted_bounds(config: &Config, failures: u32, hint: Duration) -> (Duration, Duration) {
+    let (b_lo, b_hi) = bounds(config, failures);
+    let (lo, hi) = spread(config, hint);
+    let cap = config.max_retry_after;
+    (
+        b_lo.max(Duration::from_nanos(lo).min(cap)),
+        b_hi.max(Duration::from_nanos(hi).min(cap)),
+    )
+}
+
+/// The hint's spread in nanoseconds: `[hint, hint·(1 + jitter)]`, the hint
+/// first clamped to [`MAX_DURATION`] (which fits `u64` nanoseconds).
+fn spread(config: &Config, hint: Duration) -> (u64, u64) {
+    let hint_ns = u64::try_from(hint.min(MAX_DURATION).as_nanos()).unwrap_or(u64::MAX);
+    let jitter = if config.jitter.is_finite() {
+        config.jitter.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let span = ((hint_ns as f64) * jitter) as u64;
+    (hint_ns, hint_ns.saturating_add(span))
 }
 
 #[cfg(test)]
@@ -98,5 +142,31 @@ mod tests {
         let c = cfg(0.0);
         let mut rng = fastrand::Rng::with_seed(1);
         assert_eq!(delay(&c, u32::MAX, &mut rng), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_hint_is_spread_upward_capped_and_never_below_the_backoff() {
+        let c = cfg(0.5);
+        let mut rng = fastrand::Rng::with_seed(9);
+        let s = Duration::from_secs;
+        // 20 s hint, first failure (backoff 0.5–1 s): within [20, 30] s.
+        let draws: Vec<Duration> = (0..500).map(|_| hinted(&c, 1, s(20), &mut rng)).collect();
+        assert!(draws.iter().all(|d| *d >= s(20) && *d <= s(30)));
+        assert!(draws.iter().any(|d| *d > s(25)) && draws.iter().any(|d| *d < s(25)));
+        assert_eq!(hinted_bounds(&c, 1, s(20)), (s(20), s(30)));
+        // A hint below the backoff: the backoff wins.
+        assert_eq!(
+            hinted_bounds(&c, 6, Duration::from_millis(1)),
+            (s(15), s(30))
+        );
+        // The cap.
+        assert_eq!(hinted(&c, 1, s(3600), &mut rng), s(600));
+        assert_eq!(hinted(&c, 1, Duration::MAX, &mut rng), s(600));
+        // A zero cap ignores hints.
+        let zero = Config {
+            max_retry_after: Duration::ZERO,
+            ..cfg(0.0)
+        };
+        assert_eq!(hinted(&zero, 1, s(20), &mut rng), s(1));
     }
 }

@@ -1,6 +1,9 @@
 //! The lifecycle's policy as plain data, and its validation.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
+
+use super::policy::{CloseRule, default_retried_statuses};
 
 /// The longest duration any setting may hold (about 100 years).
 ///
@@ -9,38 +12,9 @@ use std::time::Duration;
 /// still uses checked arithmetic as a second line of defence.
 pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
-/// A peer close that ends the session instead of triggering a reconnect
-/// (a ban, a failed authentication).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TerminalClose {
-    /// The close code that is terminal.
-    pub code: u16,
-    /// When set, the code is terminal only with exactly this reason text.
-    pub reason: Option<String>,
-}
-
-impl TerminalClose {
-    /// Any close frame with `code` is terminal, whatever its reason.
-    pub fn code(code: u16) -> Self {
-        Self { code, reason: None }
-    }
-
-    /// A close frame is terminal only with this `code` and exactly this `reason`.
-    pub fn code_and_reason(code: u16, reason: impl Into<String>) -> Self {
-        Self {
-            code,
-            reason: Some(reason.into()),
-        }
-    }
-
-    /// Whether a close frame with `code` and `reason` matches this rule.
-    pub fn matches(&self, code: u16, reason: &str) -> bool {
-        self.code == code && self.reason.as_deref().is_none_or(|r| r == reason)
-    }
-}
-
 /// Everything the state machine decides by: timeouts, keepalive, backoff,
-/// give-up budget, terminal close codes and the jitter seed.
+/// give-up budget, the failure policy (terminal close rules, retried HTTP
+/// statuses, the `Retry-After` cap) and the jitter seed.
 ///
 /// Build one with [`Config::default`] and adjust fields; the
 /// [`Machine`](crate::fsm::Machine) constructor validates it.
@@ -74,8 +48,19 @@ pub struct Config {
     /// dropping the socket (default 1 s).
     pub close_grace: Duration,
     /// Peer closes that end the session with
-    /// [`CloseReason::Rejected`](crate::fsm::CloseReason::Rejected) (default none).
-    pub terminal_closes: Vec<TerminalClose>,
+    /// [`CloseReason::Rejected`](crate::fsm::CloseReason::Rejected): a code,
+    /// or a code with a reason prefix (default none: every close is
+    /// retried).
+    pub terminal_closes: Vec<CloseRule>,
+    /// HTTP statuses (of the upgrade answer, or of a proxy) that are
+    /// retried; any other status but 101 is terminal, since retrying the
+    /// same request unchanged does not help (default 408, 429, 500–599).
+    /// A caller whose request hook refreshes credentials may add
+    /// `401..=401`.
+    pub retried_statuses: Vec<RangeInclusive<u16>>,
+    /// The longest delay a server's `Retry-After` can impose (default
+    /// 10 min; zero ignores such hints).
+    pub max_retry_after: Duration,
     /// Give up after this many attempts without a stable Open (default: never).
     pub max_attempts: Option<u32>,
     /// Give up once this long has passed without a stable Open (default: never).
@@ -101,6 +86,8 @@ impl Default for Config {
             stable_after: Duration::from_secs(10),
             close_grace: Duration::from_secs(1),
             terminal_closes: Vec::new(),
+            retried_statuses: default_retried_statuses(),
+            max_retry_after: Duration::from_secs(600),
             max_attempts: None,
             max_unstable: None,
             seed: 0x5eed_f11e,
@@ -137,6 +124,14 @@ pub enum ConfigError {
     /// `max_attempts` is `Some(0)`, which would give up before trying.
     #[error("config: `max_attempts` must be at least 1")]
     ZeroAttempts,
+    /// A rule of `terminal_closes` can never be right.
+    #[error("config: `terminal_closes` rule {rule}: {problem}")]
+    CloseRule {
+        /// The rule, as `CODE` or `CODE:PREFIX`.
+        rule: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 impl Config {
@@ -158,6 +153,7 @@ impl Config {
         let bounded = positive.into_iter().chain([
             ("stable_after", self.stable_after),
             ("max_unstable", self.max_unstable.unwrap_or_default()),
+            ("max_retry_after", self.max_retry_after),
         ]);
         for (name, d) in bounded {
             if d > MAX_DURATION {
@@ -185,12 +181,15 @@ impl Config {
         if self.max_unstable.is_some_and(|d| d.is_zero()) {
             return Err(ConfigError::Zero("max_unstable"));
         }
+        for rule in &self.terminal_closes {
+            if let Some(problem) = rule.problem() {
+                return Err(ConfigError::CloseRule {
+                    rule: rule.to_string(),
+                    problem,
+                });
+            }
+        }
         Ok(())
-    }
-
-    /// The terminal rule matching a peer close, if any.
-    pub fn is_terminal(&self, code: u16, reason: &str) -> bool {
-        self.terminal_closes.iter().any(|t| t.matches(code, reason))
     }
 }
 
@@ -205,6 +204,9 @@ mod tests {
         assert_eq!(c.ack_timeout, Duration::from_secs(15));
         assert_eq!(c.backoff.len(), 6);
         assert_eq!(c.backoff[5], Duration::from_secs(30));
+        assert_eq!(c.max_retry_after, Duration::from_secs(600));
+        assert_eq!(c.retried_statuses, [408..=408, 429..=429, 500..=599]);
+        assert!(c.terminal_closes.is_empty());
     }
 
     #[test]
@@ -244,12 +246,17 @@ mod tests {
     }
 
     #[test]
-    fn terminal_rules_match_code_and_optional_reason() {
-        let any = TerminalClose::code(4001);
-        let exact = TerminalClose::code_and_reason(4002, "banned");
-        assert!(any.matches(4001, "whatever"));
-        assert!(!any.matches(4000, ""));
-        assert!(exact.matches(4002, "banned"));
-        assert!(!exact.matches(4002, "other"));
+    fn close_rules_are_checked() {
+        let mut c = Config {
+            terminal_closes: vec![CloseRule::code(999)],
+            ..Config::default()
+        };
+        assert!(matches!(c.validate(), Err(ConfigError::CloseRule { .. })));
+        c.terminal_closes = vec![CloseRule::code_with_prefix(1008, "")];
+        assert!(matches!(c.validate(), Err(ConfigError::CloseRule { .. })));
+        c.terminal_closes = vec![CloseRule::code_with_prefix(1008, "unauthorized")];
+        assert_eq!(c.validate(), Ok(()));
+        c.max_retry_after = Duration::MAX;
+        assert_eq!(c.validate(), Err(ConfigError::TooLong("max_retry_after")));
     }
 }

@@ -1,6 +1,6 @@
 //! What the outside world tells the machine.
 
-use super::Attempt;
+use super::{Attempt, ConnectFailure, Failure, Verdict};
 
 /// An input to the machine. Socket events carry the [`Attempt`] they belong
 /// to; an event of another attempt, or one that does not apply in the current
@@ -12,10 +12,14 @@ pub enum Event {
         /// The attempt whose transport opened.
         attempt: Attempt,
     },
-    /// TCP connect, TLS or the upgrade failed.
+    /// The transport did not open: resolve, TCP, TLS, proxy or the
+    /// upgrade failed (an upgrade answer other than 101 included). The
+    /// policy classifies `failure` ([`Config::verdict`](super::Config::verdict)).
     ConnectFailed {
         /// The attempt that failed.
         attempt: Attempt,
+        /// Why it failed.
+        failure: ConnectFailure,
     },
     /// The hello builder returned an error (or the hello could not be written).
     HelloFailed {
@@ -88,6 +92,19 @@ pub enum Event {
     /// Time passed: fire whatever deadline is due at `now`. A no-op when none
     /// is; [`Machine::handle_timeout`](super::Machine::handle_timeout) sends it.
     Timeout,
+    /// `event`, with the caller's verdict on the failure it reports: the
+    /// driver asked the caller's predicate, and `verdict` replaces the
+    /// policy's default for that failure (a terminal one is
+    /// [`RejectedBy::Caller`](super::RejectedBy::Caller)). When `event`
+    /// causes no failure (it is ignored, or a timeout fires a ping) the
+    /// verdict is unused. `Judged { Timeout }` judges the failure of the
+    /// timer due (connect, ack or stale deadline; see [`Timer::failure`](super::Timer::failure)).
+    Judged {
+        /// The caller's verdict.
+        verdict: Verdict,
+        /// The event that reports the failure.
+        event: Box<Event>,
+    },
 }
 
 impl Event {
@@ -95,8 +112,9 @@ impl Event {
     /// read pauses and timeouts.
     pub fn attempt(&self) -> Option<Attempt> {
         match *self {
+            Event::Judged { ref event, .. } => event.attempt(),
             Event::SocketOpened { attempt }
-            | Event::ConnectFailed { attempt }
+            | Event::ConnectFailed { attempt, .. }
             | Event::HelloFailed { attempt }
             | Event::Ack { attempt }
             | Event::Activity { attempt }
@@ -129,6 +147,42 @@ impl Event {
             Event::Close { .. } => "Close",
             Event::ReconnectNow => "ReconnectNow",
             Event::Timeout => "Timeout",
+            Event::Judged { .. } => "Judged",
         }
+    }
+
+    /// `self` with the caller's verdict on its failure (see [`Event::Judged`]).
+    pub fn judged(self, verdict: Verdict) -> Event {
+        Event::Judged {
+            verdict,
+            event: Box::new(self),
+        }
+    }
+
+    /// The failure this event reports, if it reports one (whether it
+    /// applies in the current state is the machine's business: see
+    /// [`Lifecycle::failure`](super::Lifecycle::failure)). `None` for
+    /// timeouts: their failure depends on the timer due.
+    pub fn failure(&self) -> Option<Failure> {
+        Some(match self {
+            Event::ConnectFailed { failure, .. } => Failure::Connect(*failure),
+            Event::HelloFailed { .. } => Failure::HelloFailed,
+            Event::PeerClosed { code, reason, .. } => Failure::PeerClosed {
+                code: *code,
+                reason: reason.clone(),
+            },
+            Event::TransportLost { .. } => Failure::TransportLost,
+            Event::MessageTooBig { .. } => Failure::MessageTooBig,
+            Event::ProtocolError { code, .. } => Failure::ProtocolError { code: *code },
+            Event::Judged { event, .. } => return event.failure(),
+            Event::SocketOpened { .. }
+            | Event::Ack { .. }
+            | Event::Activity { .. }
+            | Event::ReadPaused
+            | Event::ReadResumed
+            | Event::Close { .. }
+            | Event::ReconnectNow
+            | Event::Timeout => return None,
+        })
     }
 }

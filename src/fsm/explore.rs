@@ -6,10 +6,26 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::{Action, Cause, Config, Event, Lifecycle, State, Status, TerminalClose, step};
+use super::{
+    Action, Cause, CloseRule, Config, ConnectFailure, Event, Lifecycle, State, Status, Verdict,
+    step,
+};
 
 /// The close code [`exploration_config`] treats as terminal.
 pub const TERMINAL_CODE: u16 = 4001;
+
+/// The close code [`exploration_config`] treats as terminal only with a
+/// reason starting with [`TERMINAL_PREFIX`].
+pub const PREFIX_CODE: u16 = 1008;
+
+/// The reason prefix of [`PREFIX_CODE`]'s rule.
+pub const TERMINAL_PREFIX: &str = "unauthorized";
+
+/// The `Retry-After` hint of the explored 503 answer.
+pub const RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// A refused TCP connect: the plain connect failure of the exploration.
+pub const REFUSED: ConnectFailure = ConnectFailure::Io(std::io::ErrorKind::ConnectionRefused);
 
 /// The jitter seed of [`exploration_config`].
 pub const EXPLORATION_SEED: u64 = 0x5eed_f11e;
@@ -42,11 +58,16 @@ pub struct Graph {
 
 /// A small configuration that reaches every edge quickly: three backoff
 /// steps, an attempt budget of 5, a time budget of 30 s, close code
-/// [`TERMINAL_CODE`] terminal, and a pinned seed. Timings are the defaults.
+/// [`TERMINAL_CODE`] terminal, [`PREFIX_CODE`] terminal with a reason
+/// starting with [`TERMINAL_PREFIX`], and a pinned seed. Timings and the
+/// HTTP policy are the defaults.
 pub fn exploration_config() -> Config {
     Config {
         backoff: [1, 2, 4].into_iter().map(Duration::from_secs).collect(),
-        terminal_closes: vec![TerminalClose::code(TERMINAL_CODE)],
+        terminal_closes: vec![
+            CloseRule::code(TERMINAL_CODE),
+            CloseRule::code_with_prefix(PREFIX_CODE, TERMINAL_PREFIX),
+        ],
         max_attempts: Some(5),
         max_unstable: Some(Duration::from_secs(30)),
         // Pinned, so a change of the default seed cannot silently change
@@ -57,8 +78,12 @@ pub fn exploration_config() -> Config {
 }
 
 /// Every event worth trying at `point`: each socket event for the current
-/// attempt and for a stale one, each caller command, a read pause and
-/// resume, and the timeout at the earliest running deadline. Returns (event, time to apply it at).
+/// attempt and for a stale one (a refused connect, a 503 with
+/// `Retry-After`, a 403; a normal close, closes matching and missing the
+/// terminal rules), each caller command, a read pause and resume, the
+/// timeout at the earliest running deadline, and caller verdicts (a lost
+/// transport and a timeout judged terminal, a 403 judged retried, a refused
+/// connect judged "retry after 5 s"). Returns (event, time to apply it at).
 pub fn events_at(point: &Point, config: &Config) -> Vec<(Event, Instant)> {
     let state = point.lifecycle.state();
     let current = match state {
@@ -73,7 +98,24 @@ pub fn events_at(point: &Point, config: &Config) -> Vec<(Event, Instant)> {
         events.extend(
             [
                 Event::SocketOpened { attempt },
-                Event::ConnectFailed { attempt },
+                Event::ConnectFailed {
+                    attempt,
+                    failure: REFUSED,
+                },
+                Event::ConnectFailed {
+                    attempt,
+                    failure: ConnectFailure::Http {
+                        status: 503,
+                        retry_after: Some(RETRY_AFTER),
+                    },
+                },
+                Event::ConnectFailed {
+                    attempt,
+                    failure: ConnectFailure::Http {
+                        status: 403,
+                        retry_after: None,
+                    },
+                },
                 Event::HelloFailed { attempt },
                 Event::Ack { attempt },
                 Event::Activity { attempt },
@@ -87,7 +129,31 @@ pub fn events_at(point: &Point, config: &Config) -> Vec<(Event, Instant)> {
                     code: TERMINAL_CODE,
                     reason: "banned".into(),
                 },
+                Event::PeerClosed {
+                    attempt,
+                    code: PREFIX_CODE,
+                    reason: format!("{TERMINAL_PREFIX}: token expired"),
+                },
+                Event::PeerClosed {
+                    attempt,
+                    code: PREFIX_CODE,
+                    reason: "capacity".into(),
+                },
                 Event::TransportLost { attempt },
+                Event::TransportLost { attempt }.judged(Verdict::Terminal),
+                Event::ConnectFailed {
+                    attempt,
+                    failure: ConnectFailure::Http {
+                        status: 403,
+                        retry_after: None,
+                    },
+                }
+                .judged(Verdict::Retry),
+                Event::ConnectFailed {
+                    attempt,
+                    failure: REFUSED,
+                }
+                .judged(Verdict::RetryAfter(Duration::from_secs(5))),
                 Event::MessageTooBig { attempt },
                 Event::ProtocolError {
                     attempt,
@@ -112,7 +178,9 @@ pub fn events_at(point: &Point, config: &Config) -> Vec<(Event, Instant)> {
     events.push((Event::ReadPaused, later));
     events.push((Event::ReadResumed, later));
     if let Some(deadline) = point.lifecycle.deadline(config) {
-        events.push((Event::Timeout, deadline.max(point.now)));
+        let at = deadline.max(point.now);
+        events.push((Event::Timeout, at));
+        events.push((Event::Timeout.judged(Verdict::Terminal), at));
     }
     events
 }
@@ -150,7 +218,15 @@ pub fn label(event: &Event, actions: &[Action]) -> String {
         Action::StatusChanged { cause, .. } => Some(*cause),
         _ => None,
     });
-    let mut text = event.name().to_owned();
+    // A caller's verdict is named only where it decided the edge (a
+    // rejection); elsewhere the edge is the plain event's.
+    let (mut text, event) = match event {
+        Event::Judged { verdict, event } if cause == Some(Cause::Rejected) => {
+            (format!("{} judged {verdict}", event.name()), &**event)
+        }
+        Event::Judged { event, .. } => (event.name().to_owned(), &**event),
+        other => (other.name().to_owned(), other),
+    };
     if let Some(cause) = cause {
         let ambiguous = matches!(event, Event::Timeout | Event::PeerClosed { .. })
             || matches!(cause, Cause::GaveUp | Cause::Rejected);

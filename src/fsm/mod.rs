@@ -36,6 +36,13 @@
 //! `None` in AwaitingAck and Reconnecting; the paused span is not counted as
 //! silence when reading resumes ([`Event::ReadResumed`]).
 //!
+//! # Failures
+//!
+//! Every failure is a [`Failure`] value; [`Config::verdict`] classifies it
+//! (retry, retry no earlier than a `Retry-After` hint, or terminal →
+//! [`CloseReason::Rejected`] with a [`RejectedBy`]). A driver may hand in
+//! the caller's own verdict with the event ([`Event::Judged`]).
+//!
 //! # Attempts
 //!
 //! Every socket event names the attempt it belongs to (counted from 1). An
@@ -52,6 +59,7 @@ mod event;
 #[doc(hidden)]
 pub mod explore;
 mod machine;
+mod policy;
 mod state;
 #[doc(hidden)]
 pub mod time;
@@ -59,9 +67,13 @@ mod timer;
 mod transition;
 
 pub use action::{Action, Cause};
-pub use config::{Config, ConfigError, MAX_DURATION, TerminalClose};
+pub use config::{Config, ConfigError, MAX_DURATION};
 pub use event::Event;
 pub use machine::Machine;
+pub use policy::{
+    CloseRule, CloseRuleError, ConnectFailure, Failure, RejectedBy, Verdict,
+    default_retried_statuses,
+};
 pub use state::{Attempt, CloseReason, State, Status};
 pub use timer::Timer;
 pub use transition::{Lifecycle, apply, step};

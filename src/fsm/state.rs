@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::{Timer, time};
+use super::{RejectedBy, Timer, time};
 
 /// A connection attempt's number, counted from 1. Every socket event carries
 /// the attempt it belongs to; events of any other attempt are ignored.
@@ -65,12 +65,12 @@ pub enum State {
 pub enum CloseReason {
     /// The caller closed the session (or dropped its last handle).
     Requested,
-    /// The broker closed with a code configured as terminal.
+    /// A failure the policy judged terminal: the broker's close matched a
+    /// rule, its upgrade answer had a status that is not retried, the proxy
+    /// refused, or the caller's predicate said so. No reconnect.
     Rejected {
-        /// The peer's close code.
-        code: u16,
-        /// The peer's close reason.
-        reason: String,
+        /// Who refused, and how.
+        by: RejectedBy,
     },
     /// The give-up budget (attempts or time without a stable Open) ran out.
     GaveUp {
@@ -83,12 +83,7 @@ impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CloseReason::Requested => f.write_str("closed by the caller"),
-            CloseReason::Rejected { code, reason } => {
-                write!(
-                    f,
-                    "rejected by the broker with close code {code} ({reason:?})"
-                )
-            }
+            CloseReason::Rejected { by } => write!(f, "rejected by {by}"),
             CloseReason::GaveUp { attempts } => {
                 write!(
                     f,

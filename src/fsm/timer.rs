@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use super::{ConnectFailure, Failure};
+
 /// A deadline the machine keeps, named by what it guards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Timer {
@@ -49,6 +51,18 @@ impl Timer {
         match self {
             Timer::Connect | Timer::Ping | Timer::CloseGrace => true,
             Timer::Ack | Timer::Stale | Timer::Retry => false,
+        }
+    }
+
+    /// The failure this timer reports when it fires: the connect deadline
+    /// is a connect failure like the others, the ack and stale deadlines
+    /// are their own; Ping, Retry and CloseGrace report none.
+    pub fn failure(self) -> Option<Failure> {
+        match self {
+            Timer::Connect => Some(Failure::Connect(ConnectFailure::Deadline)),
+            Timer::Ack => Some(Failure::AckTimeout),
+            Timer::Stale => Some(Failure::Stale),
+            Timer::Ping | Timer::Retry | Timer::CloseGrace => None,
         }
     }
 

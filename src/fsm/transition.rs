@@ -6,12 +6,17 @@
 //! [`apply`] is one `match` on (state, input) that reads as a table: rows
 //! grouped by state, every ignored pair listed (there is no wildcard arm, so
 //! the compiler checks that every pair has a row), one line per row; the
-//! helpers below it say what a row's word means.
+//! helpers below it say what a row's word means. Every failure row goes
+//! through [`fail`] with its [`Failure`] value, and the policy decides there:
+//! retry on the schedule, retry no earlier than a hint, or reject (Closed).
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use super::{Action, Attempt, Cause, CloseReason, Config, Event, State, Timer, backoff, time};
+use super::{
+    Action, Attempt, Cause, CloseReason, Config, ConnectFailure, Event, Failure, State, Timer,
+    Verdict, backoff, time,
+};
 
 /// Everything the machine remembers: the current state, the counters that
 /// outlive a single state, whether reading is paused, and the seeded jitter
@@ -107,6 +112,39 @@ impl Lifecycle {
             .map(|(timer, _)| timer)
     }
 
+    /// The failure `event` would report if applied at `now`: a socket
+    /// failure of the current attempt in a state where it is one
+    /// (ConnectFailed in Connecting; a hello failure in AwaitingAck; a
+    /// close, a lost transport, a protocol error or a message too big in
+    /// AwaitingAck or Open), or a timeout whose due timer reports one
+    /// ([`Timer::failure`]). Drivers ask it to know when to consult the
+    /// caller's predicate (see [`Event::Judged`]).
+    pub fn failure(&self, event: &Event, now: Instant, config: &Config) -> Option<Failure> {
+        if let Event::Judged { event, .. } = event {
+            return self.failure(event, now, config);
+        }
+        if let Event::Timeout = event {
+            return self.due(now, config)?.failure();
+        }
+        if event.attempt()? != self.state.transport_attempt()? {
+            return None;
+        }
+        let failure = event.failure()?;
+        let applies = matches!(
+            (&self.state, &failure),
+            (State::Connecting { .. }, Failure::Connect(_))
+                | (State::AwaitingAck { .. }, Failure::HelloFailed)
+                | (
+                    State::AwaitingAck { .. } | State::Open { .. },
+                    Failure::PeerClosed { .. }
+                        | Failure::TransportLost
+                        | Failure::MessageTooBig
+                        | Failure::ProtocolError { .. },
+                )
+        );
+        applies.then_some(failure)
+    }
+
     /// Test hook, not part of the API: the same counters in another state.
     #[doc(hidden)]
     pub fn with_state(mut self, state: State) -> Self {
@@ -135,7 +173,7 @@ pub fn step(
 #[derive(Debug)]
 enum Input {
     SocketOpened,
-    ConnectFailed,
+    ConnectFailed(ConnectFailure),
     HelloFailed,
     Ack,
     Activity,
@@ -151,11 +189,22 @@ enum Input {
 }
 
 impl Input {
-    /// `event` for the table; `None` for a timeout with no timer due.
-    fn of(event: Event, lc: &Lifecycle, now: Instant, config: &Config) -> Option<Input> {
+    /// `event` for the table; `None` for a timeout with no timer due. A
+    /// caller's verdict ([`Event::Judged`]) goes to `verdict`.
+    fn of(
+        event: Event,
+        lc: &Lifecycle,
+        now: Instant,
+        config: &Config,
+        verdict: &mut Option<Verdict>,
+    ) -> Option<Input> {
         Some(match event {
+            Event::Judged { verdict: v, event } => {
+                *verdict = Some(v);
+                return Input::of(*event, lc, now, config, verdict);
+            }
             Event::SocketOpened { .. } => Input::SocketOpened,
-            Event::ConnectFailed { .. } => Input::ConnectFailed,
+            Event::ConnectFailed { failure, .. } => Input::ConnectFailed(failure),
             Event::HelloFailed { .. } => Input::HelloFailed,
             Event::Ack { .. } => Input::Ack,
             Event::Activity { .. } => Input::Activity,
@@ -177,6 +226,8 @@ struct Cx<'a> {
     now: Instant,
     config: &'a Config,
     out: &'a mut VecDeque<Action>,
+    /// The caller's verdict on this event's failure, if it gave one.
+    verdict: Option<Verdict>,
 }
 
 // Reasons for sockets we drop ourselves (close frame and notice alike).
@@ -203,10 +254,16 @@ pub fn apply(
     {
         return;
     }
-    let Some(input) = Input::of(event, lc, now, config) else {
+    let mut verdict = None;
+    let Some(input) = Input::of(event, lc, now, config, &mut verdict) else {
         return; // a timeout with nothing due: early, or a stopped timer
     };
-    let cx = &mut Cx { now, config, out };
+    let cx = &mut Cx {
+        now,
+        config,
+        out,
+        verdict,
+    };
     use Input as I;
     use State as S;
     use Timer as T;
@@ -214,8 +271,8 @@ pub fn apply(
     match (&mut lc.state, input) {
         // ── Connecting ──────────────────────────────────────────────────
         (S::Connecting { .. }, I::SocketOpened)        => opened(lc, cx),
-        (S::Connecting { .. }, I::ConnectFailed)       => fail(lc, cx, Cause::ConnectFailed, None),
-        (S::Connecting { .. }, I::Fired(T::Connect))   => fail(lc, cx, Cause::ConnectTimeout, None),
+        (S::Connecting { .. }, I::ConnectFailed(why))  => fail(lc, cx, Cause::ConnectFailed, Failure::Connect(why), None),
+        (S::Connecting { .. }, I::Fired(T::Connect))   => fail(lc, cx, Cause::ConnectTimeout, Failure::Connect(ConnectFailure::Deadline), None),
         (S::Connecting { .. }, I::Close { .. })        => cancel(lc, cx),
         (S::Connecting { .. }, I::ReconnectNow)        => reconnect_now(lc, cx),
         (S::Connecting { .. }, I::ReadPaused)          => pause(lc, cx),
@@ -226,36 +283,32 @@ pub fn apply(
 
         // ── AwaitingAck ─────────────────────────────────────────────────
         (S::AwaitingAck { .. }, I::Ack)                => acked(lc, cx),
-        (S::AwaitingAck { .. }, I::HelloFailed)        => own_drop(lc, cx, Cause::HelloFailed, 1011, HELLO_FAILED),
-        (S::AwaitingAck { .. }, I::Fired(T::Ack))      => own_drop(lc, cx, Cause::AckTimeout, 1008, ACK_TIMEOUT),
-        (S::AwaitingAck { .. }, I::PeerClosed { code, reason })
-            if config.is_terminal(code, &reason)       => reject(lc, cx, code, reason),
-        (S::AwaitingAck { .. }, I::PeerClosed { code, reason }) => fail(lc, cx, Cause::PeerClosed, Some((code, reason))),
-        (S::AwaitingAck { .. }, I::TransportLost)      => fail(lc, cx, Cause::TransportLost, Some(lost(LOST))),
+        (S::AwaitingAck { .. }, I::HelloFailed)        => own_drop(lc, cx, Cause::HelloFailed, Failure::HelloFailed, 1011, HELLO_FAILED),
+        (S::AwaitingAck { .. }, I::Fired(T::Ack))      => own_drop(lc, cx, Cause::AckTimeout, Failure::AckTimeout, 1008, ACK_TIMEOUT),
+        (S::AwaitingAck { .. }, I::PeerClosed { code, reason }) => peer_closed(lc, cx, code, reason),
+        (S::AwaitingAck { .. }, I::TransportLost)      => fail(lc, cx, Cause::TransportLost, Failure::TransportLost, Some(lost(LOST))),
         (S::AwaitingAck { .. }, I::MessageTooBig)      => too_big(lc, cx),
         (S::AwaitingAck { .. }, I::ProtocolError { code }) => protocol_error(lc, cx, code),
         (S::AwaitingAck { .. }, I::Close { code, reason }) => closing(lc, cx, code, reason),
         (S::AwaitingAck { .. }, I::ReconnectNow)       => reconnect_now(lc, cx),
         (S::AwaitingAck { .. }, I::ReadPaused)         => pause(lc, cx),
         (S::AwaitingAck { deadline, .. }, I::ReadResumed) => resume_ack(deadline, &mut lc.read_paused_since, cx),
-        (S::AwaitingAck { .. }, I::SocketOpened | I::ConnectFailed | I::Activity) => {}
+        (S::AwaitingAck { .. }, I::SocketOpened | I::ConnectFailed(_) | I::Activity) => {}
         (S::AwaitingAck { .. }, I::Fired(T::Connect | T::Ping | T::Stale | T::Retry | T::CloseGrace)) => {}
 
         // ── Open ────────────────────────────────────────────────────────
         (S::Open { last_activity, .. }, I::Activity | I::Ack) => *last_activity = now,
         (S::Open { attempt, next_ping, .. }, I::Fired(T::Ping)) => ping(*attempt, next_ping, cx),
-        (S::Open { .. }, I::Fired(T::Stale))           => own_drop(lc, cx, Cause::Stale, 1001, STALE),
-        (S::Open { .. }, I::PeerClosed { code, reason })
-            if config.is_terminal(code, &reason)       => reject(lc, cx, code, reason),
-        (S::Open { .. }, I::PeerClosed { code, reason }) => fail(lc, cx, Cause::PeerClosed, Some((code, reason))),
-        (S::Open { .. }, I::TransportLost)             => fail(lc, cx, Cause::TransportLost, Some(lost(LOST))),
+        (S::Open { .. }, I::Fired(T::Stale))           => own_drop(lc, cx, Cause::Stale, Failure::Stale, 1001, STALE),
+        (S::Open { .. }, I::PeerClosed { code, reason }) => peer_closed(lc, cx, code, reason),
+        (S::Open { .. }, I::TransportLost)             => fail(lc, cx, Cause::TransportLost, Failure::TransportLost, Some(lost(LOST))),
         (S::Open { .. }, I::MessageTooBig)             => too_big(lc, cx),
         (S::Open { .. }, I::ProtocolError { code })    => protocol_error(lc, cx, code),
         (S::Open { .. }, I::Close { code, reason })    => closing(lc, cx, code, reason),
         (S::Open { .. }, I::ReconnectNow)              => reconnect_now(lc, cx),
         (S::Open { .. }, I::ReadPaused)                => pause(lc, cx),
         (S::Open { last_activity, .. }, I::ReadResumed) => resume_open(last_activity, &mut lc.read_paused_since, cx),
-        (S::Open { .. }, I::SocketOpened | I::ConnectFailed | I::HelloFailed) => {}
+        (S::Open { .. }, I::SocketOpened | I::ConnectFailed(_) | I::HelloFailed) => {}
         (S::Open { .. }, I::Fired(T::Connect | T::Ack | T::Retry | T::CloseGrace)) => {}
 
         // ── Reconnecting ────────────────────────────────────────────────
@@ -264,7 +317,7 @@ pub fn apply(
         (S::Reconnecting { .. }, I::Close { .. })      => close(lc, cx, CloseReason::Requested, Cause::CloseRequested),
         (S::Reconnecting { .. }, I::ReadPaused)        => pause(lc, cx),
         (S::Reconnecting { .. }, I::ReadResumed)       => lc.read_paused_since = None, // a retry due meanwhile is due at once
-        (S::Reconnecting { .. }, I::SocketOpened | I::ConnectFailed | I::HelloFailed | I::Ack
+        (S::Reconnecting { .. }, I::SocketOpened | I::ConnectFailed(_) | I::HelloFailed | I::Ack
             | I::Activity | I::PeerClosed { .. } | I::TransportLost | I::MessageTooBig
             | I::ProtocolError { .. }) => {} // no transport: the attempt filter already dropped these
         (S::Reconnecting { .. }, I::Fired(T::Connect | T::Ack | T::Ping | T::Stale | T::CloseGrace)) => {}
@@ -275,12 +328,12 @@ pub fn apply(
         (S::Closing { .. }, I::Fired(T::CloseGrace))   => finish(lc, cx, Cause::CloseGraceExpired),
         (S::Closing { .. }, I::ReadPaused)             => pause(lc, cx),
         (S::Closing { .. }, I::ReadResumed)            => lc.read_paused_since = None, // the grace ran on
-        (S::Closing { .. }, I::SocketOpened | I::ConnectFailed | I::HelloFailed | I::Ack
+        (S::Closing { .. }, I::SocketOpened | I::ConnectFailed(_) | I::HelloFailed | I::Ack
             | I::Activity | I::Close { .. } | I::ReconnectNow) => {}
         (S::Closing { .. }, I::Fired(T::Connect | T::Ack | T::Ping | T::Stale | T::Retry)) => {}
 
         // ── Closed: absorbs everything ──────────────────────────────────
-        (S::Closed { .. }, I::SocketOpened | I::ConnectFailed | I::HelloFailed | I::Ack
+        (S::Closed { .. }, I::SocketOpened | I::ConnectFailed(_) | I::HelloFailed | I::Ack
             | I::Activity | I::PeerClosed { .. } | I::TransportLost | I::MessageTooBig
             | I::ProtocolError { .. } | I::ReadPaused | I::ReadResumed | I::Close { .. }
             | I::ReconnectNow) => {}
@@ -404,9 +457,26 @@ fn send_close(lc: &Lifecycle, cx: &mut Cx<'_>, code: u16, reason: &str) {
 
 /// We drop an opened socket ourselves: a close frame with `code` and `why`
 /// first, then the failure path with a 1006 notice saying `why`.
-fn own_drop(lc: &mut Lifecycle, cx: &mut Cx<'_>, cause: Cause, code: u16, why: &str) {
+fn own_drop(
+    lc: &mut Lifecycle,
+    cx: &mut Cx<'_>,
+    cause: Cause,
+    failure: Failure,
+    code: u16,
+    why: &str,
+) {
     send_close(lc, cx, code, why);
-    fail(lc, cx, cause, Some(lost(why)));
+    fail(lc, cx, cause, failure, Some(lost(why)));
+}
+
+/// The peer's close frame: a failure whose notice carries its code and
+/// reason (terminal when a close rule matches).
+fn peer_closed(lc: &mut Lifecycle, cx: &mut Cx<'_>, code: u16, reason: String) {
+    let failure = Failure::PeerClosed {
+        code,
+        reason: reason.clone(),
+    };
+    fail(lc, cx, Cause::PeerClosed, failure, Some((code, reason)));
 }
 
 /// An inbound message over the limit: 1009 out, and 1009 in the notice.
@@ -416,6 +486,7 @@ fn too_big(lc: &mut Lifecycle, cx: &mut Cx<'_>) {
         lc,
         cx,
         Cause::MessageTooBig,
+        Failure::MessageTooBig,
         Some((1009, TOO_BIG.to_owned())),
     );
 }
@@ -436,23 +507,12 @@ fn protocol_error(lc: &mut Lifecycle, cx: &mut Cx<'_>, code: u16) {
     };
     send_close(lc, cx, code, why);
     let notice = (1006, format!("{why} (sent {code})"));
-    fail(lc, cx, Cause::ProtocolError, Some(notice));
-}
-
-/// The peer closed with a terminal code: no reconnect.
-fn reject(lc: &mut Lifecycle, cx: &mut Cx<'_>, code: u16, reason: String) {
-    let attempt = current(lc);
-    end_transport(lc, cx);
-    cx.out.push_back(Action::Disconnected {
-        attempt,
-        code,
-        reason: reason.clone(),
-    });
-    close(
+    fail(
         lc,
         cx,
-        CloseReason::Rejected { code, reason },
-        Cause::Rejected,
+        Cause::ProtocolError,
+        Failure::ProtocolError { code },
+        Some(notice),
     );
 }
 
@@ -580,8 +640,18 @@ fn budget_spent(lc: &Lifecycle, cx: &Cx<'_>) -> bool {
 }
 
 /// The one failure path: drop the transport, report the disconnect (if the
-/// socket had opened), then end (spent budget) or schedule the next attempt.
-fn fail(lc: &mut Lifecycle, cx: &mut Cx<'_>, cause: Cause, notice: Option<(u16, String)>) {
+/// socket had opened), then ask the policy (the caller's verdict, else
+/// [`Config::verdict`]): terminal → Closed { Rejected }, no failure
+/// counted; otherwise count the failure and end (spent budget) or schedule
+/// the next attempt after the backoff delay, or after the hint when the
+/// verdict carries one.
+fn fail(
+    lc: &mut Lifecycle,
+    cx: &mut Cx<'_>,
+    cause: Cause,
+    failure: Failure,
+    notice: Option<(u16, String)>,
+) {
     let attempt = current(lc);
     end_transport(lc, cx);
     if let Some((code, reason)) = notice {
@@ -591,11 +661,23 @@ fn fail(lc: &mut Lifecycle, cx: &mut Cx<'_>, cause: Cause, notice: Option<(u16, 
             reason,
         });
     }
+    let verdict = cx.verdict.unwrap_or_else(|| cx.config.verdict(&failure));
+    let hint = match verdict {
+        Verdict::Terminal => {
+            let by = failure.rejected_by(cx.verdict.is_some());
+            return close(lc, cx, CloseReason::Rejected { by }, Cause::Rejected);
+        }
+        Verdict::Retry => None,
+        Verdict::RetryAfter(hint) => Some(hint),
+    };
     lc.failures = lc.failures.saturating_add(1);
     if budget_spent(lc, cx) {
         return give_up(lc, cx);
     }
-    let delay = backoff::delay(cx.config, lc.failures, &mut lc.rng);
+    let delay = match hint {
+        None => backoff::delay(cx.config, lc.failures, &mut lc.rng),
+        Some(hint) => backoff::hinted(cx.config, lc.failures, hint, &mut lc.rng),
+    };
     let next_attempt = attempt.saturating_add(1);
     let reconnecting = State::Reconnecting {
         next_attempt,

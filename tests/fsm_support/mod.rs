@@ -5,7 +5,10 @@
 
 use std::time::Instant;
 
-use ws_lifecycle::fsm::{Action, Config, Event, Lifecycle, State, Status, backoff};
+use ws_lifecycle::fsm::{
+    Action, CloseReason, Config, Event, Failure, Lifecycle, RejectedBy, State, Status, Verdict,
+    backoff,
+};
 
 /// The highest attempt started so far, as far as the state tells: the live
 /// transport's, or the one before the pending retry.
@@ -79,9 +82,37 @@ fn quiet_change(before: &Lifecycle, event: &Event, at: Instant, after: &Lifecycl
     }
 }
 
-/// Every invariant that can be judged from one edge. `Err` describes the
-/// first broken one.
-pub fn check_edge(
+/// The event inside any caller's verdict.
+fn plain(event: &Event) -> &Event {
+    match event {
+        Event::Judged { event, .. } => plain(event),
+        other => other,
+    }
+}
+
+/// The failure `event` reports at `at` and the verdict that applies to it:
+/// the caller's (outermost) when it gave one, the policy's otherwise.
+pub fn judged(
+    cfg: &Config,
+    before: &Lifecycle,
+    event: &Event,
+    at: Instant,
+) -> Option<(Failure, Verdict, bool)> {
+    let failure = before.failure(event, at, cfg)?;
+    Some(match event {
+        Event::Judged { verdict, .. } => (failure, *verdict, true),
+        _ => {
+            let verdict = cfg.verdict(&failure);
+            (failure, verdict, false)
+        }
+    })
+}
+
+/// The policy's invariants: a failure ends in Reconnecting (after a delay
+/// within the verdict's bounds), in Closed { GaveUp } (not a terminal
+/// verdict), or — exactly when the verdict is terminal — in Closed {
+/// Rejected } naming who refused; nothing else rejects.
+fn check_verdict(
     cfg: &Config,
     before: &Lifecycle,
     event: &Event,
@@ -89,6 +120,91 @@ pub fn check_edge(
     after: &Lifecycle,
     actions: &[Action],
 ) -> Result<(), String> {
+    let rejected = matches!(
+        after.state(),
+        State::Closed {
+            reason: CloseReason::Rejected { .. }
+        }
+    ) && before.state().status() != Status::Closed;
+    let Some((failure, verdict, by_caller)) = judged(cfg, before, event, at) else {
+        if rejected {
+            return Err("rejected without a failure".into());
+        }
+        return Ok(());
+    };
+    match (verdict, after.state()) {
+        (
+            Verdict::Terminal,
+            State::Closed {
+                reason: CloseReason::Rejected { by },
+            },
+        ) => {
+            let want = match (&failure, by_caller) {
+                (_, true) => RejectedBy::Caller {
+                    failure: failure.clone(),
+                },
+                (Failure::PeerClosed { code, reason }, false) => RejectedBy::Close {
+                    code: *code,
+                    reason: reason.clone(),
+                },
+                (
+                    Failure::Connect(ws_lifecycle::fsm::ConnectFailure::Http { status, .. }),
+                    false,
+                ) => RejectedBy::Http { status: *status },
+                (other, false) => return Err(format!("{other:?} terminal by default")),
+            };
+            if *by != want {
+                return Err(format!("rejected by {by:?}, expected {want:?}"));
+            }
+            // (a stable Open's end may reset the count; it never grows)
+            if after.failures() > before.failures() {
+                return Err("a rejection counted a failure".into());
+            }
+            Ok(())
+        }
+        (Verdict::Terminal, other) => Err(format!("terminal verdict left {other:?}")),
+        (
+            _,
+            State::Closed {
+                reason: CloseReason::GaveUp { .. },
+            },
+        ) => Ok(()),
+        (Verdict::Retry | Verdict::RetryAfter(_), State::Reconnecting { .. }) => {
+            let hint = match verdict {
+                Verdict::RetryAfter(hint) => Some(hint),
+                _ => None,
+            };
+            let (lo, hi) = match hint {
+                Some(hint) => backoff::hinted_bounds(cfg, after.failures(), hint),
+                None => backoff::bounds(cfg, after.failures()),
+            };
+            let delay = actions.iter().find_map(|a| match a {
+                Action::ReconnectScheduled { delay, .. } => Some(*delay),
+                _ => None,
+            });
+            match delay {
+                Some(d) if d >= lo && d <= hi => Ok(()),
+                other => Err(format!(
+                    "{verdict:?}: delay {other:?} outside [{lo:?}, {hi:?}]"
+                )),
+            }
+        }
+        (v, other) => Err(format!("verdict {v:?} on {failure:?} left {other:?}")),
+    }
+}
+
+/// Every invariant that can be judged from one edge. `Err` describes the
+/// first broken one.
+pub fn check_edge(
+    cfg: &Config,
+    before: &Lifecycle,
+    judged_event: &Event,
+    at: Instant,
+    after: &Lifecycle,
+    actions: &[Action],
+) -> Result<(), String> {
+    check_verdict(cfg, before, judged_event, at, after, actions)?;
+    let event = plain(judged_event);
     let from = before.state().status();
     let to = after.state().status();
 
@@ -240,9 +356,16 @@ pub fn check_edge(
             }
             Action::ReconnectScheduled { attempt, delay } => {
                 scheduled = true;
-                let (lo, hi) = backoff::bounds(cfg, after.failures());
-                if *delay < lo || *delay > hi || *delay < cfg.min_delay {
-                    return Err(format!("delay {delay:?} outside [{lo:?}, {hi:?}]"));
+                // The bounds of the verdict are `check_verdict`'s; a delay
+                // is never below the floor nor above the longest of the
+                // schedule and the Retry-After cap.
+                let longest = cfg.backoff.iter().max().copied().unwrap_or_default();
+                let ceiling = longest.max(cfg.max_retry_after).max(cfg.min_delay);
+                if *delay < cfg.min_delay || *delay > ceiling {
+                    return Err(format!(
+                        "delay {delay:?} outside [{:?}, {ceiling:?}]",
+                        cfg.min_delay
+                    ));
                 }
                 let State::Reconnecting {
                     next_attempt,
