@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::fsm::{Config, ConfigError, Machine};
+use crate::fsm::{CloseReason, Config, ConfigError, Machine, State};
 
 pub(crate) enum CoreSlot {
     Pending(Config),
@@ -22,6 +22,14 @@ impl CoreSlot {
         match self {
             CoreSlot::Running(m) => Some(m),
             CoreSlot::Pending(_) => None,
+        }
+    }
+
+    /// Why the machine ended, once it is Closed.
+    pub(crate) fn closed_reason(&self) -> Option<CloseReason> {
+        match self.machine().map(Machine::state) {
+            Some(State::Closed { reason }) => Some(reason.clone()),
+            _ => None,
         }
     }
 

@@ -9,7 +9,7 @@ use std::time::{Instant, SystemTime};
 
 use async_tungstenite::tungstenite::Error as WsError;
 
-use crate::fsm::{ConnectFailure, Event, Failure, Machine, Verdict};
+use crate::fsm::{Attempt, ConnectFailure, Event, Failure, Machine, Timer, Verdict};
 
 use super::connect::ConnectError;
 use super::retry_after;
@@ -38,6 +38,16 @@ impl ConnectError {
             ConnectError::Deadline { .. } => ConnectFailure::Deadline,
         }
     }
+}
+
+/// When the connect deadline is what fires at `now`: the attempt and its
+/// error, so the caller sees a connect failure like the others.
+pub(crate) fn deadline_failure(m: &Machine, now: Instant) -> Option<(Attempt, ConnectError)> {
+    let attempt = m.attempt()?;
+    (m.due(now) == Some(Timer::Connect)).then(|| {
+        let after = m.config().connect_timeout;
+        (attempt, ConnectError::Deadline { after })
+    })
 }
 
 /// `event`, judged by the caller's predicate when it reports a failure the

@@ -137,13 +137,6 @@ impl Link {
         );
     }
 
-    /// Forgets a hello still being built (AwaitingAck is over).
-    pub(crate) fn drop_hello(&mut self) {
-        if let Phase::Up { hello, .. } = &mut self.phase {
-            *hello = None;
-        }
-    }
-
     // ── outputs ────────────────────────────────────────────────────────
 
     /// Drives dialing and the upgrade. Ready once: with the upgrade
@@ -192,8 +185,13 @@ impl Link {
         Poll::Ready(Err(error))
     }
 
-    /// The hello, once built.
-    pub(crate) fn poll_hello(&mut self, cx: &mut Context<'_>) -> Poll<Result<String, HelloError>> {
+    /// The hello, once built; while `awaiting_ack` only: a hello finished
+    /// after AwaitingAck ended has nothing to do and is dropped.
+    pub(crate) fn poll_hello(
+        &mut self,
+        cx: &mut Context<'_>,
+        awaiting_ack: bool,
+    ) -> Poll<Result<String, HelloError>> {
         let Phase::Up {
             hello: slot @ Some(_),
             ..
@@ -201,6 +199,10 @@ impl Link {
         else {
             return Poll::Pending;
         };
+        if !awaiting_ack {
+            *slot = None;
+            return Poll::Pending;
+        }
         let ready = slot.as_mut().map_or(Poll::Pending, |f| f.as_mut().poll(cx));
         if ready.is_ready() {
             *slot = None;

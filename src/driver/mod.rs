@@ -10,6 +10,7 @@
 //! loop), and the caller's side: `client`, `events`, `session_event`,
 //! `context` (what the caller's per-attempt code is told).
 
+mod acking;
 mod alarm;
 mod builder;
 mod client;

@@ -5,10 +5,12 @@
 use std::sync::MutexGuard;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Waker};
+use std::time::SystemTime;
 
 use crate::fsm::{Action, Attempt, Cause, CloseReason, Event, Status};
 
-use super::connect::Socket;
+use super::acking::Acking;
+use super::connect::{ConnectError, Socket};
 use super::outbound::WireError;
 use super::session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
 use super::shared::{Inner, Shared};
@@ -107,12 +109,11 @@ impl Shared {
     /// critical section, so a send can neither overtake the after-ack
     /// frames or queued messages nor see Open and be refused, and `Acked`
     /// follows `Open` at once.
-    pub(crate) fn acked(
-        &self,
-        attempt: Attempt,
-        ack: Option<serde_json::Value>,
-        after_ack: Vec<String>,
-    ) {
+    pub(crate) fn acked(&self, attempt: Attempt, acking: Option<Box<Acking>>) {
+        let (ack, after_ack) = match acking {
+            Some(acking) => (Some(acking.ack), acking.frames),
+            None => (None, Vec::new()),
+        };
         let mut inner = self.lock();
         inner.outbound.acked(after_ack);
         if let Some((from, cause)) = inner.opening.take() {
@@ -126,9 +127,31 @@ impl Shared {
         self.changed.notify(usize::MAX);
     }
 
+    /// The link of `attempt` finished opening, or failed to: the response
+    /// or the typed error for the handles, the event for the machine.
+    pub(crate) fn link_opened(
+        &self,
+        url: &str,
+        attempt: Attempt,
+        opened: Result<UpgradeResponse, ConnectError>,
+    ) -> Event {
+        match opened {
+            Ok(upgrade) => {
+                self.upgraded(upgrade);
+                Event::SocketOpened { attempt }
+            }
+            Err(error) => {
+                let failure = error.failure(SystemTime::now());
+                log::debug!("ws-lifecycle {url}: attempt {attempt} failed to connect: {error}");
+                self.emit(SessionEvent::ConnectFailed { attempt, error });
+                Event::ConnectFailed { attempt, failure }
+            }
+        }
+    }
+
     /// The upgrade succeeded: a fresh link for the outbound side, the
     /// response for the handles.
-    pub(crate) fn upgraded(&self, upgrade: UpgradeResponse) {
+    fn upgraded(&self, upgrade: UpgradeResponse) {
         let mut inner = self.lock();
         inner.outbound.opened();
         if inner.events_alive {
@@ -143,6 +166,18 @@ impl Shared {
         let mut inner = self.lock();
         inner.outbound.settle(wire);
         self.notify_room(&mut inner);
+    }
+
+    /// An inbound frame was read: its notice for the caller, and whether
+    /// tungstenite queued an answer (a pong, a close reply) to flush.
+    pub(crate) fn received(&self, flush: bool, notice: Option<SessionEvent>) {
+        let mut inner = self.lock();
+        if flush {
+            inner.outbound.needs_flush();
+        }
+        if let Some(notice) = notice {
+            self.push_locked(&mut inner, notice);
+        }
     }
 
     /// One write pass on the link's socket.
@@ -179,11 +214,16 @@ impl Shared {
         self.notify_room(&mut inner);
     }
 
-    /// The session is over. Messages never written go into the `Closed`
+    /// The session is over (`unsettled`: its link, if frames the transport
+    /// took are not counted yet). Messages never written go into the `Closed`
     /// event when nobody asked to close and someone reads; else they wait
     /// for `close()`.
-    pub(crate) fn ended(&self, reason: CloseReason) {
+    pub(crate) fn ended(&self, reason: CloseReason, unsettled: Option<&mut Socket>) {
         let mut inner = self.lock();
+        if let Some(wire) = unsettled {
+            // Frames the transport took are written, not handed back.
+            inner.outbound.settle(wire);
+        }
         let for_close = inner.outbound.is_closing() || !inner.events_alive;
         let unsent = inner.outbound.finished(for_close);
         let attempt = inner.attempt;
@@ -221,11 +261,12 @@ mod tests {
         // The buffer (capacity 1) fills; the next notice is counted.
         shared.status_changed("ws://x", change(Status::AwaitingAck), None);
         shared.status_changed("ws://x", change(Status::Open), None);
-        shared.acked(
-            1,
-            Some(serde_json::json!({"type": "hello_ack"})),
-            Vec::new(),
-        );
+        let acking = Acking {
+            attempt: 1,
+            ack: serde_json::json!({"type": "hello_ack"}),
+            frames: Vec::new(),
+        };
+        shared.acked(1, Some(Box::new(acking)));
         let inner = shared.lock();
         let kinds: Vec<String> = inner
             .events

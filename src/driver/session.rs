@@ -8,20 +8,18 @@
 //! core's rule "drain every action after every input" holds here too.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
-use crate::fsm::{Action, Attempt, CloseReason, Config, Event, Machine, State, Status, Timer};
+use crate::fsm::{Action, Attempt, CloseReason, Config, Event, Machine, Status};
 
+use super::acking::Acking;
 use super::alarm::Alarm;
-use super::connect::ConnectError;
-use super::context::{AfterAckContext, HelloContext};
 use super::core_slot::CoreSlot;
-use super::failure::judge;
+use super::failure::{deadline_failure, judge};
 use super::link::Link;
 use super::session_event::SessionEvent;
 use super::shared::Shared;
@@ -30,14 +28,6 @@ use super::spec::{HelloError, Spec};
 /// Passes through the loop before yielding to other tasks, so one busy
 /// session cannot starve its executor.
 const PASSES_PER_POLL: u32 = 64;
-
-/// An ack read from the socket, on its way to `FlushQueue`.
-struct Acking {
-    attempt: Attempt,
-    ack: serde_json::Value,
-    /// The after-ack frames the caller's builder made for it.
-    frames: Vec<String>,
-}
 
 /// The running session. Spawn it on any executor (or use
 /// [`ClientBuilder::spawn`](super::ClientBuilder::spawn) with smol); the
@@ -51,9 +41,6 @@ pub struct Session {
     /// The current attempt's transport; at most one at a time.
     link: Option<Link>,
     alarm: Alarm,
-    /// How the latest connection that had opened ended (code, reason), for
-    /// the contexts of the caller's per-attempt code.
-    last_disconnect: Option<(u16, String)>,
     /// The ack just read and its after-ack frames, until its `FlushQueue`
     /// (boxed: it lives for one drain, the session for long).
     acking: Option<Box<Acking>>,
@@ -78,27 +65,24 @@ impl Session {
             core: CoreSlot::Pending(config),
             link: None,
             alarm: Alarm::new(),
-            last_disconnect: None,
             acking: None,
             read_paused: false,
             done: false,
         }
     }
 
-    /// The link of `attempt`, if it is the current one: the one attempt check.
-    fn link_of(&mut self, attempt: Attempt) -> Option<&mut Link> {
-        self.link.as_mut().filter(|l| l.attempt() == attempt)
+    /// Whether `attempt`'s link is the current one: actions for a link
+    /// already gone are ignored.
+    fn is_current(&self, attempt: Attempt) -> bool {
+        self.link.as_ref().is_some_and(|l| l.attempt() == attempt)
     }
 
     /// Hands one event to the machine and carries out every action at once.
+    /// A failure goes to the caller's predicate first, and its verdict with
+    /// the event to the machine.
     fn feed(&mut self, event: Event, cx: &mut Context<'_>) {
-        self.feed_at(event, Instant::now(), cx);
-    }
-
-    /// [`feed`](Self::feed) at `now`. A failure goes to the caller's
-    /// predicate first, and its verdict with the event to the machine.
-    fn feed_at(&mut self, event: Event, now: Instant, cx: &mut Context<'_>) {
         if let Some(m) = self.core.machine_mut() {
+            let now = Instant::now();
             let event = judge(self.spec.failure_policy.as_deref(), m, event, now);
             m.handle(event, now);
         }
@@ -114,39 +98,34 @@ impl Session {
     fn carry_out(&mut self, action: Action, cx: &mut Context<'_>) {
         match action {
             Action::Connect { attempt } => {
-                let link = Link::dial(attempt, &self.spec, || self.hello_context(attempt));
-                self.link = Some(link);
+                let context = || self.shared.hello_context(attempt);
+                self.link = Some(Link::dial(attempt, &self.spec, context));
             }
-            Action::SendHello { attempt } => {
-                let spec = self.spec.clone();
-                let context = self.hello_context(attempt);
-                if let Some(link) = self.link_of(attempt) {
-                    link.start_hello(&spec, &context);
-                }
+            Action::SendHello { attempt } if self.is_current(attempt) => {
+                let (context, spec) = (self.shared.hello_context(attempt), &self.spec);
+                self.link
+                    .iter_mut()
+                    .for_each(|l| l.start_hello(spec, &context));
             }
             // Open is published with the flush, the after-ack frames and
             // the `Acked` event (see `Shared::acked`).
             Action::FlushQueue { attempt } => {
-                let (ack, frames) = match self.acking.take_if(|a| a.attempt == attempt) {
-                    Some(acking) => (Some(acking.ack), acking.frames),
-                    None => (None, Vec::new()),
-                };
-                self.shared.acked(attempt, ack, frames);
+                let acking = self.acking.take_if(|a| a.attempt == attempt);
+                self.shared.acked(attempt, acking);
             }
-            Action::SendPing { attempt } | Action::SendClose { attempt, .. } => {
-                if self.link_of(attempt).is_some() {
-                    self.shared.lock().outbound.protocol_frame(action);
-                }
+            Action::SendPing { attempt } | Action::SendClose { attempt, .. }
+                if self.is_current(attempt) =>
+            {
+                self.shared.lock().outbound.protocol_frame(action)
             }
+            // For a link already gone: nothing to do.
+            Action::SendHello { .. } | Action::SendPing { .. } | Action::SendClose { .. } => {}
             Action::DropTransport { attempt } => self.drop_link(attempt, cx),
             Action::StatusChanged { .. } => {
-                let closed = self.closed_reason();
+                let closed = self.core.closed_reason();
                 self.shared.status_changed(self.spec.url(), action, closed);
             }
             Action::Disconnected { .. } | Action::ReconnectScheduled { .. } => {
-                if let Action::Disconnected { code, reason, .. } = &action {
-                    self.last_disconnect = Some((*code, reason.clone()));
-                }
                 if let Some(event) = SessionEvent::notice(action) {
                     self.report(event);
                 }
@@ -158,7 +137,16 @@ impl Session {
     /// it to the consumer.
     fn report(&self, event: SessionEvent) {
         log::debug!("ws-lifecycle {}: {event:?}", self.spec.url());
+        if let SessionEvent::Disconnected { code, reason, .. } = &event {
+            self.shared.lock().last_disconnect = Some((*code, reason.clone()));
+        }
         self.shared.emit(event);
+    }
+
+    /// The hello (or the after-ack builder) failed: the attempt fails.
+    fn hello_failed(&mut self, attempt: Attempt, error: HelloError, cx: &mut Context<'_>) {
+        self.report(SessionEvent::HelloFailed { attempt, error });
+        self.feed(Event::HelloFailed { attempt }, cx);
     }
 
     /// Drops the link of `attempt` after one non-blocking chance for a
@@ -179,40 +167,21 @@ impl Session {
 
     /// Polls the link: opening, the hello, the writes, one read.
     fn poll_link(&mut self, cx: &mut Context<'_>) -> bool {
-        let awaiting = matches!(
-            self.core.machine().map(Machine::state),
-            Some(State::AwaitingAck { .. })
-        );
+        let awaiting = self.core.machine().map(Machine::status) == Some(Status::AwaitingAck);
         let Some(link) = self.link.as_mut() else {
             return false;
         };
         let attempt = link.attempt();
         if let Poll::Ready(opened) = link.poll_open(cx, &self.spec) {
-            let event = match opened {
-                Ok(upgrade) => {
-                    self.shared.upgraded(upgrade);
-                    Event::SocketOpened { attempt }
-                }
-                Err(error) => {
-                    let failure = error.failure(SystemTime::now());
-                    self.report(SessionEvent::ConnectFailed { attempt, error });
-                    Event::ConnectFailed { attempt, failure }
-                }
-            };
+            let event = self.shared.link_opened(self.spec.url(), attempt, opened);
             self.feed(event, cx);
             return true;
         }
-        if !awaiting {
-            // A hello finished after AwaitingAck ended has nothing to do.
-            link.drop_hello();
-        } else if let Poll::Ready(hello) = link.poll_hello(cx) {
+        if let Poll::Ready(hello) = link.poll_hello(cx, awaiting) {
             match hello {
                 // Sent verbatim, never logged: hellos carry credentials.
                 Ok(text) => self.shared.lock().outbound.hello(text),
-                Err(error) => {
-                    self.report(SessionEvent::HelloFailed { attempt, error });
-                    self.feed(Event::HelloFailed { attempt }, cx);
-                }
+                Err(error) => self.hello_failed(attempt, error, cx),
             }
             return true;
         }
@@ -240,18 +209,12 @@ impl Session {
         let Poll::Ready(inbound) = read else {
             return wrote;
         };
-        if inbound.flush {
-            self.shared.lock().outbound.needs_flush();
-        }
-        if let Some(notice) = inbound.notice {
-            self.shared.emit(notice);
-        }
+        self.shared.received(inbound.flush, inbound.notice);
         if let Some(ack) = inbound.ack {
-            match self.after_ack_frames(attempt, ack) {
+            match Acking::new(&self.spec, &self.shared, attempt, ack) {
                 Ok(acking) => self.acking = Some(acking),
                 Err(error) => {
-                    self.report(SessionEvent::HelloFailed { attempt, error });
-                    self.feed(Event::HelloFailed { attempt }, cx);
+                    self.hello_failed(attempt, error, cx);
                     return true;
                 }
             }
@@ -263,86 +226,28 @@ impl Session {
         true
     }
 
-    /// The ack of `attempt` arrived: builds its after-ack frames with the
-    /// caller's builder (whose panic fails the attempt like a failed hello).
-    fn after_ack_frames(
-        &self,
-        attempt: Attempt,
-        ack: serde_json::Value,
-    ) -> Result<Box<Acking>, HelloError> {
-        let frames = match &self.spec.after_ack {
-            None => Vec::new(),
-            Some(build) => {
-                let context = AfterAckContext {
-                    attempt,
-                    ack: ack.clone(),
-                    // Not yet replaced by this ack: that happens on `FlushQueue`.
-                    previous_ack: self.shared.lock().last_ack.clone(),
-                    last_disconnect: self.last_disconnect.clone(),
-                };
-                std::panic::catch_unwind(AssertUnwindSafe(|| build(&context)))
-                    .map_err(|_| HelloError::from("the after-ack builder panicked"))?
-                    .into_iter()
-                    .map(|frame| frame.0)
-                    .collect()
-            }
-        };
-        Ok(Box::new(Acking {
-            attempt,
-            ack,
-            frames,
-        }))
-    }
-
-    /// The context of `attempt`'s hello or request.
-    fn hello_context(&self, attempt: Attempt) -> HelloContext {
-        HelloContext {
-            attempt,
-            previous_ack: self.shared.lock().last_ack.clone(),
-            last_disconnect: self.last_disconnect.clone(),
-        }
-    }
-
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
         let want = self.core.machine().and_then(Machine::poll_timeout);
         if !self.alarm.poll(want, cx) {
             return false;
         }
         let now = Instant::now();
-        let Some(m) = self.core.machine() else {
-            return true;
-        };
-        let Some(timer) = m.due(now) else {
-            return true; // early: the deadline moved later
-        };
-        if let (Timer::Connect, Some(attempt)) = (timer, m.attempt()) {
-            // The connect deadline is a connect failure like the others.
-            let after = m.config().connect_timeout;
-            let error = ConnectError::Deadline { after };
+        // The connect deadline is a connect failure like the others.
+        if let Some((attempt, error)) = self.core.machine().and_then(|m| deadline_failure(m, now)) {
             self.report(SessionEvent::ConnectFailed { attempt, error });
         }
-        self.feed_at(Event::Timeout, now, cx);
+        self.feed(Event::Timeout, cx);
         true
     }
 
     /// The session is over: release everything and tell the handles.
     fn release(&mut self, reason: CloseReason) {
         self.done = true;
-        if let Some(wire) = self.link.as_mut().and_then(Link::unsettled) {
-            // Frames the transport took are written, not handed back.
-            self.shared.settle(wire);
-        }
-        self.link = None;
         self.alarm.disarm();
         log::debug!("ws-lifecycle {}: closed ({reason})", self.spec.url());
-        self.shared.ended(reason);
-    }
-
-    fn closed_reason(&self) -> Option<CloseReason> {
-        match self.core.machine().map(Machine::state) {
-            Some(State::Closed { reason }) => Some(reason.clone()),
-            _ => None,
-        }
+        let unsettled = self.link.as_mut().and_then(Link::unsettled);
+        self.shared.ended(reason, unsettled);
+        self.link = None;
     }
 }
 
@@ -371,7 +276,7 @@ impl Future for Session {
             this.take_inputs(cx);
             let mut progress = this.poll_link(cx);
             progress |= this.poll_timer(cx);
-            if let Some(reason) = this.closed_reason() {
+            if let Some(reason) = this.core.closed_reason() {
                 this.release(reason);
                 return Poll::Ready(());
             }

@@ -52,6 +52,9 @@ pub(crate) struct Inner {
     pub(crate) last_response: Option<UpgradeResponse>,
     /// The latest ack frame.
     pub(crate) last_ack: Option<serde_json::Value>,
+    /// How the latest connection that had opened ended (code, reason), for
+    /// the contexts of the caller's per-attempt code.
+    pub(crate) last_disconnect: Option<(u16, String)>,
     /// Notices dropped because the consumer's buffer was full, reported as
     /// one `SessionEvent::Lagged` once there is room.
     pub(crate) lagged: u64,
@@ -80,6 +83,7 @@ impl Shared {
                 session_waker: None,
                 last_response: None,
                 last_ack: None,
+                last_disconnect: None,
                 lagged: 0,
                 opening: None,
                 entered: [0; 6],
