@@ -12,7 +12,7 @@ use ws_lifecycle::{Client, DeliveryConfig, SessionEvent};
 
 /// A consumer that stalls while the broker is down: notices beyond
 /// `event_capacity` are counted, not stored, and reported as one
-/// `SessionEvent::Lagged`.
+/// `SessionEvent::Lagged`; and with the buffer full no new attempt starts.
 #[test]
 fn event_buffer_stays_bounded_while_the_consumer_stalls() {
     run(async {
@@ -32,17 +32,28 @@ fn event_buffer_stays_bounded_while_the_consumer_stalls() {
             .spawn()
             .unwrap();
         // The consumer stalls for one second (this is the scenario, not a
-        // synchronisation sleep) while every attempt is refused.
-        Timer::after(ms(1000)).await;
+        // synchronisation sleep) while every attempt is refused. Once the
+        // buffer is full, reading pauses and no new attempt starts.
+        Timer::after(ms(500)).await;
+        let attempt = client.attempt();
+        Timer::after(ms(500)).await;
+        assert_eq!(
+            client.attempt(),
+            attempt,
+            "an attempt started while the consumer was full"
+        );
+        // Close first: draining makes room, and a live session would refill it.
+        client.close().await;
         let mut buffered = 0usize;
         let mut missed = 0u64;
         while let Some(Some(event)) = future::poll_once(events.next()).await {
             match event {
                 SessionEvent::Lagged { missed: n } => missed += n,
+                // The last event always goes in, whatever the buffer holds.
+                SessionEvent::Closed(_) => {}
                 _ => buffered += 1,
             }
         }
-        client.close().await;
         assert!(
             buffered <= CAPACITY,
             "event_capacity is {CAPACITY}, but {buffered} events were buffered for a stalled consumer"
