@@ -46,7 +46,7 @@
 //!             SessionEvent::Acked { attempt, ack } => eprintln!("attempt {attempt} acked: {ack}"),
 //!             SessionEvent::Message(value) => println!("{value}"),
 //!             SessionEvent::Disconnected { code, .. } => eprintln!("lost link ({code}), reconnecting"),
-//!             SessionEvent::Closed(reason) => { eprintln!("{reason}"); break; }
+//!             SessionEvent::Closed(outcome) => { eprintln!("{outcome}"); break; }
 //!             _ => {}
 //!         }
 //!     }
