@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! wsclient [OPTIONS] URL      (cargo build --release --example wsclient)
+//! Contract version 2 (everything of version 1 still holds).
 //! Options (durations in milliseconds):
 //!   --hello JSON          hello frame sent after every socket open; default {"type":"hello"}
 //!   --ack-type TYPE       a received JSON object whose "type" equals TYPE is the hello ack; default hello_ack
@@ -13,18 +14,41 @@
 //!   --backoff MS,MS,...   reconnect delays before jitter; default 1000,2000,4000,8000,16000,30000
 //!   --jitter FRACTION     0 disables jitter; default the library's default
 //!   --max-message BYTES   largest inbound message accepted; default the library's default
-//!   --terminal-codes C,C  close codes after which the client stops instead of reconnecting; default none
+//!   --terminal-codes SPEC,SPEC   SPEC is CODE or CODE:PREFIX (CODE 1000-4999, PREFIX non-empty). A peer close whose
+//!                                code matches, and whose reason starts with PREFIX when one is given, stops the client
+//!                                (final status "closed", exit 3), e.g. 4001,1008:unauthorized,1000:session_replaced.
+//!                                Other closes reconnect. Default none.
+//!   --resume-field NAME          when an ack carries a field NAME, every later hello carries NAME with that value
+//!                                (added to the --hello object, which must then be a JSON object; a newer ack's value
+//!                                replaces it)
+//!   --after-ack JSON             a frame sent right after every ack, before anything else is sent on that
+//!                                connection (resubscription); may be given several times, sent in that order
 //! stdout: one JSON object per line, each with "t_ms" (milliseconds since program start) and "event":
 //!   {"event":"status","status":"connecting"|"awaiting_ack"|"open"|"reconnecting"|"closing"|"closed"}
 //!   {"event":"message","data":<the JSON value received>}
+//!   {"event":"acked","attempt":N,"data":<the ack frame>}
+//!   {"event":"connect_failed","attempt":N,"detail":"...","http_status":N|null}
+//!                                every attempt that ended before its socket opened: refused, unreachable, TLS error,
+//!                                connect deadline, an upgrade answer other than 101;
+//!                                http_status is the broker's upgrade answer, null otherwise
 //!   {"event":"disconnected","code":N,"reason":"...","attempt":N}   (1006 when no close frame arrived)
 //!   {"event":"reconnect_scheduled","attempt":N,"delay_ms":N}
 //!   {"event":"invalid_frame","detail":"..."}                        (non-JSON text, unexpected binary)
 //!   {"event":"send_failed","detail":"..."}                          (a stdin line that could not be sent)
 //! logs go to stderr.
+//! Upgrade answers other than 101:
+//!   5xx, 408 and 429 are retried. With a Retry-After header (seconds, or an HTTP date) the next attempt starts no
+//!   earlier than that (at most 10 minutes later), and reconnect_scheduled shows that delay.
+//!   Any other status stops the client: connect_failed with its http_status, final status "closed", exit 3.
 //! stdin: one JSON value per line, sent as a text frame (a line that is not JSON gives send_failed; the client goes on).
 //! EOF on stdin, SIGINT or SIGTERM: explicit close (close frame, code 1000), a final status "closed", exit 0 within 1 s.
-//! A terminal close code or a give-up: final status "closed", exit code 3.
+//! A terminal close (--terminal-codes), a terminal upgrade answer or a give-up: final status "closed", exit code 3.
+//! Usage errors (exit 2, message on stderr): a bad SPEC, --resume-field with a --hello that is not an object,
+//! an --after-ack that is not JSON; also an unknown option, any other bad value, a bad URL.
+//! Exit code 1: stdout became unwritable.
+//! Credentials (userinfo of the URL, the hello, Authorization headers) never appear on stdout or stderr,
+//! whatever RUST_LOG says.
+//! Options may also be written --name=VALUE. Set RUST_LOG (e.g. RUST_LOG=debug) for logs on stderr.
 //! ```
 //!
 //! Details beyond the contract:
@@ -42,22 +66,42 @@
 //!   nothing is queued); a line accepted while open but not yet written when
 //!   the connection ended also gives `send_failed`.
 //! - Logs: set `RUST_LOG` (`error`, `warn`, `info`, `debug`, `trace`; any
-//!   other non-empty value means `debug`) to get them on stderr.
+//!   other non-empty value means `debug`) to get them on stderr. Other
+//!   crates' logs (tungstenite traces requests and payloads) never get past
+//!   `info`, whatever `RUST_LOG` says.
+//! - `--terminal-codes`: spaces around a CODE are allowed (`4000, 4001`); a
+//!   PREFIX is everything after the first `:` up to the next `,`, verbatim
+//!   (so it cannot hold a comma); an empty value means no rule. Given
+//!   twice, the last one wins (as for every option but `--after-ack`).
+//! - `--resume-field NAME`: NAME must not be empty. The value kept is the
+//!   one of the latest ack that carried the field (an ack without it keeps
+//!   the value of an earlier one); it replaces a field NAME the `--hello`
+//!   object has. Before the first such ack the hello is `--hello` as given.
+//! - `--after-ack`: each frame is sent verbatim (surrounding whitespace
+//!   trimmed), like stdin lines. Usage errors never echo a `--hello` or an
+//!   `--after-ack` value (they may hold credentials).
+//! - `connect_failed.detail` is the library's description of the failure;
+//!   it names the address or host, never the URL's user info or query.
+//! - `--proxy URL`, `--ca-file FILE` and `--record FILE` belong to later
+//!   issues: not accepted yet (an unknown option, exit 2).
 
 #[path = "common/session_args.rs"]
 mod session_args;
 
+use std::convert::Infallible;
 use std::ffi::OsString;
 use std::io::{BufRead, Write};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_lite::{FutureExt, StreamExt};
-use serde_json::Value;
-use session_args::{SessionArgs, list};
+use serde_json::{Map, Value};
+use session_args::SessionArgs;
 use ws_lifecycle::fsm::{CloseReason, CloseRule, Config, Status};
-use ws_lifecycle::{BuildError, Client, SessionEvent, TransportConfig};
+use ws_lifecycle::{BuildError, Client, HelloContext, SessionEvent, TransportConfig};
 
 const USAGE: &str = r#"wsclient [OPTIONS] URL      (cargo build --release --example wsclient)
+Contract version 2 (everything of version 1 still holds).
 Options (durations in milliseconds):
   --hello JSON          hello frame sent after every socket open; default {"type":"hello"}
   --ack-type TYPE       a received JSON object whose "type" equals TYPE is the hello ack; default hello_ack
@@ -68,19 +112,40 @@ Options (durations in milliseconds):
   --backoff MS,MS,...   reconnect delays before jitter; default 1000,2000,4000,8000,16000,30000
   --jitter FRACTION     0 disables jitter; default the library's default
   --max-message BYTES   largest inbound message accepted; default the library's default
-  --terminal-codes C,C  close codes after which the client stops instead of reconnecting; default none
+  --terminal-codes SPEC,SPEC   SPEC is CODE or CODE:PREFIX (CODE 1000-4999, PREFIX non-empty). A peer close whose
+                               code matches, and whose reason starts with PREFIX when one is given, stops the client
+                               (final status "closed", exit 3), e.g. 4001,1008:unauthorized,1000:session_replaced.
+                               Other closes reconnect. Default none.
+  --resume-field NAME          when an ack carries a field NAME, every later hello carries NAME with that value
+                               (added to the --hello object, which must then be a JSON object; a newer ack's value
+                               replaces it)
+  --after-ack JSON             a frame sent right after every ack, before anything else is sent on that
+                               connection (resubscription); may be given several times, sent in that order
 stdout: one JSON object per line, each with "t_ms" (milliseconds since program start) and "event":
   {"event":"status","status":"connecting"|"awaiting_ack"|"open"|"reconnecting"|"closing"|"closed"}
   {"event":"message","data":<the JSON value received>}
+  {"event":"acked","attempt":N,"data":<the ack frame>}
+  {"event":"connect_failed","attempt":N,"detail":"...","http_status":N|null}
+                               every attempt that ended before its socket opened: refused, unreachable, TLS error,
+                               connect deadline, an upgrade answer other than 101;
+                               http_status is the broker's upgrade answer, null otherwise
   {"event":"disconnected","code":N,"reason":"...","attempt":N}   (1006 when no close frame arrived)
   {"event":"reconnect_scheduled","attempt":N,"delay_ms":N}
   {"event":"invalid_frame","detail":"..."}                        (non-JSON text, unexpected binary)
   {"event":"send_failed","detail":"..."}                          (a stdin line that could not be sent)
 logs go to stderr.
+Upgrade answers other than 101:
+  5xx, 408 and 429 are retried. With a Retry-After header (seconds, or an HTTP date) the next attempt starts no
+  earlier than that (at most 10 minutes later), and reconnect_scheduled shows that delay.
+  Any other status stops the client: connect_failed with its http_status, final status "closed", exit 3.
 stdin: one JSON value per line, sent as a text frame (a line that is not JSON gives send_failed; the client goes on).
 EOF on stdin, SIGINT or SIGTERM: explicit close (close frame, code 1000), a final status "closed", exit 0 within 1 s.
-A terminal close code or a give-up: final status "closed", exit code 3.
-Other exit codes: 2 for a usage error (message on stderr), 1 when stdout became unwritable.
+A terminal close (--terminal-codes), a terminal upgrade answer or a give-up: final status "closed", exit code 3.
+Usage errors (exit 2, message on stderr): a bad SPEC, --resume-field with a --hello that is not an object,
+an --after-ack that is not JSON; also an unknown option, any other bad value, a bad URL.
+Exit code 1: stdout became unwritable.
+Credentials (userinfo of the URL, the hello, Authorization headers) never appear on stdout or stderr,
+whatever RUST_LOG says.
 Options may also be written --name=VALUE. Set RUST_LOG (e.g. RUST_LOG=debug) for logs on stderr.
 "#;
 
@@ -109,6 +174,10 @@ struct Options {
     ack_type: String,
     config: Config,
     transport: TransportConfig,
+    /// `--resume-field`: the ack field carried into later hellos.
+    resume_field: Option<String>,
+    /// `--after-ack`: frames sent right after every ack, in order.
+    after_ack: Vec<String>,
 }
 
 /// Parses the arguments (without the program name). `Ok(None)` means
@@ -132,6 +201,8 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
         ..Config::default()
     });
     let mut transport = TransportConfig::default();
+    let mut resume_field: Option<String> = None;
+    let mut after_ack: Vec<String> = Vec::new();
 
     let mut it = args.into_iter();
     let mut options_done = false;
@@ -153,7 +224,12 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
             }
             _ => (arg, None),
         };
-        let own = ["--max-message", "--terminal-codes"];
+        let own = [
+            "--max-message",
+            "--terminal-codes",
+            "--resume-field",
+            "--after-ack",
+        ];
         let known = || session_args::SHARED.iter().chain(own.iter());
         if !known().any(|k| *k == name) {
             return Err(format!("unknown option {name}"));
@@ -174,24 +250,79 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
                 transport.max_message_size = bytes;
                 transport.max_frame_size = bytes;
             }
-            "--terminal-codes" => {
-                session.config.terminal_closes = list(&name, &value, |v| {
-                    v.parse::<u16>().map(CloseRule::code).map_err(|_| {
-                        format!("{name}: expected close codes such as 4001, got {v:?}")
-                    })
-                })?;
+            "--terminal-codes" => session.config.terminal_closes = close_rules(&name, &value)?,
+            "--resume-field" => {
+                if value.is_empty() {
+                    return Err(format!("{name}: the field name is empty"));
+                }
+                resume_field = Some(value);
+            }
+            "--after-ack" => {
+                let frame = value.trim();
+                // The error says where, never what: the frame may hold a token.
+                serde_json::from_str::<serde::de::IgnoredAny>(frame)
+                    .map_err(|e| format!("{name}: not valid JSON ({e})"))?;
+                after_ack.push(frame.to_owned());
             }
             _ => unreachable!("checked against the known options above"),
         }
     }
     let url = url.ok_or("missing URL")?;
+    if resume_field.is_some() && !session.hello.is_object() {
+        return Err("--resume-field needs a --hello that is a JSON object".to_owned());
+    }
     Ok(Some(Options {
         url,
         hello: session.hello,
         ack_type: session.ack_type,
         config: session.config,
         transport,
+        resume_field,
+        after_ack,
     }))
+}
+
+/// `--terminal-codes`: SPEC,SPEC,… where SPEC is `CODE` or `CODE:PREFIX`,
+/// checked by [`CloseRule`]'s parser. Spaces around a code are allowed; a
+/// prefix is taken verbatim. An empty value is no rule at all.
+fn close_rules(name: &str, value: &str) -> Result<Vec<CloseRule>, String> {
+    if value.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    value
+        .split(',')
+        .map(|spec| {
+            let spec = match spec.split_once(':') {
+                Some((code, prefix)) => format!("{}:{prefix}", code.trim()),
+                None => spec.trim().to_owned(),
+            };
+            spec.parse::<CloseRule>()
+                .map_err(|e| format!("{name}: {e}"))
+        })
+        .collect()
+}
+
+/// The hello builder of `--resume-field NAME`: `hello` (an object) with
+/// NAME set to the value of the latest ack that carried NAME, if any. Every
+/// ack is the `previous_ack` of the hello that follows it, so remembering
+/// the value here misses none.
+fn resuming_hello(
+    hello: Map<String, Value>,
+    field: String,
+) -> impl Fn(&HelloContext) -> std::future::Ready<Result<String, Infallible>> + Send + Sync + 'static
+{
+    let kept: Mutex<Option<Value>> = Mutex::new(None);
+    move |ctx| {
+        let mut kept = kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(value) = ctx.previous_ack.as_ref().and_then(|ack| ack.get(&field)) {
+            *kept = Some(value.clone());
+        }
+        let mut hello = hello.clone();
+        if let Some(value) = kept.as_ref() {
+            hello.insert(field.clone(), value.clone());
+        }
+        std::future::ready(Ok(Value::Object(hello).to_string()))
+    }
 }
 
 fn usage_error(message: &str) -> ! {
@@ -354,11 +485,18 @@ fn main() {
         }
         Err(message) => usage_error(&message),
     };
-    let builder = Client::builder(options.url)
+    let mut builder = Client::builder(options.url)
         .config(options.config)
         .transport(options.transport)
-        .hello_json(options.hello)
         .ack_type(options.ack_type);
+    builder = match (options.resume_field, options.hello) {
+        (Some(field), Value::Object(hello)) => builder.hello(resuming_hello(hello, field)),
+        (_, hello) => builder.hello_json(hello),
+    };
+    if !options.after_ack.is_empty() {
+        let frames = options.after_ack;
+        builder = builder.after_ack(move |_| frames.clone());
+    }
     let (client, mut events, session) = match builder.build() {
         Ok(parts) => parts,
         Err(e @ BuildError::Tls(_)) => {
@@ -533,12 +671,22 @@ fn report(out: &mut Output, event: SessionEvent) {
         }
         SessionEvent::ConnectFailed { attempt, error } => {
             log::info!("attempt {attempt} failed to connect: {error}");
+            out.emit(
+                "connect_failed",
+                &[
+                    ("attempt", attempt.into()),
+                    ("detail", error.to_string().into()),
+                    ("http_status", error.http_status().into()),
+                ],
+            );
         }
         SessionEvent::HelloFailed { attempt, error } => {
             log::warn!("attempt {attempt}: the hello could not be built: {error}");
         }
-        // Not a stdout event in contract version 1.
-        SessionEvent::Acked { attempt, .. } => log::debug!("attempt {attempt} acked"),
+        SessionEvent::Acked { attempt, ack } => {
+            log::debug!("attempt {attempt} acked");
+            out.emit("acked", &[("attempt", attempt.into()), ("data", ack)]);
+        }
         SessionEvent::Upgraded(response) => {
             log::debug!(
                 "attempt {} upgraded ({})",

@@ -9,10 +9,12 @@
 #[path = "../examples/common/broker.rs"]
 mod broker;
 mod example_bin;
+mod raw_server;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -753,9 +755,593 @@ fn help_prints_the_contract_and_exits_0() {
         "--backoff MS,MS,...",
         "--jitter FRACTION",
         "--max-message BYTES",
-        "--terminal-codes C,C",
+        "--terminal-codes SPEC,SPEC",
+        "--resume-field NAME",
+        "--after-ack JSON",
         r#"{"event":"send_failed","detail":"..."}"#,
+        r#"{"event":"acked","attempt":N,"data":<the ack frame>}"#,
+        r#"{"event":"connect_failed","attempt":N,"detail":"...","http_status":N|null}"#,
+        "Upgrade answers other than 101:",
     ] {
         assert!(stdout.contains(option), "--help lacks {option}:\n{stdout}");
+    }
+    // The module doc holds the same contract text, line for line.
+    let source = include_str!("../examples/wsclient.rs");
+    let doc: Vec<&str> = source
+        .lines()
+        .skip_while(|l| *l != "//! ```text")
+        .skip(1)
+        .take_while(|l| *l != "//! ```")
+        .map(|l| {
+            l.strip_prefix("//! ")
+                .unwrap_or(l.trim_start_matches("//!"))
+        })
+        .collect();
+    let help: Vec<&str> = stdout.lines().map(str::trim_end).collect();
+    assert_eq!(doc, help, "the module doc and --help differ");
+}
+
+// ── contract version 2 ────────────────────────────────────────────────
+
+/// Starts a broker on `addr` (just released by a stopped one), retrying
+/// while the old listener is still going away; bounded.
+fn restart_broker(addr: SocketAddr, options: broker::Options) -> broker::Broker {
+    let deadline = Instant::now() + LINE_WAIT;
+    loop {
+        match broker::Broker::start(addr, options.clone()) {
+            Ok(broker) => return broker,
+            Err(e) => assert!(Instant::now() < deadline, "cannot rebind {addr}: {e}"),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The text frames a broker received, parsed.
+fn broker_texts(broker: &broker::Broker) -> Vec<Value> {
+    let texts = broker.stats.texts.lock().unwrap().clone();
+    texts
+        .iter()
+        .map(|t| serde_json::from_str(t).expect("the client sent JSON"))
+        .collect()
+}
+
+#[test]
+fn terminal_codes_with_a_reason_prefix_stop_the_client_with_exit_3() {
+    let broker = start_broker(broker::Options {
+        close_after_ack: Some((1008, "unauthorized".into())),
+        ..broker::Options::default()
+    });
+    let mut cli = Cli::spawn(&[
+        "--terminal-codes",
+        "4001,1008:unauthorized",
+        "--backoff",
+        "100",
+        &broker.url(),
+    ]);
+
+    let gone = cli.wait_for("disconnected", |l| l["event"] == "disconnected");
+    assert_eq!(
+        (&gone["code"], &gone["reason"], &gone["attempt"]),
+        (&json!(1008), &json!("unauthorized"), &json!(1)),
+        "{gone}"
+    );
+    let (status, took) = cli.wait_exit(EXIT_WAIT);
+    println!("exit after 1008 unauthorized: {took:?}");
+    assert_eq!(status.code(), Some(3), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+    assert!(
+        cli.events("reconnect_scheduled").is_empty(),
+        "\n{}",
+        cli.transcript()
+    );
+    assert_eq!(broker.stats.connections.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn terminal_codes_with_a_reason_prefix_let_other_reasons_reconnect() {
+    let broker = start_broker(broker::Options {
+        close_after_ack: Some((1008, "capacity".into())),
+        ..broker::Options::default()
+    });
+    let mut cli = Cli::spawn(&[
+        "--terminal-codes",
+        "4001,1008:unauthorized",
+        "--backoff",
+        "100",
+        "--jitter",
+        "0",
+        &broker.url(),
+    ]);
+
+    let gone = cli.wait_for("disconnected", |l| l["event"] == "disconnected");
+    assert_eq!(
+        (&gone["code"], &gone["reason"], &gone["attempt"]),
+        (&json!(1008), &json!("capacity"), &json!(1)),
+        "{gone}"
+    );
+    let next = cli.wait_for("reconnect_scheduled", |l| {
+        l["event"] == "reconnect_scheduled"
+    });
+    assert_eq!(
+        (&next["attempt"], &next["delay_ms"]),
+        (&json!(2), &json!(100))
+    );
+    let second = cli.wait_for("the second disconnected", |l| {
+        l["event"] == "disconnected" && l["attempt"] == 2
+    });
+    assert_eq!(second["reason"], "capacity", "{second}");
+
+    cli.close_stdin();
+    let (status, _) = cli.wait_exit(EXIT_WAIT);
+    assert_eq!(status.code(), Some(0), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+}
+
+#[test]
+fn acked_reports_the_ack_frame_right_after_open() {
+    let broker = start_broker(broker::Options {
+        resume: Some(Arc::new(broker::Journal::default())),
+        ..broker::Options::default()
+    });
+    let mut cli = Cli::spawn(&[&broker.url()]);
+
+    let acked = cli.wait_for("acked", |l| l["event"] == "acked");
+    assert_eq!(acked["attempt"], 1, "{acked}");
+    assert_eq!(
+        acked["data"],
+        json!({"type": "hello_ack", "resume": "session-1", "resumed": false}),
+        "{acked}"
+    );
+    let keys: Vec<&String> = acked.as_object().unwrap().keys().collect();
+    assert_eq!(keys.len(), 4, "t_ms, event, attempt, data only: {acked}");
+    let at = cli.seen.len() - 1;
+    assert!(
+        at > 0 && is_status(&cli.seen[at - 1].json, "open"),
+        "acked does not follow status open\n{}",
+        cli.transcript()
+    );
+    // The ack is not reported as a message as well.
+    assert!(cli.events("message").is_empty(), "\n{}", cli.transcript());
+
+    cli.close_stdin();
+    let (status, _) = cli.wait_exit(EXIT_WAIT);
+    assert_eq!(status.code(), Some(0), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+    assert_eq!(cli.events("acked").len(), 1, "\n{}", cli.transcript());
+}
+
+#[test]
+fn connect_failed_reports_a_refused_port_with_http_status_null() {
+    let url = refused_url();
+    let mut cli = Cli::spawn(&["--backoff", "100,5000", "--jitter", "0", &url]);
+
+    let failed = cli.wait_for("connect_failed", |l| l["event"] == "connect_failed");
+    assert_eq!(failed["attempt"], 1, "{failed}");
+    assert!(failed["http_status"].is_null(), "{failed}");
+    assert!(
+        failed["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{failed}"
+    );
+    let keys: Vec<&String> = failed.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys.len(),
+        5,
+        "t_ms, event, attempt, detail, http_status: {failed}"
+    );
+    // Every attempt that ends before its socket opens gives one.
+    let second = cli.wait_for("the second connect_failed", |l| {
+        l["event"] == "connect_failed" && l["attempt"] == 2
+    });
+    assert!(second["http_status"].is_null(), "{second}");
+    let next = cli.wait_for("reconnect_scheduled for attempt 3", |l| {
+        l["event"] == "reconnect_scheduled" && l["attempt"] == 3
+    });
+    assert_eq!(next["delay_ms"], 5000, "{next}");
+
+    cli.close_stdin();
+    let (status, _) = cli.wait_exit(EXIT_WAIT);
+    assert_eq!(status.code(), Some(0), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+    assert!(
+        cli.events("disconnected").is_empty(),
+        "\n{}",
+        cli.transcript()
+    );
+}
+
+#[test]
+fn connect_failed_with_http_status_403_stops_the_client_with_exit_3() {
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    let (addr, _server) = raw_server::serve_bytes(move |_head| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n".to_vec()
+    });
+    let mut cli = Cli::spawn(&["--backoff", "100", &format!("ws://{addr}/ws")]);
+
+    let failed = cli.wait_for("connect_failed", |l| l["event"] == "connect_failed");
+    assert_eq!(
+        (&failed["attempt"], &failed["http_status"]),
+        (&json!(1), &json!(403)),
+        "{failed}"
+    );
+    assert!(
+        failed["detail"].as_str().is_some_and(|d| d.contains("403")),
+        "{failed}"
+    );
+    let (status, took) = cli.wait_exit(EXIT_WAIT);
+    println!("exit after a 403: {took:?}");
+    assert_eq!(status.code(), Some(3), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+    assert_eq!(
+        cli.statuses(),
+        ["connecting", "closed"],
+        "\n{}",
+        cli.transcript()
+    );
+    assert!(
+        cli.events("reconnect_scheduled").is_empty(),
+        "\n{}",
+        cli.transcript()
+    );
+    assert_eq!(requests.load(Ordering::SeqCst), 1, "one upgrade request");
+    assert!(
+        cli.stderr.lock().unwrap().contains("wsclient:"),
+        "\n{}",
+        cli.transcript()
+    );
+}
+
+#[test]
+fn connect_failed_with_http_status_503_is_retried_after_its_retry_after() {
+    let requests: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let seen = requests.clone();
+    let (addr, _server) = raw_server::serve_bytes(move |head| {
+        let mut seen = seen.lock().unwrap();
+        seen.push(Instant::now());
+        if seen.len() == 1 {
+            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n"
+                .to_vec()
+        } else {
+            let mut bytes = raw_server::switching(head, "").into_bytes();
+            bytes.extend(raw_server::text_frame(r#"{"type":"hello_ack"}"#));
+            bytes
+        }
+    });
+    let mut cli = Cli::spawn(&[
+        "--backoff",
+        "100",
+        "--jitter",
+        "0",
+        &format!("ws://{addr}/ws"),
+    ]);
+
+    let failed = cli.wait_for("connect_failed", |l| l["event"] == "connect_failed");
+    assert_eq!(
+        (&failed["attempt"], &failed["http_status"]),
+        (&json!(1), &json!(503)),
+        "{failed}"
+    );
+    let next = cli.wait_for("reconnect_scheduled", |l| {
+        l["event"] == "reconnect_scheduled"
+    });
+    assert_eq!(next["attempt"], 2, "{next}");
+    let delay = next["delay_ms"].as_u64().unwrap();
+    assert!(
+        (1000..2000).contains(&delay),
+        "Retry-After: 1 with a 100 ms backoff and no jitter gave {delay} ms\n{}",
+        cli.transcript()
+    );
+    let acked = cli.wait_for("acked", |l| l["event"] == "acked");
+    assert_eq!(acked["attempt"], 2, "{acked}");
+    assert_eq!(
+        cli.events("connect_failed").len(),
+        1,
+        "\n{}",
+        cli.transcript()
+    );
+
+    let gap = {
+        let at = requests.lock().unwrap();
+        assert_eq!(at.len(), 2, "two upgrade requests");
+        at[1] - at[0]
+    };
+    println!("upgrade requests {gap:?} apart (Retry-After: 1)");
+    assert!(
+        gap >= Duration::from_secs(1) && gap < LINE_WAIT,
+        "second upgrade request {gap:?} after the first"
+    );
+
+    cli.close_stdin();
+    let (status, _) = cli.wait_exit(EXIT_WAIT);
+    assert_eq!(status.code(), Some(0), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+}
+
+/// The example broker hands out a resume token in its ack; the next hello
+/// carries it (added to the --hello object), and the session is resumed.
+#[test]
+fn resume_field_puts_the_first_acks_value_into_the_second_hello() {
+    let broker = start_broker(broker::Options {
+        resume: Some(Arc::new(broker::Journal::default())),
+        close_after_ack: Some((4000, "again".into())),
+        ..broker::Options::default()
+    });
+    let hello = json!({"type": "hello", "client": "cli-test"});
+    let mut cli = Cli::spawn(&[
+        "--hello",
+        &hello.to_string(),
+        "--resume-field",
+        "resume",
+        "--backoff",
+        "100",
+        "--jitter",
+        "0",
+        &broker.url(),
+    ]);
+
+    let first = cli.wait_for("acked", |l| l["event"] == "acked");
+    assert_eq!(first["data"]["resume"], "session-1", "{first}");
+    let second = cli.wait_for("the second acked", |l| {
+        l["event"] == "acked" && l["attempt"] == 2
+    });
+    assert_eq!(second["data"]["resumed"], true, "{second}");
+
+    let hellos = broker_texts(&broker);
+    assert_eq!(
+        hellos[..2],
+        [
+            hello.clone(),
+            json!({"type": "hello", "client": "cli-test", "resume": "session-1"})
+        ],
+        "\n{}",
+        cli.transcript()
+    );
+
+    cli.close_stdin();
+    let (status, _) = cli.wait_exit(EXIT_WAIT);
+    assert_eq!(status.code(), Some(0), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+}
+
+/// A hand-written broker whose acks carry `token` t1, nothing, t2: each
+/// hello carries the latest value an ack carried, replacing the --hello's.
+#[test]
+fn resume_field_keeps_the_latest_value_an_ack_carried() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+    let (hello_tx, hellos) = mpsc::channel::<Value>();
+    let acks = [
+        json!({"type": "hello_ack", "token": "t1"}),
+        json!({"type": "hello_ack", "lease": 30}),
+        json!({"type": "hello_ack", "token": "t2"}),
+        json!({"type": "hello_ack"}),
+    ];
+    let server = std::thread::spawn(move || {
+        for (n, ack) in acks.iter().enumerate() {
+            let (stream, _) = listener.accept().unwrap();
+            stream.set_read_timeout(Some(LINE_WAIT)).unwrap();
+            let mut ws = tungstenite::accept(stream).unwrap();
+            let hello = ws.read().unwrap();
+            let _ = hello_tx.send(serde_json::from_str(hello.to_text().unwrap()).unwrap());
+            ws.send(Message::text(ack.to_string())).unwrap();
+            if n + 1 < acks.len() {
+                let _ = ws.close(Some(tungstenite::protocol::CloseFrame {
+                    code: 4000.into(),
+                    reason: "again".into(),
+                }));
+            }
+            // Until the client's close (or its socket) ends the connection.
+            while ws.read().is_ok() {}
+        }
+    });
+
+    let mut cli = Cli::spawn(&[
+        "--hello",
+        r#"{"type":"hello","token":"t0"}"#,
+        "--resume-field",
+        "token",
+        "--backoff",
+        "100",
+        "--jitter",
+        "0",
+        &url,
+    ]);
+    cli.wait_for("the fourth acked", |l| {
+        l["event"] == "acked" && l["attempt"] == 4
+    });
+    let received: Vec<Value> = (0..4)
+        .map(|_| hellos.recv_timeout(LINE_WAIT).expect("a hello"))
+        .collect();
+    let with = |token: &str| json!({"type": "hello", "token": token});
+    assert_eq!(
+        received,
+        [with("t0"), with("t1"), with("t1"), with("t2")],
+        "\n{}",
+        cli.transcript()
+    );
+    assert_eq!(cli.events("acked").len(), 4, "\n{}", cli.transcript());
+
+    cli.close_stdin();
+    let (status, _) = cli.wait_exit(EXIT_WAIT);
+    assert_eq!(status.code(), Some(0), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+    server.join().unwrap();
+}
+
+/// After-ack frames go first on every connection (here: before a stdin
+/// line sent once the session is open), in the order given, and again
+/// after a broker restart.
+#[test]
+fn after_ack_frames_come_first_on_every_connection_in_order() {
+    let broker = start_broker(broker::Options::default());
+    let addr = broker.addr;
+    let first = json!({"type": "subscribe", "topic": "a"});
+    let second = json!({"type": "subscribe", "topic": "b"});
+    let mut cli = Cli::spawn(&[
+        "--after-ack",
+        &first.to_string(),
+        "--after-ack",
+        &format!("  {second} "),
+        "--backoff",
+        "100",
+        "--jitter",
+        "0",
+        &broker.url(),
+    ]);
+    let hello = json!({"type": "hello"});
+    let echo = |data: &Value| json!({"type": "echo", "data": data});
+
+    for (round, broker) in [(1, Some(broker)), (2, None)] {
+        let broker = broker.unwrap_or_else(|| restart_broker(addr, broker::Options::default()));
+        let acked = cli.wait_for("acked", |l| l["event"] == "acked");
+        let from = cli.seen.len();
+        let line = json!({ "n": round });
+        cli.write_line(&line.to_string());
+        let expected = echo(&line);
+        cli.wait_for("the line's echo", |l| {
+            l["event"] == "message" && l["data"] == expected
+        });
+        assert_eq!(
+            broker_texts(&broker),
+            [hello.clone(), first.clone(), second.clone(), line.clone()],
+            "connection {round} (attempt {})\n{}",
+            acked["attempt"],
+            cli.transcript()
+        );
+        let messages: Vec<Value> = cli.seen[from..]
+            .iter()
+            .filter(|l| l.json["event"] == "message")
+            .map(|l| l.json["data"].clone())
+            .collect();
+        // The broker echoes them in the order they arrived.
+        assert_eq!(
+            messages,
+            [echo(&first), echo(&second), echo(&line)],
+            "\n{}",
+            cli.transcript()
+        );
+        if round == 1 {
+            broker.stop();
+        } else {
+            drop(broker);
+        }
+    }
+
+    cli.close_stdin();
+    let (status, _) = cli.wait_exit(EXIT_WAIT);
+    assert_eq!(status.code(), Some(0), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+}
+
+/// A usage error: exit 2, nothing on stdout, a message on stderr that
+/// mentions `mentions` and none of `secrets`.
+fn assert_usage_error(args: &[&str], mentions: &str, secrets: &[&str]) {
+    let (code, stdout, stderr) = run_to_exit(args);
+    assert_eq!(
+        code,
+        Some(2),
+        "{args:?}: stdout {stdout:?}, stderr {stderr:?}"
+    );
+    assert!(stdout.is_empty(), "{args:?}: stdout {stdout:?}");
+    assert!(
+        stderr.starts_with("wsclient: ") && stderr.contains(mentions),
+        "{args:?}: stderr {stderr:?} lacks {mentions:?}"
+    );
+    for secret in secrets {
+        assert!(
+            !stderr.contains(secret),
+            "{args:?}: {secret:?} in {stderr:?}"
+        );
+    }
+    println!("{args:?} -> {}", stderr.lines().next().unwrap_or_default());
+}
+
+#[test]
+fn a_bad_terminal_codes_spec_is_a_usage_error() {
+    for spec in [
+        "banned",
+        "999",
+        "5000",
+        "65536",
+        "-1008",
+        "1008:",
+        ":unauthorized",
+        "1008:unauthorized,",
+        "4001,,4002",
+        "4001,x:y",
+    ] {
+        assert_usage_error(
+            &["--terminal-codes", spec, "ws://127.0.0.1:1/ws"],
+            "--terminal-codes",
+            &[],
+        );
+    }
+    // And good ones are accepted (the client runs; EOF ends it with 0).
+    for spec in [
+        "4001",
+        "4000, 4001",
+        "1008:unauthorized,1000:session_replaced",
+        "1008:a:b",
+        "",
+    ] {
+        let (code, _, stderr) = run_to_exit(&[
+            "--terminal-codes",
+            spec,
+            "--backoff",
+            "5000",
+            "ws://127.0.0.1:1/ws",
+        ]);
+        assert_eq!(code, Some(0), "{spec:?}: stderr {stderr:?}");
+    }
+}
+
+#[test]
+fn resume_field_with_a_hello_that_is_not_an_object_is_a_usage_error() {
+    for hello in [r#"["s3cret"]"#, r#""s3cret""#, "null"] {
+        // In either order.
+        assert_usage_error(
+            &[
+                "--hello",
+                hello,
+                "--resume-field",
+                "token",
+                "ws://127.0.0.1:1/ws",
+            ],
+            "--resume-field",
+            &["s3cret"],
+        );
+        assert_usage_error(
+            &[
+                "--resume-field=token",
+                "--hello",
+                hello,
+                "ws://127.0.0.1:1/ws",
+            ],
+            "--resume-field",
+            &["s3cret"],
+        );
+    }
+    assert_usage_error(
+        &["--resume-field", "", "ws://127.0.0.1:1/ws"],
+        "--resume-field",
+        &[],
+    );
+}
+
+#[test]
+fn an_after_ack_that_is_not_json_is_a_usage_error() {
+    for frame in [r#"{"token":"s3cret""#, "s3cret", "", "{} {}"] {
+        assert_usage_error(
+            &[
+                "--after-ack",
+                r#"{"type":"subscribe"}"#,
+                "--after-ack",
+                frame,
+                "ws://127.0.0.1:1/ws",
+            ],
+            "--after-ack",
+            &["s3cret"],
+        );
     }
 }

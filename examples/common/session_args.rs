@@ -46,7 +46,8 @@ impl SessionArgs {
         match name {
             "--hello" => {
                 self.hello = serde_json::from_str(value)
-                    .map_err(|e| format!("--hello: not valid JSON ({e}): {value}"))?;
+                    // Where, never what: a hello may hold credentials.
+                    .map_err(|e| format!("--hello: not valid JSON ({e})"))?;
             }
             "--ack-type" => self.ack_type = value.to_owned(),
             "--connect-timeout" => config.connect_timeout = millis(name, value)?,
