@@ -181,7 +181,7 @@ fn after_ack_frames_arrive_first_on_every_connection() {
 
         topics.lock().unwrap().push("b".to_owned());
         client.reconnect_now();
-        client.wait_for(Status::Connecting).await;
+        w.status(Status::Connecting).await;
         // Queued while connecting (or, if the session is already Open
         // again, a new send): after the after-ack frames either way.
         client.send(&json!({"q": 2})).unwrap();

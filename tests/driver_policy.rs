@@ -312,3 +312,26 @@ fn the_connect_deadline_is_reported_as_a_connect_failure() {
         client.close().await;
     });
 }
+
+/// A broker's malformed answer (a status below 100) is the broker's fault:
+/// the policy is told `Handshake`, never `Request` (which blames the
+/// caller's request).
+#[test]
+fn a_malformed_upgrade_answer_is_a_handshake_failure_not_a_request_failure() {
+    run(async {
+        let broker = Scripted::start(vec![Answer::Refuse("HTTP/1.1 099 Weird\r\n\r\n")]);
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let log = asked.clone();
+        let builder = Client::builder(broker.url())
+            .config(fast_config())
+            .failure_policy(move |failure, default| {
+                log.lock().unwrap().push(failure.clone());
+                let _ = default;
+                Verdict::Terminal
+            });
+        let (_client, mut w) = spawn_watched(builder);
+        let _ = closed_reason(&mut w).await;
+        let asked = asked.lock().unwrap().clone();
+        assert_eq!(asked, [Failure::Connect(ConnectFailure::Handshake)]);
+    });
+}

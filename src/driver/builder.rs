@@ -223,7 +223,9 @@ impl ClientBuilder {
     /// headers belong to that attempt only and are never reused.
     ///
     /// The future runs while the attempt dials (TCP, TLS) and inside the
-    /// connect deadline; the upgrade starts once both are done. An error or
+    /// connect deadline; the upgrade starts once both are done. The hook
+    /// itself is called on the session's task: do the slow work (network,
+    /// disk) inside the future it returns, not before returning it. An error or
     /// a panic is that attempt's failure,
     /// [`ConnectError::RequestHook`](super::ConnectError::RequestHook) (or
     /// [`RequestHookPanicked`](super::ConnectError::RequestHookPanicked)),

@@ -117,10 +117,13 @@ pub enum ConnectError {
     },
     /// The server refused the upgrade (an HTTP answer other than 101:
     /// `Error::Http` with the response, see [`http_status`](Self::http_status)),
-    /// its answer was not a valid handshake, or the request hook's request
-    /// was bad.
+    /// or its answer was not a valid handshake.
     #[error("websocket upgrade failed: {0}")]
-    Upgrade(#[from] async_tungstenite::tungstenite::Error),
+    Upgrade(#[source] async_tungstenite::tungstenite::Error),
+    /// This attempt's upgrade request could not be built (e.g. the request
+    /// hook set a header value or URL tungstenite refuses).
+    #[error("the upgrade request could not be built: {0}")]
+    Request(#[source] async_tungstenite::tungstenite::Error),
     /// The caller's request hook panicked.
     #[error("the request hook panicked")]
     RequestHookPanicked,

@@ -31,7 +31,7 @@ impl ConnectError {
                 retry_after: retry_after::from_headers(response.headers(), now),
             },
             ConnectError::Upgrade(WsError::Io(e)) => ConnectFailure::Io(e.kind()),
-            ConnectError::Upgrade(WsError::Url(_) | WsError::HttpFormat(_))
+            ConnectError::Request(_)
             | ConnectError::RequestHook(_)
             | ConnectError::RequestHookPanicked => ConnectFailure::Request,
             ConnectError::Upgrade(_) => ConnectFailure::Handshake,

@@ -257,7 +257,11 @@ fn upgrade(
     headers: Option<HeaderMap>,
     spec: &Spec,
 ) -> Result<Upgrade, ConnectError> {
-    let mut request = spec.connect.endpoint.request()?;
+    let mut request = spec
+        .connect
+        .endpoint
+        .request()
+        .map_err(ConnectError::Request)?;
     if let Some(headers) = headers {
         // Replaces headers of the same name; keeps every value given.
         request.headers_mut().extend(headers);
@@ -267,7 +271,7 @@ fn upgrade(
         std::panic::catch_unwind(AssertUnwindSafe(|| hook(attempt, &mut request)))
             .map_err(|_| ConnectError::RequestHookPanicked)?;
     }
-    Ok(Upgrade::new(request, stream, spec.connect.websocket)?)
+    Upgrade::new(request, stream, spec.connect.websocket).map_err(ConnectError::Request)
 }
 
 impl Wire for Socket {

@@ -250,7 +250,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn acked_follows_open_and_is_never_folded_into_lagged() {
+    fn open_and_acked_are_never_folded_into_lagged() {
         let shared = Shared::new(Outbound::new(8, None), 1);
         let change = |to| Action::StatusChanged {
             from: Status::Connecting,
@@ -258,8 +258,13 @@ mod tests {
             cause: Cause::SocketOpened,
             attempt: 1,
         };
-        // The buffer (capacity 1) fills; the next notice is counted.
+        // The buffer (capacity 1) fills; the next notice is counted, but
+        // Open and its ack always go in, in that order.
         shared.status_changed("ws://x", change(Status::AwaitingAck), None);
+        shared.emit(SessionEvent::ReconnectScheduled {
+            attempt: 2,
+            delay: std::time::Duration::ZERO,
+        });
         shared.status_changed("ws://x", change(Status::Open), None);
         let acking = Acking {
             attempt: 1,
@@ -283,6 +288,7 @@ mod tests {
             [
                 "status awaiting_ack",
                 "lagged 1",
+                "status open",
                 r#"acked 1 {"type":"hello_ack"}"#
             ]
         );

@@ -162,6 +162,10 @@ impl Inner {
             event,
             SessionEvent::Closed(_)
                 | SessionEvent::Unsent(_)
+                | SessionEvent::Status {
+                    to: Status::Open,
+                    ..
+                }
                 | SessionEvent::Acked { .. }
                 | SessionEvent::Message(_)
                 | SessionEvent::Binary(_)

@@ -33,7 +33,7 @@ use super::Config;
 pub enum Failure {
     /// The transport never opened (see [`ConnectFailure`]).
     Connect(ConnectFailure),
-    /// The hello builder failed (or the hello could not be written).
+    /// The hello builder failed .
     HelloFailed,
     /// The ack deadline passed.
     AckTimeout,
