@@ -33,7 +33,7 @@ use super::Config;
 pub enum Failure {
     /// The transport never opened (see [`ConnectFailure`]).
     Connect(ConnectFailure),
-    /// The hello builder failed .
+    /// The hello builder (or the after-ack builder) failed.
     HelloFailed,
     /// The ack deadline passed.
     AckTimeout,
