@@ -34,7 +34,7 @@ impl Acking {
                 let (previous_ack, last_disconnect) = {
                     let inner = shared.lock();
                     // Not yet replaced by this ack: that happens on `FlushQueue`.
-                    (inner.last_ack.clone(), inner.last_disconnect.clone())
+                    (inner.last_ack(), inner.last_disconnect.clone())
                 };
                 let context = AfterAckContext {
                     attempt,
@@ -63,7 +63,7 @@ impl Shared {
         let inner = self.lock();
         HelloContext {
             attempt,
-            previous_ack: inner.last_ack.clone(),
+            previous_ack: inner.last_ack(),
             last_disconnect: inner.last_disconnect.clone(),
         }
     }

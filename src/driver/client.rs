@@ -114,7 +114,7 @@ impl Client {
     /// The latest ack frame (of this or an earlier connection), if any
     /// attempt was acked; see [`SessionEvent::Acked`](super::SessionEvent::Acked).
     pub fn last_ack(&self) -> Option<serde_json::Value> {
-        self.shared().lock().last_ack.clone()
+        self.shared().lock().last_ack()
     }
 
     /// Messages waiting in the outbound queue (0 without a queue).

@@ -120,7 +120,7 @@ impl Shared {
             self.enter_locked(&mut inner, (from, Status::Open, cause, attempt));
         }
         if let Some(ack) = ack {
-            inner.last_ack = Some(ack.clone());
+            inner.last_ack = Some(ack.to_string().into_boxed_str());
             self.push_locked(&mut inner, SessionEvent::Acked { attempt, ack });
         }
         drop(inner);
@@ -294,7 +294,7 @@ mod tests {
         );
         assert_eq!(inner.status, Status::Open);
         assert_eq!(
-            inner.last_ack,
+            inner.last_ack(),
             Some(serde_json::json!({"type": "hello_ack"}))
         );
     }
