@@ -1,6 +1,8 @@
 //! `ClientBuilder`: everything a session needs, checked at construction.
 
 use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use async_tungstenite::tungstenite::handshake::client::Request;
@@ -13,6 +15,7 @@ use super::client::{Client, Owner};
 use super::config::{DeliveryConfig, DeliveryConfigError, TransportConfig, TransportConfigError};
 use super::connect::{ConnectSpec, default_tls_config};
 use super::context::{AfterAckContext, AfterAckFrame, HelloContext};
+use super::dial::Resolver;
 use super::endpoint::{Endpoint, UrlError};
 use super::events::Events;
 use super::failure::FailurePolicyFn;
@@ -64,6 +67,7 @@ pub struct ClientBuilder {
     request_headers: Option<Arc<HeadersFn>>,
     after_ack: Option<Arc<AfterAckFn>>,
     failure_policy: Option<Arc<FailurePolicyFn>>,
+    resolver: Resolver,
     /// The parsed, shared part of every session built from this builder;
     /// rebuilt after any change. Sharing it keeps per-session memory low.
     spec: Arc<OnceLock<Arc<Spec>>>,
@@ -96,6 +100,7 @@ impl ClientBuilder {
             request_headers: None,
             after_ack: None,
             failure_policy: None,
+            resolver: Resolver::default(),
             spec: Arc::new(OnceLock::new()),
         }
     }
@@ -317,6 +322,18 @@ impl ClientBuilder {
         self.changed()
     }
 
+    /// For tests: resolves host names with `resolve` (host and port in,
+    /// addresses in preference order out) instead of the system's resolver.
+    /// IP literals are never resolved.
+    #[doc(hidden)]
+    pub fn resolver(
+        mut self,
+        resolve: impl Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
+    ) -> Self {
+        self.resolver = Resolver::custom(Arc::new(resolve));
+        self.changed()
+    }
+
     /// Validates everything and returns the handle, the event stream and
     /// the session future. Spawn the future on any executor; nothing
     /// happens until it is first polled.
@@ -368,6 +385,7 @@ impl ClientBuilder {
                 tls,
                 websocket: self.transport.websocket_config(),
                 nodelay: self.transport.nodelay,
+                resolver: self.resolver.clone(),
             },
             hello: self.hello.clone(),
             ack: self.ack.clone(),

@@ -2,7 +2,7 @@
 //! The connect deadline is the core's; dropping the future cancels it all.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -14,6 +14,7 @@ use futures_lite::{AsyncRead, AsyncWrite};
 use futures_rustls::rustls::{self, ClientConfig, RootCertStore};
 use futures_rustls::{TlsConnector, client::TlsStream};
 
+use super::dial::{self, Attempts, Resolver};
 use super::endpoint::Endpoint;
 use super::meter::Metered;
 
@@ -99,13 +100,16 @@ pub enum ConnectError {
         /// The resolver's error.
         source: io::Error,
     },
-    /// No resolved address accepted a TCP connection.
-    #[error("tcp connect to {addr} failed: {source}")]
+    /// No address accepted a TCP connection. The addresses were raced
+    /// (Happy Eyeballs, RFC 8305); the failure policy sees
+    /// [`ConnectFailure::Io`](crate::ConnectFailure::Io) with the kind of the
+    /// most telling error: the last one that is more than a missing route or
+    /// address (an IPv6 address on an IPv4-only network), else the last.
+    #[error("tcp connect failed: {}", Attempts(.attempts))]
     Tcp {
-        /// The last address tried.
-        addr: SocketAddr,
-        /// The socket error.
-        source: io::Error,
+        /// Every address tried with its socket error, in the order tried
+        /// (families interleaved). Never empty.
+        attempts: Vec<(SocketAddr, io::Error)>,
     },
     /// The TLS handshake failed (an untrusted certificate lands here).
     #[error("tls handshake with {host} failed: {source}")]
@@ -172,24 +176,19 @@ pub(crate) struct ConnectSpec {
     pub websocket: WebSocketConfig,
     /// Disable Nagle's algorithm.
     pub nodelay: bool,
+    /// How host names are resolved (the system's resolver unless a test
+    /// injected one).
+    pub resolver: Resolver,
 }
 
-/// Phase one of an attempt: resolve, TCP connect, TLS when `wss://`.
+/// Phase one of an attempt: resolve and TCP connect (`dial`, racing the
+/// addresses), TLS when `wss://`.
 ///
 /// The upgrade that follows is `upgrade::Upgrade`, kept
 /// inline in the link rather than boxed.
 pub(crate) async fn open_stream(spec: &ConnectSpec) -> Result<MaybeTls, ConnectError> {
     let host = spec.endpoint.host();
-    let port = spec.endpoint.port();
-    let tcp = match host.parse::<IpAddr>() {
-        Ok(ip) => {
-            let addr = SocketAddr::new(ip, port);
-            Async::<TcpStream>::connect(addr)
-                .await
-                .map_err(|source| ConnectError::Tcp { addr, source })?
-        }
-        Err(_) => connect_resolved(host, port).await?,
-    };
+    let tcp = dial::tcp(host, spec.endpoint.port(), &spec.resolver).await?;
     if spec.nodelay {
         // Best-effort: a failure here only costs latency.
         let _ = tcp.get_ref().set_nodelay(true);
@@ -209,25 +208,4 @@ pub(crate) async fn open_stream(spec: &ConnectSpec) -> Result<MaybeTls, ConnectE
             Ok(MaybeTls::Tls(Box::new(tls)))
         }
     }
-}
-
-/// Resolves `host` and tries each address in turn.
-async fn connect_resolved(host: &str, port: u16) -> Result<Async<TcpStream>, ConnectError> {
-    let addrs = smol::net::resolve((host, port))
-        .await
-        .map_err(|source| ConnectError::Resolve {
-            host: host.to_owned(),
-            source,
-        })?;
-    let mut last_err = ConnectError::Resolve {
-        host: host.to_owned(),
-        source: io::Error::new(io::ErrorKind::NotFound, "no addresses"),
-    };
-    for addr in addrs {
-        match Async::<TcpStream>::connect(addr).await {
-            Ok(s) => return Ok(s),
-            Err(source) => last_err = ConnectError::Tcp { addr, source },
-        }
-    }
-    Err(last_err)
 }

@@ -3,8 +3,8 @@
 //! machine's actions; every decision stays in the core. Its public types
 //! are re-exported at the crate root; this module is private.
 //!
-//! Layout, from the wire up: `endpoint` (the URL), `connect` (resolve, TCP,
-//! TLS), `upgrade` (RFC 6455 §4.1), `meter` (what the transport took),
+//! Layout, from the wire up: `endpoint` (the URL), `dial` (resolve, then
+//! race the addresses: Happy Eyeballs), `connect` (TCP, TLS), `upgrade` (RFC 6455 §4.1), `meter` (what the transport took),
 //! `link` (one attempt's transport as one value), `inbound` (what a frame
 //! means), `outbound` (the one owner of every message), `session` (the
 //! loop), and the caller's side: `client`, `events`, `session_event`,
@@ -18,6 +18,7 @@ mod config;
 mod connect;
 mod context;
 mod core_slot;
+mod dial;
 mod endpoint;
 mod events;
 mod failure;
