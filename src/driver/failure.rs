@@ -50,7 +50,7 @@ fn telling_kind(attempts: &[(SocketAddr, io::Error)]) -> io::ErrorKind {
     let kinds = || attempts.iter().map(|(_, e)| e.kind());
     kinds()
         .rfind(|k| !matches!(k, NetworkUnreachable | HostUnreachable | AddrNotAvailable))
-        .or_else(|| kinds().last())
+        .or_else(|| kinds().next_back())
         .unwrap_or(io::ErrorKind::Other)
 }
 
