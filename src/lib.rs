@@ -76,6 +76,15 @@
 //!   attempt's [`ConnectError::RequestHook`], retried.
 //!   [`ClientBuilder::request`] adjusts the request synchronously.
 //!
+//! # Networks
+//!
+//! A host name is resolved off the executor and its addresses are raced
+//! the Happy Eyeballs way (RFC 8305): IPv6 and IPv4 alternate, the next
+//! address starts 250 ms after the previous one (at once when it fails),
+//! the first connection wins, so a blackholed address costs 250 ms rather
+//! than the connect deadline; when all fail, [`ConnectError::Tcp`] lists
+//! each address with its error.
+//!
 //! # Driving the core by hand
 //!
 //! The machine never reads a clock: pass `now`, drain actions after every
