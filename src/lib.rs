@@ -176,6 +176,7 @@ pub use driver::{
     QueueConfig, SendError, SendErrorKind, Sent, Session, SessionEvent, TransportConfig,
     TransportConfigError, UpgradeResponse, UrlError, default_tls_config, redact,
 };
+pub use driver::{ProxyError, ProxyUrlError};
 pub use fsm::{
     Attempt, Cause, CloseReason, CloseRule, Config, ConfigError, ConnectFailure, Failure,
     RejectedBy, Status, Verdict,

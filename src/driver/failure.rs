@@ -36,6 +36,7 @@ impl ConnectError {
             | ConnectError::RequestHookPanicked => ConnectFailure::Request,
             ConnectError::Upgrade(_) => ConnectFailure::Handshake,
             ConnectError::Deadline { .. } => ConnectFailure::Deadline,
+            ConnectError::Proxy(e) => e.failure(),
         }
     }
 }
