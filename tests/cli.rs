@@ -69,6 +69,7 @@ impl Cli {
     /// [`spawn`](Self::spawn) with `RUST_LOG` set to `rust_log`.
     fn spawn_logging(args: &[&str], rust_log: Option<&str>) -> Cli {
         let mut command = Command::new(example_bin::path("wsclient"));
+        example_bin::without_proxy_env(&mut command);
         match rust_log {
             Some(spec) => command.env("RUST_LOG", spec),
             None => command.env_remove("RUST_LOG"),
