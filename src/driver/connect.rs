@@ -17,6 +17,7 @@ use futures_rustls::{TlsConnector, client::TlsStream};
 use super::dial::{self, Attempts, Resolver};
 use super::endpoint::Endpoint;
 use super::meter::Metered;
+use super::proxy::{Proxy, ProxyError};
 
 /// The default TLS setup: ring as the crypto provider (never the
 /// process-wide default, which panics unless exactly one provider is
@@ -136,6 +137,12 @@ pub enum ConnectError {
     /// failed for this attempt (e.g. its token fetch failed).
     #[error("the request hook failed: {0}")]
     RequestHook(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The proxy gave no tunnel to the broker: what it answered (an HTTP
+    /// status, a SOCKS5 reply code, a refusal of the credentials) or why
+    /// its answer could not be read. (Failing to reach the proxy at all is
+    /// `Resolve` or `Tcp` with the proxy's name or address.)
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
     /// The connect deadline (`Config::connect_timeout`) passed before the
     /// socket opened (resolve, TCP, TLS and the upgrade together).
     #[error("connect deadline of {after:?} passed before the socket opened")]
@@ -179,6 +186,8 @@ pub(crate) struct ConnectSpec {
     /// How host names are resolved (the system's resolver unless a test
     /// injected one).
     pub resolver: Resolver,
+    /// The proxy every attempt tunnels through, if any.
+    pub proxy: Option<Proxy>,
 }
 
 /// Phase one of an attempt: resolve and TCP connect (`dial`, racing the
@@ -187,12 +196,25 @@ pub(crate) struct ConnectSpec {
 /// The upgrade that follows is `upgrade::Upgrade`, kept
 /// inline in the link rather than boxed.
 pub(crate) async fn open_stream(spec: &ConnectSpec) -> Result<MaybeTls, ConnectError> {
-    let host = spec.endpoint.host();
-    let tcp = dial::tcp(host, spec.endpoint.port(), &spec.resolver).await?;
+    // Through a proxy, TCP goes to the proxy and the tunnel on to the broker;
+    // either way the addresses race (Happy Eyeballs).
+    let (host, port) = match &spec.proxy {
+        Some(proxy) => (proxy.host(), proxy.port()),
+        None => (spec.endpoint.host(), spec.endpoint.port()),
+    };
+    let tcp = dial::tcp(host, port, &spec.resolver).await?;
     if spec.nodelay {
         // Best-effort: a failure here only costs latency.
         let _ = tcp.get_ref().set_nodelay(true);
     }
+    let mut tcp = tcp;
+    if let Some(proxy) = &spec.proxy {
+        proxy
+            .tunnel(&mut tcp, spec.endpoint.host(), spec.endpoint.port())
+            .await?;
+    }
+    // TLS verifies the broker's name, through a tunnel too.
+    let host = spec.endpoint.host();
     match &spec.tls {
         None => Ok(MaybeTls::Plain(tcp)),
         Some(config) => {

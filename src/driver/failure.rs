@@ -38,6 +38,7 @@ impl ConnectError {
             | ConnectError::RequestHookPanicked => ConnectFailure::Request,
             ConnectError::Upgrade(_) => ConnectFailure::Handshake,
             ConnectError::Deadline { .. } => ConnectFailure::Deadline,
+            ConnectError::Proxy(e) => e.failure(),
         }
     }
 }
