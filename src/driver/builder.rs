@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
 
 use async_tungstenite::tungstenite::handshake::client::Request;
 use async_tungstenite::tungstenite::http::HeaderMap;
@@ -21,6 +22,7 @@ use super::queue::OutboundQueue;
 use super::session::Session;
 use super::shared::Shared;
 use super::spec::{AckFn, AfterAckFn, HeadersFn, HelloError, HelloFn, HookError, RequestFn, Spec};
+use super::wake::WallClock;
 
 /// Why a session could not be built. Every caller mistake lands here, at
 /// construction, never later.
@@ -64,6 +66,7 @@ pub struct ClientBuilder {
     request_headers: Option<Arc<HeadersFn>>,
     after_ack: Option<Arc<AfterAckFn>>,
     failure_policy: Option<Arc<FailurePolicyFn>>,
+    wall_clock: Option<WallClock>,
     /// The parsed, shared part of every session built from this builder;
     /// rebuilt after any change. Sharing it keeps per-session memory low.
     spec: Arc<OnceLock<Arc<Spec>>>,
@@ -96,6 +99,7 @@ impl ClientBuilder {
             request_headers: None,
             after_ack: None,
             failure_policy: None,
+            wall_clock: None,
             spec: Arc::new(OnceLock::new()),
         }
     }
@@ -317,6 +321,15 @@ impl ClientBuilder {
         self.changed()
     }
 
+    /// Test hook, not part of the API: the wall clock the session compares
+    /// with the monotonic one to notice that the host slept (default
+    /// `SystemTime::now`), so a test can make it jump.
+    #[doc(hidden)]
+    pub fn wall_clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.wall_clock = Some(Arc::new(clock));
+        self.changed()
+    }
+
     /// Validates everything and returns the handle, the event stream and
     /// the session future. Spawn the future on any executor; nothing
     /// happens until it is first polled.
@@ -376,6 +389,7 @@ impl ClientBuilder {
             after_ack: self.after_ack.clone(),
             binary: self.delivery.binary,
             failure_policy: self.failure_policy.clone(),
+            wall_clock: self.wall_clock.clone(),
         })
     }
 
