@@ -212,6 +212,44 @@
 //! assert!(!format!("{builder:?}").contains("secret"));
 //! ```
 //!
+//! # Waking from sleep
+//!
+//! On Linux the monotonic clock stops while the machine is suspended, so a
+//! link that died during a night's sleep would look fresh at wake and be
+//! replaced only `stale_after` later. The session compares the wall clock
+//! with the monotonic one whenever it is polled: when wall time ran ahead by
+//! more than 2 s between two polls, the host slept, and the core
+//! ([`fsm::Event::Woke`]) sends a ping at once and drops the link (close
+//! 1001, [`Cause::WakeProbeFailed`], retried like [`Failure::Stale`]) unless
+//! something arrives within [`Config::wake_probe`] (default 5 s). An idle
+//! session is polled at its next deadline, so the detection may lag the
+//! wake by up to `ping_interval`.
+//!
+//! # Runtimes: what the crate needs from its host
+//!
+//! The driver is built on async-io (sockets, the one timer per session)
+//! and futures-io; it needs no particular executor:
+//!
+//! - [`ClientBuilder::build`] returns the [`Session`] future, which runs on
+//!   any executor: `smol::block_on`, a local or global smol executor, or a
+//!   tokio runtime (`tokio::spawn(session)`, multi-thread or current-thread;
+//!   `tests/driver_tokio.rs` runs one through hello, ack, echo and close).
+//!   Nothing of tokio's reactor is used, so no tokio feature is needed.
+//! - [`ClientBuilder::spawn`] is the convenience that puts the session on
+//!   smol's global executor; that executor (one thread named `smol-1`, or
+//!   `SMOL_THREADS`) exists only if something calls `smol::spawn`.
+//! - async-io drives its reactor (epoll on Linux) from a helper thread
+//!   named `async-io`, started on first use and kept for the life of the
+//!   process: **one thread per process, however many sessions**, with a
+//!   default std stack (2 MiB of address space reserved, only the touched
+//!   pages resident) and the reactor's registrations (one per socket and
+//!   timer). Under `smol::block_on` the blocked thread drives the reactor
+//!   itself and the helper mostly sleeps; under another runtime the helper
+//!   wakes the session's tasks, so each wake-up crosses one thread.
+//! - A host name (not an IP address) is resolved through `blocking`'s pool
+//!   (threads named `blocking-N`, started on demand, each gone after
+//!   500 ms idle), so the executor never blocks on DNS.
+//!
 //! # Logging
 //!
 //! Every transition is logged through [`log`] at debug (from, to, cause,

@@ -169,6 +169,7 @@ fn exploration_upholds_every_invariant() {
         Cause::AckTimeout,
         Cause::Acked,
         Cause::Stale,
+        Cause::WakeProbeFailed,
         Cause::PeerClosed,
         Cause::TransportLost,
         Cause::MessageTooBig,
@@ -522,6 +523,7 @@ fn the_checker_rejects_broken_edges() {
                 since: t0,
                 last_activity: t0,
                 next_ping: t0 + cfg.ping_interval,
+                probe: None,
             }),
             Event::Activity { attempt: 1 },
             with(State::Open {
@@ -529,6 +531,7 @@ fn the_checker_rejects_broken_edges() {
                 since: t0,
                 last_activity: t0 + Duration::from_secs(5),
                 next_ping: t0 + cfg.ping_interval,
+                probe: None,
             }),
             vec![],
         ),

@@ -17,7 +17,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence, TestRunner};
 use ws_lifecycle::fsm::explore::REFUSED;
 use ws_lifecycle::fsm::{
-    Action, CloseRule, Config, ConnectFailure, Event, MAX_DURATION, Machine, State, Status,
+    Action, Cause, CloseRule, Config, ConnectFailure, Event, MAX_DURATION, Machine, State, Status,
     Verdict, backoff, step,
 };
 
@@ -76,6 +76,8 @@ fn input() -> impl Strategy<Value = Input> {
         4 => Just(16),
         1 => prop::sample::select(&[17u8, 18, 19, 21][..]),
         2 => Just(20),
+        // The host woke from a suspend.
+        3 => Just(22),
     ];
     let offset = prop_oneof![8 => Just(0i8), 1 => Just(-1i8), 1 => Just(1i8)];
     let delta_ms = prop_oneof![6 => 0u32..2_000, 2 => 0u32..100_000];
@@ -114,6 +116,7 @@ fn config() -> impl Strategy<Value = Config> {
         positive(60_000),
         dur(60_000),
         positive(3_000),
+        positive(10_000),
     );
     let backoff = (
         proptest::collection::vec(dur(40_000), 1..7),
@@ -143,7 +146,7 @@ fn config() -> impl Strategy<Value = Config> {
     );
     (timing, backoff, policy).prop_map(
         |(
-            (connect_timeout, ack_timeout, ping_interval, stale_extra, close_grace),
+            (connect_timeout, ack_timeout, ping_interval, stale_extra, close_grace, wake_probe),
             (backoff, jitter, min_delay, stable_after),
             (
                 terminal_closes,
@@ -166,6 +169,7 @@ fn config() -> impl Strategy<Value = Config> {
                 ack_timeout,
                 ping_interval,
                 stale_after,
+                wake_probe,
                 backoff,
                 jitter,
                 min_delay,
@@ -255,6 +259,7 @@ fn feed(i: Input, m: &Machine, last_connect: u64) -> Feed {
             u64::from(i.delta_ms) * 10,
         ))),
         21 => Event::Timeout.judged(Verdict::Terminal),
+        22 => Event::Woke,
         // "Progress": what a healthy broker would send next.
         _ => match m.status() {
             Status::Connecting => Event::SocketOpened { attempt },
@@ -591,4 +596,67 @@ fn hinted_delays_stay_within_bounds_for_any_config() {
             Ok(16)
         },
     );
+}
+
+/// For any configuration and any moment of an Open connection: after a
+/// wake-up, with nothing inbound and reading not paused, the link is gone
+/// no later than `wake + wake_probe` (earlier only when the stale deadline
+/// came first), and until then only pings go out.
+#[test]
+fn a_silent_link_never_outlives_the_wake_probe() {
+    run_property(
+        "a_silent_link_never_outlives_the_wake_probe",
+        (config(), 0u64..600_000, 0u64..600_000),
+        |(cfg, quiet_ms, wake_ms)| {
+            let t0 = Instant::now();
+            let mut m = Machine::new(cfg.clone(), t0).map_err(|e| e.to_string())?;
+            m.handle(Event::SocketOpened { attempt: 1 }, t0);
+            m.handle(Event::Ack { attempt: 1 }, t0);
+            let last = t0 + Duration::from_millis(quiet_ms);
+            m.handle(Event::Activity { attempt: 1 }, last);
+            std::iter::from_fn(|| m.poll_action()).for_each(drop);
+            let wake = last + Duration::from_millis(wake_ms);
+            // The host slept through any pings due before the wake (a
+            // driver fires them late, or not at all); stale first is stale.
+            if last.checked_add(cfg.stale_after).is_some_and(|s| s <= wake) {
+                return Ok(1);
+            }
+            m.handle(Event::Woke, wake);
+            let woke: Vec<Action> = std::iter::from_fn(|| m.poll_action()).collect();
+            if woke != [Action::SendPing { attempt: 1 }] {
+                return Err(format!("Woke in Open emitted {woke:?}"));
+            }
+            let Some(limit) = wake.checked_add(cfg.wake_probe) else {
+                return Ok(1); // past the end of time
+            };
+            if m.poll_timeout().is_none_or(|t| t > limit) {
+                return Err(format!(
+                    "next deadline {:?} after the probe",
+                    m.poll_timeout()
+                ));
+            }
+            // Anything due in between is a ping, or the stale deadline:
+            // at the probe's deadline the link is gone either way.
+            m.handle_timeout(limit);
+            let actions: Vec<Action> = std::iter::from_fn(|| m.poll_action()).collect();
+            let cause = actions.iter().find_map(|a| match a {
+                Action::StatusChanged { cause, .. } => Some(*cause),
+                _ => None,
+            });
+            if m.status() == Status::Open
+                || !matches!(
+                    cause,
+                    Some(Cause::WakeProbeFailed | Cause::Stale | Cause::GaveUp)
+                )
+                || names_of(&actions)[..2] != ["SendClose", "DropTransport"]
+            {
+                return Err(format!("at the probe's deadline: {actions:?}"));
+            }
+            Ok(2)
+        },
+    );
+}
+
+fn names_of(actions: &[Action]) -> Vec<&'static str> {
+    actions.iter().map(Action::name).collect()
 }

@@ -1014,6 +1014,7 @@ fn huge() -> Config {
         ack_timeout: MAX_DURATION,
         ping_interval: MAX_DURATION - NS,
         stale_after: MAX_DURATION,
+        wake_probe: MAX_DURATION,
         backoff: vec![MAX_DURATION],
         jitter: 0.5,
         min_delay: MAX_DURATION,

@@ -42,9 +42,15 @@ enum Rep {
     OpenSilentPaused,
     /// Reconnecting with reading paused: the retry does not run.
     ReconnectingPaused,
+    /// Open, attempt 2, one second after the host woke from a suspend 1 s
+    /// after the ack: the next deadline is the wake probe's.
+    OpenProbing,
+    /// OpenProbing with reading paused: the probe does not run, the next
+    /// deadline is the ping.
+    OpenProbingPaused,
 }
 
-const REPS: [Rep; 10] = [
+const REPS: [Rep; 12] = [
     Rep::Connecting,
     Rep::AwaitingAck,
     Rep::Open,
@@ -55,6 +61,8 @@ const REPS: [Rep; 10] = [
     Rep::AwaitingAckPaused,
     Rep::OpenSilentPaused,
     Rep::ReconnectingPaused,
+    Rep::OpenProbing,
+    Rep::OpenProbingPaused,
 ];
 
 /// The events, as classes. Socket events carry attempt 2 (the representative's).
@@ -100,9 +108,11 @@ enum Ev {
     /// `Timeout` at the deadline, judged terminal by the caller (the verdict
     /// applies only when the timer due reports a failure).
     JudgedTimeout,
+    /// The host woke from a suspend.
+    Woke,
 }
 
-const EVS: [Ev; 24] = [
+const EVS: [Ev; 25] = [
     Ev::SocketOpened,
     Ev::ConnectFailed,
     Ev::HelloFailed,
@@ -127,6 +137,7 @@ const EVS: [Ev; 24] = [
     Ev::JudgedTransportLost,
     Ev::JudgedConnectFailed,
     Ev::JudgedTimeout,
+    Ev::Woke,
 ];
 
 /// What a row expects.
@@ -134,7 +145,8 @@ const EVS: [Ev; 24] = [
 enum Out {
     /// Does not apply: no actions, lifecycle unchanged.
     Ignored,
-    /// No actions; only Open's `last_activity` moves to the event's time.
+    /// No actions; only Open's `last_activity` moves to the event's time
+    /// (and a wake probe is cleared).
     Touch,
     /// Same state, these actions, no status change (a ping).
     Emit(&'static [&'static str]),
@@ -218,6 +230,7 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::Connecting, Ev::JudgedTransportLost, Ignored),
     (Rep::Connecting, Ev::JudgedConnectFailed, Go(S::Closed, Cause::Rejected, DROP_CLOSED)),
     (Rep::Connecting, Ev::JudgedTimeout, Go(S::Closed, Cause::Rejected, DROP_CLOSED)),
+    (Rep::Connecting, Ev::Woke, Ignored),
     // ── AwaitingAck (attempt 2) ─────────────────────────────────────────
     (Rep::AwaitingAck, Ev::SocketOpened,       Ignored),
     (Rep::AwaitingAck, Ev::ConnectFailed,      Ignored),
@@ -243,6 +256,7 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::AwaitingAck, Ev::JudgedTransportLost, Go(S::Closed, Cause::Rejected, REJECTED)),
     (Rep::AwaitingAck, Ev::JudgedConnectFailed, Ignored),
     (Rep::AwaitingAck, Ev::JudgedTimeout, Go(S::Closed, Cause::Rejected, OWN_DROP_REJECTED)),
+    (Rep::AwaitingAck, Ev::Woke, Ignored),
     // ── Open (attempt 2, just acked; next deadline: ping) ───────────────
     (Rep::Open, Ev::SocketOpened,       Ignored),
     (Rep::Open, Ev::ConnectFailed,      Ignored),
@@ -268,6 +282,7 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::Open, Ev::JudgedTransportLost, Go(S::Closed, Cause::Rejected, REJECTED)),
     (Rep::Open, Ev::JudgedConnectFailed, Ignored),
     (Rep::Open, Ev::JudgedTimeout, Emit(&["SendPing"])),
+    (Rep::Open, Ev::Woke, Emit(&["SendPing"])),
     // ── Open (attempt 2, silent for 60 s; next deadline: stale) ─────────
     (Rep::OpenSilent, Ev::SocketOpened,       Ignored),
     (Rep::OpenSilent, Ev::ConnectFailed,      Ignored),
@@ -293,6 +308,7 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::OpenSilent, Ev::JudgedTransportLost, Go(S::Closed, Cause::Rejected, REJECTED)),
     (Rep::OpenSilent, Ev::JudgedConnectFailed, Ignored),
     (Rep::OpenSilent, Ev::JudgedTimeout, Go(S::Closed, Cause::Rejected, OWN_DROP_REJECTED)),
+    (Rep::OpenSilent, Ev::Woke, Emit(&["SendPing"])),
     // ── Reconnecting (attempt 2 failed; attempt 3 pending) ──────────────
     (Rep::Reconnecting, Ev::SocketOpened,       Ignored),
     (Rep::Reconnecting, Ev::ConnectFailed,      Ignored),
@@ -318,6 +334,7 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::Reconnecting, Ev::JudgedTransportLost, Ignored),
     (Rep::Reconnecting, Ev::JudgedConnectFailed, Ignored),
     (Rep::Reconnecting, Ev::JudgedTimeout, Go(S::Connecting, Cause::RetryDue, &["StatusChanged", "Connect"])),
+    (Rep::Reconnecting, Ev::Woke, Ignored),
     // ── Closing (attempt 2) ─────────────────────────────────────────────
     (Rep::Closing, Ev::SocketOpened,       Ignored),
     (Rep::Closing, Ev::ConnectFailed,      Ignored),
@@ -343,6 +360,7 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::Closing, Ev::JudgedTransportLost, Go(S::Closed, Cause::CloseCompleted, DROP_CLOSED)),
     (Rep::Closing, Ev::JudgedConnectFailed, Ignored),
     (Rep::Closing, Ev::JudgedTimeout, Go(S::Closed, Cause::CloseGraceExpired, DROP_CLOSED)),
+    (Rep::Closing, Ev::Woke, Ignored),
     // ── Closed: absorbs everything ──────────────────────────────────────
     (Rep::Closed, Ev::SocketOpened,       Ignored),
     (Rep::Closed, Ev::ConnectFailed,      Ignored),
@@ -368,6 +386,7 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::Closed, Ev::JudgedTransportLost, Ignored),
     (Rep::Closed, Ev::JudgedConnectFailed, Ignored),
     (Rep::Closed, Ev::JudgedTimeout, Ignored),
+    (Rep::Closed, Ev::Woke, Ignored),
     // ── AwaitingAck (attempt 2), reading paused: no ack deadline ────────
     (Rep::AwaitingAckPaused, Ev::SocketOpened,       Ignored),
     (Rep::AwaitingAckPaused, Ev::ConnectFailed,      Ignored),
@@ -393,6 +412,7 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::AwaitingAckPaused, Ev::JudgedTransportLost, Go(S::Closed, Cause::Rejected, REJECTED)),
     (Rep::AwaitingAckPaused, Ev::JudgedConnectFailed, Ignored),
     (Rep::AwaitingAckPaused, Ev::JudgedTimeout, Ignored),
+    (Rep::AwaitingAckPaused, Ev::Woke, Ignored),
     // ── Open (attempt 2, silent, stale overdue), reading paused: pings only
     (Rep::OpenSilentPaused, Ev::SocketOpened,       Ignored),
     (Rep::OpenSilentPaused, Ev::ConnectFailed,      Ignored),
@@ -418,6 +438,7 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::OpenSilentPaused, Ev::JudgedTransportLost, Go(S::Closed, Cause::Rejected, REJECTED)),
     (Rep::OpenSilentPaused, Ev::JudgedConnectFailed, Ignored),
     (Rep::OpenSilentPaused, Ev::JudgedTimeout, Emit(&["SendPing"])),
+    (Rep::OpenSilentPaused, Ev::Woke, Emit(&["SendPing"])),
     // ── Reconnecting (attempt 3 pending), reading paused: no retry ──────
     (Rep::ReconnectingPaused, Ev::SocketOpened,       Ignored),
     (Rep::ReconnectingPaused, Ev::ConnectFailed,      Ignored),
@@ -443,6 +464,59 @@ const TABLE: &[(Rep, Ev, Out)] = &[
     (Rep::ReconnectingPaused, Ev::JudgedTransportLost, Ignored),
     (Rep::ReconnectingPaused, Ev::JudgedConnectFailed, Ignored),
     (Rep::ReconnectingPaused, Ev::JudgedTimeout, Ignored),
+    (Rep::ReconnectingPaused, Ev::Woke, Ignored),
+    // ── Open (attempt 2), probing after a wake-up; next deadline: probe ──
+    (Rep::OpenProbing, Ev::SocketOpened,       Ignored),
+    (Rep::OpenProbing, Ev::ConnectFailed,      Ignored),
+    (Rep::OpenProbing, Ev::HelloFailed,        Ignored),
+    (Rep::OpenProbing, Ev::Ack,                Touch),
+    (Rep::OpenProbing, Ev::Activity,           Touch),
+    (Rep::OpenProbing, Ev::PeerClosedNormal,   Go(S::Reconnecting, Cause::PeerClosed, FAIL_OPENED)),
+    (Rep::OpenProbing, Ev::PeerClosedTerminal, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::OpenProbing, Ev::TransportLost,      Go(S::Reconnecting, Cause::TransportLost, FAIL_OPENED)),
+    (Rep::OpenProbing, Ev::MessageTooBig,      Go(S::Reconnecting, Cause::MessageTooBig, TOO_BIG)),
+    (Rep::OpenProbing, Ev::ProtocolError,      Go(S::Reconnecting, Cause::ProtocolError, OWN_DROP)),
+    (Rep::OpenProbing, Ev::ReadPaused,         Pause),
+    (Rep::OpenProbing, Ev::ReadResumed,        Ignored),
+    (Rep::OpenProbing, Ev::Close,              Go(S::Closing, Cause::CloseRequested, CLOSE_OPEN)),
+    (Rep::OpenProbing, Ev::ReconnectNow,       Go(S::Connecting, Cause::ReconnectNow, RECONNECT_OPENED)),
+    (Rep::OpenProbing, Ev::TimeoutAtDeadline,  Go(S::Reconnecting, Cause::WakeProbeFailed, OWN_DROP)),
+    (Rep::OpenProbing, Ev::TimeoutEarly,       Ignored),
+    (Rep::OpenProbing, Ev::OtherAttempt,       Ignored),
+    (Rep::OpenProbing, Ev::ConnectHttpTerminal, Ignored),
+    (Rep::OpenProbing, Ev::ConnectRetryAfter, Ignored),
+    (Rep::OpenProbing, Ev::PeerClosedPrefix, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::OpenProbing, Ev::PeerClosedPrefixMiss, Go(S::Reconnecting, Cause::PeerClosed, FAIL_OPENED)),
+    (Rep::OpenProbing, Ev::JudgedTransportLost, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::OpenProbing, Ev::JudgedConnectFailed, Ignored),
+    (Rep::OpenProbing, Ev::JudgedTimeout, Go(S::Closed, Cause::Rejected, OWN_DROP_REJECTED)),
+    (Rep::OpenProbing, Ev::Woke, Emit(&["SendPing"])),
+    // ── Open (attempt 2), probing, reading paused: the probe waits; pings go
+    (Rep::OpenProbingPaused, Ev::SocketOpened,       Ignored),
+    (Rep::OpenProbingPaused, Ev::ConnectFailed,      Ignored),
+    (Rep::OpenProbingPaused, Ev::HelloFailed,        Ignored),
+    (Rep::OpenProbingPaused, Ev::Ack,                Touch),
+    (Rep::OpenProbingPaused, Ev::Activity,           Touch),
+    (Rep::OpenProbingPaused, Ev::PeerClosedNormal,   Go(S::Reconnecting, Cause::PeerClosed, FAIL_OPENED)),
+    (Rep::OpenProbingPaused, Ev::PeerClosedTerminal, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::OpenProbingPaused, Ev::TransportLost,      Go(S::Reconnecting, Cause::TransportLost, FAIL_OPENED)),
+    (Rep::OpenProbingPaused, Ev::MessageTooBig,      Go(S::Reconnecting, Cause::MessageTooBig, TOO_BIG)),
+    (Rep::OpenProbingPaused, Ev::ProtocolError,      Go(S::Reconnecting, Cause::ProtocolError, OWN_DROP)),
+    (Rep::OpenProbingPaused, Ev::ReadPaused,         Ignored),
+    (Rep::OpenProbingPaused, Ev::ReadResumed,        Resume),
+    (Rep::OpenProbingPaused, Ev::Close,              Go(S::Closing, Cause::CloseRequested, CLOSE_OPEN)),
+    (Rep::OpenProbingPaused, Ev::ReconnectNow,       Go(S::Connecting, Cause::ReconnectNow, RECONNECT_OPENED)),
+    (Rep::OpenProbingPaused, Ev::TimeoutAtDeadline,  Emit(&["SendPing"])),
+    (Rep::OpenProbingPaused, Ev::TimeoutEarly,       Ignored),
+    (Rep::OpenProbingPaused, Ev::OtherAttempt,       Ignored),
+    (Rep::OpenProbingPaused, Ev::ConnectHttpTerminal, Ignored),
+    (Rep::OpenProbingPaused, Ev::ConnectRetryAfter, Ignored),
+    (Rep::OpenProbingPaused, Ev::PeerClosedPrefix, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::OpenProbingPaused, Ev::PeerClosedPrefixMiss, Go(S::Reconnecting, Cause::PeerClosed, FAIL_OPENED)),
+    (Rep::OpenProbingPaused, Ev::JudgedTransportLost, Go(S::Closed, Cause::Rejected, REJECTED)),
+    (Rep::OpenProbingPaused, Ev::JudgedConnectFailed, Ignored),
+    (Rep::OpenProbingPaused, Ev::JudgedTimeout, Emit(&["SendPing"])),
+    (Rep::OpenProbingPaused, Ev::Woke, Emit(&["SendPing"])),
 ];
 
 fn config() -> Config {
@@ -466,6 +540,7 @@ fn build(rep: Rep, t0: Instant, cfg: &Config) -> (Lifecycle, Instant) {
         Rep::AwaitingAckPaused => Rep::AwaitingAck,
         Rep::OpenSilentPaused => Rep::OpenSilent,
         Rep::ReconnectingPaused => Rep::Reconnecting,
+        Rep::OpenProbingPaused => Rep::OpenProbing,
         other => return build_unpaused(other, t0, cfg),
     };
     let (lc, now) = build_unpaused(unpaused, t0, cfg);
@@ -518,6 +593,12 @@ fn build_unpaused(rep: Rep, t0: Instant, cfg: &Config) -> (Lifecycle, Instant) {
     let open = go(&awaiting, Event::Ack { attempt: 2 }, now, cfg);
     match rep {
         Rep::Open => (open, now),
+        Rep::OpenProbing => {
+            now += Duration::from_secs(1);
+            let probing = go(&open, Event::Woke, now, cfg);
+            now += Duration::from_secs(1);
+            (probing, now)
+        }
         Rep::OpenSilent => {
             let mut lc = open;
             for _ in 0..2 {
@@ -649,6 +730,7 @@ fn inputs(ev: Ev, lc: &Lifecycle, now: Instant, cfg: &Config) -> Vec<(Event, Ins
             Event::Timeout.judged(Verdict::Terminal),
             due.unwrap_or(now + Duration::from_secs(3600)),
         )],
+        Ev::Woke => one(Event::Woke),
     }
 }
 
@@ -749,6 +831,7 @@ fn check(
                     since,
                     last_activity: at,
                     next_ping,
+                    probe: None,
                 }),
                 _ => lc.clone(),
             };
@@ -821,6 +904,8 @@ fn representatives_have_the_expected_shape() {
         (Rep::AwaitingAckPaused, S::AwaitingAck, Some(2)),
         (Rep::OpenSilentPaused, S::Open, Some(2)),
         (Rep::ReconnectingPaused, S::Reconnecting, None),
+        (Rep::OpenProbing, S::Open, Some(2)),
+        (Rep::OpenProbingPaused, S::Open, Some(2)),
     ];
     for (rep, status, attempt) in want {
         let (lc, _) = build(rep, t0, &cfg);
@@ -828,7 +913,10 @@ fn representatives_have_the_expected_shape() {
         assert_eq!(lc.state().transport_attempt(), attempt, "{rep:?}");
         let paused = matches!(
             rep,
-            Rep::AwaitingAckPaused | Rep::OpenSilentPaused | Rep::ReconnectingPaused
+            Rep::AwaitingAckPaused
+                | Rep::OpenSilentPaused
+                | Rep::ReconnectingPaused
+                | Rep::OpenProbingPaused
         );
         assert_eq!(lc.read_paused(), paused, "{rep:?}");
     }
@@ -917,6 +1005,7 @@ fn payloads_of_the_main_edges() {
             since: now + ms(1),
             last_activity: now + ms(1),
             next_ping: now + ms(1) + cfg.ping_interval,
+            probe: None,
         }
     );
     assert_eq!(

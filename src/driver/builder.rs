@@ -4,6 +4,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
 
 use async_tungstenite::tungstenite::handshake::client::Request;
 use async_tungstenite::tungstenite::http::HeaderMap;
@@ -25,6 +26,7 @@ use super::queue::OutboundQueue;
 use super::session::Session;
 use super::shared::Shared;
 use super::spec::{AckFn, AfterAckFn, HeadersFn, HelloError, HelloFn, HookError, RequestFn, Spec};
+use super::wake::WallClock;
 
 /// Why a session could not be built. Every caller mistake lands here, at
 /// construction, never later.
@@ -74,6 +76,7 @@ pub struct ClientBuilder {
     failure_policy: Option<Arc<FailurePolicyFn>>,
     resolver: Resolver,
     proxy: ProxySetting,
+    wall_clock: Option<WallClock>,
     /// The parsed, shared part of every session built from this builder;
     /// rebuilt after any change. Sharing it keeps per-session memory low.
     spec: Arc<OnceLock<Arc<Spec>>>,
@@ -109,6 +112,7 @@ impl ClientBuilder {
             failure_policy: None,
             resolver: Resolver::default(),
             proxy: ProxySetting::Environment,
+            wall_clock: None,
             spec: Arc::new(OnceLock::new()),
         }
     }
@@ -423,6 +427,15 @@ impl ClientBuilder {
         self.changed()
     }
 
+    /// Test hook, not part of the API: the wall clock the session compares
+    /// with the monotonic one to notice that the host slept (default
+    /// `SystemTime::now`), so a test can make it jump.
+    #[doc(hidden)]
+    pub fn wall_clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.wall_clock = Some(Arc::new(clock));
+        self.changed()
+    }
+
     /// Validates everything and returns the handle, the event stream and
     /// the session future. Spawn the future on any executor; nothing
     /// happens until it is first polled.
@@ -485,6 +498,7 @@ impl ClientBuilder {
             after_ack: self.after_ack.clone(),
             binary: self.delivery.binary,
             failure_policy: self.failure_policy.clone(),
+            wall_clock: self.wall_clock.clone(),
         })
     }
 

@@ -8,7 +8,8 @@
 //! `link` (one attempt's transport as one value), `inbound` (what a frame
 //! means), `outbound` (the one owner of every message), `session` (the
 //! loop), and the caller's side: `client`, `events`, `session_event`,
-//! `context` (what the caller's per-attempt code is told).
+//! `context` (what the caller's per-attempt code is told), `wake` (noticing
+//! that the host slept).
 
 mod acking;
 mod alarm;
@@ -35,6 +36,7 @@ mod session_event;
 mod shared;
 mod spec;
 mod upgrade;
+mod wake;
 
 pub use builder::{BuildError, ClientBuilder};
 pub use client::{Client, NotReady};

@@ -54,6 +54,16 @@ impl Shared {
         ]
     }
 
+    /// Logs a notice (never a message: those may carry anything) and hands
+    /// it to the consumer; a disconnect is kept for the next hello.
+    pub(crate) fn notice(&self, url: &str, event: SessionEvent) {
+        log::debug!("ws-lifecycle {url}: {event:?}");
+        if let SessionEvent::Disconnected { code, reason, .. } = &event {
+            self.lock().last_disconnect = Some((*code, reason.clone()));
+        }
+        self.emit(event);
+    }
+
     /// A status change (`Action::StatusChanged`). Open is only noted here
     /// and published with the queue's flush, which follows at once;
     /// `closed` is published with Closed, so no handle sees Closed without

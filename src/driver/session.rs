@@ -24,6 +24,7 @@ use super::link::Link;
 use super::session_event::SessionEvent;
 use super::shared::Shared;
 use super::spec::{HelloError, Spec};
+use super::wake::WakeWatch;
 
 /// Passes through the loop before yielding to other tasks, so one busy
 /// session cannot starve its executor.
@@ -46,6 +47,9 @@ pub struct Session {
     acking: Option<Box<Acking>>,
     /// The consumer's event buffer was full when last looked at.
     read_paused: bool,
+    /// Both clocks at the last poll: a suspend shows as a gap between them,
+    /// and the machine then probes the link (`Event::Woke`).
+    wake: WakeWatch,
     done: bool,
 }
 
@@ -67,6 +71,7 @@ impl Session {
             alarm: Alarm::new(),
             acking: None,
             read_paused: false,
+            wake: WakeWatch::default(),
             done: false,
         }
     }
@@ -127,25 +132,16 @@ impl Session {
             }
             Action::Disconnected { .. } | Action::ReconnectScheduled { .. } => {
                 if let Some(event) = SessionEvent::notice(action) {
-                    self.report(event);
+                    self.shared.notice(self.spec.url(), event);
                 }
             }
         }
     }
 
-    /// Logs a notice (never a message: those may carry anything) and hands
-    /// it to the consumer.
-    fn report(&self, event: SessionEvent) {
-        log::debug!("ws-lifecycle {}: {event:?}", self.spec.url());
-        if let SessionEvent::Disconnected { code, reason, .. } = &event {
-            self.shared.lock().last_disconnect = Some((*code, reason.clone()));
-        }
-        self.shared.emit(event);
-    }
-
     /// The hello (or the after-ack builder) failed: the attempt fails.
     fn hello_failed(&mut self, attempt: Attempt, error: HelloError, cx: &mut Context<'_>) {
-        self.report(SessionEvent::HelloFailed { attempt, error });
+        let failed = SessionEvent::HelloFailed { attempt, error };
+        self.shared.notice(self.spec.url(), failed);
         self.feed(Event::HelloFailed { attempt }, cx);
     }
 
@@ -234,7 +230,8 @@ impl Session {
         let now = Instant::now();
         // The connect deadline is a connect failure like the others.
         if let Some((attempt, error)) = self.core.machine().and_then(|m| deadline_failure(m, now)) {
-            self.report(SessionEvent::ConnectFailed { attempt, error });
+            let failed = SessionEvent::ConnectFailed { attempt, error };
+            self.shared.notice(self.spec.url(), failed);
         }
         self.feed(Event::Timeout, cx);
         true
@@ -269,6 +266,9 @@ impl Future for Session {
             }
         }
         this.shared.register(cx.waker());
+        if this.wake.woke(&this.spec) {
+            this.feed(Event::Woke, cx);
+        }
         if let Some(link) = this.link.as_mut() {
             link.unpark();
         }

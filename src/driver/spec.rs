@@ -14,6 +14,7 @@ use crate::fsm::Attempt;
 use super::connect::ConnectSpec;
 use super::context::{AfterAckContext, AfterAckFrame, HelloContext};
 use super::failure::FailurePolicyFn;
+use super::wake::WallClock;
 
 /// The error a hello builder may return.
 pub type HelloError = Box<dyn std::error::Error + Send + Sync>;
@@ -43,6 +44,8 @@ pub(crate) struct Spec {
     pub(crate) binary: bool,
     /// The caller's failure predicate, if any.
     pub(crate) failure_policy: Option<Arc<FailurePolicyFn>>,
+    /// An injected wall clock (tests); `None` reads the system's.
+    pub(crate) wall_clock: Option<WallClock>,
 }
 
 impl Spec {

@@ -35,8 +35,8 @@ pub enum Action {
     },
     /// Command: send a close frame and keep reading until the peer's close
     /// frame. When `DropTransport` follows at once (the machine drops an
-    /// opened socket itself: failed hello, ack timeout, stale link,
-    /// reconnect-now, protocol error, message too big) it is best-effort:
+    /// opened socket itself: failed hello, ack timeout, stale link, failed
+    /// wake probe, reconnect-now, protocol error, message too big) it is best-effort:
     /// one non-blocking write, no wait, then drop.
     SendClose {
         /// The attempt whose socket gets the close frame.
@@ -132,6 +132,9 @@ pub enum Cause {
     Acked,
     /// No inbound frame for `stale_after`: the link is half-dead.
     Stale,
+    /// Nothing arrived within `wake_probe` of the ping sent when the host
+    /// woke from a suspend: the link died while the host slept.
+    WakeProbeFailed,
     /// The peer sent a close frame.
     PeerClosed,
     /// The transport ended without a close frame.
@@ -168,6 +171,7 @@ impl Cause {
             Cause::AckTimeout => "ack_timeout",
             Cause::Acked => "acked",
             Cause::Stale => "stale",
+            Cause::WakeProbeFailed => "wake_probe_failed",
             Cause::PeerClosed => "peer_closed",
             Cause::TransportLost => "transport_lost",
             Cause::MessageTooBig => "message_too_big",

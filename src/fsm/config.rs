@@ -31,6 +31,11 @@ pub struct Config {
     /// The link is declared dead exactly this long after the last inbound
     /// frame (default 75 s). Must exceed `ping_interval`.
     pub stale_after: Duration,
+    /// After the host woke from a suspend, something must arrive within
+    /// this long after the ping that goes out at once, or the link is
+    /// dropped as dead (default 5 s; must be positive). See
+    /// [`Event::Woke`](crate::fsm::Event::Woke).
+    pub wake_probe: Duration,
     /// Reconnect delays before jitter; the last one repeats
     /// (default 1, 2, 4, 8, 16, 30 s).
     pub backoff: Vec<Duration>,
@@ -77,6 +82,7 @@ impl Default for Config {
             ack_timeout: Duration::from_secs(15),
             ping_interval: Duration::from_secs(30),
             stale_after: Duration::from_secs(75),
+            wake_probe: Duration::from_secs(5),
             backoff: [1, 2, 4, 8, 16, 30]
                 .into_iter()
                 .map(Duration::from_secs)
@@ -142,6 +148,7 @@ impl Config {
             ("ack_timeout", self.ack_timeout),
             ("ping_interval", self.ping_interval),
             ("stale_after", self.stale_after),
+            ("wake_probe", self.wake_probe),
             ("close_grace", self.close_grace),
             ("min_delay", self.min_delay),
         ];
@@ -202,6 +209,7 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.validate(), Ok(()));
         assert_eq!(c.ack_timeout, Duration::from_secs(15));
+        assert_eq!(c.wake_probe, Duration::from_secs(5));
         assert_eq!(c.backoff.len(), 6);
         assert_eq!(c.backoff[5], Duration::from_secs(30));
         assert_eq!(c.max_retry_after, Duration::from_secs(600));
@@ -243,6 +251,14 @@ mod tests {
             ConfigError::TooLong("max_unstable")
         );
         assert_eq!(bad(|c| c.max_attempts = Some(0)), ConfigError::ZeroAttempts);
+        assert_eq!(
+            bad(|c| c.wake_probe = Duration::ZERO),
+            ConfigError::Zero("wake_probe")
+        );
+        assert_eq!(
+            bad(|c| c.wake_probe = Duration::MAX),
+            ConfigError::TooLong("wake_probe")
+        );
     }
 
     #[test]

@@ -79,6 +79,17 @@ pub enum Event {
     /// [`Lifecycle::read_paused_since`](super::Lifecycle::read_paused_since)).
     /// Ignored when not paused and in Closed; emits no action.
     ReadResumed,
+    /// The host woke from a suspend: the driver saw the wall clock advance
+    /// past the monotonic clock (which stops while the machine sleeps), so
+    /// a link that died during the sleep may look fresh. In Open a ping
+    /// goes out at once and the wake probe ([`Timer::Probe`](super::Timer::Probe),
+    /// [`Config::wake_probe`](super::Config::wake_probe)) starts: any
+    /// inbound activity clears it, its expiry drops the link like a stale
+    /// one. A probe already running keeps its deadline (the ping goes out
+    /// again). Ignored in every other state: their deadlines already bound
+    /// the wait (connect, ack, close grace), a pending retry is unaffected,
+    /// and Closed absorbs everything.
+    Woke,
     /// The caller asked to close: works in every state and is idempotent.
     Close {
         /// The close code to send (1000 for a normal close).
@@ -109,7 +120,7 @@ pub enum Event {
 
 impl Event {
     /// The attempt a socket event belongs to; `None` for caller commands,
-    /// read pauses and timeouts.
+    /// read pauses, wake-ups and timeouts.
     pub fn attempt(&self) -> Option<Attempt> {
         match *self {
             Event::Judged { ref event, .. } => event.attempt(),
@@ -124,6 +135,7 @@ impl Event {
             | Event::ProtocolError { attempt, .. } => Some(attempt),
             Event::ReadPaused
             | Event::ReadResumed
+            | Event::Woke
             | Event::Close { .. }
             | Event::ReconnectNow
             | Event::Timeout => None,
@@ -144,6 +156,7 @@ impl Event {
             Event::ProtocolError { .. } => "ProtocolError",
             Event::ReadPaused => "ReadPaused",
             Event::ReadResumed => "ReadResumed",
+            Event::Woke => "Woke",
             Event::Close { .. } => "Close",
             Event::ReconnectNow => "ReconnectNow",
             Event::Timeout => "Timeout",
@@ -180,6 +193,7 @@ impl Event {
             | Event::Activity { .. }
             | Event::ReadPaused
             | Event::ReadResumed
+            | Event::Woke
             | Event::Close { .. }
             | Event::ReconnectNow
             | Event::Timeout => return None,

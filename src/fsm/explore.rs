@@ -42,8 +42,8 @@ pub struct Point {
 /// The abstraction that makes the space finite: the state's name, the
 /// backoff step, the attempt budget step, whether the Open connection is
 /// already stable, how much of the time budget is spent (in sixteenths),
-/// and whether reading is paused.
-pub type AbstractState = (Status, u32, u32, bool, u32, bool);
+/// whether reading is paused, and whether a wake probe runs.
+pub type AbstractState = (Status, u32, u32, bool, u32, bool, bool);
 
 /// What an exploration found.
 #[derive(Debug, Clone, Default)]
@@ -80,7 +80,8 @@ pub fn exploration_config() -> Config {
 /// Every event worth trying at `point`: each socket event for the current
 /// attempt and for a stale one (a refused connect, a 503 with
 /// `Retry-After`, a 403; a normal close, closes matching and missing the
-/// terminal rules), each caller command, a read pause and resume, the
+/// terminal rules), each caller command, a read pause and resume, a
+/// wake-up from a suspend ([`Event::Woke`]), the
 /// timeout at the earliest running deadline, and caller verdicts (a lost
 /// transport and a timeout judged terminal, a 403 judged retried, a refused
 /// connect judged "retry after 5 s"). Returns (event, time to apply it at).
@@ -177,6 +178,7 @@ pub fn events_at(point: &Point, config: &Config) -> Vec<(Event, Instant)> {
     events.push((Event::ReconnectNow, later));
     events.push((Event::ReadPaused, later));
     events.push((Event::ReadResumed, later));
+    events.push((Event::Woke, later));
     if let Some(deadline) = point.lifecycle.deadline(config) {
         let at = deadline.max(point.now);
         events.push((Event::Timeout, at));
@@ -208,6 +210,7 @@ pub fn abstract_state(point: &Point, config: &Config) -> AbstractState {
         stable,
         eighths,
         lc.read_paused(),
+        matches!(lc.state(), State::Open { probe: Some(_), .. }),
     )
 }
 

@@ -26,13 +26,14 @@
 //! # Timers
 //!
 //! Each state owns its deadlines, named by [`Timer`] (connect deadline in
-//! Connecting, ack deadline in AwaitingAck, ping and stale deadlines in Open,
-//! retry time in Reconnecting, close grace in Closing), so leaving a state
-//! cancels its timers by construction. [`Machine::poll_timeout`] exposes only
+//! Connecting, ack deadline in AwaitingAck, ping and stale deadlines and,
+//! after the host woke from a suspend ([`Event::Woke`]), the wake probe in
+//! Open, retry time in Reconnecting, close grace in Closing), so leaving a
+//! state cancels its timers by construction. [`Machine::poll_timeout`] exposes only
 //! the earliest; [`Machine::handle_timeout`] is a no-op when called early.
 //!
 //! While reading is paused ([`Event::ReadPaused`]: the caller's event buffer
-//! is full) the Ack, Stale and Retry timers stop, so `poll_timeout` may be
+//! is full) the Ack, Stale, Probe and Retry timers stop, so `poll_timeout` may be
 //! `None` in AwaitingAck and Reconnecting; the paused span is not counted as
 //! silence when reading resumes ([`Event::ReadResumed`]).
 //!

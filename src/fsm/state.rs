@@ -38,6 +38,11 @@ pub enum State {
         last_activity: Instant,
         /// When the next ping is due.
         next_ping: Instant,
+        /// The wake probe's deadline ([`Timer::Probe`]) while one runs: set
+        /// when the host woke from a suspend
+        /// ([`Event::Woke`](super::Event::Woke)), cleared by any inbound
+        /// activity.
+        probe: Option<Instant>,
     },
     /// Waiting out the backoff delay before the next attempt.
     Reconnecting {
@@ -179,23 +184,27 @@ impl State {
         }
     }
 
-    /// The deadlines this state owns, in priority order (Stale before Ping:
-    /// when both are due, the link is dead and no ping goes out).
+    /// The deadlines this state owns, in priority order (Stale, then
+    /// Probe, then Ping: when a failure and a ping are due together, the
+    /// link is dead and no ping goes out).
     pub fn timers(&self, stale_after: Duration) -> impl Iterator<Item = (Timer, Instant)> {
+        let one = |timer, at| [Some((timer, at)), None, None];
         let timers = match *self {
-            State::Connecting { deadline, .. } => [Some((Timer::Connect, deadline)), None],
-            State::AwaitingAck { deadline, .. } => [Some((Timer::Ack, deadline)), None],
+            State::Connecting { deadline, .. } => one(Timer::Connect, deadline),
+            State::AwaitingAck { deadline, .. } => one(Timer::Ack, deadline),
             State::Open {
                 last_activity,
                 next_ping,
+                probe,
                 ..
             } => [
                 Some((Timer::Stale, time::deadline(last_activity, stale_after))),
+                probe.map(|at| (Timer::Probe, at)),
                 Some((Timer::Ping, next_ping)),
             ],
-            State::Reconnecting { retry_at, .. } => [Some((Timer::Retry, retry_at)), None],
-            State::Closing { deadline, .. } => [Some((Timer::CloseGrace, deadline)), None],
-            State::Closed { .. } => [None, None],
+            State::Reconnecting { retry_at, .. } => one(Timer::Retry, retry_at),
+            State::Closing { deadline, .. } => one(Timer::CloseGrace, deadline),
+            State::Closed { .. } => [None, None, None],
         };
         timers.into_iter().flatten()
     }
@@ -207,7 +216,7 @@ impl State {
         self.timers(stale_after).map(|(_, at)| at).min()
     }
 
-    /// The timer that is due at `now`, if any (Stale before Ping). Does not
+    /// The timer that is due at `now`, if any (Stale, then Probe, then Ping). Does not
     /// know about a read pause: see [`Lifecycle::due`](super::Lifecycle::due).
     pub fn due(&self, now: Instant, stale_after: Duration) -> Option<Timer> {
         self.timers(stale_after)

@@ -24,6 +24,13 @@ pub enum Timer {
     /// [`Config::stale_after`](super::Config::stale_after); the link is
     /// half-dead. Does not run while reading is paused.
     Stale,
+    /// Open, after the host woke from a suspend
+    /// ([`Event::Woke`](super::Event::Woke)): a ping went out at once and
+    /// something must arrive within
+    /// [`Config::wake_probe`](super::Config::wake_probe), or the link died
+    /// while the host slept. Any inbound activity clears it. Does not run
+    /// while reading is paused.
+    Probe,
     /// Reconnecting: the backoff delay is over; the next attempt starts.
     /// Does not run while reading is paused.
     Retry,
@@ -34,34 +41,37 @@ pub enum Timer {
 
 impl Timer {
     /// Every timer, in lifecycle order.
-    pub const ALL: [Timer; 6] = [
+    pub const ALL: [Timer; 7] = [
         Timer::Connect,
         Timer::Ack,
         Timer::Ping,
         Timer::Stale,
+        Timer::Probe,
         Timer::Retry,
         Timer::CloseGrace,
     ];
 
     /// Whether this timer keeps running while reading is paused (the
     /// caller's event buffer is full). Timers that wait for the peer to say
-    /// something (Ack, Stale) do not: unread bytes are not silence. Nor does
+    /// something (Ack, Stale, Probe) do not: unread bytes are not silence. Nor does
     /// Retry: no new attempt starts while the caller is not keeping up.
     pub fn runs_while_read_paused(self) -> bool {
         match self {
             Timer::Connect | Timer::Ping | Timer::CloseGrace => true,
-            Timer::Ack | Timer::Stale | Timer::Retry => false,
+            Timer::Ack | Timer::Stale | Timer::Probe | Timer::Retry => false,
         }
     }
 
     /// The failure this timer reports when it fires: the connect deadline
     /// is a connect failure like the others, the ack and stale deadlines
-    /// are their own; Ping, Retry and CloseGrace report none.
+    /// are their own, and a failed wake probe is a stale link
+    /// ([`Failure::Stale`]: the same question, "the link went silent", so
+    /// one policy answers both); Ping, Retry and CloseGrace report none.
     pub fn failure(self) -> Option<Failure> {
         match self {
             Timer::Connect => Some(Failure::Connect(ConnectFailure::Deadline)),
             Timer::Ack => Some(Failure::AckTimeout),
-            Timer::Stale => Some(Failure::Stale),
+            Timer::Stale | Timer::Probe => Some(Failure::Stale),
             Timer::Ping | Timer::Retry | Timer::CloseGrace => None,
         }
     }
@@ -73,6 +83,7 @@ impl Timer {
             Timer::Ack => "ack",
             Timer::Ping => "ping",
             Timer::Stale => "stale",
+            Timer::Probe => "probe",
             Timer::Retry => "retry",
             Timer::CloseGrace => "close_grace",
         }

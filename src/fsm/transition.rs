@@ -11,7 +11,7 @@
 //! retry on the schedule, retry no earlier than a hint, or reject (Closed).
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{
     Action, Attempt, Cause, CloseReason, Config, ConnectFailure, Event, Failure, State, Timer,
@@ -183,6 +183,7 @@ enum Input {
     ProtocolError { code: u16 },
     ReadPaused,
     ReadResumed,
+    Woke,
     Close { code: u16, reason: String },
     ReconnectNow,
     Fired(Timer),
@@ -214,6 +215,7 @@ impl Input {
             Event::ProtocolError { code, .. } => Input::ProtocolError { code },
             Event::ReadPaused => Input::ReadPaused,
             Event::ReadResumed => Input::ReadResumed,
+            Event::Woke => Input::Woke,
             Event::Close { code, reason } => Input::Close { code, reason },
             Event::ReconnectNow => Input::ReconnectNow,
             Event::Timeout => Input::Fired(lc.due(now, config)?),
@@ -234,6 +236,7 @@ struct Cx<'a> {
 const HELLO_FAILED: &str = "hello failed";
 const ACK_TIMEOUT: &str = "hello ack timeout";
 const STALE: &str = "no inbound data within stale_after";
+const WAKE_PROBE: &str = "wake probe failed: no inbound data within wake_probe after a suspend";
 const RECONNECT: &str = "reconnect requested";
 const LOST: &str = "connection lost without a close frame";
 const TOO_BIG: &str = "message too big";
@@ -277,9 +280,10 @@ pub fn apply(
         (S::Connecting { .. }, I::ReconnectNow)        => reconnect_now(lc, cx),
         (S::Connecting { .. }, I::ReadPaused)          => pause(lc, cx),
         (S::Connecting { .. }, I::ReadResumed)         => lc.read_paused_since = None, // the connect deadline ran on
+        (S::Connecting { .. }, I::Woke)                => {} // the connect deadline still bounds the attempt
         (S::Connecting { .. }, I::HelloFailed | I::Ack | I::Activity | I::PeerClosed { .. }
             | I::TransportLost | I::MessageTooBig | I::ProtocolError { .. }) => {} // no socket yet
-        (S::Connecting { .. }, I::Fired(T::Ack | T::Ping | T::Stale | T::Retry | T::CloseGrace)) => {}
+        (S::Connecting { .. }, I::Fired(T::Ack | T::Ping | T::Stale | T::Probe | T::Retry | T::CloseGrace)) => {}
 
         // ── AwaitingAck ─────────────────────────────────────────────────
         (S::AwaitingAck { .. }, I::Ack)                => acked(lc, cx),
@@ -293,13 +297,16 @@ pub fn apply(
         (S::AwaitingAck { .. }, I::ReconnectNow)       => reconnect_now(lc, cx),
         (S::AwaitingAck { .. }, I::ReadPaused)         => pause(lc, cx),
         (S::AwaitingAck { deadline, .. }, I::ReadResumed) => resume_ack(deadline, &mut lc.read_paused_since, cx),
+        (S::AwaitingAck { .. }, I::Woke)               => {} // the ack deadline already probes the link
         (S::AwaitingAck { .. }, I::SocketOpened | I::ConnectFailed(_) | I::Activity) => {}
-        (S::AwaitingAck { .. }, I::Fired(T::Connect | T::Ping | T::Stale | T::Retry | T::CloseGrace)) => {}
+        (S::AwaitingAck { .. }, I::Fired(T::Connect | T::Ping | T::Stale | T::Probe | T::Retry | T::CloseGrace)) => {}
 
         // ── Open ────────────────────────────────────────────────────────
-        (S::Open { last_activity, .. }, I::Activity | I::Ack) => *last_activity = now,
+        (S::Open { last_activity, probe, .. }, I::Activity | I::Ack) => (*last_activity, *probe) = (now, None),
         (S::Open { attempt, next_ping, .. }, I::Fired(T::Ping)) => ping(*attempt, next_ping, cx),
         (S::Open { .. }, I::Fired(T::Stale))           => own_drop(lc, cx, Cause::Stale, Failure::Stale, 1001, STALE),
+        (S::Open { attempt, next_ping, probe, .. }, I::Woke) => wake_probe(*attempt, next_ping, probe, cx),
+        (S::Open { .. }, I::Fired(T::Probe))           => own_drop(lc, cx, Cause::WakeProbeFailed, Failure::Stale, 1001, WAKE_PROBE),
         (S::Open { .. }, I::PeerClosed { code, reason }) => peer_closed(lc, cx, code, reason),
         (S::Open { .. }, I::TransportLost)             => fail(lc, cx, Cause::TransportLost, Failure::TransportLost, Some(lost(LOST))),
         (S::Open { .. }, I::MessageTooBig)             => too_big(lc, cx),
@@ -307,7 +314,7 @@ pub fn apply(
         (S::Open { .. }, I::Close { code, reason })    => closing(lc, cx, code, reason),
         (S::Open { .. }, I::ReconnectNow)              => reconnect_now(lc, cx),
         (S::Open { .. }, I::ReadPaused)                => pause(lc, cx),
-        (S::Open { last_activity, .. }, I::ReadResumed) => resume_open(last_activity, &mut lc.read_paused_since, cx),
+        (S::Open { last_activity, probe, .. }, I::ReadResumed) => resume_open(last_activity, probe, &mut lc.read_paused_since, cx),
         (S::Open { .. }, I::SocketOpened | I::ConnectFailed(_) | I::HelloFailed) => {}
         (S::Open { .. }, I::Fired(T::Connect | T::Ack | T::Retry | T::CloseGrace)) => {}
 
@@ -317,10 +324,11 @@ pub fn apply(
         (S::Reconnecting { .. }, I::Close { .. })      => close(lc, cx, CloseReason::Requested, Cause::CloseRequested),
         (S::Reconnecting { .. }, I::ReadPaused)        => pause(lc, cx),
         (S::Reconnecting { .. }, I::ReadResumed)       => lc.read_paused_since = None, // a retry due meanwhile is due at once
+        (S::Reconnecting { .. }, I::Woke)              => {} // the retry time stands
         (S::Reconnecting { .. }, I::SocketOpened | I::ConnectFailed(_) | I::HelloFailed | I::Ack
             | I::Activity | I::PeerClosed { .. } | I::TransportLost | I::MessageTooBig
             | I::ProtocolError { .. }) => {} // no transport: the attempt filter already dropped these
-        (S::Reconnecting { .. }, I::Fired(T::Connect | T::Ack | T::Ping | T::Stale | T::CloseGrace)) => {}
+        (S::Reconnecting { .. }, I::Fired(T::Connect | T::Ack | T::Ping | T::Stale | T::Probe | T::CloseGrace)) => {}
 
         // ── Closing ─────────────────────────────────────────────────────
         (S::Closing { .. }, I::PeerClosed { .. } | I::TransportLost | I::MessageTooBig
@@ -328,17 +336,18 @@ pub fn apply(
         (S::Closing { .. }, I::Fired(T::CloseGrace))   => finish(lc, cx, Cause::CloseGraceExpired),
         (S::Closing { .. }, I::ReadPaused)             => pause(lc, cx),
         (S::Closing { .. }, I::ReadResumed)            => lc.read_paused_since = None, // the grace ran on
+        (S::Closing { .. }, I::Woke)                   => {} // the close grace bounds the wait
         (S::Closing { .. }, I::SocketOpened | I::ConnectFailed(_) | I::HelloFailed | I::Ack
             | I::Activity | I::Close { .. } | I::ReconnectNow) => {}
-        (S::Closing { .. }, I::Fired(T::Connect | T::Ack | T::Ping | T::Stale | T::Retry)) => {}
+        (S::Closing { .. }, I::Fired(T::Connect | T::Ack | T::Ping | T::Stale | T::Probe | T::Retry)) => {}
 
         // ── Closed: absorbs everything ──────────────────────────────────
         (S::Closed { .. }, I::SocketOpened | I::ConnectFailed(_) | I::HelloFailed | I::Ack
             | I::Activity | I::PeerClosed { .. } | I::TransportLost | I::MessageTooBig
-            | I::ProtocolError { .. } | I::ReadPaused | I::ReadResumed | I::Close { .. }
+            | I::ProtocolError { .. } | I::ReadPaused | I::ReadResumed | I::Woke | I::Close { .. }
             | I::ReconnectNow) => {}
-        (S::Closed { .. }, I::Fired(T::Connect | T::Ack | T::Ping | T::Stale | T::Retry
-            | T::CloseGrace)) => {}
+        (S::Closed { .. }, I::Fired(T::Connect | T::Ack | T::Ping | T::Stale | T::Probe
+            | T::Retry | T::CloseGrace)) => {}
     };
 }
 
@@ -376,6 +385,7 @@ fn acked(lc: &mut Lifecycle, cx: &mut Cx<'_>) {
         since: cx.now,
         last_activity: cx.now,
         next_ping: time::deadline(cx.now, cx.config.ping_interval),
+        probe: None,
     };
     enter(lc, cx, open, Cause::Acked);
     cx.out.push_back(Action::FlushQueue { attempt });
@@ -388,6 +398,19 @@ fn ping(attempt: Attempt, next_ping: &mut Instant, cx: &mut Cx<'_>) {
     cx.out.push_back(Action::SendPing { attempt });
 }
 
+/// The host woke from a suspend while Open: a ping goes out at once (the
+/// next one is due a ping interval from now) and the wake probe starts; a
+/// probe already running keeps its deadline, so wake-ups cannot postpone it.
+fn wake_probe(
+    attempt: Attempt,
+    next_ping: &mut Instant,
+    probe: &mut Option<Instant>,
+    cx: &mut Cx<'_>,
+) {
+    probe.get_or_insert(time::deadline(cx.now, cx.config.wake_probe));
+    ping(attempt, next_ping, cx);
+}
+
 /// Reading stops; a second pause keeps the first one's start. No action:
 /// it is no status change.
 fn pause(lc: &mut Lifecycle, cx: &Cx<'_>) {
@@ -398,19 +421,35 @@ fn pause(lc: &mut Lifecycle, cx: &Cx<'_>) {
 /// this state (it may have begun earlier) moves the ack deadline later.
 fn resume_ack(deadline: &mut Instant, paused: &mut Option<Instant>, cx: &Cx<'_>) {
     let Some(since) = paused.take() else { return };
-    // When this state began (or the last resume moved it to): the deadline
-    // minus the full ack timeout.
-    let entered = deadline.checked_sub(cx.config.ack_timeout).unwrap_or(since);
-    let span = cx.now.saturating_duration_since(since.max(entered));
-    *deadline = time::deadline(*deadline, span);
+    *deadline = unpaused(*deadline, cx.config.ack_timeout, since, cx.now);
+}
+
+/// A deadline `timeout` after its start, stopped while reading was paused
+/// from `since` to `now`: later by the part of the paused span after the
+/// start (the pause may have begun earlier).
+fn unpaused(deadline: Instant, timeout: Duration, since: Instant, now: Instant) -> Instant {
+    // When it started (or the last resume moved it to): the deadline minus
+    // the full timeout.
+    let started = deadline.checked_sub(timeout).unwrap_or(since);
+    let span = now.saturating_duration_since(since.max(started));
+    time::deadline(deadline, span)
 }
 
 /// Reading resumes in Open: the paused span is not silence, so
-/// `last_activity` moves later by it, never past now.
-fn resume_open(last_activity: &mut Instant, paused: &mut Option<Instant>, cx: &Cx<'_>) {
+/// `last_activity` moves later by it, never past now; a wake probe moves
+/// later by the part of the span it ran for, like the ack deadline.
+fn resume_open(
+    last_activity: &mut Instant,
+    probe: &mut Option<Instant>,
+    paused: &mut Option<Instant>,
+    cx: &Cx<'_>,
+) {
     let Some(since) = paused.take() else { return };
     let span = cx.now.saturating_duration_since(since);
     *last_activity = time::deadline(*last_activity, span).min(cx.now);
+    if let Some(at) = probe {
+        *at = unpaused(*at, cx.config.wake_probe, since, cx.now);
+    }
 }
 
 /// The caller closes while the socket is open: our close frame, then

@@ -20,9 +20,10 @@ fn high_water(state: &State) -> Option<u64> {
 }
 
 /// The changes an event may make without any action: Activity or Ack in
-/// Open moves `last_activity` to `at`; ReadPaused starts a pause at `at`;
-/// ReadResumed ends it and moves AwaitingAck's ack deadline or Open's
-/// `last_activity` later (never past `at`). Nothing else changes.
+/// Open moves `last_activity` to `at` and clears a wake probe; ReadPaused
+/// starts a pause at `at`; ReadResumed ends it and moves AwaitingAck's ack
+/// deadline, Open's `last_activity` (never past `at`) or Open's wake probe
+/// later, by at most the paused span. Nothing else changes.
 fn quiet_change(before: &Lifecycle, event: &Event, at: Instant, after: &Lifecycle) -> bool {
     let counters = |l: &Lifecycle| (l.failures(), l.attempts_since_stable(), l.unstable_since());
     if counters(before) != counters(after) {
@@ -35,7 +36,7 @@ fn quiet_change(before: &Lifecycle, event: &Event, at: Instant, after: &Lifecycl
                     (before.state(), after.state()),
                     (
                         State::Open { attempt: a, since: s, next_ping: p, .. },
-                        State::Open { attempt: b, since: t, next_ping: q, last_activity },
+                        State::Open { attempt: b, since: t, next_ping: q, last_activity, probe: None },
                     ) if a == b && s == t && p == q && *last_activity == at
                 )
         }
@@ -67,14 +68,23 @@ fn quiet_change(before: &Lifecycle, event: &Event, at: Instant, after: &Lifecycl
                             since: s,
                             next_ping: p,
                             last_activity: l,
+                            probe: x,
                         },
                         State::Open {
                             attempt: b,
                             since: t,
                             next_ping: q,
                             last_activity: m,
+                            probe: y,
                         },
-                    ) => a == b && s == t && p == q && l <= m && *m <= at.max(*l),
+                    ) => {
+                        let probe_moved = match (x, y) {
+                            (None, None) => true,
+                            (Some(x), Some(y)) => x <= y && *y <= x.checked_add(span).unwrap_or(*y),
+                            _ => false,
+                        };
+                        a == b && s == t && p == q && l <= m && *m <= at.max(*l) && probe_moved
+                    }
                     (x, y) => x == y,
                 }
         }
