@@ -174,7 +174,7 @@ pub use driver::{
     AfterAckContext, AfterAckFrame, BuildError, Client, ClientBuilder, CloseOutcome, ConnectError,
     DeliveryConfig, DeliveryConfigError, Events, HelloContext, HelloError, NotReady, Overflow,
     QueueConfig, SendError, SendErrorKind, Sent, Session, SessionEvent, TransportConfig,
-    TransportConfigError, UpgradeResponse, UrlError, default_tls_config, redact,
+    TransportConfigError, UpgradeResponse, UrlError, redact,
 };
 pub use fsm::{
     Attempt, Cause, CloseReason, CloseRule, Config, ConfigError, ConnectFailure, Failure,
@@ -183,5 +183,10 @@ pub use fsm::{
 
 /// The `http` types of upgrade requests and responses (headers, status).
 pub use async_tungstenite::tungstenite::http;
-/// The rustls crate, for building a custom `wss://` configuration.
+pub use driver::{TlsFailure, TlsSetupError};
+#[cfg(feature = "tls")]
+pub use driver::{default_tls_config, tls_config_from_roots};
+/// The rustls crate, for building a custom `wss://` configuration (with
+/// the `tls` feature).
+#[cfg(feature = "tls")]
 pub use futures_rustls::rustls;

@@ -3,12 +3,13 @@
 //! machine's actions; every decision stays in the core. Its public types
 //! are re-exported at the crate root; this module is private.
 //!
-//! Layout, from the wire up: `endpoint` (the URL), `connect` (resolve, TCP,
-//! TLS), `upgrade` (RFC 6455 §4.1), `meter` (what the transport took),
-//! `link` (one attempt's transport as one value), `inbound` (what a frame
-//! means), `outbound` (the one owner of every message), `session` (the
-//! loop), and the caller's side: `client`, `events`, `session_event`,
-//! `context` (what the caller's per-attempt code is told).
+//! Layout, from the wire up: `endpoint` (the URL), `connect` (resolve,
+//! TCP), `tls` (trust roots, the TLS step), `upgrade` (RFC 6455 §4.1),
+//! `meter` (what the transport took), `link` (one attempt's transport as
+//! one value), `inbound` (what a frame means), `outbound` (the one owner
+//! of every message), `session` (the loop), and the caller's side:
+//! `client`, `events`, `session_event`, `context` (what the caller's
+//! per-attempt code is told).
 
 mod acking;
 mod alarm;
@@ -32,6 +33,7 @@ mod session;
 mod session_event;
 mod shared;
 mod spec;
+mod tls;
 mod upgrade;
 
 pub use builder::{BuildError, ClientBuilder};
@@ -39,7 +41,7 @@ pub use client::{Client, NotReady};
 pub use config::{
     DeliveryConfig, DeliveryConfigError, QueueConfig, TransportConfig, TransportConfigError,
 };
-pub use connect::{ConnectError, default_tls_config};
+pub use connect::ConnectError;
 pub use context::{AfterAckContext, AfterAckFrame, HelloContext};
 pub use endpoint::{UrlError, redact};
 pub use events::Events;
@@ -48,6 +50,9 @@ pub use queue::Overflow;
 pub use session::Session;
 pub use session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
 pub use spec::HelloError;
+pub use tls::{TlsFailure, TlsSetupError};
+#[cfg(feature = "tls")]
+pub use tls::{default_tls_config, tls_config_from_roots};
 
 impl Client {
     /// Shorthand for [`ClientBuilder::new`].
