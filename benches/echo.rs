@@ -45,6 +45,8 @@ fn load(seq: usize) -> serde_json::Value {
 
 async fn lifecycle_round(url: &str, n: usize) -> Duration {
     let (client, mut events, session) = Client::builder(url)
+        // The broker is local: a developer's http_proxy must not apply.
+        .no_proxy()
         .transport(transport())
         .build()
         .expect("valid builder");

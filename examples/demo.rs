@@ -63,6 +63,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         ..Config::default()
     };
     let (client, mut events) = Client::builder(proxy.url())
+        // The broker is local: a developer's http_proxy must not apply.
+        .no_proxy()
         .config(config)
         .ack_type("hello_ack")
         .spawn()?;

@@ -64,6 +64,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         ..Config::default()
     };
     let (client, mut events) = Client::builder(broker.url())
+        // The broker is local: a developer's http_proxy must not apply.
+        .no_proxy()
         .config(config)
         .hello(move |ctx| {
             let mut hello = json!({"type": "hello"});

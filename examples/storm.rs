@@ -44,10 +44,13 @@ async fn storm(ex: &smol::LocalExecutor<'_>, n: usize, down: Duration, jitter: f
     let any: SocketAddr = "127.0.0.1:0".parse().expect("address");
     let first = broker::Broker::start(any, broker::Options::default()).expect("broker");
     let addr = first.addr;
-    let builder = Client::builder(first.url()).config(Config {
-        jitter,
-        ..Config::default()
-    });
+    let builder = Client::builder(first.url())
+        // The broker is local: a developer's http_proxy must not apply.
+        .no_proxy()
+        .config(Config {
+            jitter,
+            ..Config::default()
+        });
     let mut clients = Vec::with_capacity(n);
     let mut streams = Vec::with_capacity(n);
     for i in 0..n {

@@ -23,6 +23,11 @@
 //!                                replaces it)
 //!   --after-ack JSON             a frame sent right after every ack, before anything else is sent on that
 //!                                connection (resubscription); may be given several times, sent in that order
+//!   --proxy URL                  http://[user:pass@]host:port, socks5://[user:pass@]host:port (the client resolves
+//!                                the broker's name) or socks5h://... (the proxy resolves it); "none" disables.
+//!                                Default: the environment, read as curl reads it: for ws:// http_proxy, for wss://
+//!                                https_proxy or HTTPS_PROXY, then all_proxy or ALL_PROXY; no_proxy or NO_PROXY
+//!                                (comma-separated hosts, domain suffixes, "*") bypasses
 //!   --ca-file FILE               PEM certificates trusted for wss:// in addition to the system's roots
 //! stdout: one JSON object per line, each with "t_ms" (milliseconds since program start) and "event":
 //!   {"event":"status","status":"connecting"|"awaiting_ack"|"open"|"reconnecting"|"closing"|"closed"}
@@ -41,6 +46,8 @@
 //!   5xx, 408 and 429 are retried. With a Retry-After header (seconds, or an HTTP date) the next attempt starts no
 //!   earlier than that (at most 10 minutes later), and reconnect_scheduled shows that delay.
 //!   Any other status stops the client: connect_failed with its http_status, final status "closed", exit 3.
+//! A proxy that refuses the credentials (HTTP 407, SOCKS5 authentication failure) stops the client: connect_failed
+//! (http_status null), final status "closed", exit 3. A malformed --proxy is a usage error (exit 2).
 //! stdin: one JSON value per line, sent as a text frame (a line that is not JSON gives send_failed; the client goes on).
 //! EOF on stdin, SIGINT or SIGTERM: explicit close (close frame, code 1000), a final status "closed", exit 0 within 1 s.
 //! A terminal close (--terminal-codes), a terminal upgrade answer or a give-up: final status "closed", exit code 3.
@@ -83,6 +90,14 @@
 //!   `--after-ack` value (they may hold credentials).
 //! - `connect_failed.detail` is the library's description of the failure;
 //!   it names the address or host, never the URL's user info or query.
+//! - `--proxy`: `none` (exactly) connects directly whatever the
+//!   environment says; anything else is a proxy URL as the library's
+//!   `ClientBuilder::proxy` reads it (no scheme means `http://`, the port
+//!   defaults to 1080, user info is percent-decoded; `https://` proxies are
+//!   refused). A proxy's refusal with any status the policy does not retry
+//!   (e.g. tinyproxy answers a wrong password with 401) stops the client
+//!   like a 407; a proxy's 5xx is retried. Proxy credentials never appear
+//!   on stdout or stderr.
 //! - `--ca-file FILE`: a file that is missing, unreadable or empty, or
 //!   that holds no PEM certificate, is a usage error (exit 2). The
 //!   system's roots are those of the operating system (`SSL_CERT_FILE` and
@@ -90,8 +105,8 @@
 //!   usable certificate is exit 1 unless `--ca-file` is given. Built
 //!   without the library's `tls` feature, `--ca-file` and `wss://` URLs
 //!   are refused (exit 2 and exit 1).
-//! - `--proxy URL` and `--record FILE` belong to later issues: not
-//!   accepted yet (an unknown option, exit 2).
+//! - `--record FILE` belongs to a later issue: not accepted yet (an
+//!   unknown option, exit 2).
 
 #[path = "common/session_args.rs"]
 mod session_args;
@@ -132,6 +147,11 @@ Options (durations in milliseconds):
                                replaces it)
   --after-ack JSON             a frame sent right after every ack, before anything else is sent on that
                                connection (resubscription); may be given several times, sent in that order
+  --proxy URL                  http://[user:pass@]host:port, socks5://[user:pass@]host:port (the client resolves
+                               the broker's name) or socks5h://... (the proxy resolves it); "none" disables.
+                               Default: the environment, read as curl reads it: for ws:// http_proxy, for wss://
+                               https_proxy or HTTPS_PROXY, then all_proxy or ALL_PROXY; no_proxy or NO_PROXY
+                               (comma-separated hosts, domain suffixes, "*") bypasses
   --ca-file FILE               PEM certificates trusted for wss:// in addition to the system's roots
 stdout: one JSON object per line, each with "t_ms" (milliseconds since program start) and "event":
   {"event":"status","status":"connecting"|"awaiting_ack"|"open"|"reconnecting"|"closing"|"closed"}
@@ -150,6 +170,8 @@ Upgrade answers other than 101:
   5xx, 408 and 429 are retried. With a Retry-After header (seconds, or an HTTP date) the next attempt starts no
   earlier than that (at most 10 minutes later), and reconnect_scheduled shows that delay.
   Any other status stops the client: connect_failed with its http_status, final status "closed", exit 3.
+A proxy that refuses the credentials (HTTP 407, SOCKS5 authentication failure) stops the client: connect_failed
+(http_status null), final status "closed", exit 3. A malformed --proxy is a usage error (exit 2).
 stdin: one JSON value per line, sent as a text frame (a line that is not JSON gives send_failed; the client goes on).
 EOF on stdin, SIGINT or SIGTERM: explicit close (close frame, code 1000), a final status "closed", exit 0 within 1 s.
 A terminal close (--terminal-codes), a terminal upgrade answer or a give-up: final status "closed", exit code 3.
@@ -190,6 +212,9 @@ struct Options {
     resume_field: Option<String>,
     /// `--after-ack`: frames sent right after every ack, in order.
     after_ack: Vec<String>,
+    /// `--proxy`: `Some(None)` for `none`, `Some(Some(url))` for a proxy;
+    /// `None`: the environment.
+    proxy: Option<Option<String>>,
     /// `--ca-file`: PEM roots trusted beside the system's (checked readable
     /// and not empty).
     ca_file: Option<PathBuf>,
@@ -218,6 +243,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
     let mut transport = TransportConfig::default();
     let mut resume_field: Option<String> = None;
     let mut after_ack: Vec<String> = Vec::new();
+    let mut proxy: Option<Option<String>> = None;
     let mut ca_file: Option<PathBuf> = None;
 
     let mut it = args.into_iter();
@@ -245,6 +271,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
             "--terminal-codes",
             "--resume-field",
             "--after-ack",
+            "--proxy",
             "--ca-file",
         ];
         let known = || session_args::SHARED.iter().chain(own.iter());
@@ -281,6 +308,8 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
                     .map_err(|e| format!("{name}: not valid JSON ({e})"))?;
                 after_ack.push(frame.to_owned());
             }
+            // Checked when the session is built (a usage error, exit 2).
+            "--proxy" => proxy = Some((value != "none").then_some(value)),
             "--ca-file" => ca_file = Some(readable_pem_file(&name, &value)?),
             _ => unreachable!("checked against the known options above"),
         }
@@ -297,6 +326,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
         transport,
         resume_field,
         after_ack,
+        proxy,
         ca_file,
     }))
 }
@@ -532,6 +562,11 @@ fn main() {
     builder = match (options.resume_field, options.hello) {
         (Some(field), Value::Object(hello)) => builder.hello(resuming_hello(hello, field)),
         (_, hello) => builder.hello_json(hello),
+    };
+    builder = match options.proxy {
+        None => builder,
+        Some(None) => builder.no_proxy(),
+        Some(Some(url)) => builder.proxy(url),
     };
     if !options.after_ack.is_empty() {
         let frames = options.after_ack;

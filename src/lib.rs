@@ -160,6 +160,58 @@
 //!
 //! # Networks
 //!
+//! ## Addresses (Happy Eyeballs)
+//!
+//! A host name is resolved off the executor and its addresses are raced
+//! the Happy Eyeballs way (RFC 8305): IPv6 and IPv4 alternate, the next
+//! address starts 250 ms after the previous one (at once when it fails),
+//! the first connection wins, so a blackholed address costs 250 ms rather
+//! than the connect deadline; when all fail, [`ConnectError::Tcp`] lists
+//! each address with its error.
+//!
+//! ## Proxies
+//!
+//! Every attempt can tunnel through an HTTP CONNECT proxy (RFC 9110
+//! §9.3.6, Basic credentials) or a SOCKS5 proxy (RFC 1928, user/password
+//! by RFC 1929): TCP goes to the proxy, the tunnel on to the broker, and
+//! for `wss://` TLS runs inside the tunnel and verifies the *broker's*
+//! name. The connect deadline bounds all of it.
+//!
+//! - [`ClientBuilder::proxy`] takes `http://[user:password@]host[:port]`,
+//!   `socks5://…` (the broker's name is resolved here; the first address
+//!   the system resolver returns is sent — getaddrinfo's RFC 6724 order,
+//!   so an address of the family this host prefers) or `socks5h://…` (the
+//!   name is sent for the proxy to resolve). No scheme means `http://`, the
+//!   port defaults to 1080 (as curl's). `https://` proxies are refused.
+//! - [`ClientBuilder::no_proxy`] connects directly.
+//! - By default ([`ClientBuilder::proxy_from_env`]) the environment decides,
+//!   read as curl reads it when the builder builds its first session:
+//!   `no_proxy`/`NO_PROXY` (host names, domain suffixes, IP addresses and
+//!   CIDR ranges, `*`) bypasses; otherwise `http_proxy` for `ws://`,
+//!   `https_proxy` or `HTTPS_PROXY` for `wss://`, then `all_proxy` or
+//!   `ALL_PROXY`. [`ClientBuilder::proxy_from_lookup`] applies the same
+//!   rules to the caller's own table.
+//!
+//! A proxy URL that cannot be used is a [`BuildError::Proxy`]. A proxy's
+//! refusal is [`ConnectError::Proxy`] with a [`ProxyError`] that says what
+//! it answered (an HTTP status, a SOCKS5 reply code, a refusal of the
+//! credentials). By default a 407 (and every proxy status outside
+//! [`Config::retried_statuses`]) and a SOCKS5 authentication failure
+//! ([`ConnectFailure::SocksAuth`]) are terminal
+//! ([`RejectedBy::Proxy`], [`RejectedBy::SocksAuth`]): wrong credentials
+//! will not get better. A proxy's 5xx, a SOCKS5 reply code, an answer that
+//! is not the protocol and a silent proxy (the connect deadline) are
+//! retried. Proxy credentials never appear in logs, errors or `Debug`
+//! output: a proxy is always shown as `scheme://host:port`.
+//!
+//! ```
+//! use ws_lifecycle::Client;
+//!
+//! let builder = Client::builder("wss://broker.example/ws")
+//!     .proxy("http://alice:secret@proxy.corp:3128");
+//! assert!(!format!("{builder:?}").contains("secret"));
+//! ```
+//!
 //! ## Trust (`wss://`)
 //!
 //! - **The system's roots by default.** `wss://` verifies the broker's
@@ -239,6 +291,7 @@ pub use driver::{
     QueueConfig, SendError, SendErrorKind, Sent, Session, SessionEvent, TransportConfig,
     TransportConfigError, UpgradeResponse, UrlError, redact,
 };
+pub use driver::{ProxyError, ProxyUrlError};
 pub use fsm::{
     Attempt, Cause, CloseReason, CloseRule, Config, ConfigError, ConnectFailure, Failure,
     RejectedBy, Status, Verdict,

@@ -9,6 +9,7 @@
 #[path = "../examples/common/broker.rs"]
 mod broker;
 mod example_bin;
+mod proxy_support;
 mod raw_server;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -68,7 +69,16 @@ impl Cli {
 
     /// [`spawn`](Self::spawn) with `RUST_LOG` set to `rust_log`.
     fn spawn_logging(args: &[&str], rust_log: Option<&str>) -> Cli {
+        Cli::spawn_env(args, rust_log, &[])
+    }
+
+    /// [`spawn_logging`](Self::spawn_logging) with `env` set (the proxy
+    /// variables are cleared first, so the caller's environment never
+    /// counts).
+    fn spawn_env(args: &[&str], rust_log: Option<&str>, env: &[(&str, &str)]) -> Cli {
         let mut command = Command::new(example_bin::path("wsclient"));
+        example_bin::without_proxy_env(&mut command);
+        command.envs(env.iter().copied());
         match rust_log {
             Some(spec) => command.env("RUST_LOG", spec),
             None => command.env_remove("RUST_LOG"),
@@ -1344,4 +1354,147 @@ fn an_after_ack_that_is_not_json_is_a_usage_error() {
             &["s3cret"],
         );
     }
+}
+
+// ── --proxy ────────────────────────────────────────────────────────────
+
+/// Open, one echo, EOF, exit 0.
+fn echo_once_and_exit(cli: &mut Cli) {
+    cli.wait_status("open");
+    cli.write_line(r#"{"via":"proxy"}"#);
+    let echo = cli.wait_for("the echo", |l| l["event"] == "message");
+    assert_eq!(echo["data"]["data"]["via"], "proxy", "{echo}");
+    cli.close_stdin();
+    let (status, _) = cli.wait_exit(EXIT_WAIT);
+    assert_eq!(status.code(), Some(0), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+}
+
+#[test]
+fn proxy_carries_the_session_through_tinyproxy() {
+    let Some(proxy) = proxy_support::tinyproxy(Some(("alice", "s3cret"))) else {
+        return;
+    };
+    let broker = start_broker(broker::Options::default());
+    let url = proxy.url("http", Some(("alice", "s3cret")));
+    let mut cli = Cli::spawn_logging(&["--proxy", &url, &broker.url()], Some("trace"));
+    echo_once_and_exit(&mut cli);
+    let log = proxy.log();
+    assert!(
+        log.contains(&format!("CONNECT {} HTTP/1.1", broker.addr)),
+        "tinyproxy did not carry it:\n{log}"
+    );
+    assert!(
+        !cli.transcript().contains("s3cret"),
+        "\n{}",
+        cli.transcript()
+    );
+}
+
+#[test]
+fn proxy_comes_from_the_environment_and_none_disables_it() {
+    let Some(proxy) = proxy_support::tinyproxy(None) else {
+        return;
+    };
+    let broker = start_broker(broker::Options::default());
+    let via_env = proxy.url("http", None);
+    // http_proxy, read as curl reads it.
+    let mut cli = Cli::spawn_env(&[&broker.url()], None, &[("http_proxy", &via_env)]);
+    echo_once_and_exit(&mut cli);
+    let connects = || proxy.log().matches("CONNECT 127.0.0.1").count();
+    assert_eq!(connects(), 1, "{}", proxy.log());
+    // --proxy none: direct, even with a proxy in the environment that
+    // refuses everything.
+    let env = [
+        ("http_proxy", "http://127.0.0.1:1"),
+        ("all_proxy", "socks5://127.0.0.1:1"),
+    ];
+    let mut cli = Cli::spawn_env(&["--proxy", "none", &broker.url()], None, &env);
+    echo_once_and_exit(&mut cli);
+    // no_proxy bypasses the environment's proxy.
+    let env = [
+        ("http_proxy", "http://127.0.0.1:1"),
+        ("no_proxy", "localhost,127.0.0.1"),
+    ];
+    let mut cli = Cli::spawn_env(&[&broker.url()], None, &env);
+    echo_once_and_exit(&mut cli);
+    assert_eq!(connects(), 1, "{}", proxy.log());
+}
+
+#[test]
+fn a_malformed_proxy_is_a_usage_error() {
+    let url = "ws://127.0.0.1:1/ws";
+    for (proxy, mentions) in [
+        ("https://u:s3cret@proxy:443", "https:// proxies"),
+        ("http://u:s3cret@proxy:99999", "port"),
+        ("socks4://u:s3cret@proxy", "SOCKS4"),
+        ("http://u:s3cret@proxy/path", "no path"),
+        ("", "empty"),
+    ] {
+        assert_usage_error(&["--proxy", proxy, url], mentions, &["s3cret"]);
+    }
+    // A malformed proxy in the environment is one too, naming the variable.
+    let mut cli = Cli::spawn_env(&[url], None, &[("http_proxy", "ftp://u:s3cret@proxy")]);
+    cli.close_stdin();
+    let (status, _) = cli.wait_exit(EXIT_WAIT);
+    assert_eq!(status.code(), Some(2), "\n{}", cli.transcript());
+    let stderr = cli.stderr.lock().unwrap().clone();
+    assert!(
+        stderr.contains("http_proxy") && !stderr.contains("s3cret"),
+        "{stderr}"
+    );
+}
+
+/// A proxy that refuses the credentials: connect_failed with http_status
+/// null, final status closed, exit 3, one attempt.
+fn assert_refused_by_the_proxy(proxy_url: &str, detail: &str) {
+    let broker = start_broker(broker::Options::default());
+    let mut cli = Cli::spawn(&["--backoff", "100", "--proxy", proxy_url, &broker.url()]);
+    let failed = cli.wait_for("connect_failed", |l| l["event"] == "connect_failed");
+    assert_eq!(failed["attempt"], 1, "{failed}");
+    assert!(failed["http_status"].is_null(), "{failed}");
+    assert!(
+        failed["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(detail)),
+        "{failed}"
+    );
+    let (status, took) = cli.wait_exit(EXIT_WAIT);
+    println!("exit after the proxy's refusal ({detail}): {took:?}");
+    assert_eq!(status.code(), Some(3), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+    assert_eq!(
+        cli.statuses(),
+        ["connecting", "closed"],
+        "\n{}",
+        cli.transcript()
+    );
+    assert!(
+        cli.events("reconnect_scheduled").is_empty(),
+        "\n{}",
+        cli.transcript()
+    );
+    assert!(
+        !cli.transcript().contains("wrong-pw"),
+        "\n{}",
+        cli.transcript()
+    );
+    assert_eq!(broker.stats.connections.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_proxy_407_stops_the_client_with_exit_3() {
+    let Some(proxy) = proxy_support::tinyproxy(Some(("alice", "s3cret"))) else {
+        return;
+    };
+    assert_refused_by_the_proxy(&proxy.url("http", None), "407");
+}
+
+#[test]
+fn a_socks5_authentication_failure_stops_the_client_with_exit_3() {
+    let Some(proxy) = proxy_support::microsocks(Some(("alice", "s3cret"))) else {
+        return;
+    };
+    let url = proxy.url("socks5h", Some(("alice", "wrong-pw")));
+    assert_refused_by_the_proxy(&url, "refused the credentials");
 }

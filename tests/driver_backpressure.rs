@@ -24,6 +24,7 @@ fn event_buffer_stays_bounded_while_the_consumer_stalls() {
             ..fast_config()
         };
         let (client, mut events) = Client::builder(ws_url(free_addr()))
+            .no_proxy()
             .config(config)
             .delivery(DeliveryConfig {
                 event_capacity: CAPACITY,

@@ -29,7 +29,11 @@ fn config() -> Config {
 fn after_close_no_task_socket_or_timer_remains() {
     run(async {
         let b = broker::Broker::start(any_port(), broker::Options::default()).unwrap();
-        let (client, events, session) = Client::builder(b.url()).config(config()).build().unwrap();
+        let (client, events, session) = Client::builder(b.url())
+            .no_proxy()
+            .config(config())
+            .build()
+            .unwrap();
         drop(events);
         let task = smol::spawn(session);
         client.ready().await.unwrap();
@@ -72,6 +76,7 @@ fn close_while_reconnecting_ends_the_task_at_once() {
             ..config()
         };
         let (client, events, session) = Client::builder(ws_url(free_addr()))
+            .no_proxy()
             .config(slow)
             .build()
             .unwrap();
@@ -99,7 +104,11 @@ fn close_while_reconnecting_ends_the_task_at_once() {
 fn dropping_every_handle_ends_the_task() {
     run(async {
         let b = broker::Broker::start(any_port(), broker::Options::default()).unwrap();
-        let (client, events, session) = Client::builder(b.url()).config(config()).build().unwrap();
+        let (client, events, session) = Client::builder(b.url())
+            .no_proxy()
+            .config(config())
+            .build()
+            .unwrap();
         let task = smol::spawn(session);
         client.ready().await.unwrap();
         let second = client.clone();
@@ -130,7 +139,11 @@ fn dropping_every_handle_ends_the_task() {
 fn a_dropped_session_future_ends_the_session_for_its_handles() {
     run(async {
         let b = broker::Broker::start(any_port(), broker::Options::default()).unwrap();
-        let (client, _events, session) = Client::builder(b.url()).config(config()).build().unwrap();
+        let (client, _events, session) = Client::builder(b.url())
+            .no_proxy()
+            .config(config())
+            .build()
+            .unwrap();
         let task = smol::spawn(session);
         client.ready().await.unwrap();
         // The executor drops the future (shutdown, cancellation).

@@ -164,6 +164,7 @@ fn without_an_event_stream_unwritten_messages_come_back_from_close() {
         // Acks, never reads, resets after 400 ms.
         let (addr, broker) = resetting_broker(0, ms(400));
         let (client, events) = Client::builder(ws_url(addr))
+            .no_proxy()
             .config(Config {
                 backoff: vec![Duration::from_secs(30)],
                 ..fast_config()

@@ -326,6 +326,7 @@ fn run_plain(body: impl std::future::Future<Output = ()>) {
 fn session_runs_on_a_local_executor_and_starts_on_first_poll() {
     let broker = Broker::start(any_port(), Options::default()).unwrap();
     let (client, events, session) = Client::builder(broker.url())
+        .no_proxy()
         .config(fast_config())
         .build()
         .unwrap();
@@ -358,6 +359,7 @@ fn session_runs_on_a_local_executor_and_starts_on_first_poll() {
 fn session_runs_under_plain_block_on() {
     let broker = Broker::start(any_port(), Options::default()).unwrap();
     let (client, events, session) = Client::builder(broker.url())
+        .no_proxy()
         .config(fast_config())
         .build()
         .unwrap();
@@ -391,6 +393,7 @@ fn queued_sends_flush_in_order_before_later_sends() {
     run(async {
         let broker = Broker::start(any_port(), Options::default()).unwrap();
         let (client, events, session) = Client::builder(broker.url())
+            .no_proxy()
             .config(fast_config())
             .delivery(queued(3, Overflow::RejectNew))
             .build()
@@ -440,6 +443,7 @@ fn drop_oldest_queue_evicts_and_hands_back_unsent_on_close() {
         };
         let broker = Broker::start(any_port(), options).unwrap();
         let (client, events, session) = Client::builder(broker.url())
+            .no_proxy()
             .config(fast_config())
             .delivery(queued(3, Overflow::DropOldest))
             .build()
@@ -479,6 +483,7 @@ fn drop_oldest_queue_evicts_and_hands_back_unsent_on_close() {
 fn without_a_queue_sends_before_open_are_refused_and_handed_back() {
     let broker = Broker::start(any_port(), Options::default()).unwrap();
     let (client, events, session) = Client::builder(broker.url())
+        .no_proxy()
         .config(fast_config())
         .build()
         .unwrap();

@@ -26,6 +26,7 @@ fn wait_for_open_sees_an_open_that_the_session_passes_through() {
             bytes
         });
         let (client, events, session) = Client::builder(ws_url(addr))
+            .no_proxy()
             .config(fast_config())
             .build()
             .unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 #[test]
 fn the_resume_example_loses_nothing_across_a_broker_restart() {
-    let mut child = Command::new(example_bin::path("resume"))
+    let mut child = example_bin::without_proxy_env(&mut Command::new(example_bin::path("resume")))
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -60,6 +60,7 @@ fn short(by: &RejectedBy) -> String {
         RejectedBy::Close { code, .. } => format!("close {code}"),
         RejectedBy::Http { status } => format!("http {status}"),
         RejectedBy::Proxy { .. } => "proxy".into(),
+        RejectedBy::SocksAuth => "socks auth".into(),
         RejectedBy::Caller { .. } => "caller".into(),
     }
 }

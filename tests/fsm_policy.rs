@@ -240,6 +240,65 @@ fn a_terminal_http_answer_ends_the_session_without_counting_a_failure() {
     assert_eq!(m.status(), Status::Closed, "429 is no longer in the list");
 }
 
+/// A proxy that refuses the credentials (HTTP 407, a SOCKS5 authentication
+/// failure) or answers with a status that is not retried ends the session;
+/// a proxy's 5xx, or a refusal without a status (a SOCKS reply code, a
+/// dropped connection), is retried on the schedule.
+#[test]
+fn proxy_refusals_of_credentials_are_terminal_and_5xx_retried() {
+    let t0 = Instant::now();
+    let proxy = |status| ConnectFailure::Proxy { status };
+    for (failure, by) in [
+        (proxy(Some(407)), RejectedBy::Proxy { status: Some(407) }),
+        (proxy(Some(403)), RejectedBy::Proxy { status: Some(403) }),
+        (ConnectFailure::SocksAuth, RejectedBy::SocksAuth),
+    ] {
+        let (mut m, now) = at_attempt(&no_jitter(), t0, 2);
+        m.handle(
+            Event::ConnectFailed {
+                attempt: 2,
+                failure,
+            },
+            now,
+        );
+        assert_eq!(
+            names(&drain(&mut m)),
+            ["DropTransport", "StatusChanged"],
+            "{failure:?}"
+        );
+        assert_eq!(
+            *m.state(),
+            State::Closed {
+                reason: CloseReason::Rejected { by: by.clone() }
+            },
+            "{failure:?}"
+        );
+        assert_eq!(m.lifecycle().failures(), 1, "only attempt 1's");
+        assert_eq!(m.poll_timeout(), None);
+    }
+    for failure in [proxy(Some(502)), proxy(Some(503)), proxy(None)] {
+        let (mut m, now) = at_attempt(&no_jitter(), t0, 1);
+        m.handle(
+            Event::ConnectFailed {
+                attempt: 1,
+                failure,
+            },
+            now,
+        );
+        assert_eq!(scheduled(&drain(&mut m)), secs(1), "{failure:?}");
+        assert_eq!(m.status(), Status::Reconnecting, "{failure:?}");
+    }
+    // The caller may retry a SOCKS5 authentication failure (credentials
+    // that a hook refreshes, say).
+    let (mut m, now) = at_attempt(&no_jitter(), t0, 1);
+    let socks_auth = Event::ConnectFailed {
+        attempt: 1,
+        failure: ConnectFailure::SocksAuth,
+    };
+    m.handle(socks_auth.judged(Verdict::Retry), now);
+    assert_eq!(scheduled(&drain(&mut m)), secs(1));
+}
+
 #[test]
 fn close_rules_match_a_reason_prefix() {
     let t0 = Instant::now();

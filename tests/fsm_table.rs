@@ -83,7 +83,9 @@ enum Ev {
     TimeoutEarly,
     /// Every socket event above, for attempt 1 (old) and attempt 3 (future).
     OtherAttempt,
-    /// `ConnectFailed` with an HTTP 403 answer: terminal by default.
+    /// `ConnectFailed` with a refusal that is terminal by default: the
+    /// broker's HTTP 403, a proxy's 407, a SOCKS5 proxy refusing the
+    /// credentials.
     ConnectHttpTerminal,
     /// `ConnectFailed` with an HTTP 503 answer and `Retry-After: 20`.
     ConnectRetryAfter,
@@ -630,9 +632,14 @@ fn inputs(ev: Ev, lc: &Lifecycle, now: Instant, cfg: &Config) -> Vec<(Event, Ins
             .chain(socket_events(3))
             .chain(policy_events(1))
             .chain(policy_events(3))
+            .chain(proxy_refusals(1))
+            .chain(proxy_refusals(3))
             .map(|e| (e, later))
             .collect(),
-        Ev::ConnectHttpTerminal => one(policy_events(2)[0].clone()),
+        Ev::ConnectHttpTerminal => std::iter::once(policy_events(2)[0].clone())
+            .chain(proxy_refusals(2))
+            .map(|e| (e, later))
+            .collect(),
         Ev::ConnectRetryAfter => one(policy_events(2)[1].clone()),
         Ev::PeerClosedPrefix => one(policy_events(2)[2].clone()),
         Ev::PeerClosedPrefixMiss => one(policy_events(2)[3].clone()),
@@ -643,6 +650,15 @@ fn inputs(ev: Ev, lc: &Lifecycle, now: Instant, cfg: &Config) -> Vec<(Event, Ins
             due.unwrap_or(now + Duration::from_secs(3600)),
         )],
     }
+}
+
+/// A proxy's terminal refusals: HTTP 407 and a SOCKS5 authentication failure.
+fn proxy_refusals(attempt: u64) -> [Event; 2] {
+    let failed = |failure| Event::ConnectFailed { attempt, failure };
+    [
+        failed(ConnectFailure::Proxy { status: Some(407) }),
+        failed(ConnectFailure::SocksAuth),
+    ]
 }
 
 /// The failure policy's socket events: a 403 answer, a 503 answer with

@@ -23,7 +23,7 @@ impl Drop for Guard {
 
 /// Runs loadgen to completion (bounded), returning exit code and stdout lines.
 fn run(args: &[&str]) -> (Option<i32>, Vec<String>) {
-    let child = Command::new(example_bin::path("loadgen"))
+    let child = example_bin::without_proxy_env(&mut Command::new(example_bin::path("loadgen")))
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

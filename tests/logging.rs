@@ -46,6 +46,7 @@ fn transitions_are_logged_and_secrets_never_are() {
             .unwrap();
         let url = format!("ws://{}/ws?token=SECRET-IN-QUERY", b.addr);
         let (client, events) = Client::builder(url)
+            .no_proxy()
             .config(fast_config())
             .hello(|ctx| {
                 let attempt = ctx.attempt;

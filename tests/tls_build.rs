@@ -30,7 +30,8 @@ fn wsclient_without_tls_refuses_wss_and_ca_file() {
     #[path = "example_bin/mod.rs"]
     mod example_bin;
     let run = |args: &[&str]| {
-        let out = Command::new(example_bin::path("wsclient"))
+        let mut command = Command::new(example_bin::path("wsclient"));
+        let out = example_bin::without_proxy_env(&mut command)
             .args(args)
             .stdin(Stdio::null())
             .output()

@@ -58,7 +58,8 @@ struct Wsclient {
 
 impl Wsclient {
     fn spawn(system: &str, args: &[&str]) -> Wsclient {
-        let mut child = Command::new(example_bin::path("wsclient"))
+        let mut command = Command::new(example_bin::path("wsclient"));
+        let mut child = example_bin::without_proxy_env(&mut command)
             .args(args)
             .env("SSL_CERT_FILE", system)
             .env_remove("SSL_CERT_DIR")

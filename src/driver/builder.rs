@@ -1,6 +1,8 @@
 //! `ClientBuilder`: everything a session needs, checked at construction.
 
 use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 #[cfg(feature = "tls")]
@@ -15,10 +17,12 @@ use super::client::{Client, Owner};
 use super::config::{DeliveryConfig, DeliveryConfigError, TransportConfig, TransportConfigError};
 use super::connect::ConnectSpec;
 use super::context::{AfterAckContext, AfterAckFrame, HelloContext};
+use super::dial::Resolver;
 use super::endpoint::{Endpoint, UrlError};
 use super::events::Events;
 use super::failure::FailurePolicyFn;
 use super::outbound::Outbound;
+use super::proxy::{ProxySetting, ProxyUrlError};
 use super::queue::OutboundQueue;
 use super::session::Session;
 use super::shared::Shared;
@@ -41,6 +45,10 @@ pub enum BuildError {
     /// The delivery configuration is invalid.
     #[error(transparent)]
     Delivery(#[from] DeliveryConfigError),
+    /// The proxy URL (given to [`ClientBuilder::proxy`] or found in the
+    /// environment) cannot be used: malformed, or an `https://` proxy.
+    #[error(transparent)]
+    Proxy(#[from] ProxyUrlError),
     /// `wss://` cannot be set up: no `tls` feature, a system trust store
     /// with no usable certificate, extra roots that cannot be read.
     #[error("tls setup failed: {0}")]
@@ -68,6 +76,8 @@ pub struct ClientBuilder {
     request_headers: Option<Arc<HeadersFn>>,
     after_ack: Option<Arc<AfterAckFn>>,
     failure_policy: Option<Arc<FailurePolicyFn>>,
+    resolver: Resolver,
+    proxy: ProxySetting,
     /// The parsed, shared part of every session built from this builder;
     /// rebuilt after any change. Sharing it keeps per-session memory low.
     spec: Arc<OnceLock<Arc<Spec>>>,
@@ -80,6 +90,7 @@ impl std::fmt::Debug for ClientBuilder {
             .field("config", &self.config)
             .field("transport", &self.transport)
             .field("delivery", &self.delivery)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
@@ -100,6 +111,8 @@ impl ClientBuilder {
             request_headers: None,
             after_ack: None,
             failure_policy: None,
+            resolver: Resolver::default(),
+            proxy: ProxySetting::Environment,
             spec: Arc::new(OnceLock::new()),
         }
     }
@@ -356,6 +369,99 @@ impl ClientBuilder {
         self.changed()
     }
 
+    /// For tests: resolves host names with `resolve` (host and port in,
+    /// addresses in preference order out) instead of the system's resolver.
+    /// IP literals are never resolved.
+    #[doc(hidden)]
+    pub fn resolver(
+        mut self,
+        resolve: impl Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
+    ) -> Self {
+        self.resolver = Resolver::custom(Arc::new(resolve));
+        self.changed()
+    }
+
+    /// Tunnels every attempt through this proxy, whatever the environment
+    /// says:
+    ///
+    /// - `http://[user:password@]host[:port]`: HTTP CONNECT
+    ///   (RFC 9110 §9.3.6), with Basic credentials when given;
+    /// - `socks5://[user:password@]host[:port]`: SOCKS5 (RFC 1928, user and
+    ///   password by RFC 1929); the broker's name is resolved here and the
+    ///   first address the system resolver returns is sent (getaddrinfo's
+    ///   RFC 6724 order: an address of the family this host prefers);
+    /// - `socks5h://…`: the same, but the name is sent for the proxy to
+    ///   resolve.
+    ///
+    /// No scheme means `http://`; the port defaults to 1080 (as curl's);
+    /// user info is percent-decoded. `https://` proxies (TLS to the proxy)
+    /// are not supported. A URL that cannot be used is a
+    /// [`BuildError::Proxy`] at [`build`](Self::build), whose text never
+    /// holds the URL (it may hold a password). For `wss://`, TLS runs
+    /// inside the tunnel and verifies the broker's name. The connect
+    /// deadline bounds it all; a proxy's refusal is
+    /// [`ConnectError::Proxy`](super::ConnectError::Proxy) (see the crate
+    /// docs' "Networks" for the verdicts). Credentials never appear in
+    /// logs, errors or `Debug` output.
+    ///
+    /// ```
+    /// # use ws_lifecycle::Client;
+    /// let builder = Client::builder("wss://broker.example/ws")
+    ///     .proxy("socks5h://user:secret@127.0.0.1:1080");
+    /// # drop(builder);
+    /// ```
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = ProxySetting::Url(url.into());
+        self.changed()
+    }
+
+    /// Connects directly, whatever the environment says.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxySetting::None;
+        self.changed()
+    }
+
+    /// The default: the proxy comes from the environment, read as curl
+    /// reads it, when this builder builds its first session (the result is
+    /// shared by every session it builds until the builder changes):
+    ///
+    /// 1. `no_proxy`, else `NO_PROXY` (entries separated by commas):
+    ///    a broker host that is an entry, or is in an entry's domain
+    ///    (`example.com` or `.example.com` match `ws.example.com`), or an
+    ///    IP address equal to an entry or within its CIDR range
+    ///    (`10.0.0.0/8`), or any host when an entry is `*`, connects
+    ///    directly.
+    /// 2. Otherwise, for `ws://` `http_proxy` (lowercase only, as curl),
+    ///    for `wss://` `https_proxy`, else `HTTPS_PROXY`; then `all_proxy`,
+    ///    else `ALL_PROXY`. The first one set (and not empty) is the proxy,
+    ///    read as [`proxy`](Self::proxy) reads a URL.
+    ///
+    /// A value that cannot be used is a [`BuildError::Proxy`] naming the
+    /// variable (never its value).
+    pub fn proxy_from_env(mut self) -> Self {
+        self.proxy = ProxySetting::Environment;
+        self.changed()
+    }
+
+    /// Like [`proxy_from_env`](Self::proxy_from_env), with the variables
+    /// read through `lookup` instead of the process environment (a
+    /// configuration file's values, or a test's table).
+    ///
+    /// ```
+    /// # use ws_lifecycle::Client;
+    /// let builder = Client::builder("ws://broker.example/ws").proxy_from_lookup(|name| {
+    ///     (name == "http_proxy").then(|| "http://127.0.0.1:3128".to_owned())
+    /// });
+    /// # drop(builder);
+    /// ```
+    pub fn proxy_from_lookup(
+        mut self,
+        lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.proxy = ProxySetting::Lookup(Arc::new(lookup));
+        self.changed()
+    }
+
     /// Validates everything and returns the handle, the event stream and
     /// the session future. Spawn the future on any executor; nothing
     /// happens until it is first polled.
@@ -389,6 +495,7 @@ impl ClientBuilder {
 
     fn make_spec(&self) -> Result<Spec, BuildError> {
         let endpoint = Endpoint::parse(&self.url)?;
+        let proxy = self.proxy.resolve(endpoint.is_tls(), endpoint.host())?;
         let tls = if endpoint.is_tls() {
             Some(self.tls.config()?)
         } else {
@@ -400,6 +507,8 @@ impl ClientBuilder {
                 tls,
                 websocket: self.transport.websocket_config(),
                 nodelay: self.transport.nodelay,
+                resolver: self.resolver.clone(),
+                proxy,
             },
             hello: self.hello.clone(),
             ack: self.ack.clone(),

@@ -2,14 +2,15 @@
 //! The connect deadline is the core's; dropping the future cancels it all.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::net::SocketAddr;
 
-use async_io::Async;
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use super::dial::{self, Attempts, Resolver};
 use super::endpoint::Endpoint;
 use super::meter::Metered;
+use super::proxy::{Proxy, ProxyError};
 pub(crate) use super::tls::MaybeTls;
 use super::tls::{TlsConfig, TlsFailure};
 
@@ -32,13 +33,16 @@ pub enum ConnectError {
         /// The resolver's error.
         source: io::Error,
     },
-    /// No resolved address accepted a TCP connection.
-    #[error("tcp connect to {addr} failed: {source}")]
+    /// No address accepted a TCP connection. The addresses were raced
+    /// (Happy Eyeballs, RFC 8305); the failure policy sees
+    /// [`ConnectFailure::Io`](crate::ConnectFailure::Io) with the kind of the
+    /// most telling error: the last one that is more than a missing route or
+    /// address (an IPv6 address on an IPv4-only network), else the last.
+    #[error("tcp connect failed: {}", Attempts(.attempts))]
     Tcp {
-        /// The last address tried.
-        addr: SocketAddr,
-        /// The socket error.
-        source: io::Error,
+        /// Every address tried with its socket error, in the order tried
+        /// (families interleaved). Never empty.
+        attempts: Vec<(SocketAddr, io::Error)>,
     },
     /// The TLS handshake failed: `cause` says why (an untrusted issuer, a
     /// certificate for another name, an expired one, …).
@@ -68,6 +72,12 @@ pub enum ConnectError {
     /// failed for this attempt (e.g. its token fetch failed).
     #[error("the request hook failed: {0}")]
     RequestHook(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The proxy gave no tunnel to the broker: what it answered (an HTTP
+    /// status, a SOCKS5 reply code, a refusal of the credentials) or why
+    /// its answer could not be read. (Failing to reach the proxy at all is
+    /// `Resolve` or `Tcp` with the proxy's name or address.)
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
     /// The connect deadline (`Config::connect_timeout`) passed before the
     /// socket opened (resolve, TCP, TLS and the upgrade together).
     #[error("connect deadline of {after:?} passed before the socket opened")]
@@ -108,48 +118,37 @@ pub(crate) struct ConnectSpec {
     pub websocket: WebSocketConfig,
     /// Disable Nagle's algorithm.
     pub nodelay: bool,
+    /// How host names are resolved (the system's resolver unless a test
+    /// injected one).
+    pub resolver: Resolver,
+    /// The proxy every attempt tunnels through, if any.
+    pub proxy: Option<Proxy>,
 }
 
-/// Phase one of an attempt: resolve, TCP connect, TLS when `wss://`.
+/// Phase one of an attempt: resolve and TCP connect (`dial`, racing the
+/// addresses), TLS when `wss://`.
 ///
 /// The upgrade that follows is `upgrade::Upgrade`, kept
 /// inline in the link rather than boxed.
 pub(crate) async fn open_stream(spec: &ConnectSpec) -> Result<MaybeTls, ConnectError> {
-    let host = spec.endpoint.host();
-    let port = spec.endpoint.port();
-    let tcp = match host.parse::<IpAddr>() {
-        Ok(ip) => {
-            let addr = SocketAddr::new(ip, port);
-            Async::<TcpStream>::connect(addr)
-                .await
-                .map_err(|source| ConnectError::Tcp { addr, source })?
-        }
-        Err(_) => connect_resolved(host, port).await?,
+    // Through a proxy, TCP goes to the proxy and the tunnel on to the broker;
+    // either way the addresses race (Happy Eyeballs).
+    let (host, port) = match &spec.proxy {
+        Some(proxy) => (proxy.host(), proxy.port()),
+        None => (spec.endpoint.host(), spec.endpoint.port()),
     };
+    let tcp = dial::tcp(host, port, &spec.resolver).await?;
     if spec.nodelay {
         // Best-effort: a failure here only costs latency.
         let _ = tcp.get_ref().set_nodelay(true);
     }
-    super::tls::secure(spec.tls.as_ref(), host, tcp).await
-}
-
-/// Resolves `host` and tries each address in turn.
-async fn connect_resolved(host: &str, port: u16) -> Result<Async<TcpStream>, ConnectError> {
-    let addrs = smol::net::resolve((host, port))
-        .await
-        .map_err(|source| ConnectError::Resolve {
-            host: host.to_owned(),
-            source,
-        })?;
-    let mut last_err = ConnectError::Resolve {
-        host: host.to_owned(),
-        source: io::Error::new(io::ErrorKind::NotFound, "no addresses"),
-    };
-    for addr in addrs {
-        match Async::<TcpStream>::connect(addr).await {
-            Ok(s) => return Ok(s),
-            Err(source) => last_err = ConnectError::Tcp { addr, source },
-        }
+    let mut tcp = tcp;
+    if let Some(proxy) = &spec.proxy {
+        proxy
+            .tunnel(&mut tcp, spec.endpoint.host(), spec.endpoint.port())
+            .await?;
     }
-    Err(last_err)
+    // TLS verifies the broker's name, through a tunnel too.
+    let host = spec.endpoint.host();
+    super::tls::secure(spec.tls.as_ref(), host, tcp).await
 }

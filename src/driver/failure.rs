@@ -4,6 +4,8 @@
 //! failure, whose verdict goes to the core inside the event
 //! ([`Event::Judged`]).
 
+use std::io;
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::time::{Instant, SystemTime};
 
@@ -24,7 +26,7 @@ impl ConnectError {
     pub(crate) fn failure(&self, now: SystemTime) -> ConnectFailure {
         match self {
             ConnectError::Resolve { .. } => ConnectFailure::Resolve,
-            ConnectError::Tcp { source, .. } => ConnectFailure::Io(source.kind()),
+            ConnectError::Tcp { attempts } => ConnectFailure::Io(telling_kind(attempts)),
             ConnectError::Tls { .. } => ConnectFailure::Tls,
             ConnectError::Upgrade(WsError::Http(response)) => ConnectFailure::Http {
                 status: response.status().as_u16(),
@@ -36,8 +38,21 @@ impl ConnectError {
             | ConnectError::RequestHookPanicked => ConnectFailure::Request,
             ConnectError::Upgrade(_) => ConnectFailure::Handshake,
             ConnectError::Deadline { .. } => ConnectFailure::Deadline,
+            ConnectError::Proxy(e) => e.failure(),
         }
     }
+}
+
+/// The kind of error that says most about a failed dial: the last one that
+/// is more than a missing route or local address (an IPv6 address tried on
+/// an IPv4-only network says nothing about the broker), else the last one.
+fn telling_kind(attempts: &[(SocketAddr, io::Error)]) -> io::ErrorKind {
+    use io::ErrorKind::{AddrNotAvailable, HostUnreachable, NetworkUnreachable};
+    let kinds = || attempts.iter().map(|(_, e)| e.kind());
+    kinds()
+        .rfind(|k| !matches!(k, NetworkUnreachable | HostUnreachable | AddrNotAvailable))
+        .or_else(|| kinds().next_back())
+        .unwrap_or(io::ErrorKind::Other)
 }
 
 /// When the connect deadline is what fires at `now`: the attempt and its
@@ -109,8 +124,10 @@ mod tests {
         );
         assert_eq!(refused(403, None).http_status(), Some(403));
         let tcp = ConnectError::Tcp {
-            addr: ([127, 0, 0, 1], 1).into(),
-            source: io::ErrorKind::ConnectionRefused.into(),
+            attempts: vec![(
+                ([127, 0, 0, 1], 1).into(),
+                io::ErrorKind::ConnectionRefused.into(),
+            )],
         };
         assert_eq!(
             tcp.failure(now),
@@ -130,5 +147,42 @@ mod tests {
             async_tungstenite::tungstenite::error::ProtocolError::SecWebSocketAcceptKeyMismatch,
         ));
         assert_eq!(bad_accept.failure(now), ConnectFailure::Handshake);
+    }
+
+    #[test]
+    fn a_dial_fails_with_its_most_telling_kind() {
+        use io::ErrorKind::{ConnectionRefused, HostUnreachable, NetworkUnreachable, TimedOut};
+        let now = SystemTime::now();
+        let dial = |kinds: &[io::ErrorKind]| ConnectError::Tcp {
+            attempts: kinds
+                .iter()
+                .enumerate()
+                .map(|(n, k)| {
+                    (
+                        SocketAddr::from(([127, 0, 0, 1], n as u16 + 1)),
+                        (*k).into(),
+                    )
+                })
+                .collect(),
+        };
+        // IPv6 unreachable, IPv4 refused: the refusal says what happened.
+        assert_eq!(
+            dial(&[NetworkUnreachable, ConnectionRefused, NetworkUnreachable]).failure(now),
+            ConnectFailure::Io(ConnectionRefused)
+        );
+        // Otherwise the last one tried.
+        assert_eq!(
+            dial(&[ConnectionRefused, TimedOut]).failure(now),
+            ConnectFailure::Io(TimedOut)
+        );
+        assert_eq!(
+            dial(&[NetworkUnreachable, HostUnreachable]).failure(now),
+            ConnectFailure::Io(HostUnreachable)
+        );
+        let text = dial(&[ConnectionRefused, TimedOut]).to_string();
+        assert!(
+            text.contains("127.0.0.1:1: ") && text.contains("; 127.0.0.1:2: "),
+            "{text}"
+        );
     }
 }

@@ -3,8 +3,9 @@
 //! machine's actions; every decision stays in the core. Its public types
 //! are re-exported at the crate root; this module is private.
 //!
-//! Layout, from the wire up: `endpoint` (the URL), `connect` (resolve,
-//! TCP), `tls` (trust roots, the TLS step), `upgrade` (RFC 6455 §4.1),
+//! Layout, from the wire up: `endpoint` (the URL), `dial` (resolve, then
+//! race the addresses: Happy Eyeballs), `connect` (TCP, the proxy tunnel,
+//! TLS), `tls` (trust roots, the TLS step), `upgrade` (RFC 6455 §4.1),
 //! `meter` (what the transport took), `link` (one attempt's transport as
 //! one value), `inbound` (what a frame means), `outbound` (the one owner
 //! of every message), `session` (the loop), and the caller's side:
@@ -19,6 +20,7 @@ mod config;
 mod connect;
 mod context;
 mod core_slot;
+mod dial;
 mod endpoint;
 mod events;
 mod failure;
@@ -26,6 +28,7 @@ mod inbound;
 mod link;
 mod meter;
 mod outbound;
+mod proxy;
 mod queue;
 mod report;
 mod retry_after;
@@ -46,6 +49,7 @@ pub use context::{AfterAckContext, AfterAckFrame, HelloContext};
 pub use endpoint::{UrlError, redact};
 pub use events::Events;
 pub use outbound::{SendError, SendErrorKind, Sent};
+pub use proxy::{ProxyError, ProxyUrlError};
 pub use queue::Overflow;
 pub use session::Session;
 pub use session_event::{CloseOutcome, SessionEvent, UpgradeResponse};

@@ -12,6 +12,7 @@
 //! | [`ConnectFailure::Http`] with any other status | terminal, [`RejectedBy::Http`] |
 //! | [`ConnectFailure::Proxy`] with a status in `retried_statuses`, or none | retry |
 //! | [`ConnectFailure::Proxy`] with any other status (407, 403, …) | terminal, [`RejectedBy::Proxy`] |
+//! | [`ConnectFailure::SocksAuth`] (a SOCKS5 proxy refused the credentials) | terminal, [`RejectedBy::SocksAuth`] |
 //! | any other [`ConnectFailure`] (resolve, I/O, TLS, deadline, bad handshake, request) | retry |
 //! | [`Failure::PeerClosed`] matching a rule of [`Config::terminal_closes`] | terminal, [`RejectedBy::Close`] |
 //! | every other failure | retry |
@@ -74,6 +75,11 @@ pub enum ConnectFailure {
         /// The proxy's answer, if it gave one.
         status: Option<u16>,
     },
+    /// A SOCKS5 proxy refused the credentials (RFC 1929 status other than
+    /// 0) or accepted none of the authentication methods offered (RFC 1928
+    /// method `X'FF'`, e.g. it wants a password and none was given): the
+    /// SOCKS counterpart of an HTTP proxy's 407, terminal by default.
+    SocksAuth,
     /// The connect deadline (`Config::connect_timeout`) passed.
     Deadline,
     /// The broker answered the upgrade with an HTTP status other than 101.
@@ -143,6 +149,9 @@ pub enum RejectedBy {
         /// The proxy's answer, if it gave one.
         status: Option<u16>,
     },
+    /// A SOCKS5 proxy refused the credentials
+    /// ([`ConnectFailure::SocksAuth`]).
+    SocksAuth,
     /// The caller's failure predicate said terminal.
     Caller {
         /// The failure it judged.
@@ -159,6 +168,7 @@ impl fmt::Display for RejectedBy {
             RejectedBy::Http { status } => write!(f, "the broker with HTTP status {status}"),
             RejectedBy::Proxy { status: Some(s) } => write!(f, "the proxy with HTTP status {s}"),
             RejectedBy::Proxy { status: None } => f.write_str("the proxy"),
+            RejectedBy::SocksAuth => f.write_str("the SOCKS5 proxy, which refused the credentials"),
             RejectedBy::Caller { failure } => write!(f, "the caller's policy on {failure:?}"),
         }
     }
@@ -300,6 +310,7 @@ impl Config {
             Failure::Connect(ConnectFailure::Proxy {
                 status: Some(status),
             }) if !self.is_retried_status(*status) => Verdict::Terminal,
+            Failure::Connect(ConnectFailure::SocksAuth) => Verdict::Terminal,
             Failure::PeerClosed { code, reason } if self.is_terminal(*code, reason) => {
                 Verdict::Terminal
             }
@@ -334,6 +345,7 @@ impl Failure {
             Failure::Connect(ConnectFailure::Proxy { status }) => {
                 RejectedBy::Proxy { status: *status }
             }
+            Failure::Connect(ConnectFailure::SocksAuth) => RejectedBy::SocksAuth,
             other => RejectedBy::Caller {
                 failure: other.clone(),
             },
@@ -404,6 +416,10 @@ mod tests {
         assert_eq!(proxy(None), Verdict::Retry);
         assert_eq!(proxy(Some(502)), Verdict::Retry);
         assert_eq!(proxy(Some(407)), Verdict::Terminal);
+        assert_eq!(
+            c.verdict(&Failure::Connect(ConnectFailure::SocksAuth)),
+            Verdict::Terminal
+        );
         let close = |code, reason: &str| {
             c.verdict(&Failure::PeerClosed {
                 code,

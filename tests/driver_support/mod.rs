@@ -75,8 +75,16 @@ pub fn ws_url(addr: SocketAddr) -> String {
     format!("ws://{addr}/ws")
 }
 
-/// Spawns the session `builder` describes and watches its events.
+/// Spawns the session `builder` describes, with no proxy (so a
+/// developer's `http_proxy` or `all_proxy` cannot change a test's result),
+/// and watches its events. Tests of proxies use [`spawn_as_is`].
 pub fn spawn_watched(builder: ClientBuilder) -> (Client, Watch) {
+    spawn_as_is(builder.no_proxy())
+}
+
+/// Spawns the session `builder` describes, proxy setting included, and
+/// watches its events.
+pub fn spawn_as_is(builder: ClientBuilder) -> (Client, Watch) {
     let (client, events) = builder.spawn().unwrap();
     (client, Watch::new(events))
 }

@@ -9,6 +9,27 @@ use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
 
+/// The proxy variables curl reads (and this crate, by default).
+pub const PROXY_VARIABLES: [&str; 8] = [
+    "http_proxy",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "HTTP_PROXY",
+];
+
+/// `command` without the proxy variables, so a developer's environment
+/// cannot send a test's example through a proxy.
+pub fn without_proxy_env(command: &mut Command) -> &mut Command {
+    for var in PROXY_VARIABLES {
+        command.env_remove(var);
+    }
+    command
+}
+
 /// The path of `examples/<name>.rs`, built (debug) on first use.
 pub fn path(name: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();

@@ -151,6 +151,12 @@ fn check_verdict(
                     Failure::Connect(ws_lifecycle::fsm::ConnectFailure::Http { status, .. }),
                     false,
                 ) => RejectedBy::Http { status: *status },
+                (Failure::Connect(ws_lifecycle::fsm::ConnectFailure::Proxy { status }), false) => {
+                    RejectedBy::Proxy { status: *status }
+                }
+                (Failure::Connect(ws_lifecycle::fsm::ConnectFailure::SocksAuth), false) => {
+                    RejectedBy::SocksAuth
+                }
                 (other, false) => return Err(format!("{other:?} terminal by default")),
             };
             if *by != want {
