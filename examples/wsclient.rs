@@ -28,6 +28,7 @@
 //!                                Default: the environment, read as curl reads it: for ws:// http_proxy, for wss://
 //!                                https_proxy or HTTPS_PROXY, then all_proxy or ALL_PROXY; no_proxy or NO_PROXY
 //!                                (comma-separated hosts, domain suffixes, "*") bypasses
+//!   --ca-file FILE               PEM certificates trusted for wss:// in addition to the system's roots
 //! stdout: one JSON object per line, each with "t_ms" (milliseconds since program start) and "event":
 //!   {"event":"status","status":"connecting"|"awaiting_ack"|"open"|"reconnecting"|"closing"|"closed"}
 //!   {"event":"message","data":<the JSON value received>}
@@ -97,8 +98,15 @@
 //!   (e.g. tinyproxy answers a wrong password with 401) stops the client
 //!   like a 407; a proxy's 5xx is retried. Proxy credentials never appear
 //!   on stdout or stderr.
-//! - `--ca-file FILE` and `--record FILE` belong to later
-//!   issues: not accepted yet (an unknown option, exit 2).
+//! - `--ca-file FILE`: a file that is missing, unreadable or empty, or
+//!   that holds no PEM certificate, is a usage error (exit 2). The
+//!   system's roots are those of the operating system (`SSL_CERT_FILE` and
+//!   `SSL_CERT_DIR` replace them when set); a system store without a
+//!   usable certificate is exit 1 unless `--ca-file` is given. Built
+//!   without the library's `tls` feature, `--ca-file` and `wss://` URLs
+//!   are refused (exit 2 and exit 1).
+//! - `--record FILE` belongs to a later issue: not accepted yet (an
+//!   unknown option, exit 2).
 
 #[path = "common/session_args.rs"]
 mod session_args;
@@ -106,6 +114,7 @@ mod session_args;
 use std::convert::Infallible;
 use std::ffi::OsString;
 use std::io::{BufRead, Write};
+use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -113,7 +122,9 @@ use futures_lite::{FutureExt, StreamExt};
 use serde_json::{Map, Value};
 use session_args::SessionArgs;
 use ws_lifecycle::fsm::{CloseReason, CloseRule, Config, Status};
-use ws_lifecycle::{BuildError, Client, HelloContext, SessionEvent, TransportConfig};
+use ws_lifecycle::{
+    BuildError, Client, ClientBuilder, HelloContext, SessionEvent, TlsSetupError, TransportConfig,
+};
 
 const USAGE: &str = r#"wsclient [OPTIONS] URL      (cargo build --release --example wsclient)
 Contract version 2 (everything of version 1 still holds).
@@ -141,6 +152,7 @@ Options (durations in milliseconds):
                                Default: the environment, read as curl reads it: for ws:// http_proxy, for wss://
                                https_proxy or HTTPS_PROXY, then all_proxy or ALL_PROXY; no_proxy or NO_PROXY
                                (comma-separated hosts, domain suffixes, "*") bypasses
+  --ca-file FILE               PEM certificates trusted for wss:// in addition to the system's roots
 stdout: one JSON object per line, each with "t_ms" (milliseconds since program start) and "event":
   {"event":"status","status":"connecting"|"awaiting_ack"|"open"|"reconnecting"|"closing"|"closed"}
   {"event":"message","data":<the JSON value received>}
@@ -203,6 +215,9 @@ struct Options {
     /// `--proxy`: `Some(None)` for `none`, `Some(Some(url))` for a proxy;
     /// `None`: the environment.
     proxy: Option<Option<String>>,
+    /// `--ca-file`: PEM roots trusted beside the system's (checked readable
+    /// and not empty).
+    ca_file: Option<PathBuf>,
 }
 
 /// Parses the arguments (without the program name). `Ok(None)` means
@@ -229,6 +244,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
     let mut resume_field: Option<String> = None;
     let mut after_ack: Vec<String> = Vec::new();
     let mut proxy: Option<Option<String>> = None;
+    let mut ca_file: Option<PathBuf> = None;
 
     let mut it = args.into_iter();
     let mut options_done = false;
@@ -256,6 +272,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
             "--resume-field",
             "--after-ack",
             "--proxy",
+            "--ca-file",
         ];
         let known = || session_args::SHARED.iter().chain(own.iter());
         if !known().any(|k| *k == name) {
@@ -293,6 +310,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
             }
             // Checked when the session is built (a usage error, exit 2).
             "--proxy" => proxy = Some((value != "none").then_some(value)),
+            "--ca-file" => ca_file = Some(readable_pem_file(&name, &value)?),
             _ => unreachable!("checked against the known options above"),
         }
     }
@@ -309,7 +327,29 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
         resume_field,
         after_ack,
         proxy,
+        ca_file,
     }))
+}
+
+/// `--ca-file FILE`: a file that can be read and is not empty (whether it
+/// holds certificates is checked when the session is built).
+fn readable_pem_file(name: &str, value: &str) -> Result<PathBuf, String> {
+    let bytes = std::fs::read(value).map_err(|e| format!("{name} {value}: cannot read it: {e}"))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(format!("{name} {value}: the file is empty"));
+    }
+    Ok(PathBuf::from(value))
+}
+
+/// `--ca-file`: its roots, trusted beside the system's.
+#[cfg(feature = "tls")]
+fn with_ca_file(builder: ClientBuilder, file: PathBuf) -> ClientBuilder {
+    builder.add_roots_from_file(file)
+}
+
+#[cfg(not(feature = "tls"))]
+fn with_ca_file(_: ClientBuilder, _: PathBuf) -> ClientBuilder {
+    usage_error("--ca-file: this wsclient was built without TLS (the library's `tls` feature)")
 }
 
 /// `--terminal-codes`: SPEC,SPEC,… where SPEC is `CODE` or `CODE:PREFIX`,
@@ -532,8 +572,20 @@ fn main() {
         let frames = options.after_ack;
         builder = builder.after_ack(move |_| frames.clone());
     }
+    if let Some(file) = options.ca_file {
+        builder = with_ca_file(builder, file);
+    }
     let (client, mut events, session) = match builder.build() {
         Ok(parts) => parts,
+        // --ca-file's content: a usage error like a bad value.
+        Err(
+            e @ BuildError::Tls(
+                TlsSetupError::ReadRoots { .. }
+                | TlsSetupError::NoCertificate { .. }
+                | TlsSetupError::BadPem { .. }
+                | TlsSetupError::BadRoot { .. },
+            ),
+        ) => usage_error(&e.to_string()),
         Err(e @ BuildError::Tls(_)) => {
             eprintln!("wsclient: {e}");
             std::process::exit(EXIT_FAILURE);

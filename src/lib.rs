@@ -10,7 +10,7 @@
 //!   lifecycle edge is testable without sockets.
 //! - the driver — a thin smol + async-tungstenite runner that carries out
 //!   the machine's actions on a real socket (`ws://`, and `wss://` with
-//!   rustls). Its types are here at the crate root: [`ClientBuilder`],
+//!   rustls with the default `tls` feature, see [Networks](#networks)). Its types are here at the crate root: [`ClientBuilder`],
 //!   [`Client`], [`Events`], [`SessionEvent`], the configs and the errors.
 //!
 //! # Using the client
@@ -75,15 +75,6 @@
 //!   fetched anew into an `Authorization` header); its error is that
 //!   attempt's [`ConnectError::RequestHook`], retried.
 //!   [`ClientBuilder::request`] adjusts the request synchronously.
-//!
-//! # Networks
-//!
-//! A host name is resolved off the executor and its addresses are raced
-//! the Happy Eyeballs way (RFC 8305): IPv6 and IPv4 alternate, the next
-//! address starts 250 ms after the previous one (at once when it fails),
-//! the first connection wins, so a blackholed address costs 250 ms rather
-//! than the connect deadline; when all fail, [`ConnectError::Tcp`] lists
-//! each address with its error.
 //!
 //! # Driving the core by hand
 //!
@@ -169,6 +160,15 @@
 //!
 //! # Networks
 //!
+//! ## Addresses (Happy Eyeballs)
+//!
+//! A host name is resolved off the executor and its addresses are raced
+//! the Happy Eyeballs way (RFC 8305): IPv6 and IPv4 alternate, the next
+//! address starts 250 ms after the previous one (at once when it fails),
+//! the first connection wins, so a blackholed address costs 250 ms rather
+//! than the connect deadline; when all fail, [`ConnectError::Tcp`] lists
+//! each address with its error.
+//!
 //! ## Proxies
 //!
 //! Every attempt can tunnel through an HTTP CONNECT proxy (RFC 9110
@@ -211,6 +211,67 @@
 //!     .proxy("http://alice:secret@proxy.corp:3128");
 //! assert!(!format!("{builder:?}").contains("secret"));
 //! ```
+//!
+//! ## Trust (`wss://`)
+//!
+//! - **The system's roots by default.** `wss://` verifies the broker's
+//!   certificate against the operating system's trust store, read with
+//!   `rustls-native-certs` when the session is built (on Linux the
+//!   distribution's bundle, replaced by `SSL_CERT_FILE` / `SSL_CERT_DIR`
+//!   when set; the keychain on macOS; the certificate store on Windows),
+//!   so a company CA installed on the machine just works. A store with no
+//!   usable certificate is [`BuildError::Tls`] with
+//!   [`TlsSetupError::NoSystemRoots`], unless the builder was given roots
+//!   of its own (then only those are trusted, with a warning logged).
+//! - **Extra roots**: [`ClientBuilder::add_root_pem`] (PEM bytes) and
+//!   [`ClientBuilder::add_roots_from_file`] (a PEM file) are trusted
+//!   beside the system's; they are read and checked at construction
+//!   ([`TlsSetupError`]). `wsclient --ca-file FILE` does the same.
+//! - **A whole configuration**: [`ClientBuilder::tls_config`] takes any
+//!   [`rustls::ClientConfig`] and uses it as is; [`tls_config_from_roots`]
+//!   builds one from a `RootCertStore`. This crate builds every
+//!   configuration with `ClientConfig::builder_with_provider` and ring,
+//!   never with the process-wide default provider (which panics unless
+//!   exactly one provider is compiled in); do the same in your own.
+//! - **Refused certificates are typed.** A failed handshake is
+//!   [`ConnectError::Tls`] whose `cause` is a [`TlsFailure`]:
+//!   [`UnknownIssuer`](TlsFailure::UnknownIssuer) (self-signed, or a CA
+//!   that is not trusted), [`NotValidForName`](TlsFailure::NotValidForName)
+//!   (a certificate for another host), [`Expired`](TlsFailure::Expired), or
+//!   [`Other`](TlsFailure::Other). Like other connect failures they are
+//!   retried on the backoff schedule, since a broker's certificate can be
+//!   fixed while the client waits. To stop instead, give the failure policy
+//!   a terminal verdict for [`ConnectFailure::Tls`]; the session then ends
+//!   in [`CloseReason::Rejected`] by [`RejectedBy::Caller`]:
+//!
+//! ```
+//! use ws_lifecycle::{Client, ConnectFailure, Failure, Verdict};
+//!
+//! let builder = Client::builder("wss://broker.example/ws").failure_policy(|failure, default| {
+//!     match failure {
+//!         // Any TLS failure (untrusted, wrong name, expired) ends the session.
+//!         Failure::Connect(ConnectFailure::Tls) => Verdict::Terminal,
+//!         _ => default,
+//!     }
+//! });
+//! # drop(builder);
+//! ```
+//!
+//! The policy sees the kind of failure, not its cause; to stop for one
+//! cause only, watch [`SessionEvent::ConnectFailed`] for it and call
+//! [`Client::close`].
+//!
+//! ## Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `tls` | on | `wss://` with rustls and ring, the system's roots (`rustls-native-certs`); the [`rustls`] re-export, [`ClientBuilder::tls_config`], [`ClientBuilder::add_root_pem`], [`ClientBuilder::add_roots_from_file`], [`default_tls_config`], [`tls_config_from_roots`] |
+//! | `webpki-roots` | off | also trusts the Mozilla roots bundled in `webpki-roots` (for machines without a CA bundle, such as small containers); implies `tls` |
+//!
+//! With `default-features = false` the crate is built for `ws://` only:
+//! neither rustls nor ring is in its dependency tree, and a `wss://` URL is
+//! refused at construction with [`BuildError::Tls`]
+//! ([`TlsSetupError::Disabled`]).
 //!
 //! # Waking from sleep
 //!
@@ -266,7 +327,7 @@ pub use driver::{
     AfterAckContext, AfterAckFrame, BuildError, Client, ClientBuilder, CloseOutcome, ConnectError,
     DeliveryConfig, DeliveryConfigError, Events, HelloContext, HelloError, NotReady, Overflow,
     QueueConfig, SendError, SendErrorKind, Sent, Session, SessionEvent, TransportConfig,
-    TransportConfigError, UpgradeResponse, UrlError, default_tls_config, redact,
+    TransportConfigError, UpgradeResponse, UrlError, redact,
 };
 pub use driver::{ProxyError, ProxyUrlError};
 pub use fsm::{
@@ -276,5 +337,10 @@ pub use fsm::{
 
 /// The `http` types of upgrade requests and responses (headers, status).
 pub use async_tungstenite::tungstenite::http;
-/// The rustls crate, for building a custom `wss://` configuration.
+pub use driver::{TlsFailure, TlsSetupError};
+#[cfg(feature = "tls")]
+pub use driver::{default_tls_config, tls_config_from_roots};
+/// The rustls crate, for building a custom `wss://` configuration (with
+/// the `tls` feature).
+#[cfg(feature = "tls")]
 pub use futures_rustls::rustls;

@@ -1,171 +1,56 @@
-//! `wss://` against a local TLS echo broker with a self-signed certificate
-//! (rcgen): a client that trusts the certificate round-trips, one with the
-//! default configuration (webpki roots) refuses it and keeps retrying.
+//! `wss://` against a local TLS echo broker whose certificates come from a
+//! test CA (rcgen): a client that trusts the CA round-trips; an unknown
+//! issuer, a certificate for another name and an expired certificate are
+//! each refused with their own typed cause and retried; the failure policy
+//! can make them terminal; extra roots from PEM bytes or a file are
+//! trusted beside the system's.
 
 mod driver_support;
+mod tls_support;
 
-use std::net::TcpListener;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
-use async_io::Async;
-use async_tungstenite::tungstenite::Message;
-use futures_lite::StreamExt;
-use futures_rustls::TlsAcceptor;
-use futures_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use futures_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
-use futures_util::SinkExt;
 use serde_json::json;
-use smol::Task;
-use ws_lifecycle::fsm::{Cause, Status};
-use ws_lifecycle::{Client, SessionEvent};
+use ws_lifecycle::fsm::{Cause, CloseReason, Status};
+use ws_lifecycle::{
+    Client, ConnectError, ConnectFailure, Failure, RejectedBy, SessionEvent, TlsFailure, Verdict,
+};
 
 use driver_support::*;
+use tls_support::*;
 
-fn ring() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+/// The next connect failure, which must be a TLS one: (attempt, host,
+/// cause, the error's text).
+async fn tls_failure(w: &mut Watch) -> (u64, String, TlsFailure, String) {
+    w.until("a TLS ConnectFailed", |e| match e {
+        SessionEvent::ConnectFailed {
+            attempt,
+            error: error @ ConnectError::Tls { host, cause, .. },
+        } => Some((*attempt, host.clone(), cause.clone(), error.to_string())),
+        SessionEvent::ConnectFailed { error, .. } => panic!("not a TLS failure: {error}"),
+        _ => None,
+    })
+    .await
 }
 
-/// A self-signed certificate for `localhost` and its key.
-fn self_signed() -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let key = PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
-    (certified.cert.der().clone(), PrivateKeyDer::Pkcs8(key))
-}
-
-#[derive(Default)]
-struct TlsStats {
-    handshakes_failed: AtomicUsize,
-    hellos: AtomicUsize,
-    closes: AtomicUsize,
-}
-
-/// The example broker's protocol (hello → hello_ack, JSON echo) over TLS.
-struct TlsBroker {
-    port: u16,
-    stats: Arc<TlsStats>,
-    _task: Task<()>,
-}
-
-impl TlsBroker {
-    fn start(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> TlsBroker {
-        let server = ServerConfig::builder_with_provider(ring())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert], key)
-            .unwrap();
-        let acceptor = TlsAcceptor::from(Arc::new(server));
-        let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
-        let port = listener.get_ref().local_addr().unwrap().port();
-        let stats = Arc::new(TlsStats::default());
-        let shared = stats.clone();
-        let task = smol::spawn(async move {
-            let mut conns = Vec::new();
-            while let Ok((tcp, _)) = listener.accept().await {
-                let (acceptor, stats) = (acceptor.clone(), shared.clone());
-                conns.push(smol::spawn(async move {
-                    let Ok(tls) = acceptor.accept(tcp).await else {
-                        stats.handshakes_failed.fetch_add(1, Ordering::SeqCst);
-                        return;
-                    };
-                    let Ok(mut ws) = async_tungstenite::accept_async(tls).await else {
-                        return;
-                    };
-                    while let Some(Ok(message)) = ws.next().await {
-                        match message {
-                            Message::Text(text) => {
-                                let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
-                                    continue;
-                                };
-                                let reply = if v["type"] == "hello" {
-                                    stats.hellos.fetch_add(1, Ordering::SeqCst);
-                                    json!({ "type": "hello_ack" })
-                                } else {
-                                    json!({ "type": "echo", "data": v })
-                                };
-                                if ws.send(Message::text(reply.to_string())).await.is_err() {
-                                    break;
-                                }
-                            }
-                            Message::Close(_) => {
-                                stats.closes.fetch_add(1, Ordering::SeqCst);
-                                // tungstenite queued the reply; flush it.
-                                let _ = ws.flush().await;
-                                break;
-                            }
-                            _ => {}
-                        }
-                    }
-                }));
-            }
-        });
-        TlsBroker {
-            port,
-            stats,
-            _task: task,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("wss://localhost:{}/ws", self.port)
-    }
-}
-
-#[test]
-fn wss_round_trip_with_a_trusted_self_signed_certificate() {
+/// Starts a client for `url` trusting only `ca`, and checks that attempts
+/// 1 and 2 fail with `cause` (the broker never sees a hello) and are
+/// retried on the schedule.
+fn refused_with(ca: &Ca, broker: &TlsBroker, url: String, cause: TlsFailure, words: &str) {
     run(async {
-        let (cert, key) = self_signed();
-        let broker = TlsBroker::start(cert.clone(), key);
-        let mut roots = RootCertStore::empty();
-        roots.add(cert).unwrap();
-        let tls = ClientConfig::builder_with_provider(ring())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
         let (client, mut w) = spawn_watched(
-            Client::builder(broker.url())
+            Client::builder(url)
                 .config(fast_config())
-                .tls_config(Arc::new(tls)),
+                .tls_config(ca.client_config()),
         );
-        assert_eq!(w.status(Status::Open).await, (Cause::Acked, 1));
-        client.send(&json!({ "over": "tls" })).unwrap();
-        let echo = w.message().await;
-        assert_eq!(echo["data"]["over"], "tls");
-        let rest = close_and_end(&client, &mut w).await;
-        assert!(
-            rest.iter().any(|e| matches!(
-                e,
-                SessionEvent::Status {
-                    cause: Cause::CloseCompleted,
-                    ..
-                }
-            )),
-            "the TLS broker answered the close: {rest:?}"
-        );
-        assert_eq!(broker.stats.hellos.load(Ordering::SeqCst), 1);
-        assert_eq!(broker.stats.closes.load(Ordering::SeqCst), 1);
-    });
-}
-
-#[test]
-fn default_tls_config_rejects_an_untrusted_certificate_and_retries() {
-    run(async {
-        let (cert, key) = self_signed();
-        let broker = TlsBroker::start(cert, key);
-        let (client, mut w) = start_client(broker.url(), fast_config());
         for expected in 1..=2 {
-            let (attempt, error) = w.connect_failed().await;
-            assert_eq!(attempt, expected);
-            assert!(
-                error.contains("certificate") || error.contains("UnknownIssuer"),
-                "{error}"
-            );
+            let (attempt, _host, got, text) = tls_failure(&mut w).await;
+            assert_eq!((attempt, &got), (expected, &cause), "{text}");
+            assert!(text.contains(words), "{text:?} lacks {words:?}");
             if expected == 1 {
-                println!("untrusted certificate: {error}");
+                println!("{cause:?}: {text}");
             }
-            // Retried on the schedule, not terminal.
+            // An attempt failure, retried on the schedule, not terminal.
             assert_eq!(
                 w.status(Status::Reconnecting).await,
                 (Cause::ConnectFailed, expected + 1)
@@ -177,5 +62,176 @@ fn default_tls_config_rejects_an_untrusted_certificate_and_retries() {
         })
         .await;
         close_and_end(&client, &mut w).await;
+    });
+}
+
+/// Opens, echoes one message over TLS, and closes cleanly (the broker
+/// answers the close).
+async fn round_trip(builder: ws_lifecycle::ClientBuilder, broker: &TlsBroker) {
+    let (client, mut w) = spawn_watched(builder.config(fast_config()));
+    assert_eq!(w.status(Status::Open).await, (Cause::Acked, 1));
+    client.send(&json!({ "over": "tls" })).unwrap();
+    let echo = w.message().await;
+    assert_eq!(echo["data"]["over"], "tls");
+    let rest = close_and_end(&client, &mut w).await;
+    assert!(
+        rest.iter().any(|e| matches!(
+            e,
+            SessionEvent::Status {
+                cause: Cause::CloseCompleted,
+                ..
+            }
+        )),
+        "the TLS broker answered the close: {rest:?}"
+    );
+    assert_eq!(broker.stats.hellos.load(Ordering::SeqCst), 1);
+    assert_eq!(broker.stats.closes.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn wss_round_trip_with_a_custom_config_that_trusts_the_ca() {
+    let ca = Ca::new("test CA");
+    let broker = TlsBroker::start(ca.issue(&["localhost"]));
+    let builder = Client::builder(broker.url()).tls_config(ca.client_config());
+    run(round_trip(builder, &broker));
+}
+
+#[test]
+fn wss_round_trip_with_a_trusted_self_signed_certificate() {
+    let server = self_signed();
+    let mut roots = ws_lifecycle::rustls::RootCertStore::empty();
+    roots.add(server.cert.clone()).unwrap();
+    let broker = TlsBroker::start(server);
+    let tls = ws_lifecycle::tls_config_from_roots(roots).unwrap();
+    run(round_trip(
+        Client::builder(broker.url()).tls_config(tls),
+        &broker,
+    ));
+}
+
+#[test]
+fn extra_roots_from_pem_bytes_are_trusted_beside_the_system_roots() {
+    let ca = Ca::new("company CA");
+    let broker = TlsBroker::start(ca.issue(&["localhost"]));
+    let builder = Client::builder(broker.url()).add_root_pem(ca.pem.as_bytes());
+    run(round_trip(builder, &broker));
+}
+
+#[test]
+fn extra_roots_from_a_pem_file_are_trusted_beside_the_system_roots() {
+    let ca = Ca::new("company CA");
+    let broker = TlsBroker::start(ca.issue(&["localhost"]));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let file = dir.join(format!("driver_tls-ca-{}.pem", std::process::id()));
+    // Another CA first: every certificate of the file is trusted.
+    let other = Ca::new("another CA");
+    std::fs::write(&file, format!("{}{}", other.pem, ca.pem)).unwrap();
+    let builder = Client::builder(broker.url()).add_roots_from_file(&file);
+    run(round_trip(builder, &broker));
+    let _ = std::fs::remove_file(&file);
+}
+
+#[test]
+fn an_unknown_issuer_is_refused_as_unknown_issuer_and_retried() {
+    let (ca, other) = (Ca::new("the broker's CA"), Ca::new("the client's CA"));
+    let broker = TlsBroker::start(ca.issue(&["localhost"]));
+    refused_with(
+        &other,
+        &broker,
+        broker.url(),
+        TlsFailure::UnknownIssuer,
+        "unknown issuer",
+    );
+}
+
+#[test]
+fn a_self_signed_certificate_is_refused_by_the_default_roots_as_unknown_issuer() {
+    let broker = TlsBroker::start(self_signed());
+    run(async {
+        // The system's roots, plus a root that is not the broker's (so a
+        // machine without a CA bundle builds this too).
+        let other = Ca::new("not the broker's");
+        let (client, mut w) = spawn_watched(
+            Client::builder(broker.url())
+                .config(fast_config())
+                .add_root_pem(other.pem.as_bytes()),
+        );
+        let (attempt, host, cause, text) = tls_failure(&mut w).await;
+        assert_eq!((attempt, host.as_str()), (1, "localhost"));
+        assert_eq!(cause, TlsFailure::UnknownIssuer, "{text}");
+        assert_eq!(
+            w.status(Status::Reconnecting).await,
+            (Cause::ConnectFailed, 2)
+        );
+        close_and_end(&client, &mut w).await;
+    });
+}
+
+#[test]
+fn a_certificate_for_another_name_is_refused_as_not_valid_for_name() {
+    let ca = Ca::new("test CA");
+    let broker = TlsBroker::start(ca.issue(&["broker.example"]));
+    refused_with(
+        &ca,
+        &broker,
+        broker.url(),
+        TlsFailure::NotValidForName,
+        "not valid for this host name",
+    );
+}
+
+#[test]
+fn a_certificate_for_a_name_used_by_ip_address_is_refused_as_not_valid_for_name() {
+    let ca = Ca::new("test CA");
+    let broker = TlsBroker::start(ca.issue(&["localhost"]));
+    refused_with(
+        &ca,
+        &broker,
+        broker.url_for("127.0.0.1"),
+        TlsFailure::NotValidForName,
+        "tls handshake with 127.0.0.1 failed",
+    );
+}
+
+#[test]
+fn an_expired_certificate_is_refused_as_expired() {
+    let ca = Ca::new("test CA");
+    let broker = TlsBroker::start(ca.issue_expired(&["localhost"]));
+    refused_with(
+        &ca,
+        &broker,
+        broker.url(),
+        TlsFailure::Expired,
+        "has expired",
+    );
+}
+
+#[test]
+fn the_failure_policy_makes_a_tls_failure_terminal() {
+    let ca = Ca::new("test CA");
+    let broker = TlsBroker::start(ca.issue_expired(&["localhost"]));
+    run(async {
+        let (client, mut w) = spawn_watched(
+            Client::builder(broker.url())
+                .config(fast_config())
+                .tls_config(ca.client_config())
+                .failure_policy(|failure, default| match failure {
+                    Failure::Connect(ConnectFailure::Tls) => Verdict::Terminal,
+                    _ => default,
+                }),
+        );
+        let (attempt, _, cause, _) = tls_failure(&mut w).await;
+        assert_eq!((attempt, cause), (1, TlsFailure::Expired));
+        let reason = w
+            .until("Closed", |e| match e {
+                SessionEvent::Closed(outcome) => Some(outcome.reason.clone()),
+                _ => None,
+            })
+            .await;
+        let by = RejectedBy::Caller {
+            failure: Failure::Connect(ConnectFailure::Tls),
+        };
+        assert_eq!(reason, CloseReason::Rejected { by });
+        assert_eq!(client.status(), Status::Closed);
     });
 }

@@ -6,15 +6,17 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
+#[cfg(feature = "tls")]
+use futures_rustls::rustls::ClientConfig;
+
 use async_tungstenite::tungstenite::handshake::client::Request;
 use async_tungstenite::tungstenite::http::HeaderMap;
-use futures_rustls::rustls::ClientConfig;
 
 use crate::fsm::{Attempt, Config, ConfigError, Failure, Verdict};
 
 use super::client::{Client, Owner};
 use super::config::{DeliveryConfig, DeliveryConfigError, TransportConfig, TransportConfigError};
-use super::connect::{ConnectSpec, default_tls_config};
+use super::connect::ConnectSpec;
 use super::context::{AfterAckContext, AfterAckFrame, HelloContext};
 use super::dial::Resolver;
 use super::endpoint::{Endpoint, UrlError};
@@ -26,6 +28,7 @@ use super::queue::OutboundQueue;
 use super::session::Session;
 use super::shared::Shared;
 use super::spec::{AckFn, AfterAckFn, HeadersFn, HelloError, HelloFn, HookError, RequestFn, Spec};
+use super::tls::{TlsSetupError, Trust};
 use super::wake::WallClock;
 
 /// Why a session could not be built. Every caller mistake lands here, at
@@ -48,9 +51,10 @@ pub enum BuildError {
     /// environment) cannot be used: malformed, or an `https://` proxy.
     #[error(transparent)]
     Proxy(#[from] ProxyUrlError),
-    /// The default TLS configuration could not be built.
+    /// `wss://` cannot be set up: no `tls` feature, a system trust store
+    /// with no usable certificate, extra roots that cannot be read.
     #[error("tls setup failed: {0}")]
-    Tls(#[from] futures_rustls::rustls::Error),
+    Tls(#[from] TlsSetupError),
 }
 
 /// Configures and starts sessions. One builder can start many sessions
@@ -59,7 +63,7 @@ pub enum BuildError {
 /// Defaults: hello `{"type":"hello"}`, ack = a JSON object whose `"type"`
 /// is `"hello_ack"`, [`Config::default`], [`TransportConfig::default`],
 /// [`DeliveryConfig::default`],
-/// webpki roots for `wss://`.
+/// the operating system's roots for `wss://` (see "Networks" in the crate docs).
 #[derive(Clone)]
 pub struct ClientBuilder {
     url: String,
@@ -67,7 +71,7 @@ pub struct ClientBuilder {
     seed: Option<u64>,
     transport: TransportConfig,
     delivery: DeliveryConfig,
-    tls: Arc<OnceLock<Arc<ClientConfig>>>,
+    tls: Trust,
     hello: Arc<HelloFn>,
     ack: Arc<AckFn>,
     request_hook: Option<Arc<RequestFn>>,
@@ -103,7 +107,7 @@ impl ClientBuilder {
             seed: None,
             transport: TransportConfig::default(),
             delivery: DeliveryConfig::default(),
-            tls: Arc::new(OnceLock::new()),
+            tls: Trust::default(),
             hello: Arc::new(|_| Box::pin(async { Ok(r#"{"type":"hello"}"#.to_owned()) })),
             ack: Arc::new(|v| v.get("type").and_then(|t| t.as_str()) == Some("hello_ack")),
             request_hook: None,
@@ -151,12 +155,47 @@ impl ClientBuilder {
     }
 
     /// Uses this rustls configuration for `wss://` instead of the default
-    /// (ring provider, webpki roots, verification on). Certificate
-    /// verification is whatever this configuration says.
+    /// (ring provider, the system's roots, verification on). Certificate
+    /// verification is whatever this configuration says; roots added with
+    /// [`add_root_pem`](Self::add_root_pem) or
+    /// [`add_roots_from_file`](Self::add_roots_from_file) do not apply to
+    /// it. [`tls_config_from_roots`](crate::tls_config_from_roots) builds
+    /// one from a `RootCertStore`. Needs the `tls` feature.
+    #[cfg(feature = "tls")]
     pub fn tls_config(mut self, config: Arc<ClientConfig>) -> Self {
-        let cell = OnceLock::new();
-        let _ = cell.set(config);
-        self.tls = Arc::new(cell);
+        self.tls.custom(config);
+        self.changed()
+    }
+
+    /// Trusts the certificates in `pem` (PEM text, one or more
+    /// `-----BEGIN CERTIFICATE-----` sections; other sections are skipped)
+    /// for `wss://`, in addition to the system's roots: a company or test
+    /// CA. Checked when the session is built: text without a certificate,
+    /// or a certificate that is not a usable root, is a
+    /// [`BuildError::Tls`]. Needs the `tls` feature.
+    ///
+    /// ```no_run
+    /// # use ws_lifecycle::Client;
+    /// let ca = std::fs::read("company-ca.pem")?;
+    /// let (client, events) = Client::builder("wss://broker.internal/ws")
+    ///     .add_root_pem(ca)
+    ///     .spawn()?;
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn add_root_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.tls.add_pem(pem.as_ref());
+        self.changed()
+    }
+
+    /// Trusts the certificates in the PEM file at `path` for `wss://`, in
+    /// addition to the system's roots, like [`add_root_pem`](Self::add_root_pem).
+    /// The file is read when the session is built; a file that cannot be
+    /// read or holds no certificate is a [`BuildError::Tls`]. Needs the
+    /// `tls` feature.
+    #[cfg(feature = "tls")]
+    pub fn add_roots_from_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.tls.add_file(path.into());
         self.changed()
     }
 
@@ -471,14 +510,7 @@ impl ClientBuilder {
         let endpoint = Endpoint::parse(&self.url)?;
         let proxy = self.proxy.resolve(endpoint.is_tls(), endpoint.host())?;
         let tls = if endpoint.is_tls() {
-            let cfg = match self.tls.get() {
-                Some(c) => c.clone(),
-                None => {
-                    let built = default_tls_config()?;
-                    self.tls.get_or_init(|| built).clone()
-                }
-            };
-            Some(cfg)
+            Some(self.tls.config()?)
         } else {
             None
         };

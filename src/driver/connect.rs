@@ -2,85 +2,17 @@
 //! The connect deadline is the core's; dropping the future cancels it all.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream};
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::net::SocketAddr;
 
-use async_io::Async;
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
-use futures_lite::{AsyncRead, AsyncWrite};
-use futures_rustls::rustls::{self, ClientConfig, RootCertStore};
-use futures_rustls::{TlsConnector, client::TlsStream};
 
 use super::dial::{self, Attempts, Resolver};
 use super::endpoint::Endpoint;
 use super::meter::Metered;
 use super::proxy::{Proxy, ProxyError};
-
-/// The default TLS setup: ring as the crypto provider (never the
-/// process-wide default, which panics unless exactly one provider is
-/// compiled in), the webpki roots, certificate verification on.
-pub fn default_tls_config() -> Result<Arc<ClientConfig>, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
-/// A TCP stream, plain or wrapped in TLS. The TLS state is boxed so a
-/// plain connection stays small.
-pub(crate) enum MaybeTls {
-    /// `ws://`
-    Plain(Async<TcpStream>),
-    /// `wss://`
-    Tls(Box<TlsStream<Async<TcpStream>>>),
-}
-
-impl AsyncRead for MaybeTls {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for MaybeTls {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            MaybeTls::Plain(s) => Pin::new(s).poll_flush(cx),
-            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            MaybeTls::Plain(s) => Pin::new(s).poll_close(cx),
-            MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
-        }
-    }
-}
+pub(crate) use super::tls::MaybeTls;
+use super::tls::{TlsConfig, TlsFailure};
 
 /// The WebSocket type the driver runs on: the stream is metered, so the
 /// session knows what the transport took and whether bytes arrived.
@@ -112,11 +44,14 @@ pub enum ConnectError {
         /// (families interleaved). Never empty.
         attempts: Vec<(SocketAddr, io::Error)>,
     },
-    /// The TLS handshake failed (an untrusted certificate lands here).
-    #[error("tls handshake with {host} failed: {source}")]
+    /// The TLS handshake failed: `cause` says why (an untrusted issuer, a
+    /// certificate for another name, an expired one, …).
+    #[error("tls handshake with {host} failed: {cause}")]
     Tls {
         /// The server name verified.
         host: String,
+        /// Why, typed.
+        cause: TlsFailure,
         /// The TLS error.
         source: io::Error,
     },
@@ -178,7 +113,7 @@ pub(crate) struct ConnectSpec {
     /// Where to connect.
     pub endpoint: Endpoint,
     /// TLS settings, present for `wss://`.
-    pub tls: Option<Arc<ClientConfig>>,
+    pub tls: Option<TlsConfig>,
     /// The tungstenite settings.
     pub websocket: WebSocketConfig,
     /// Disable Nagle's algorithm.
@@ -215,19 +150,5 @@ pub(crate) async fn open_stream(spec: &ConnectSpec) -> Result<MaybeTls, ConnectE
     }
     // TLS verifies the broker's name, through a tunnel too.
     let host = spec.endpoint.host();
-    match &spec.tls {
-        None => Ok(MaybeTls::Plain(tcp)),
-        Some(config) => {
-            let tls_error = |source| ConnectError::Tls {
-                host: host.to_owned(),
-                source,
-            };
-            let name = rustls::pki_types::ServerName::try_from(host.to_owned())
-                .map_err(|e| tls_error(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
-            // Boxed: the TLS handshake state is large and only `wss://` needs it.
-            let handshake = Box::pin(TlsConnector::from(config.clone()).connect(name, tcp));
-            let tls = handshake.await.map_err(tls_error)?;
-            Ok(MaybeTls::Tls(Box::new(tls)))
-        }
-    }
+    super::tls::secure(spec.tls.as_ref(), host, tcp).await
 }

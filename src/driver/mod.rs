@@ -4,11 +4,13 @@
 //! are re-exported at the crate root; this module is private.
 //!
 //! Layout, from the wire up: `endpoint` (the URL), `dial` (resolve, then
-//! race the addresses: Happy Eyeballs), `connect` (TCP, TLS), `upgrade` (RFC 6455 §4.1), `meter` (what the transport took),
-//! `link` (one attempt's transport as one value), `inbound` (what a frame
-//! means), `outbound` (the one owner of every message), `session` (the
-//! loop), and the caller's side: `client`, `events`, `session_event`,
-//! `context` (what the caller's per-attempt code is told), `wake` (noticing
+//! race the addresses: Happy Eyeballs), `connect` (TCP, the proxy tunnel,
+//! TLS), `tls` (trust roots, the TLS step), `upgrade` (RFC 6455 §4.1),
+//! `meter` (what the transport took), `link` (one attempt's transport as
+//! one value), `inbound` (what a frame means), `outbound` (the one owner
+//! of every message), `session` (the loop), and the caller's side:
+//! `client`, `events`, `session_event`, `context` (what the caller's
+//! per-attempt code is told), `wake` (noticing
 //! that the host slept).
 
 mod acking;
@@ -35,6 +37,7 @@ mod session;
 mod session_event;
 mod shared;
 mod spec;
+mod tls;
 mod upgrade;
 mod wake;
 
@@ -43,7 +46,7 @@ pub use client::{Client, NotReady};
 pub use config::{
     DeliveryConfig, DeliveryConfigError, QueueConfig, TransportConfig, TransportConfigError,
 };
-pub use connect::{ConnectError, default_tls_config};
+pub use connect::ConnectError;
 pub use context::{AfterAckContext, AfterAckFrame, HelloContext};
 pub use endpoint::{UrlError, redact};
 pub use events::Events;
@@ -53,6 +56,9 @@ pub use queue::Overflow;
 pub use session::Session;
 pub use session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
 pub use spec::HelloError;
+pub use tls::{TlsFailure, TlsSetupError};
+#[cfg(feature = "tls")]
+pub use tls::{default_tls_config, tls_config_from_roots};
 
 impl Client {
     /// Shorthand for [`ClientBuilder::new`].

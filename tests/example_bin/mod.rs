@@ -54,8 +54,12 @@ fn build(name: &str) -> PathBuf {
             cargo.env_remove(&*var);
         }
     }
+    cargo.args(["build", "--example", name, "--message-format=json"]);
+    // The example is built with the features this test was built with.
+    if cfg!(not(feature = "tls")) {
+        cargo.arg("--no-default-features");
+    }
     let output = cargo
-        .args(["build", "--example", name, "--message-format=json"])
         .arg("--manifest-path")
         .arg(manifest_dir.join("Cargo.toml"))
         .current_dir(manifest_dir)
