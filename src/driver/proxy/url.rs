@@ -161,9 +161,16 @@ fn percent_decode(text: &str) -> Option<String> {
 
 /// The URL with its user info replaced by `***`, for `Debug`.
 pub(crate) fn redact(text: &str) -> String {
+    // A scheme is letters, digits, `+`, `-`, `.` before "://"; a "://"
+    // after anything else belongs to the user info (a password may hold it).
+    let is_scheme = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    };
     let (scheme, rest) = match text.find("://") {
-        Some(i) => text.split_at(i + 3),
-        None => ("", text),
+        Some(i) if is_scheme(&text[..i]) => text.split_at(i + 3),
+        _ => ("", text),
     };
     match rest.rfind('@') {
         Some(at) => format!("{scheme}***{}", &rest[at..]),
@@ -174,6 +181,18 @@ pub(crate) fn redact(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redaction_never_shows_a_password_holding_a_scheme_separator() {
+        for url in ["alice:pa://ss@proxy:1", "http://alice:pa://ss@proxy:1"] {
+            let shown = redact(url);
+            assert!(
+                !shown.contains("alice") && !shown.contains("pa:") && !shown.contains("ss@"),
+                "{shown}"
+            );
+            assert!(shown.ends_with("@proxy:1"), "{shown}");
+        }
+    }
 
     fn show(text: &str) -> String {
         match parse(text) {
