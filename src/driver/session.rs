@@ -82,9 +82,8 @@ impl Session {
         self.link.as_ref().is_some_and(|l| l.attempt() == attempt)
     }
 
-    /// Hands one event to the machine and carries out every action at once.
-    /// A failure goes to the caller's predicate first, and its verdict with
-    /// the event to the machine.
+    /// Hands one event to the machine (a failure judged by the caller's
+    /// predicate first) and carries out every action at once.
     fn feed(&mut self, event: Event, cx: &mut Context<'_>) {
         if let Some(m) = self.core.machine_mut() {
             let now = Instant::now();
@@ -266,9 +265,6 @@ impl Future for Session {
             }
         }
         this.shared.register(cx.waker());
-        if this.wake.woke(&this.spec) {
-            this.feed(Event::Woke, cx);
-        }
         if let Some(link) = this.link.as_mut() {
             link.unpark();
         }
@@ -281,7 +277,11 @@ impl Future for Session {
                 return Poll::Ready(());
             }
             if !progress && !this.shared.has_commands.load(Ordering::Acquire) {
-                return Poll::Pending;
+                // Checked last: bytes read in this poll may predate the sleep.
+                if !this.wake.woke(&this.spec) {
+                    return Poll::Pending;
+                }
+                this.feed(Event::Woke, cx);
             }
         }
         // Still busy: yield to other tasks, come back at once.
