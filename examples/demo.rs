@@ -18,28 +18,23 @@
 mod broker;
 #[path = "common/proxy.rs"]
 mod proxy;
+#[path = "common/story.rs"]
+mod story;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_io::Timer;
 use futures_lite::StreamExt;
+use story::ms;
 use ws_lifecycle::{Client, Config, SessionEvent, Status};
 
 fn main() {
-    if let Err(e) = smol::block_on(run()) {
-        eprintln!("demo failed: {e}");
-        std::process::exit(1);
-    }
-}
-
-fn ms(d: u64) -> Duration {
-    Duration::from_millis(d)
+    story::main("demo", run());
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let start = Instant::now();
-    let stamp = move || format!("[{:>6.3}s]", start.elapsed().as_secs_f64());
+    let stamp = story::stamp(Instant::now());
 
     let any: SocketAddr = "127.0.0.1:0".parse()?;
     let broker = broker::Broker::start(any, broker::Options::default())?;

@@ -16,34 +16,29 @@
 
 #[path = "common/broker.rs"]
 mod broker;
+#[path = "common/story.rs"]
+mod story;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_io::Timer;
 use futures_lite::StreamExt;
 use serde_json::json;
+use story::ms;
 use ws_lifecycle::{Client, Config, HelloError, SessionEvent, Status};
 
 /// Messages the publisher sends.
 const MESSAGES: u64 = 20;
 
 fn main() {
-    if let Err(e) = smol::block_on(run()) {
-        eprintln!("resume failed: {e}");
-        std::process::exit(1);
-    }
-}
-
-fn ms(d: u64) -> Duration {
-    Duration::from_millis(d)
+    story::main("resume", run());
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let start = Instant::now();
-    let stamp = move || format!("[{:>6.3}s]", start.elapsed().as_secs_f64());
+    let stamp = story::stamp(Instant::now());
 
     let journal = Arc::new(broker::Journal::default());
     let options = broker::Options {
