@@ -49,6 +49,15 @@
 //! Every socket event names the attempt it belongs to (counted from 1). An
 //! event of any attempt but the current one is ignored, so a late ack or a
 //! late close of a dead socket can never disturb a newer connection.
+//!
+//! # Replay
+//!
+//! The machine is a pure function of its [`Config`] (the jitter seed
+//! among it) and its timed inputs, so a recorded session replays exactly:
+//! [`Recording::replay`] feeds the recorded inputs at their recorded
+//! offsets and yields, per input, the actions and the status before and
+//! after ([`Step`]). The driver's flight recorder writes such recordings
+//! (see "Flight recorder" in the crate docs).
 
 mod action;
 #[doc(hidden)]
@@ -61,6 +70,7 @@ mod event;
 pub mod explore;
 mod machine;
 mod policy;
+mod replay;
 mod state;
 #[doc(hidden)]
 pub mod time;
@@ -75,6 +85,7 @@ pub use policy::{
     CloseRule, CloseRuleError, ConnectFailure, Failure, RejectedBy, Verdict,
     default_retried_statuses,
 };
+pub use replay::{Applied, Record, Recording, Replay, Replayed, Step};
 pub use state::{Attempt, CloseReason, State, Status};
 pub use timer::Timer;
 pub use transition::{Lifecycle, apply, step};
