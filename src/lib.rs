@@ -326,8 +326,9 @@ pub mod fsm;
 pub use driver::{
     AfterAckContext, AfterAckFrame, BuildError, Client, ClientBuilder, CloseOutcome, ConnectError,
     DeliveryConfig, DeliveryConfigError, Events, HelloContext, HelloError, NotReady, Overflow,
-    QueueConfig, SendError, SendErrorKind, Sent, Session, SessionEvent, TransportConfig,
-    TransportConfigError, UpgradeResponse, UrlError, redact,
+    QueueConfig, RECORDING_FORMAT, RecordingError, RecordingProblem, Run, RunHeader, SendError,
+    SendErrorKind, Sent, Session, SessionEvent, TransportConfig, TransportConfigError,
+    UpgradeResponse, UrlError, parse_recording, redact,
 };
 pub use driver::{ProxyError, ProxyUrlError};
 pub use fsm::{

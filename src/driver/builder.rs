@@ -12,12 +12,13 @@ use futures_rustls::rustls::ClientConfig;
 use async_tungstenite::tungstenite::handshake::client::Request;
 use async_tungstenite::tungstenite::http::HeaderMap;
 
-use crate::fsm::{Attempt, Config, ConfigError, Failure, Verdict};
+use crate::fsm::{Action, Attempt, Config, ConfigError, Failure, Verdict};
 
 use super::client::{Client, Owner};
 use super::config::{DeliveryConfig, DeliveryConfigError, TransportConfig, TransportConfigError};
 use super::connect::ConnectSpec;
 use super::context::{AfterAckContext, AfterAckFrame, HelloContext};
+use super::core_slot::{CoreSlot, Flight};
 use super::dial::Resolver;
 use super::endpoint::{Endpoint, UrlError};
 use super::events::Events;
@@ -25,6 +26,7 @@ use super::failure::FailurePolicyFn;
 use super::outbound::Outbound;
 use super::proxy::{ProxySetting, ProxyUrlError};
 use super::queue::OutboundQueue;
+use super::record::{ActionHook, RecordTo};
 use super::session::Session;
 use super::shared::Shared;
 use super::spec::{AckFn, AfterAckFn, HeadersFn, HelloError, HelloFn, HookError, RequestFn, Spec};
@@ -81,6 +83,9 @@ pub struct ClientBuilder {
     resolver: Resolver,
     proxy: ProxySetting,
     wall_clock: Option<WallClock>,
+    /// The flight recorder's writer, for the next session built.
+    record: Option<RecordTo>,
+    on_action: Option<Arc<ActionHook>>,
     /// The parsed, shared part of every session built from this builder;
     /// rebuilt after any change. Sharing it keeps per-session memory low.
     spec: Arc<OnceLock<Arc<Spec>>>,
@@ -117,6 +122,8 @@ impl ClientBuilder {
             resolver: Resolver::default(),
             proxy: ProxySetting::Environment,
             wall_clock: None,
+            record: None,
+            on_action: None,
             spec: Arc::new(OnceLock::new()),
         }
     }
@@ -475,6 +482,72 @@ impl ClientBuilder {
         self.changed()
     }
 
+    /// Records every input the state machine receives, so the session can
+    /// be replayed exactly in the core (see "Flight recorder" in the crate
+    /// docs): a header line (the [`Config`] with the seed actually used,
+    /// the crate version, the wall-clock start, the URL without user info
+    /// or query), then one JSON line per input with its time since the
+    /// start in nanoseconds. Message payloads, the hello and the ack never
+    /// go in: an inbound frame is recorded as `Activity`, a sent one not at
+    /// all. Close reasons (the caller's and the broker's) do.
+    ///
+    /// The session never waits for `writer`: records go through a bounded
+    /// buffer (1024 records) to a thread of their own, which writes them and
+    /// flushes whenever the buffer is empty. When the buffer is full a
+    /// record is dropped, and a gap record (`{"gap":N}`) before the next
+    /// one that fits says how many were. A write error ends the recording
+    /// (logged), never the session. Once the session has ended and every
+    /// record is written, the thread flushes and drops `writer`: its drop
+    /// means the recording is complete.
+    ///
+    /// Only the next session built from this builder (or a clone of it)
+    /// records into `writer`; later ones are not recorded. Read a
+    /// recording with [`parse_recording`](crate::parse_recording).
+    ///
+    /// ```no_run
+    /// # use ws_lifecycle::Client;
+    /// let file = std::fs::OpenOptions::new().create(true).append(true).open("session.rec")?;
+    /// let (client, events) = Client::builder("wss://broker.example/ws")
+    ///     .record_to(file)
+    ///     .spawn()?;
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn record_to(mut self, writer: impl std::io::Write + Send + 'static) -> Self {
+        self.record = Some(RecordTo::new(Box::new(writer)));
+        self
+    }
+
+    /// Test hook, not part of the API: the flight recorder's buffer, in
+    /// records (default 1024), so a test can overflow it.
+    #[doc(hidden)]
+    pub fn record_buffer(mut self, records: usize) -> Self {
+        if let Some(record) = self.record.as_mut() {
+            record.buffer = records;
+        }
+        self
+    }
+
+    /// Test hook, not part of the API: called on the session's task with
+    /// every action of the machine, in order, as it is carried out (the
+    /// recorder tests compare them with a replay's).
+    #[doc(hidden)]
+    pub fn on_action(mut self, hook: impl Fn(&Action) + Send + Sync + 'static) -> Self {
+        self.on_action = Some(Arc::new(hook));
+        self
+    }
+
+    /// What watches the next session's machine, if anything.
+    fn flight(&self, url: &str) -> Option<Box<Flight>> {
+        let recorder = self.record.as_ref().and_then(|r| r.recorder(url));
+        let on_action = self.on_action.clone();
+        (recorder.is_some() || on_action.is_some()).then(|| {
+            Box::new(Flight {
+                recorder,
+                on_action,
+            })
+        })
+    }
+
     /// Validates everything and returns the handle, the event stream and
     /// the session future. Spawn the future on any executor; nothing
     /// happens until it is first polled.
@@ -497,7 +570,8 @@ impl ClientBuilder {
             .map(|q| OutboundQueue::new(q.capacity, q.overflow));
         let outbound = Outbound::new(self.delivery.send_capacity, queue);
         let shared = Shared::new(outbound, self.delivery.event_capacity);
-        let session = Session::new(shared.clone(), spec, config);
+        let core = CoreSlot::new(config, self.flight(spec.url()));
+        let session = Session::new(shared.clone(), spec, core);
         let owner = Owner::new(shared.clone());
         Ok((
             Client::new(owner.clone()),

@@ -1,28 +1,52 @@
 //! The machine, or its configuration until the session's first poll starts
-//! it: one slot for both, since sessions are many and bytes count.
+//! it: one slot for both, since sessions are many and bytes count. Every
+//! input goes in and every action comes out here, so the flight recorder
+//! (and the tests' action hook) sit here too and see exactly what the
+//! machine sees.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use crate::fsm::{CloseReason, Config, ConfigError, Machine, State};
+use crate::fsm::{Action, CloseReason, Config, ConfigError, Event, Machine, State};
 
-pub(crate) enum CoreSlot {
+use super::record::{ActionHook, Recorder};
+
+pub(crate) struct CoreSlot {
+    core: Core,
+    /// Boxed: most sessions record nothing, and then it costs one word.
+    flight: Option<Box<Flight>>,
+}
+
+enum Core {
     Pending(Config),
     Running(Machine),
 }
 
+/// What watches the machine, when asked for.
+pub(crate) struct Flight {
+    /// Records the header and every input.
+    pub(crate) recorder: Option<Recorder>,
+    /// Sees every action as it is carried out.
+    pub(crate) on_action: Option<Arc<ActionHook>>,
+}
+
 impl CoreSlot {
-    pub(crate) fn machine(&self) -> Option<&Machine> {
-        match self {
-            CoreSlot::Running(m) => Some(m),
-            CoreSlot::Pending(_) => None,
+    pub(crate) fn new(config: Config, flight: Option<Box<Flight>>) -> Self {
+        CoreSlot {
+            core: Core::Pending(config),
+            flight,
         }
     }
 
-    pub(crate) fn machine_mut(&mut self) -> Option<&mut Machine> {
-        match self {
-            CoreSlot::Running(m) => Some(m),
-            CoreSlot::Pending(_) => None,
+    pub(crate) fn machine(&self) -> Option<&Machine> {
+        match &self.core {
+            Core::Running(m) => Some(m),
+            Core::Pending(_) => None,
         }
+    }
+
+    fn recorder(&mut self) -> Option<&mut Recorder> {
+        self.flight.as_mut().and_then(|f| f.recorder.as_mut())
     }
 
     /// Why the machine ended, once it is Closed.
@@ -36,10 +60,41 @@ impl CoreSlot {
     /// Starts the machine at `now` unless it runs already; `Ok(true)` when
     /// it started now (its first action, `Connect`, waits to be drained).
     pub(crate) fn start(&mut self, now: Instant) -> Result<bool, ConfigError> {
-        let CoreSlot::Pending(config) = self else {
+        let Core::Pending(config) = &mut self.core else {
             return Ok(false);
         };
-        *self = CoreSlot::Running(Machine::new(std::mem::take(config), now)?);
+        let machine = Machine::new(std::mem::take(config), now)?;
+        if let Some(recorder) = self.recorder() {
+            recorder.start(machine.config(), now);
+        }
+        self.core = Core::Running(machine);
         Ok(true)
+    }
+
+    /// Hands `event` to the machine at `now` (and to the recorder).
+    pub(crate) fn handle(&mut self, event: Event, now: Instant) {
+        let Core::Running(m) = &mut self.core else {
+            return;
+        };
+        // A timeout with nothing due leaves the machine untouched (the one
+        // timer often fires early): not worth a record.
+        let noop = matches!(event, Event::Timeout) && m.due(now).is_none();
+        let recorder = self.flight.as_mut().and_then(|f| f.recorder.as_mut());
+        if let Some(recorder) = recorder.filter(|_| !noop) {
+            recorder.input(&event, now);
+        }
+        m.handle(event, now);
+    }
+
+    /// The machine's next action, if any.
+    pub(crate) fn poll_action(&mut self) -> Option<Action> {
+        let Core::Running(m) = &mut self.core else {
+            return None;
+        };
+        let action = m.poll_action()?;
+        if let Some(hook) = self.flight.as_ref().and_then(|f| f.on_action.as_ref()) {
+            hook(&action);
+        }
+        Some(action)
     }
 }

@@ -11,7 +11,9 @@
 //! of every message), `session` (the loop), and the caller's side:
 //! `client`, `events`, `session_event`, `context` (what the caller's
 //! per-attempt code is told), `wake` (noticing
-//! that the host slept).
+//! that the host slept), and the flight recorder: `record` (the bounded
+//! buffer and its writer thread), `record_format` (the JSON-lines file and
+//! its parser), `record_codec` (inputs and config as JSON values).
 
 mod acking;
 mod alarm;
@@ -31,6 +33,9 @@ mod meter;
 mod outbound;
 mod proxy;
 mod queue;
+mod record;
+mod record_codec;
+mod record_format;
 mod report;
 mod retry_after;
 mod session;
@@ -53,6 +58,9 @@ pub use events::Events;
 pub use outbound::{SendError, SendErrorKind, Sent};
 pub use proxy::{ProxyError, ProxyUrlError};
 pub use queue::Overflow;
+pub use record_format::{
+    RECORDING_FORMAT, RecordingError, RecordingProblem, Run, RunHeader, parse_recording,
+};
 pub use session::Session;
 pub use session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
 pub use spec::HelloError;

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use crate::fsm::{Action, Attempt, CloseReason, Config, Event, Machine, Status};
+use crate::fsm::{Action, Attempt, CloseReason, Event, Machine, Status};
 
 use super::acking::Acking;
 use super::alarm::Alarm;
@@ -62,11 +62,11 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, spec: Arc<Spec>, config: Config) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, spec: Arc<Spec>, core: CoreSlot) -> Self {
         Session {
             shared,
             spec,
-            core: CoreSlot::Pending(config),
+            core,
             link: None,
             alarm: Alarm::new(),
             acking: None,
@@ -85,16 +85,16 @@ impl Session {
     /// Hands one event to the machine (a failure judged by the caller's
     /// predicate first) and carries out every action at once.
     fn feed(&mut self, event: Event, cx: &mut Context<'_>) {
-        if let Some(m) = self.core.machine_mut() {
+        if let Some(m) = self.core.machine() {
             let now = Instant::now();
             let event = judge(self.spec.failure_policy.as_deref(), m, event, now);
-            m.handle(event, now);
+            self.core.handle(event, now);
         }
         self.drain(cx);
     }
 
     fn drain(&mut self, cx: &mut Context<'_>) {
-        while let Some(action) = self.core.machine_mut().and_then(Machine::poll_action) {
+        while let Some(action) = self.core.poll_action() {
             self.carry_out(action, cx);
         }
     }
