@@ -29,6 +29,11 @@
 //!                                https_proxy or HTTPS_PROXY, then all_proxy or ALL_PROXY; no_proxy or NO_PROXY
 //!                                (comma-separated hosts, domain suffixes, "*") bypasses
 //!   --ca-file FILE               PEM certificates trusted for wss:// in addition to the system's roots
+//!   --record FILE                flight recorder: appends this run to FILE (created if missing) as JSON lines, a header
+//!                                line (the lifecycle configuration, the jitter seed used) and then every input of the
+//!                                state machine with its time since the start; never a message payload or the hello.
+//!                                Replay it with `cargo run --example replay -- FILE`. A FILE that cannot be opened for
+//!                                appending is a usage error (exit 2).
 //! stdout: one JSON object per line, each with "t_ms" (milliseconds since program start) and "event":
 //!   {"event":"status","status":"connecting"|"awaiting_ack"|"open"|"reconnecting"|"closing"|"closed"}
 //!   {"event":"message","data":<the JSON value received>}
@@ -105,16 +110,23 @@
 //!   usable certificate is exit 1 unless `--ca-file` is given. Built
 //!   without the library's `tls` feature, `--ca-file` and `wss://` URLs
 //!   are refused (exit 2 and exit 1).
-//! - `--record FILE` belongs to a later issue: not accepted yet (an
-//!   unknown option, exit 2).
+//! - `--record FILE`: the file is opened (append, create) while the
+//!   options are read, so a bad path fails before anything connects. Every
+//!   run appends one header line, so a file holds many runs; lines of a run
+//!   are written by a thread of their own, never delaying the session (when
+//!   it falls behind, a `{"gap":N}` line says how many inputs were lost).
+//!   Before exiting, the client waits up to 500 ms for the last lines to be
+//!   written. See `docs/TROUBLESHOOTING.md`.
 
 #[path = "common/session_args.rs"]
 mod session_args;
 
 use std::convert::Infallible;
 use std::ffi::OsString;
+use std::fs::File;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
+use std::sync::mpsc;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -153,6 +165,11 @@ Options (durations in milliseconds):
                                https_proxy or HTTPS_PROXY, then all_proxy or ALL_PROXY; no_proxy or NO_PROXY
                                (comma-separated hosts, domain suffixes, "*") bypasses
   --ca-file FILE               PEM certificates trusted for wss:// in addition to the system's roots
+  --record FILE                flight recorder: appends this run to FILE (created if missing) as JSON lines, a header
+                               line (the lifecycle configuration, the jitter seed used) and then every input of the
+                               state machine with its time since the start; never a message payload or the hello.
+                               Replay it with `cargo run --example replay -- FILE`. A FILE that cannot be opened for
+                               appending is a usage error (exit 2).
 stdout: one JSON object per line, each with "t_ms" (milliseconds since program start) and "event":
   {"event":"status","status":"connecting"|"awaiting_ack"|"open"|"reconnecting"|"closing"|"closed"}
   {"event":"message","data":<the JSON value received>}
@@ -191,6 +208,9 @@ const CLOSE_GRACE: Duration = Duration::from_millis(500);
 /// request, stop anyway (the close grace should have ended it long before).
 const CLOSE_WATCHDOG: Duration = Duration::from_millis(900);
 
+/// How long the exit waits for the flight recorder's last lines.
+const RECORD_WAIT: Duration = Duration::from_millis(500);
+
 /// Lines buffered between the stdin thread and the main loop.
 const INPUT_CAPACITY: usize = 256;
 
@@ -218,6 +238,8 @@ struct Options {
     /// `--ca-file`: PEM roots trusted beside the system's (checked readable
     /// and not empty).
     ca_file: Option<PathBuf>,
+    /// `--record`: the file this run is appended to, open.
+    record: Option<File>,
 }
 
 /// Parses the arguments (without the program name). `Ok(None)` means
@@ -245,6 +267,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
     let mut after_ack: Vec<String> = Vec::new();
     let mut proxy: Option<Option<String>> = None;
     let mut ca_file: Option<PathBuf> = None;
+    let mut record: Option<File> = None;
 
     let mut it = args.into_iter();
     let mut options_done = false;
@@ -273,6 +296,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
             "--after-ack",
             "--proxy",
             "--ca-file",
+            "--record",
         ];
         let known = || session_args::SHARED.iter().chain(own.iter());
         if !known().any(|k| *k == name) {
@@ -311,6 +335,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
             // Checked when the session is built (a usage error, exit 2).
             "--proxy" => proxy = Some((value != "none").then_some(value)),
             "--ca-file" => ca_file = Some(readable_pem_file(&name, &value)?),
+            "--record" => record = Some(appendable_file(&name, &value)?),
             _ => unreachable!("checked against the known options above"),
         }
     }
@@ -328,7 +353,34 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
         after_ack,
         proxy,
         ca_file,
+        record,
     }))
+}
+
+/// `--record FILE`: opened for appending, created if missing.
+fn appendable_file(name: &str, value: &str) -> Result<File, String> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(value)
+        .map_err(|e| format!("{name} {value}: cannot open it for appending: {e}"))
+}
+
+/// The recording's file; its drop (by the recorder, once every line is
+/// written) tells `main` the recording is complete.
+struct Recording {
+    file: File,
+    _complete: mpsc::Sender<()>,
+}
+
+impl Write for Recording {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
 }
 
 /// `--ca-file FILE`: a file that can be read and is not empty (whether it
@@ -575,6 +627,15 @@ fn main() {
     if let Some(file) = options.ca_file {
         builder = with_ca_file(builder, file);
     }
+    let mut recorded = None;
+    if let Some(file) = options.record {
+        let (complete, done) = mpsc::channel::<()>();
+        builder = builder.record_to(Recording {
+            file,
+            _complete: complete,
+        });
+        recorded = Some(done);
+    }
     let (client, mut events, session) = match builder.build() {
         Ok(parts) => parts,
         // --ca-file's content: a usage error like a bad value.
@@ -699,6 +760,12 @@ fn main() {
             }
         }
     });
+    // Disconnected once the recorder has written everything and dropped the file.
+    if let Some(Ok(()) | Err(mpsc::RecvTimeoutError::Timeout)) =
+        recorded.map(|done| done.recv_timeout(RECORD_WAIT))
+    {
+        log::warn!("the recording may lack its last lines: not written within {RECORD_WAIT:?}");
+    }
     log::debug!("exiting with code {code} after {:?}", start.elapsed());
     std::process::exit(code);
 }

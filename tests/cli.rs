@@ -768,6 +768,7 @@ fn help_prints_the_contract_and_exits_0() {
         "--terminal-codes SPEC,SPEC",
         "--resume-field NAME",
         "--after-ack JSON",
+        "--record FILE",
         r#"{"event":"send_failed","detail":"..."}"#,
         r#"{"event":"acked","attempt":N,"data":<the ack frame>}"#,
         r#"{"event":"connect_failed","attempt":N,"detail":"...","http_status":N|null}"#,
@@ -1497,4 +1498,115 @@ fn a_socks5_authentication_failure_stops_the_client_with_exit_3() {
     };
     let url = proxy.url("socks5h", Some(("alice", "wrong-pw")));
     assert_refused_by_the_proxy(&url, "refused the credentials");
+}
+
+// ── --record (contract version 2) ──────────────────────────────────────
+
+/// A file under the test's temporary directory, removed when dropped.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str) -> TempFile {
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("cli-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        TempFile(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("a UTF-8 temporary path")
+    }
+
+    fn read(&self) -> String {
+        std::fs::read_to_string(&self.0).expect("the recording exists")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// One run: open, one echo of `line`, EOF, exit 0.
+fn recorded_run(broker: &broker::Broker, file: &TempFile, line: &str) {
+    let hello = r#"{"type":"hello","token":"h3llo-t0ken"}"#;
+    let mut cli = Cli::spawn(&["--record", file.path(), "--hello", hello, &broker.url()]);
+    cli.wait_status("open");
+    cli.write_line(line);
+    cli.wait_for("the echo", |l| l["event"] == "message");
+    cli.close_stdin();
+    let (status, _) = cli.wait_exit(EXIT_WAIT);
+    assert_eq!(status.code(), Some(0), "\n{}", cli.transcript());
+    cli.assert_ends_closed();
+}
+
+#[test]
+fn record_appends_a_header_and_the_inputs_of_every_run() {
+    let broker = start_broker(broker::Options::default());
+    let file = TempFile::new("record.jsonl");
+    recorded_run(&broker, &file, r#"{"secret":"payl0ad-1"}"#);
+    let first = file.read();
+    let lines: Vec<Value> = first
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    assert_eq!(lines[0]["recording"], "ws-lifecycle", "{first}");
+    assert_eq!(lines[0]["format"], 1, "{first}");
+    assert!(lines[0]["config"]["seed"].is_u64(), "{first}");
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l["t_ns"].is_u64() && l["event"]["type"].is_string()),
+        "{first}"
+    );
+    assert_eq!(lines[1]["event"]["type"], "SocketOpened", "{first}");
+
+    // A second run appends its own header; the first stays as it was.
+    recorded_run(&broker, &file, r#"{"secret":"payl0ad-2"}"#);
+    let both = file.read();
+    assert!(both.starts_with(&first), "{both}");
+    let headers = both
+        .lines()
+        .filter(|l| l.contains(r#""recording""#))
+        .count();
+    assert_eq!(headers, 2, "{both}");
+    for secret in ["h3llo-t0ken", "payl0ad-1", "payl0ad-2"] {
+        assert!(!both.contains(secret), "{secret} recorded:\n{both}");
+    }
+
+    // Both replay, each to the close the client asked for.
+    let runs = ws_lifecycle::parse_recording(both.as_bytes()).expect("the recording parses");
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        let replayed = run.recording.replay(Instant::now()).unwrap().finish();
+        assert_eq!(replayed.dropped, 0);
+        assert_eq!(
+            replayed.machine.state(),
+            &ws_lifecycle::fsm::State::Closed {
+                reason: ws_lifecycle::fsm::CloseReason::Requested
+            }
+        );
+    }
+}
+
+#[test]
+fn a_record_file_that_cannot_be_opened_is_a_usage_error() {
+    let dir = TempFile::new("no-such-dir");
+    let inside = format!("{}/record.jsonl", dir.path());
+    assert_usage_error(
+        &["--record", &inside, "ws://127.0.0.1:1/ws"],
+        "--record",
+        &[],
+    );
+    // A directory is not a file to append to.
+    assert_usage_error(
+        &[
+            "--record",
+            env!("CARGO_TARGET_TMPDIR"),
+            "ws://127.0.0.1:1/ws",
+        ],
+        "cannot open it for appending",
+        &[],
+    );
 }

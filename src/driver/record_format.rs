@@ -92,25 +92,55 @@ pub(crate) fn header_line(config: &Config, started: SystemTime, url: &str) -> St
     let since_epoch = started
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
-    json!({
+    let header = json!({
         "recording": MARKER,
         "format": RECORDING_FORMAT,
         "crate_version": env!("CARGO_PKG_VERSION"),
         "started_unix_ns": nanos(since_epoch),
         "url": url,
         "config": config_to_json(config),
-    })
-    .to_string()
+    });
+    let order = [
+        "recording",
+        "format",
+        "crate_version",
+        "started_unix_ns",
+        "url",
+    ];
+    ordered(&header, &order)
 }
 
 /// An input's line, `at` after the start.
 pub(crate) fn input_line(at: Duration, event: &Event) -> String {
-    json!({"t_ns": nanos(at), "event": event_to_json(event)}).to_string()
+    let line = json!({"t_ns": nanos(at), "event": event_to_json(event)});
+    ordered(&line, &["t_ns"])
 }
 
 /// A gap's line.
 pub(crate) fn gap_line(dropped: u64) -> String {
     json!({ "gap": dropped }).to_string()
+}
+
+/// `value` as JSON text with the keys of an object in `first` first (the
+/// others after them in name order) and, in nested objects, `type` first:
+/// the lines are for people too, and serde_json sorts keys by name.
+fn ordered(value: &Value, first: &[&str]) -> String {
+    let Value::Object(o) = value else {
+        return match value {
+            Value::Array(items) => {
+                let items: Vec<String> = items.iter().map(|v| ordered(v, &["type"])).collect();
+                format!("[{}]", items.join(","))
+            }
+            other => other.to_string(),
+        };
+    };
+    let rest = o.keys().filter(|k| !first.contains(&k.as_str()));
+    let keys = first.iter().copied().filter(|k| o.contains_key(*k));
+    let fields: Vec<String> = keys
+        .chain(rest.map(String::as_str))
+        .map(|k| format!("{}:{}", Value::from(k), ordered(&o[k], &["type"])))
+        .collect();
+    format!("{{{}}}", fields.join(","))
 }
 
 // ── reading ────────────────────────────────────────────────────────────
