@@ -311,6 +311,42 @@
 //!   (threads named `blocking-N`, started on demand, each gone after
 //!   500 ms idle), so the executor never blocks on DNS.
 //!
+//! # Flight recorder
+//!
+//! [`ClientBuilder::record_to`] records every input the state machine
+//! receives, as JSON lines: a header (the [`Config`] with the jitter seed
+//! actually used, the crate version, the wall-clock start, the URL without
+//! credentials), then each input with its time since the start in
+//! nanoseconds, including the caller's verdicts ([`fsm::Event::Judged`]),
+//! read pauses and wake-ups. Never a message payload, the hello or the
+//! ack: a recording holds no credentials. Off by default. The session never
+//! waits for the writer: records go through a bounded buffer to a thread of
+//! their own, and what does not fit becomes a gap record.
+//!
+//! [`parse_recording`] reads a file back, one [`Run`] per header (a file
+//! `wsclient --record` appended to holds many), and
+//! [`fsm::Recording::replay`] replays a run in the pure core: the same
+//! inputs at the same offsets give exactly the same actions and final
+//! state, so "why did it reconnect at 12:03:17?" has an answer.
+//! `cargo run --example replay -- FILE` prints a run's timeline;
+//! `docs/TROUBLESHOOTING.md` walks through a real one.
+//!
+//! ```
+//! use std::time::Instant;
+//! use ws_lifecycle::parse_recording;
+//!
+//! # let file = br#"{"recording":"ws-lifecycle","format":1,"crate_version":"0.1.0","started_unix_ns":0,"url":"ws://h/ws","config":{"connect_timeout_ns":10000000000,"ack_timeout_ns":15000000000,"ping_interval_ns":30000000000,"stale_after_ns":75000000000,"wake_probe_ns":5000000000,"backoff_ns":[1000000000],"jitter":"0.5","min_delay_ns":100000000,"stable_after_ns":10000000000,"close_grace_ns":1000000000,"terminal_closes":[],"retried_statuses":[[500,599]],"max_retry_after_ns":600000000000,"max_attempts":null,"max_unstable_ns":null,"seed":7}}
+//! # {"t_ns":1000000,"event":{"type":"ConnectFailed","attempt":1,"failure":{"type":"Io","kind":"ConnectionRefused"}}}
+//! # "#;
+//! // let file = std::io::BufReader::new(std::fs::File::open("session.rec")?);
+//! for run in parse_recording(&file[..])? {
+//!     for step in run.recording.replay(Instant::now())? {
+//!         println!("{step}"); // +0.001000s Connecting --ConnectFailed#1(Io(ConnectionRefused))--> Reconnecting: …
+//!     }
+//! }
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Logging
 //!
 //! Every transition is logged through [`log`] at debug (from, to, cause,
