@@ -1,5 +1,6 @@
 //! The flight recorder on real sockets: a recorded fault scenario (a broker
-//! restart, a half-dead link, a terminal close) replays in the core to the
+//! restart, a half-dead link judged by the caller's policy, a terminal
+//! close) replays in the core to the
 //! very actions the driver carried out and the same final state; a
 //! recording holds no payload, hello or credential; a writer that blocks
 //! costs records (a gap), never the session.
@@ -19,7 +20,8 @@ use async_io::Async;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use serde_json::json;
 use ws_lifecycle::fsm::{
-    Action, Cause, CloseReason, CloseRule, Config, Event, Record, RejectedBy, State, Status,
+    Action, Cause, CloseReason, CloseRule, Config, Event, Failure, Record, RejectedBy, State,
+    Status, Verdict,
 };
 use ws_lifecycle::{Client, Run, parse_recording};
 
@@ -145,7 +147,12 @@ fn a_recorded_fault_scenario_replays_to_the_same_actions_and_end() {
         let builder = Client::builder(ws_url(addr))
             .config(config)
             .record_to(writer)
-            .on_action(hook);
+            .on_action(hook)
+            // A caller's verdict goes into the recording with its input.
+            .failure_policy(|failure, default| match failure {
+                Failure::Stale => Verdict::RetryAfter(ms(120)),
+                _ => default,
+            });
         let (client, mut w) = spawn_watched(builder);
 
         // 1. The broker restarts: the link ends without a close frame.
@@ -205,6 +212,10 @@ fn a_recorded_fault_scenario_replays_to_the_same_actions_and_end() {
             Event::TransportLost { attempt: 1 } | Event::ProtocolError { attempt: 1, .. }
         )));
         assert!(inputs.iter().any(|e| matches!(e, Event::Timeout)));
+        assert!(inputs.iter().any(|e| matches!(
+            e,
+            Event::Judged { verdict: Verdict::RetryAfter(_), event } if **event == Event::Timeout
+        )));
         assert!(
             inputs
                 .iter()
