@@ -8,6 +8,7 @@ mod broker;
 mod driver_support;
 #[path = "../examples/common/proxy.rs"]
 mod proxy;
+mod raw_server;
 
 use std::net::TcpListener;
 use std::sync::atomic::Ordering;
@@ -424,5 +425,42 @@ fn attempt_budget_gives_up_and_fails_ready() {
         assert!(matches!(rest.last(), Some(SessionEvent::Closed(c)) if c.reason == gave_up));
         assert_eq!(client.closed_reason(), Some(gave_up.clone()));
         assert_eq!(client.ready().await, Err(ws_lifecycle::NotReady(gave_up)));
+    });
+}
+
+// A peer that leaves without a close frame (process killed, broker
+// restarted) is a lost transport, not a protocol error: no 1002 goes out.
+#[test]
+fn a_peer_leaving_without_a_close_frame_is_a_lost_transport() {
+    run(async {
+        let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0)).unwrap();
+        let addr = listener.get_ref().local_addr().unwrap();
+        let server = smol::spawn(async move {
+            // Two connections: each acked, then its TCP closed (FIN, no frame).
+            for _ in 0..2 {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let head = raw_server::read_head(&mut stream).await;
+                let mut reply = raw_server::switching(&head, "").into_bytes();
+                reply.extend(raw_server::text_frame(r#"{"type":"hello_ack"}"#));
+                futures_lite::AsyncWriteExt::write_all(&mut stream, &reply)
+                    .await
+                    .unwrap();
+                drop(stream);
+            }
+            listener
+        });
+        let (client, mut w) = start_client(format!("ws://{addr}/ws"), fast_config());
+        assert_eq!(w.status(Status::Open).await, (Cause::Acked, 1));
+        let (attempt, code, _) = w.next_disconnected().await;
+        assert_eq!((attempt, code), (1, 1006));
+        let (from, to, cause, _) = w.next_status_change().await;
+        assert_eq!(
+            (from, to, cause),
+            (Status::Open, Status::Reconnecting, Cause::TransportLost)
+        );
+        assert_eq!(w.status(Status::Open).await, (Cause::Acked, 2));
+        client.close().await;
+        assert_ends_closed(&w.end().await);
+        drop(within(ms(5000), server).await);
     });
 }

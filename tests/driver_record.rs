@@ -159,13 +159,8 @@ fn a_recorded_fault_scenario_replays_to_the_same_actions_and_end() {
         w.status(Status::Open).await;
         broker.stop();
         let (cause, _) = w.status(Status::Reconnecting).await;
-        // A closed TCP stream (EOF, no close frame) comes from tungstenite
-        // as `ResetWithoutClosingHandshake`, which the driver now reports
-        // as a protocol error; a reset would be a lost transport.
-        assert!(
-            matches!(cause, Cause::TransportLost | Cause::ProtocolError),
-            "{cause:?}"
-        );
+        // A closed TCP stream (EOF, no close frame) is a lost transport.
+        assert_eq!(cause, Cause::TransportLost);
         let listener = retry_until_ok(|| broker::bind(addr)).await;
         let server = smol::spawn(faulty_broker(listener));
 
@@ -207,10 +202,11 @@ fn a_recorded_fault_scenario_replays_to_the_same_actions_and_end() {
                 Record::Gap { .. } => None,
             })
             .collect();
-        assert!(inputs.iter().any(|e| matches!(
-            e,
-            Event::TransportLost { attempt: 1 } | Event::ProtocolError { attempt: 1, .. }
-        )));
+        assert!(
+            inputs
+                .iter()
+                .any(|e| matches!(e, Event::TransportLost { attempt: 1 }))
+        );
         assert!(inputs.iter().any(|e| matches!(e, Event::Timeout)));
         assert!(inputs.iter().any(|e| matches!(
             e,

@@ -3,7 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 
-use async_tungstenite::tungstenite::error::CapacityError;
+use async_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::fsm::{Attempt, Event};
@@ -95,6 +95,17 @@ pub(crate) fn classify(
                 spec.url()
             );
             event(Event::MessageTooBig { attempt })
+        }
+        // The peer's TCP ended without a close frame (EOF or reset):
+        // tungstenite files it under protocol errors, but no frame broke
+        // the protocol, so no 1002 goes out and the policy sees a lost
+        // transport.
+        Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake))) => {
+            log::debug!(
+                "ws-lifecycle {}: the peer left without a close frame",
+                spec.url()
+            );
+            event(Event::TransportLost { attempt })
         }
         Some(Err(WsError::Protocol(e))) => {
             log::debug!("ws-lifecycle {}: protocol error: {e}", spec.url());
