@@ -65,7 +65,9 @@ fn flooding_broker(n: u64) -> (SocketAddr, smol::Task<Duration>) {
             Some(Ok(Message::Text(_))) => {}
             other => panic!("expected the hello, got {other:?}"),
         }
-        ws.send(Message::text(r#"{"type":"hello_ack"}"#)).await.unwrap();
+        ws.send(Message::text(r#"{"type":"hello_ack"}"#))
+            .await
+            .unwrap();
         let started = Instant::now();
         let per_batch = n.div_ceil(BATCHES);
         for batch in 0..BATCHES {
@@ -91,80 +93,86 @@ fn flooding_broker(n: u64) -> (SocketAddr, smol::Task<Duration>) {
 #[test]
 fn a_flood_arrives_in_order_within_bounded_memory_and_never_looks_stale() {
     let n = flood_size();
-    smol::block_on(within(Duration::from_secs(if n > 50_000 { 600 } else { 60 }), async {
-        let (addr, broker) = flooding_broker(n);
-        let config = Config {
-            connect_timeout: Duration::from_secs(5),
-            ack_timeout: Duration::from_secs(5),
-            ping_interval: ms(250),
-            stale_after: STALE_AFTER,
-            ..Config::default()
-        };
-        let (client, mut events) = Client::builder(ws_url(addr))
-            .no_proxy()
-            .config(config)
-            .spawn()
-            .unwrap();
-        // Read directly (a `Watch` would keep a copy of every event).
-        let mut next = async || {
-            within(Duration::from_secs(10), events.next())
-                .await
-                .expect("the events ended")
-        };
-        while !matches!(next().await, SessionEvent::Acked { .. }) {}
-        let rss_before = status_kib("VmRSS");
-        let started = Instant::now();
+    smol::block_on(within(
+        Duration::from_secs(if n > 50_000 { 600 } else { 60 }),
+        async {
+            let (addr, broker) = flooding_broker(n);
+            let config = Config {
+                connect_timeout: Duration::from_secs(5),
+                ack_timeout: Duration::from_secs(5),
+                ping_interval: ms(250),
+                stale_after: STALE_AFTER,
+                ..Config::default()
+            };
+            let (client, mut events) = Client::builder(ws_url(addr))
+                .no_proxy()
+                .config(config)
+                .spawn()
+                .unwrap();
+            // Read directly (a `Watch` would keep a copy of every event).
+            let mut next = async || {
+                within(Duration::from_secs(10), events.next())
+                    .await
+                    .expect("the events ended")
+            };
+            while !matches!(next().await, SessionEvent::Acked { .. }) {}
+            let rss_before = status_kib("VmRSS");
+            let started = Instant::now();
 
-        // Only messages may come, numbered 1..=n; anything else (a
-        // disconnect, a status change, a `Lagged` hiding one) fails.
-        let mut expected = 1;
-        let mut events_capacity = 0;
-        while expected <= n {
-            match next().await {
-                SessionEvent::Message(v) => {
-                    let seq = v["seq"].as_u64().unwrap_or_else(|| panic!("no seq in {v}"));
-                    assert_eq!(seq, expected, "out of order, lost or repeated");
-                    expected += 1;
+            // Only messages may come, numbered 1..=n; anything else (a
+            // disconnect, a status change, a `Lagged` hiding one) fails.
+            let mut expected = 1;
+            let mut events_capacity = 0;
+            while expected <= n {
+                match next().await {
+                    SessionEvent::Message(v) => {
+                        let seq = v["seq"].as_u64().unwrap_or_else(|| panic!("no seq in {v}"));
+                        assert_eq!(seq, expected, "out of order, lost or repeated");
+                        expected += 1;
+                    }
+                    other => panic!(
+                        "after {} of {n} messages: {other:?}; status {}",
+                        expected - 1,
+                        client.status()
+                    ),
                 }
-                other => panic!(
-                    "after {} of {n} messages: {other:?}; status {}",
-                    expected - 1,
-                    client.status()
-                ),
+                if expected % 1000 == 0 {
+                    events_capacity = events_capacity.max(client.buffer_capacities()[0].1);
+                }
             }
-            if expected % 1000 == 0 {
-                events_capacity = events_capacity.max(client.buffer_capacities()[0].1);
+            let received_in = started.elapsed();
+            let hwm = status_kib("VmHWM");
+            assert_eq!(client.status(), Status::Open);
+            assert_eq!(client.attempt(), 1, "no reconnect");
+            client.close().await;
+            let mut rest = Vec::new();
+            while let Some(e) = within(Duration::from_secs(10), events.next()).await {
+                rest.push(e);
             }
-        }
-        let received_in = started.elapsed();
-        let hwm = status_kib("VmHWM");
-        assert_eq!(client.status(), Status::Open);
-        assert_eq!(client.attempt(), 1, "no reconnect");
-        client.close().await;
-        let mut rest = Vec::new();
-        while let Some(e) = within(Duration::from_secs(10), events.next()).await {
-            rest.push(e);
-        }
-        assert_ends_closed(&rest);
-        let flood_took = within(Duration::from_secs(10), broker).await;
+            assert_ends_closed(&rest);
+            let flood_took = within(Duration::from_secs(10), broker).await;
 
-        println!(
-            "flood: {n} messages received in {received_in:?} (the broker sent them in \
+            println!(
+                "flood: {n} messages received in {received_in:?} (the broker sent them in \
              {flood_took:?}, stale_after {STALE_AFTER:?}); VmRSS before {rss_before} KiB, \
              peak (VmHWM) {hwm} KiB; event buffer capacity at most {events_capacity}"
-        );
-        assert!(
-            flood_took >= 2 * STALE_AFTER,
-            "the flood must outlast stale_after for the check to mean anything"
-        );
-        // The event buffer holds `event_capacity` (1024) events and a few
-        // that always go in: its capacity never doubles past 2048.
-        assert!(events_capacity <= 2048, "event buffer grew to {events_capacity}");
-        // Loose: everything in flight is bounded by the buffers, whatever n.
-        assert!(
-            hwm <= rss_before + 16 * 1024,
-            "peak RSS {hwm} KiB, {} KiB above the {rss_before} KiB before the flood",
-            hwm - rss_before
-        );
-    }));
+            );
+            assert!(
+                flood_took >= 2 * STALE_AFTER,
+                "the flood must outlast stale_after for the check to mean anything"
+            );
+            // The event buffer holds `event_capacity` (1024) events and a few
+            // that always go in: its capacity never doubles past 2048.
+            assert!(
+                events_capacity <= 2048,
+                "event buffer grew to {events_capacity}"
+            );
+            // Loose: everything in flight is bounded by the buffers, whatever n.
+            assert!(
+                hwm <= rss_before + 16 * 1024,
+                "peak RSS {hwm} KiB, {} KiB above the {rss_before} KiB before the flood",
+                hwm - rss_before
+            );
+        },
+    ));
 }

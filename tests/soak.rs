@@ -53,7 +53,10 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 
@@ -291,7 +294,11 @@ fn a_thousand_reconnect_cycles_leave_fds_threads_memory_and_buffers_flat() {
             );
         }
 
-        assert_eq!(accepted, written + handed_back, "written + handed back = accepted");
+        assert_eq!(
+            accepted,
+            written + handed_back,
+            "written + handed back = accepted"
+        );
         assert!(accepted > 0, "some sends were accepted");
         let [early, late] = &samples[..] else {
             panic!("expected two samples, got {samples:?}");
