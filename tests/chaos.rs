@@ -369,8 +369,10 @@ fn run_schedule(schedule: &[Plan]) -> Report {
         drop(client);
         proxy.stop().await;
         broker.stop().await;
+        // At most: a file another thread has open for a moment (proptest
+        // reading its regressions) may have been counted before.
         wait_until("the process's fd count to return", || {
-            open_fds() == fds_before
+            open_fds() <= fds_before
         })
         .await;
 
