@@ -129,6 +129,17 @@ impl Client {
         self.shared().lock().outbound.written()
     }
 
+    /// The allocated capacity of the session's own buffers (the event
+    /// buffer, then the outbound ones), so a soak test can check they stay
+    /// flat.
+    #[doc(hidden)]
+    pub fn buffer_capacities(&self) -> Vec<(&'static str, usize)> {
+        let inner = self.shared().lock();
+        let mut all = vec![("events", inner.events.capacity())];
+        all.extend(inner.outbound.capacities());
+        all
+    }
+
     // ── waiting ────────────────────────────────────────────────────────
 
     /// Resolves when the session is Open (at once if it is now), or fails

@@ -186,6 +186,17 @@ impl Outbound {
         self.written
     }
 
+    /// The allocated capacity of each message buffer (send buffer, in
+    /// flight, after-ack frames, handed back), for soak tests.
+    pub(crate) fn capacities(&self) -> [(&'static str, usize); 4] {
+        [
+            ("send buffer", self.buffer.capacity()),
+            ("in flight", self.in_flight.capacity()),
+            ("after-ack frames", self.after_ack.capacity()),
+            ("handed back", self.returned.capacity()),
+        ]
+    }
+
     /// Everything held back for the caller, which `capacity` bounds.
     fn held_back(&self) -> usize {
         self.buffer.len() + self.in_flight_messages + self.held + self.returned.len()
