@@ -8,6 +8,11 @@
 //! send accounting: tungstenite may hold a frame, or part of one, in its
 //! out-buffer, and may slip a pong in between. Parsing the frame headers of
 //! the bytes the transport accepted is exact whatever tungstenite buffers.
+//! The same parse tells when a ping's last byte went out (the start of a
+//! round trip), and the byte counts are the stats' wire bytes.
+//!
+//! Everything here is a plain field of the link's stream: the session
+//! publishes it under the lock it takes anyway ([`Traffic`]).
 
 use std::io;
 use std::pin::Pin;
@@ -15,15 +20,48 @@ use std::task::{Context, Poll};
 
 use futures_lite::{AsyncRead, AsyncWrite};
 
+use super::rtt::Pong;
+
 /// The text-frame opcode (RFC 6455 §5.2).
 const OPCODE_TEXT: u8 = 0x1;
+/// The ping opcode.
+const OPCODE_PING: u8 = 0x9;
 
-/// A stream that counts read progress and completed outbound text frames.
+/// Outbound frames whose last byte the transport took.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Completed {
+    pub(crate) text: u32,
+    pub(crate) pings: u32,
+}
+
+impl Completed {
+    fn add(&mut self, other: Completed) {
+        self.text = self.text.saturating_add(other.text);
+        self.pings = self.pings.saturating_add(other.pings);
+    }
+}
+
+/// What crossed the socket since it was last taken, for the stats.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Traffic {
+    /// Bytes read from the transport (frame headers included).
+    pub(crate) bytes_in: u64,
+    /// Bytes the transport took (frame headers and masks included).
+    pub(crate) bytes_out: u64,
+    /// Data frames (text or binary) read.
+    pub(crate) frames_in: u64,
+    /// The latest pong read.
+    pub(crate) pong: Option<Pong>,
+}
+
+/// A stream that counts read progress, bytes, and completed outbound
+/// frames.
 pub(crate) struct Metered<S> {
     inner: S,
     read_progress: bool,
     cursor: FrameCursor,
-    completed_text: u32,
+    completed: Completed,
+    traffic: Traffic,
 }
 
 impl<S> Metered<S> {
@@ -32,7 +70,8 @@ impl<S> Metered<S> {
             inner,
             read_progress: false,
             cursor: FrameCursor::default(),
-            completed_text: 0,
+            completed: Completed::default(),
+            traffic: Traffic::default(),
         }
     }
 
@@ -41,14 +80,31 @@ impl<S> Metered<S> {
         std::mem::take(&mut self.read_progress)
     }
 
-    /// Whether text frames completed since the last take.
-    pub(crate) fn has_completed_text(&self) -> bool {
-        self.completed_text > 0
+    /// Whether anything happened that the session has not published yet:
+    /// completed frames, bytes either way, frames read, a pong.
+    pub(crate) fn has_news(&self) -> bool {
+        self.completed != Completed::default() || self.traffic != Traffic::default()
     }
 
-    /// Text frames whose last byte the transport took since the last call.
-    pub(crate) fn take_completed_text(&mut self) -> u32 {
-        std::mem::take(&mut self.completed_text)
+    /// Outbound frames whose last byte the transport took since the last
+    /// call.
+    pub(crate) fn take_completed(&mut self) -> Completed {
+        std::mem::take(&mut self.completed)
+    }
+
+    /// The traffic since the last call.
+    pub(crate) fn take_traffic(&mut self) -> Traffic {
+        std::mem::take(&mut self.traffic)
+    }
+
+    /// tungstenite returned a data frame (text or binary).
+    pub(crate) fn frame_read(&mut self) {
+        self.traffic.frames_in = self.traffic.frames_in.saturating_add(1);
+    }
+
+    /// tungstenite returned a pong.
+    pub(crate) fn pong_read(&mut self, pong: Pong) {
+        self.traffic.pong = Some(pong);
     }
 }
 
@@ -62,6 +118,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
         let read = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(n)) = read {
             this.read_progress |= n > 0;
+            this.traffic.bytes_in = this.traffic.bytes_in.saturating_add(n as u64);
         }
         read
     }
@@ -77,9 +134,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
         let written = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = written {
             let taken = buf.get(..n).unwrap_or(buf);
-            this.completed_text = this
-                .completed_text
-                .saturating_add(this.cursor.advance(taken));
+            this.completed.add(this.cursor.advance(taken));
+            this.traffic.bytes_out = this.traffic.bytes_out.saturating_add(taken.len() as u64);
         }
         written
     }
@@ -105,9 +161,9 @@ struct FrameCursor {
 
 impl FrameCursor {
     /// Feeds bytes the transport accepted; returns how many text frames
-    /// (with FIN) they completed.
-    fn advance(&mut self, mut bytes: &[u8]) -> u32 {
-        let mut completed = 0;
+    /// (with FIN) and pings they completed.
+    fn advance(&mut self, mut bytes: &[u8]) -> Completed {
+        let mut completed = Completed::default();
         loop {
             match self.payload_left {
                 Some(left) => {
@@ -119,8 +175,11 @@ impl FrameCursor {
                         return completed;
                     }
                     let first = self.header[0];
-                    if first & 0x80 != 0 && first & 0x0f == OPCODE_TEXT {
-                        completed += 1;
+                    match first & 0x0f {
+                        OPCODE_TEXT if first & 0x80 != 0 => completed.text += 1,
+                        // Control frames are never fragmented (§5.5).
+                        OPCODE_PING => completed.pings += 1,
+                        _ => {}
                     }
                     self.payload_left = None;
                     self.have = 0;
@@ -174,6 +233,7 @@ mod tests {
 
     const TEXT: u8 = 0x1;
     const BINARY: u8 = 0x2;
+    const PING: u8 = 0x9;
     const PONG: u8 = 0xA;
 
     /// A masked client frame with FIN, encoded by hand (RFC 6455 §5.2).
@@ -205,8 +265,8 @@ mod tests {
             let bytes = text(len);
             let mut cursor = FrameCursor::default();
             let (head, last) = bytes.split_at(bytes.len() - 1);
-            assert_eq!(cursor.advance(head), 0, "len {len}");
-            assert_eq!(cursor.advance(last), 1, "len {len}");
+            assert_eq!(cursor.advance(head).text, 0, "len {len}");
+            assert_eq!(cursor.advance(last).text, 1, "len {len}");
         }
     }
 
@@ -217,11 +277,15 @@ mod tests {
         stream.extend(client_frame(PONG, vec![1, 2]));
         stream.extend(text(300));
         stream.extend(client_frame(BINARY, vec![0; 10]));
+        stream.extend(client_frame(PING, vec![7]));
         stream.extend(text(70_000));
         for step in [1, 2, 3, 7, 64, 1000, stream.len()] {
             let mut cursor = FrameCursor::default();
-            let total: u32 = stream.chunks(step).map(|c| cursor.advance(c)).sum();
-            assert_eq!(total, 3, "step {step}");
+            let mut total = Completed::default();
+            stream
+                .chunks(step)
+                .for_each(|c| total.add(cursor.advance(c)));
+            assert_eq!(total, Completed { text: 3, pings: 1 }, "step {step}");
             assert_eq!(cursor.have, 0);
             assert_eq!(cursor.payload_left, None);
         }

@@ -11,7 +11,8 @@
 //! of every message), `session` (the loop), and the caller's side:
 //! `client`, `events`, `session_event`, `context` (what the caller's
 //! per-attempt code is told), `wake` (noticing
-//! that the host slept).
+//! that the host slept), `stats`, `tally` and `rtt` (the counters, kept
+//! where the session already holds the lock, and the ping round trip).
 
 mod acking;
 mod alarm;
@@ -33,10 +34,13 @@ mod proxy;
 mod queue;
 mod report;
 mod retry_after;
+mod rtt;
 mod session;
 mod session_event;
 mod shared;
 mod spec;
+mod stats;
+mod tally;
 mod tls;
 mod upgrade;
 mod wake;
@@ -56,6 +60,7 @@ pub use queue::Overflow;
 pub use session::Session;
 pub use session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
 pub use spec::HelloError;
+pub use stats::{Disconnects, LastFailure, Stats};
 pub use tls::{TlsFailure, TlsSetupError};
 #[cfg(feature = "tls")]
 pub use tls::{default_tls_config, tls_config_from_roots};
