@@ -8,7 +8,6 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use async_tungstenite::tungstenite::http::HeaderMap;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
@@ -22,7 +21,6 @@ use super::context::HelloContext;
 use super::inbound::{Inbound, classify};
 use super::meter::Completed;
 use super::outbound::{Wire, WireError};
-use super::rtt::Pong;
 use super::session_event::UpgradeResponse;
 use super::spec::{BoxFuture, HelloError, Spec};
 use super::upgrade::Upgrade;
@@ -246,9 +244,7 @@ impl Link {
         let meter = socket.get_mut();
         match &read {
             Poll::Ready(Some(Ok(Message::Text(_) | Message::Binary(_)))) => meter.frame_read(),
-            Poll::Ready(Some(Ok(Message::Pong(payload)))) => {
-                meter.pong_read(Pong::new(payload, Instant::now()));
-            }
+            Poll::Ready(Some(Ok(Message::Pong(payload)))) => meter.pong_read(payload),
             _ => {}
         }
         read

@@ -20,7 +20,7 @@ use std::task::{Context, Poll};
 
 use futures_lite::{AsyncRead, AsyncWrite};
 
-use super::rtt::Pong;
+use super::rtt;
 
 /// The text-frame opcode (RFC 6455 §5.2).
 const OPCODE_TEXT: u8 = 0x1;
@@ -41,17 +41,20 @@ impl Completed {
     }
 }
 
-/// What crossed the socket since it was last taken, for the stats.
+/// What crossed the socket since it was last taken, for the stats. Kept
+/// small (it lives in every idle session's socket): the session takes it
+/// at least once per pass of its loop, so 32-bit counts do not fill up
+/// (they saturate past 4 GiB within one pass).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Traffic {
     /// Bytes read from the transport (frame headers included).
-    pub(crate) bytes_in: u64,
+    pub(crate) bytes_in: u32,
     /// Bytes the transport took (frame headers and masks included).
-    pub(crate) bytes_out: u64,
+    pub(crate) bytes_out: u32,
     /// Data frames (text or binary) read.
-    pub(crate) frames_in: u64,
-    /// The latest pong read.
-    pub(crate) pong: Option<Pong>,
+    pub(crate) frames_in: u32,
+    /// The tag of the latest pong read that could answer one of our pings.
+    pub(crate) pong: Option<u8>,
 }
 
 /// A stream that counts read progress, bytes, and completed outbound
@@ -73,6 +76,13 @@ impl<S> Metered<S> {
             completed: Completed::default(),
             traffic: Traffic::default(),
         }
+    }
+
+    /// Counts `bytes` read before the meter was in place (past the upgrade
+    /// response, handed to tungstenite directly).
+    pub(crate) fn with_read(mut self, bytes: usize) -> Self {
+        self.traffic.bytes_in = u32::try_from(bytes).unwrap_or(u32::MAX);
+        self
     }
 
     /// Whether bytes were read since the last call.
@@ -102,9 +112,11 @@ impl<S> Metered<S> {
         self.traffic.frames_in = self.traffic.frames_in.saturating_add(1);
     }
 
-    /// tungstenite returned a pong.
-    pub(crate) fn pong_read(&mut self, pong: Pong) {
-        self.traffic.pong = Some(pong);
+    /// tungstenite returned a pong with `payload`.
+    pub(crate) fn pong_read(&mut self, payload: &[u8]) {
+        if let Some(tag) = rtt::tag_of(payload) {
+            self.traffic.pong = Some(tag);
+        }
     }
 }
 
@@ -118,7 +130,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
         let read = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(n)) = read {
             this.read_progress |= n > 0;
-            this.traffic.bytes_in = this.traffic.bytes_in.saturating_add(n as u64);
+            this.traffic.bytes_in = saturating_add(this.traffic.bytes_in, n);
         }
         read
     }
@@ -135,7 +147,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
         if let Poll::Ready(Ok(n)) = written {
             let taken = buf.get(..n).unwrap_or(buf);
             this.completed.add(this.cursor.advance(taken));
-            this.traffic.bytes_out = this.traffic.bytes_out.saturating_add(taken.len() as u64);
+            this.traffic.bytes_out = saturating_add(this.traffic.bytes_out, taken.len());
         }
         written
     }
@@ -147,6 +159,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_close(cx)
     }
+}
+
+fn saturating_add(count: u32, n: usize) -> u32 {
+    count.saturating_add(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 /// Follows the outbound byte stream frame by frame (RFC 6455 §5.2): a

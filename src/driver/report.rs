@@ -12,6 +12,7 @@ use crate::fsm::{Action, Attempt, Cause, CloseReason, Event, Status};
 use super::acking::Acking;
 use super::connect::{ConnectError, Socket};
 use super::outbound::WireError;
+use super::rtt::Pong;
 use super::session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
 use super::shared::{Inner, Shared};
 
@@ -266,12 +267,17 @@ impl Shared {
 
 /// Counts the frames the transport took (the send accounting, the ping's
 /// clock) and adds the meter's traffic to the stats; a pong answering our
-/// latest ping is a round trip.
+/// latest ping is a round trip. Runs in the pass that read the pong, so
+/// its clock is read here rather than kept in every socket.
 fn harvest(inner: &mut Inner, wire: &mut Socket) {
     inner.outbound.settle(wire);
     let traffic = wire.get_mut().take_traffic();
     inner.tally.traffic(&traffic);
-    if let Some(rtt) = traffic.pong.and_then(|pong| inner.outbound.pong(pong)) {
+    let pong = traffic.pong.map(|tag| Pong {
+        tag,
+        at: Instant::now(),
+    });
+    if let Some(rtt) = pong.and_then(|pong| inner.outbound.pong(pong)) {
         inner.tally.round_trip(rtt);
     }
 }

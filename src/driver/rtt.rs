@@ -23,21 +23,18 @@ static TAGS: [u8; 256] = {
     tags
 };
 
-/// A pong as the meter read it: its tag (when its payload could be one of
-/// ours) and when it was read.
+/// A pong whose payload could be one of our tags, and when it was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Pong {
-    pub(crate) tag: Option<u8>,
+    pub(crate) tag: u8,
     pub(crate) at: Instant,
 }
 
-impl Pong {
-    pub(crate) fn new(payload: &[u8], at: Instant) -> Self {
-        let tag = match payload {
-            [tag] => Some(*tag),
-            _ => None,
-        };
-        Pong { tag, at }
+/// The tag a pong's payload carries, if it can be one of ours.
+pub(crate) fn tag_of(payload: &[u8]) -> Option<u8> {
+    match payload {
+        [tag] => Some(*tag),
+        _ => None,
     }
 }
 
@@ -80,7 +77,7 @@ impl PingClock {
     /// A pong was read: the round trip, when it answers the latest ping
     /// and that ping was written (once per ping).
     pub(crate) fn pong(&mut self, pong: Pong) -> Option<Duration> {
-        let written = self.written_at.filter(|_| pong.tag == self.latest)?;
+        let written = self.written_at.filter(|_| Some(pong.tag) == self.latest)?;
         self.latest = None;
         self.written_at = None;
         Some(pong.at.saturating_duration_since(written))
@@ -160,6 +157,16 @@ mod tests {
         assert!(rtt.smoothed.unwrap() > Duration::from_secs(u64::MAX / 8));
     }
 
+    /// The pong the meter would report for `payload` read at `at`.
+    fn pong(payload: &[u8], at: Instant) -> Option<Pong> {
+        tag_of(payload).map(|tag| Pong { tag, at })
+    }
+
+    /// Feeds a pong for `payload` (if it could be ours) to `clock`.
+    fn answer(clock: &mut PingClock, payload: &[u8], at: Instant) -> Option<Duration> {
+        pong(payload, at).and_then(|p| clock.pong(p))
+    }
+
     #[test]
     fn only_the_pong_of_the_latest_written_ping_is_a_sample() {
         let t0 = Instant::now();
@@ -167,14 +174,14 @@ mod tests {
         let first = clock.payload();
         assert_eq!(first.as_ref(), [0]);
         // Not written yet: a matching pong is no sample.
-        assert_eq!(clock.pong(Pong::new(&first, t0)), None);
+        assert_eq!(answer(&mut clock, &first, t0), None);
         clock.written(1, t0);
         // The broker's own pongs (empty, or another payload) are ignored.
-        assert_eq!(clock.pong(Pong::new(b"", t0 + ms(5))), None);
-        assert_eq!(clock.pong(Pong::new(&[7], t0 + ms(5))), None);
-        assert_eq!(clock.pong(Pong::new(&first, t0 + ms(30))), Some(ms(30)));
+        assert_eq!(answer(&mut clock, b"", t0 + ms(5)), None);
+        assert_eq!(answer(&mut clock, &[7], t0 + ms(5)), None);
+        assert_eq!(answer(&mut clock, &first, t0 + ms(30)), Some(ms(30)));
         // Once per ping.
-        assert_eq!(clock.pong(Pong::new(&first, t0 + ms(40))), None);
+        assert_eq!(answer(&mut clock, &first, t0 + ms(40)), None);
     }
 
     #[test]
@@ -186,10 +193,10 @@ mod tests {
         assert_ne!(old, new);
         // Both in tungstenite's buffer; the first one's bytes go out first.
         clock.written(1, t0);
-        assert_eq!(clock.pong(Pong::new(&new, t0 + ms(1))), None, "unwritten");
+        assert_eq!(answer(&mut clock, &new, t0 + ms(1)), None, "unwritten");
         clock.written(1, t0 + ms(2));
-        assert_eq!(clock.pong(Pong::new(&old, t0 + ms(3))), None);
-        assert_eq!(clock.pong(Pong::new(&new, t0 + ms(12))), Some(ms(10)));
+        assert_eq!(answer(&mut clock, &old, t0 + ms(3)), None);
+        assert_eq!(answer(&mut clock, &new, t0 + ms(12)), Some(ms(10)));
     }
 
     #[test]
@@ -200,6 +207,6 @@ mod tests {
         assert_eq!((tags[255], tags[256], tags[299]), (255, 0, 43));
         clock.written(300, t0);
         clock.reset();
-        assert_eq!(clock.pong(Pong::new(&[43], t0)), None);
+        assert_eq!(answer(&mut clock, &[43], t0), None);
     }
 }

@@ -95,9 +95,10 @@ impl Tally {
 
     /// Adds what the meter counted.
     pub(crate) fn traffic(&mut self, traffic: &Traffic) {
-        self.messages_in = self.messages_in.saturating_add(traffic.frames_in);
-        self.bytes_in = self.bytes_in.saturating_add(traffic.bytes_in);
-        self.bytes_out = self.bytes_out.saturating_add(traffic.bytes_out);
+        let add = |total: &mut u64, n: u32| *total = total.saturating_add(u64::from(n));
+        add(&mut self.messages_in, traffic.frames_in);
+        add(&mut self.bytes_in, traffic.bytes_in);
+        add(&mut self.bytes_out, traffic.bytes_out);
     }
 
     /// A ping round trip was measured.
