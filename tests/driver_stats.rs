@@ -219,6 +219,16 @@ fn latency_is_the_round_trip_of_our_ping_to_its_own_pong() {
         assert!(s.latency_samples >= 1, "{s:?}");
         let smoothed = s.latency_smoothed.expect("smoothed");
         assert!(smoothed >= delay, "every sample was: {s:?}");
+        // Every byte the server wrote after its 101 (the ack came in the
+        // same segment, so the upgrade read it): the ack, both pongs (an
+        // empty one, one with our one-byte tag) and the marker.
+        let sent = [r#"{"type":"hello_ack"}"#, r#"{"type":"ponged"}"#]
+            .map(|t| text_frame(t).len() as u64)
+            .iter()
+            .sum::<u64>()
+            + 2
+            + 3;
+        assert!(s.bytes_in >= sent, "{s:?}, the server sent at least {sent}");
         close_and_end(&client, &mut w).await;
     });
 }
