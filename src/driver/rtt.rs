@@ -93,32 +93,48 @@ impl PingClock {
 
 /// The last round trip and the smoothed one, as TCP's SRTT (RFC 6298
 /// §2): the first sample is taken as is, then
-/// `srtt ← srtt + (sample − srtt) / 8` (α = 1/8).
+/// `srtt ← srtt + (sample − srtt) / 8` (α = 1/8). Kept in nanoseconds
+/// (every session holds one; 2^64 ns is 584 years, and longer saturates);
+/// no sample yet while `samples` is 0.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Rtt {
-    pub(crate) last: Option<Duration>,
-    pub(crate) smoothed: Option<Duration>,
-    pub(crate) samples: u64,
+    last: u64,
+    smoothed: u64,
+    samples: u64,
 }
 
 impl Rtt {
     pub(crate) fn sample(&mut self, rtt: Duration) {
-        self.last = Some(rtt);
-        self.smoothed = Some(match self.smoothed {
-            None => rtt,
-            Some(srtt) => ewma(srtt, rtt),
-        });
+        let nanos = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX);
+        self.last = nanos;
+        self.smoothed = match self.samples {
+            0 => nanos,
+            _ => ewma(self.smoothed, nanos),
+        };
         self.samples = self.samples.saturating_add(1);
+    }
+
+    /// The last round trip, once there is one.
+    pub(crate) fn last(&self) -> Option<Duration> {
+        (self.samples > 0).then(|| Duration::from_nanos(self.last))
+    }
+
+    /// The smoothed round trip, once there is one.
+    pub(crate) fn smoothed(&self) -> Option<Duration> {
+        (self.samples > 0).then(|| Duration::from_nanos(self.smoothed))
+    }
+
+    /// Round trips measured.
+    pub(crate) fn samples(&self) -> u64 {
+        self.samples
     }
 }
 
-/// `srtt + (sample − srtt) / 8`, as `(7·srtt + sample) / 8` in integer
-/// nanoseconds (u128: no overflow for any `Duration` pair).
-fn ewma(srtt: Duration, sample: Duration) -> Duration {
-    let nanos = (7 * srtt.as_nanos() + sample.as_nanos()) / 8;
-    let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX);
-    // The remainder is below 10^9, so it fits a u32.
-    Duration::new(secs, (nanos % 1_000_000_000) as u32)
+/// `srtt + (sample − srtt) / 8`, as `(7·srtt + sample) / 8` (in u128: no
+/// overflow; the result lies between the two, so it fits a u64).
+fn ewma(srtt: u64, sample: u64) -> u64 {
+    let mean = (7 * u128::from(srtt) + u128::from(sample)) / 8;
+    u64::try_from(mean).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -132,15 +148,15 @@ mod tests {
     #[test]
     fn the_first_sample_is_taken_as_is_then_each_moves_it_an_eighth() {
         let mut rtt = Rtt::default();
-        assert_eq!(rtt.smoothed, None);
+        assert_eq!((rtt.last(), rtt.smoothed()), (None, None));
         rtt.sample(ms(80));
-        assert_eq!((rtt.last, rtt.smoothed), (Some(ms(80)), Some(ms(80))));
+        assert_eq!((rtt.last(), rtt.smoothed()), (Some(ms(80)), Some(ms(80))));
         rtt.sample(ms(160));
-        assert_eq!(rtt.last, Some(ms(160)));
-        assert_eq!(rtt.smoothed, Some(ms(90)), "80 + (160 − 80) / 8");
+        assert_eq!(rtt.last(), Some(ms(160)));
+        assert_eq!(rtt.smoothed(), Some(ms(90)), "80 + (160 − 80) / 8");
         rtt.sample(ms(10));
-        assert_eq!(rtt.smoothed, Some(ms(80)), "90 + (10 − 90) / 8");
-        assert_eq!(rtt.samples, 3);
+        assert_eq!(rtt.smoothed(), Some(ms(80)), "90 + (10 − 90) / 8");
+        assert_eq!(rtt.samples(), 3);
     }
 
     #[test]
@@ -150,11 +166,17 @@ mod tests {
         for _ in 0..200 {
             rtt.sample(ms(40));
         }
-        let srtt = rtt.smoothed.unwrap();
+        let srtt = rtt.smoothed().unwrap();
         assert!(srtt >= ms(40) && srtt < ms(41), "{srtt:?}");
+        // Past 2^64 ns (584 years) a sample saturates; nothing overflows.
         rtt.sample(Duration::MAX);
+        assert_eq!(rtt.last(), Some(Duration::from_nanos(u64::MAX)));
         rtt.sample(Duration::MAX);
-        assert!(rtt.smoothed.unwrap() > Duration::from_secs(u64::MAX / 8));
+        let srtt = rtt.smoothed().unwrap();
+        assert!(
+            srtt > Duration::from_nanos(u64::MAX / 8) && srtt < Duration::MAX,
+            "{srtt:?}"
+        );
     }
 
     /// The pong the meter would report for `payload` read at `at`.

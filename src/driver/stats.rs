@@ -64,7 +64,9 @@ pub struct Stats {
     pub last_failure: Option<LastFailure>,
 }
 
-/// Disconnects by cause: a small fixed table keyed by [`Cause`].
+/// Disconnects by cause: a small fixed table keyed by [`Cause`] (32-bit
+/// counts inside, since every session keeps one: a disconnect needs a
+/// connection, so they cannot fill up).
 ///
 /// The cause is the transition's (peer closed, transport lost, stale,
 /// wake probe failed, ack timeout, hello failed, protocol error, message
@@ -73,20 +75,18 @@ pub struct Stats {
 /// failure's own cause, not `Rejected` or `GaveUp`.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub struct Disconnects {
-    counts: [u64; CAUSES.len()],
+    counts: [u32; CAUSES.len()],
 }
 
 impl Disconnects {
     /// Disconnects with this cause.
     pub fn get(&self, cause: Cause) -> u64 {
-        self.counts[index(cause)]
+        u64::from(self.counts[index(cause)])
     }
 
     /// All disconnects.
     pub fn total(&self) -> u64 {
-        self.counts
-            .iter()
-            .fold(0u64, |sum, n| sum.saturating_add(*n))
+        self.counts.iter().map(|n| u64::from(*n)).sum()
     }
 
     /// Each cause that occurred, with its count.
@@ -95,7 +95,7 @@ impl Disconnects {
             .iter()
             .zip(self.counts)
             .filter(|(_, n)| *n > 0)
-            .map(|(cause, n)| (*cause, n))
+            .map(|(cause, n)| (*cause, u64::from(n)))
     }
 
     pub(crate) fn count(&mut self, cause: Cause) {

@@ -26,7 +26,9 @@ pub(crate) struct Tally {
     /// The cause of the failure the current event reports (cleared by the
     /// status change it leads to).
     failing: Option<Cause>,
-    last_failure: Option<LastFailure>,
+    /// Boxed: set only by a failure, which allocates anyway, and small
+    /// in every idle session.
+    last_failure: Option<Box<LastFailure>>,
     messages_in: u64,
     bytes_in: u64,
     bytes_out: u64,
@@ -57,11 +59,11 @@ impl Tally {
     /// The machine is about to act on `failure` of `attempt`.
     pub(crate) fn failed(&mut self, failure: Failure, attempt: Attempt, now: Instant) {
         self.failing = Some(cause_of(&failure));
-        self.last_failure = Some(LastFailure {
+        self.last_failure = Some(Box::new(LastFailure {
             failure,
             attempt,
             at: now,
-        });
+        }));
     }
 
     /// A `Disconnected` notice: counted with the status change after it.
@@ -122,15 +124,15 @@ impl Inner {
             messages_out: self.outbound.frames_written(),
             bytes_in: t.bytes_in,
             bytes_out: t.bytes_out,
-            latency: t.rtt.last,
-            latency_smoothed: t.rtt.smoothed,
-            latency_samples: t.rtt.samples,
+            latency: t.rtt.last(),
+            latency_smoothed: t.rtt.smoothed(),
+            latency_samples: t.rtt.samples(),
             status: self.status,
             in_status_for: now.saturating_duration_since(t.status_since),
             connected_for: t
                 .connected_since
                 .map(|since| now.saturating_duration_since(since)),
-            last_failure: t.last_failure.clone(),
+            last_failure: t.last_failure.as_deref().cloned(),
         }
     }
 }
@@ -182,7 +184,7 @@ mod tests {
         assert_eq!(d.get(Cause::ReconnectNow), 1);
         assert_eq!(d.get(Cause::PeerClosed), 1);
         assert_eq!(d.total(), 3);
-        let last = t.last_failure.unwrap();
+        let last = *t.last_failure.unwrap();
         assert_eq!((last.failure, last.attempt), (close, 4));
     }
 }
