@@ -16,6 +16,7 @@ use crate::fsm::{Attempt, ConnectFailure, Event, Failure, Machine, Timer, Verdic
 use super::connect::ConnectError;
 use super::retry_after;
 use super::shared::Shared;
+use super::spec::Spec;
 
 /// The caller's failure predicate: the failure and the policy's default
 /// verdict in, the verdict to apply out.
@@ -67,12 +68,13 @@ pub(crate) fn deadline_failure(m: &Machine, now: Instant) -> Option<(Attempt, Co
 }
 
 impl Shared {
-    /// `event`, judged (see [`judge`]); a failure the machine will act on
-    /// is noted for the stats first, in a critical section of its own
-    /// (failures are rare; every other event takes no lock here).
+    /// `event`, judged by the spec's failure policy (see [`judge`]); a
+    /// failure the machine will act on is noted for the stats first, in a
+    /// critical section of its own (failures are rare; every other event
+    /// takes no lock here).
     pub(crate) fn judge(
         &self,
-        policy: Option<&FailurePolicyFn>,
+        spec: &Spec,
         machine: &Machine,
         event: Event,
         now: Instant,
@@ -82,7 +84,7 @@ impl Shared {
         };
         let attempt = event.attempt().or(machine.attempt()).unwrap_or(0);
         self.lock().tally.failed(failure.clone(), attempt, now);
-        judge(policy, machine, &failure, event)
+        judge(spec.failure_policy.as_deref(), machine, &failure, event)
     }
 }
 

@@ -87,9 +87,7 @@ impl Session {
     fn feed(&mut self, event: Event, cx: &mut Context<'_>) {
         if let Some(m) = self.core.machine_mut() {
             let now = Instant::now();
-            let event = self
-                .shared
-                .judge(self.spec.failure_policy.as_deref(), m, event, now);
+            let event = self.shared.judge(&self.spec, m, event, now);
             m.handle(event, now);
         }
         self.drain(cx);
