@@ -20,7 +20,9 @@
 //! on one thread (a local executor), so the CPU figures on stderr are the
 //! cost of supervision plus the socket work. An unrecoverable problem prints
 //! `{"event":"error","detail":"..."}` and exits 1. Logs go to stderr and say
-//! nothing per connection or per message.
+//! nothing per connection or per message; the last one sums up every
+//! session's `Client::stats()` (attempts, opens, disconnects by cause, wire
+//! bytes, the mean smoothed ping round trip).
 
 #[path = "common/procstat.rs"]
 mod procstat;
@@ -36,7 +38,7 @@ use async_io::Timer;
 use futures_lite::{FutureExt, StreamExt};
 use futures_util::stream::select_all;
 use session_args::SessionArgs;
-use ws_lifecycle::{Client, Config, SessionEvent, Status};
+use ws_lifecycle::{Client, Config, SessionEvent, Stats, Status};
 
 const USAGE: &str = "loadgen [OPTIONS] URL
   --connections N      supervised sessions to open to URL, each with its own lifecycle (default 1000)
@@ -190,6 +192,40 @@ fn main() {
     smol::block_on(ex.run(run(&ex, &out, options)));
 }
 
+/// Every session's stats, summed up in one line: attempts, opens,
+/// disconnects (by cause), wire bytes, and the mean of the smoothed ping
+/// round trips of the sessions that measured one.
+fn stats_summary(clients: &[Client]) -> String {
+    let all: Vec<Stats> = clients.iter().map(Client::stats).collect();
+    let sum = |f: fn(&Stats) -> u64| all.iter().map(f).sum::<u64>();
+    let mut causes = std::collections::BTreeMap::new();
+    for s in &all {
+        for (cause, n) in s.disconnects.iter() {
+            *causes.entry(cause.as_str()).or_insert(0u64) += n;
+        }
+    }
+    let causes: Vec<String> = causes.iter().map(|(c, n)| format!("{c} {n}")).collect();
+    let rtts: Vec<Duration> = all.iter().filter_map(|s| s.latency_smoothed).collect();
+    let mean = match rtts.len() {
+        0 => "none".to_owned(),
+        k => format!(
+            "{:.3} ms",
+            rtts.iter().sum::<Duration>().as_secs_f64() * 1e3 / k as f64
+        ),
+    };
+    format!(
+        "stats: {} sessions; attempts {}, opens {}, disconnects {} [{}]; bytes in {}, out {}; mean smoothed ping rtt {mean} ({} sessions measured)",
+        all.len(),
+        sum(|s| s.attempts),
+        sum(|s| s.opens),
+        sum(|s| s.disconnects.total()),
+        causes.join(", "),
+        sum(|s| s.bytes_in),
+        sum(|s| s.bytes_out),
+        rtts.len(),
+    )
+}
+
 async fn run(ex: &smol::LocalExecutor<'_>, out: &Out, o: Options) {
     let builder = Client::builder(o.url.clone())
         .config(o.config.clone())
@@ -325,6 +361,7 @@ async fn run(ex: &smol::LocalExecutor<'_>, out: &Out, o: Options) {
             _ => break,
         }
     }
+    eprintln!("loadgen: {}", stats_summary(&clients));
     out.line(format!(
         r#"{{"event":"summary","open":{},"disconnects":{}}}"#,
         t.open, t.disconnects

@@ -1,12 +1,14 @@
 //! The caller's handle.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::fsm::{Attempt, CloseReason, Status};
 
 use super::outbound::{SendError, SendErrorKind, Sent};
 use super::session_event::{CloseOutcome, UpgradeResponse};
 use super::shared::{Inner, Shared};
+use super::stats::Stats;
 
 /// `ready()` failed: the session ended before it was Open.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -115,6 +117,15 @@ impl Client {
     /// attempt was acked; see [`SessionEvent::Acked`](super::SessionEvent::Acked).
     pub fn last_ack(&self) -> Option<serde_json::Value> {
         self.shared().lock().last_ack()
+    }
+
+    /// A snapshot of the session's counters: attempts, opens, disconnects
+    /// by cause, messages and bytes each way, the ping round trip (last
+    /// and smoothed), time in the current status, the current
+    /// connection's uptime, the last failure. See [`Stats`].
+    pub fn stats(&self) -> Stats {
+        let inner = self.shared().lock();
+        inner.stats(Instant::now())
     }
 
     /// Messages waiting in the outbound queue (0 without a queue).

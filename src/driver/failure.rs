@@ -15,6 +15,8 @@ use crate::fsm::{Attempt, ConnectFailure, Event, Failure, Machine, Timer, Verdic
 
 use super::connect::ConnectError;
 use super::retry_after;
+use super::shared::Shared;
+use super::spec::Spec;
 
 /// The caller's failure predicate: the failure and the policy's default
 /// verdict in, the verdict to apply out.
@@ -65,24 +67,42 @@ pub(crate) fn deadline_failure(m: &Machine, now: Instant) -> Option<(Attempt, Co
     })
 }
 
-/// `event`, judged by the caller's predicate when it reports a failure the
-/// machine would act on at `now` and the predicate's verdict differs from
-/// the policy's default. A panicking predicate keeps the default.
-pub(crate) fn judge(
+impl Shared {
+    /// `event`, judged by the spec's failure policy (see [`judge`]); a
+    /// failure the machine will act on is noted for the stats first, in a
+    /// critical section of its own (failures are rare; every other event
+    /// takes no lock here).
+    pub(crate) fn judge(
+        &self,
+        spec: &Spec,
+        machine: &Machine,
+        event: Event,
+        now: Instant,
+    ) -> Event {
+        let Some(failure) = machine.lifecycle().failure(&event, now, machine.config()) else {
+            return event;
+        };
+        let attempt = event.attempt().or(machine.attempt()).unwrap_or(0);
+        self.lock().tally.failed(failure.clone(), attempt, now);
+        judge(spec.failure_policy.as_deref(), machine, &failure, event)
+    }
+}
+
+/// `event`, which reports `failure`, judged by the caller's predicate when
+/// the predicate's verdict differs from the policy's default. A panicking
+/// predicate keeps the default.
+fn judge(
     policy: Option<&FailurePolicyFn>,
     machine: &Machine,
+    failure: &Failure,
     event: Event,
-    now: Instant,
 ) -> Event {
     let Some(policy) = policy else {
         return event;
     };
-    let Some(failure) = machine.lifecycle().failure(&event, now, machine.config()) else {
-        return event;
-    };
-    let default = machine.config().verdict(&failure);
+    let default = machine.config().verdict(failure);
     let verdict =
-        std::panic::catch_unwind(AssertUnwindSafe(|| policy(&failure, default))).unwrap_or(default);
+        std::panic::catch_unwind(AssertUnwindSafe(|| policy(failure, default))).unwrap_or(default);
     if verdict == default {
         event
     } else {

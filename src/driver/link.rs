@@ -19,6 +19,7 @@ use crate::fsm::Attempt;
 use super::connect::{ConnectError, MaybeTls, Socket, open_stream};
 use super::context::HelloContext;
 use super::inbound::{Inbound, classify};
+use super::meter::Completed;
 use super::outbound::{Wire, WireError};
 use super::session_event::UpgradeResponse;
 use super::spec::{BoxFuture, HelloError, Spec};
@@ -102,10 +103,12 @@ impl Link {
         }
     }
 
-    /// The socket, when text frames completed that the outbound side has
-    /// not counted yet.
+    /// The socket, when its meter holds what the handles have not seen
+    /// yet: frames the outbound side has not counted, bytes, frames read, a
+    /// pong. Published before what was read is delivered, so the stats
+    /// never lag an event the caller has seen.
     pub(crate) fn unsettled(&mut self) -> Option<&mut Socket> {
-        self.wire().filter(|s| s.get_ref().has_completed_text())
+        self.wire().filter(|s| s.get_ref().has_news())
     }
 
     /// Whether any bytes arrived since the last call (proof of life, even
@@ -236,8 +239,14 @@ impl Link {
         if *read_parked {
             return Poll::Pending;
         }
-        let read = Pin::new(socket).poll_next(cx);
+        let read = Pin::new(&mut *socket).poll_next(cx);
         *read_parked = read.is_pending();
+        let meter = socket.get_mut();
+        match &read {
+            Poll::Ready(Some(Ok(Message::Text(_) | Message::Binary(_)))) => meter.frame_read(),
+            Poll::Ready(Some(Ok(Message::Pong(payload)))) => meter.pong_read(payload),
+            _ => {}
+        }
         read
     }
 
@@ -287,7 +296,7 @@ impl Wire for Socket {
         Sink::<Message>::poll_flush(Pin::new(self), cx).map_err(|_| WireError)
     }
 
-    fn take_completed_text(&mut self) -> u32 {
-        self.get_mut().take_completed_text()
+    fn take_completed(&mut self) -> Completed {
+        self.get_mut().take_completed()
     }
 }

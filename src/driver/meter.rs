@@ -8,6 +8,11 @@
 //! send accounting: tungstenite may hold a frame, or part of one, in its
 //! out-buffer, and may slip a pong in between. Parsing the frame headers of
 //! the bytes the transport accepted is exact whatever tungstenite buffers.
+//! The same parse tells when a ping's last byte went out (the start of a
+//! round trip), and the byte counts are the stats' wire bytes.
+//!
+//! Everything here is a plain field of the link's stream: the session
+//! publishes it under the lock it takes anyway ([`Traffic`]).
 
 use std::io;
 use std::pin::Pin;
@@ -15,15 +20,51 @@ use std::task::{Context, Poll};
 
 use futures_lite::{AsyncRead, AsyncWrite};
 
+use super::rtt;
+
 /// The text-frame opcode (RFC 6455 §5.2).
 const OPCODE_TEXT: u8 = 0x1;
+/// The ping opcode.
+const OPCODE_PING: u8 = 0x9;
 
-/// A stream that counts read progress and completed outbound text frames.
+/// Outbound frames whose last byte the transport took.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Completed {
+    pub(crate) text: u32,
+    pub(crate) pings: u32,
+}
+
+impl Completed {
+    fn add(&mut self, other: Completed) {
+        self.text = self.text.saturating_add(other.text);
+        self.pings = self.pings.saturating_add(other.pings);
+    }
+}
+
+/// What crossed the socket since it was last taken, for the stats. Kept
+/// small (it lives in every idle session's socket): the session takes it
+/// at least once per pass of its loop, so 32-bit counts do not fill up
+/// (they saturate past 4 GiB within one pass).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Traffic {
+    /// Bytes read from the transport (frame headers included).
+    pub(crate) bytes_in: u32,
+    /// Bytes the transport took (frame headers and masks included).
+    pub(crate) bytes_out: u32,
+    /// Data frames (text or binary) read.
+    pub(crate) frames_in: u32,
+    /// The tag of the latest pong read that could answer one of our pings.
+    pub(crate) pong: Option<u8>,
+}
+
+/// A stream that counts read progress, bytes, and completed outbound
+/// frames.
 pub(crate) struct Metered<S> {
     inner: S,
     read_progress: bool,
     cursor: FrameCursor,
-    completed_text: u32,
+    completed: Completed,
+    traffic: Traffic,
 }
 
 impl<S> Metered<S> {
@@ -32,8 +73,16 @@ impl<S> Metered<S> {
             inner,
             read_progress: false,
             cursor: FrameCursor::default(),
-            completed_text: 0,
+            completed: Completed::default(),
+            traffic: Traffic::default(),
         }
+    }
+
+    /// Counts `bytes` read before the meter was in place (past the upgrade
+    /// response, handed to tungstenite directly).
+    pub(crate) fn with_read(mut self, bytes: usize) -> Self {
+        self.traffic.bytes_in = u32::try_from(bytes).unwrap_or(u32::MAX);
+        self
     }
 
     /// Whether bytes were read since the last call.
@@ -41,14 +90,33 @@ impl<S> Metered<S> {
         std::mem::take(&mut self.read_progress)
     }
 
-    /// Whether text frames completed since the last take.
-    pub(crate) fn has_completed_text(&self) -> bool {
-        self.completed_text > 0
+    /// Whether anything happened that the session has not published yet:
+    /// completed frames, bytes either way, frames read, a pong.
+    pub(crate) fn has_news(&self) -> bool {
+        self.completed != Completed::default() || self.traffic != Traffic::default()
     }
 
-    /// Text frames whose last byte the transport took since the last call.
-    pub(crate) fn take_completed_text(&mut self) -> u32 {
-        std::mem::take(&mut self.completed_text)
+    /// Outbound frames whose last byte the transport took since the last
+    /// call.
+    pub(crate) fn take_completed(&mut self) -> Completed {
+        std::mem::take(&mut self.completed)
+    }
+
+    /// The traffic since the last call.
+    pub(crate) fn take_traffic(&mut self) -> Traffic {
+        std::mem::take(&mut self.traffic)
+    }
+
+    /// tungstenite returned a data frame (text or binary).
+    pub(crate) fn frame_read(&mut self) {
+        self.traffic.frames_in = self.traffic.frames_in.saturating_add(1);
+    }
+
+    /// tungstenite returned a pong with `payload`.
+    pub(crate) fn pong_read(&mut self, payload: &[u8]) {
+        if let Some(tag) = rtt::tag_of(payload) {
+            self.traffic.pong = Some(tag);
+        }
     }
 }
 
@@ -62,6 +130,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
         let read = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(n)) = read {
             this.read_progress |= n > 0;
+            this.traffic.bytes_in = saturating_add(this.traffic.bytes_in, n);
         }
         read
     }
@@ -77,9 +146,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
         let written = Pin::new(&mut this.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = written {
             let taken = buf.get(..n).unwrap_or(buf);
-            this.completed_text = this
-                .completed_text
-                .saturating_add(this.cursor.advance(taken));
+            this.completed.add(this.cursor.advance(taken));
+            this.traffic.bytes_out = saturating_add(this.traffic.bytes_out, taken.len());
         }
         written
     }
@@ -91,6 +159,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Metered<S> {
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_close(cx)
     }
+}
+
+fn saturating_add(count: u32, n: usize) -> u32 {
+    count.saturating_add(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 /// Follows the outbound byte stream frame by frame (RFC 6455 §5.2): a
@@ -105,9 +177,9 @@ struct FrameCursor {
 
 impl FrameCursor {
     /// Feeds bytes the transport accepted; returns how many text frames
-    /// (with FIN) they completed.
-    fn advance(&mut self, mut bytes: &[u8]) -> u32 {
-        let mut completed = 0;
+    /// (with FIN) and pings they completed.
+    fn advance(&mut self, mut bytes: &[u8]) -> Completed {
+        let mut completed = Completed::default();
         loop {
             match self.payload_left {
                 Some(left) => {
@@ -119,8 +191,11 @@ impl FrameCursor {
                         return completed;
                     }
                     let first = self.header[0];
-                    if first & 0x80 != 0 && first & 0x0f == OPCODE_TEXT {
-                        completed += 1;
+                    match first & 0x0f {
+                        OPCODE_TEXT if first & 0x80 != 0 => completed.text += 1,
+                        // Control frames are never fragmented (§5.5).
+                        OPCODE_PING => completed.pings += 1,
+                        _ => {}
                     }
                     self.payload_left = None;
                     self.have = 0;
@@ -174,6 +249,7 @@ mod tests {
 
     const TEXT: u8 = 0x1;
     const BINARY: u8 = 0x2;
+    const PING: u8 = 0x9;
     const PONG: u8 = 0xA;
 
     /// A masked client frame with FIN, encoded by hand (RFC 6455 §5.2).
@@ -205,8 +281,8 @@ mod tests {
             let bytes = text(len);
             let mut cursor = FrameCursor::default();
             let (head, last) = bytes.split_at(bytes.len() - 1);
-            assert_eq!(cursor.advance(head), 0, "len {len}");
-            assert_eq!(cursor.advance(last), 1, "len {len}");
+            assert_eq!(cursor.advance(head).text, 0, "len {len}");
+            assert_eq!(cursor.advance(last).text, 1, "len {len}");
         }
     }
 
@@ -217,11 +293,15 @@ mod tests {
         stream.extend(client_frame(PONG, vec![1, 2]));
         stream.extend(text(300));
         stream.extend(client_frame(BINARY, vec![0; 10]));
+        stream.extend(client_frame(PING, vec![7]));
         stream.extend(text(70_000));
         for step in [1, 2, 3, 7, 64, 1000, stream.len()] {
             let mut cursor = FrameCursor::default();
-            let total: u32 = stream.chunks(step).map(|c| cursor.advance(c)).sum();
-            assert_eq!(total, 3, "step {step}");
+            let mut total = Completed::default();
+            stream
+                .chunks(step)
+                .for_each(|c| total.add(cursor.advance(c)));
+            assert_eq!(total, Completed { text: 3, pings: 1 }, "step {step}");
             assert_eq!(cursor.have, 0);
             assert_eq!(cursor.payload_left, None);
         }

@@ -11,7 +11,9 @@
 //! of every message), `session` (the loop), and the caller's side:
 //! `client`, `events`, `session_event`, `context` (what the caller's
 //! per-attempt code is told), `wake` (noticing
-//! that the host slept), and the flight recorder: `record` (the bounded
+//! that the host slept), `stats`, `tally` and `rtt` (the counters, kept
+//! where the session already holds the lock, and the ping round trip), and
+//! the flight recorder: `record` (the bounded
 //! buffer and its writer thread), `record_format` (the JSON-lines file and
 //! its parser), `record_codec` (inputs and config as JSON values).
 
@@ -38,10 +40,13 @@ mod record_codec;
 mod record_format;
 mod report;
 mod retry_after;
+mod rtt;
 mod session;
 mod session_event;
 mod shared;
 mod spec;
+mod stats;
+mod tally;
 mod tls;
 mod upgrade;
 mod wake;
@@ -64,6 +69,7 @@ pub use record_format::{
 pub use session::Session;
 pub use session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
 pub use spec::HelloError;
+pub use stats::{Disconnects, LastFailure, Stats};
 pub use tls::{TlsFailure, TlsSetupError};
 #[cfg(feature = "tls")]
 pub use tls::{default_tls_config, tls_config_from_roots};

@@ -38,9 +38,13 @@ use std::task::{Context, Poll};
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::{Message, Utf8Bytes};
 
+use std::time::{Duration, Instant};
+
 use crate::fsm::{Action, Status};
 
+use super::meter::Completed;
 use super::queue::{OutboundQueue, QueueError, Queued};
+use super::rtt::{PingClock, Pong};
 
 /// Frames one write pass hands to the socket at most, so one busy session
 /// cannot hold its task (and the lock) for long.
@@ -97,13 +101,13 @@ pub enum SendErrorKind {
 pub(crate) struct WireError;
 
 /// The socket as the outbound side sees it: tungstenite's sink plus the
-/// meter's count of text frames fully taken by the transport.
+/// meter's count of text frames and pings fully taken by the transport.
 pub(crate) trait Wire {
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WireError>>;
     fn start_send(&mut self, message: Message) -> Result<(), WireError>;
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WireError>>;
-    /// Text frames whose last byte the transport took since the last call.
-    fn take_completed_text(&mut self) -> u32;
+    /// Frames whose last byte the transport took since the last call.
+    fn take_completed(&mut self) -> Completed;
 }
 
 /// A text frame handed to tungstenite whose last byte is not yet taken.
@@ -150,6 +154,10 @@ pub(crate) struct Outbound {
     /// Room appeared for a sender waiting in `send_wait`.
     room_freed: bool,
     written: u64,
+    /// Text frames of any kind (hello, after-ack, messages) written.
+    frames_written: u64,
+    /// The latest ping's round trip, from its last byte out to its pong.
+    pings: PingClock,
 }
 
 impl Outbound {
@@ -171,6 +179,8 @@ impl Outbound {
             closing: false,
             room_freed: false,
             written: 0,
+            frames_written: 0,
+            pings: PingClock::default(),
         }
     }
 
@@ -195,6 +205,12 @@ impl Outbound {
             ("after-ack frames", self.after_ack.capacity()),
             ("handed back", self.returned.capacity()),
         ]
+    }
+
+    /// Text frames written so far: the caller's messages, the hellos and
+    /// the after-ack frames.
+    pub(crate) fn frames_written(&self) -> u64 {
+        self.frames_written
     }
 
     /// Everything held back for the caller, which `capacity` bounds.
@@ -388,7 +404,13 @@ impl Outbound {
         self.flush = true;
     }
 
+    /// A pong was read: the round trip if it answers our latest ping.
+    pub(crate) fn pong(&mut self, pong: Pong) -> Option<Duration> {
+        self.pings.pong(pong)
+    }
+
     fn clear_protocol(&mut self) {
+        self.pings.reset();
         self.hello = None;
         self.after_ack.clear();
         self.ping = false;
@@ -450,7 +472,7 @@ impl Outbound {
                 }
                 Next::Ping => {
                     self.ping = false;
-                    Message::Ping(Default::default())
+                    Message::Ping(self.pings.payload())
                 }
                 Next::Message => {
                     let text = Utf8Bytes::from(self.buffer.pop_front().unwrap_or_default());
@@ -487,9 +509,17 @@ impl Outbound {
         self.settle(wire);
     }
 
-    /// Moves the frames the transport fully took out of `in_flight`.
+    /// Moves the frames the transport fully took out of `in_flight`, and
+    /// starts the latest ping's round trip once its last byte went out.
     pub(crate) fn settle(&mut self, wire: &mut impl Wire) {
-        for _ in 0..wire.take_completed_text() {
+        let completed = wire.take_completed();
+        if completed.pings > 0 {
+            self.pings.written(completed.pings, Instant::now());
+        }
+        self.frames_written = self
+            .frames_written
+            .saturating_add(u64::from(completed.text));
+        for _ in 0..completed.text {
             match self.in_flight.pop_front() {
                 Some(InFlight::Message(_)) => {
                     self.in_flight_messages -= 1;
@@ -516,7 +546,7 @@ mod tests {
         /// Frames tungstenite holds (accepted by start_send, not on the wire).
         buffered: VecDeque<Message>,
         on_wire: Vec<Message>,
-        completed: u32,
+        completed: Completed,
         broken: bool,
         /// The transport breaks while tungstenite writes the next frame.
         fail_send: bool,
@@ -536,8 +566,10 @@ mod tests {
                     return;
                 };
                 self.budget -= 1;
-                if matches!(frame, Message::Text(_)) {
-                    self.completed += 1;
+                match frame {
+                    Message::Text(_) => self.completed.text += 1,
+                    Message::Ping(_) => self.completed.pings += 1,
+                    _ => {}
                 }
                 self.on_wire.push(frame);
             }
@@ -585,7 +617,7 @@ mod tests {
             }
         }
 
-        fn take_completed_text(&mut self) -> u32 {
+        fn take_completed(&mut self) -> Completed {
             std::mem::take(&mut self.completed)
         }
     }

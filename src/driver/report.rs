@@ -5,13 +5,14 @@
 use std::sync::MutexGuard;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Waker};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use crate::fsm::{Action, Attempt, Cause, CloseReason, Event, Status};
 
 use super::acking::Acking;
 use super::connect::{ConnectError, Socket};
 use super::outbound::WireError;
+use super::rtt::Pong;
 use super::session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
 use super::shared::{Inner, Shared};
 
@@ -59,7 +60,9 @@ impl Shared {
     pub(crate) fn notice(&self, url: &str, event: SessionEvent) {
         log::debug!("ws-lifecycle {url}: {event:?}");
         if let SessionEvent::Disconnected { code, reason, .. } = &event {
-            self.lock().last_disconnect = Some((*code, reason.clone()));
+            let mut inner = self.lock();
+            inner.last_disconnect = Some((*code, reason.clone()));
+            inner.tally.disconnected();
         }
         self.emit(event);
     }
@@ -80,6 +83,7 @@ impl Shared {
         };
         log::debug!("ws-lifecycle {url}: {from} -> {to} (cause {cause}, attempt {attempt})");
         let mut inner = self.lock();
+        inner.tally.status_changed(cause);
         if to == Status::Open {
             inner.opening = Some((from, cause));
             return;
@@ -164,6 +168,7 @@ impl Shared {
     fn upgraded(&self, upgrade: UpgradeResponse) {
         let mut inner = self.lock();
         inner.outbound.opened();
+        inner.tally.connected(Instant::now());
         if inner.events_alive {
             self.push_locked(&mut inner, SessionEvent::Upgraded(upgrade.clone()));
         }
@@ -172,9 +177,11 @@ impl Shared {
 
     /// Counts what the transport took outside a write pass (tungstenite
     /// flushes its buffer when it answers a ping while reading).
+    /// Also publishes the meter's other news (bytes, frames read, a pong)
+    /// before what was read is delivered.
     pub(crate) fn settle(&self, wire: &mut Socket) {
         let mut inner = self.lock();
-        inner.outbound.settle(wire);
+        harvest(&mut inner, wire);
         self.notify_room(&mut inner);
     }
 
@@ -194,6 +201,7 @@ impl Shared {
     pub(crate) fn write(&self, wire: &mut Socket, cx: &mut Context<'_>) -> Result<bool, WireError> {
         let mut inner = self.lock();
         let written = inner.outbound.poll_write(wire, cx);
+        harvest(&mut inner, wire);
         self.notify_room(&mut inner);
         written
     }
@@ -210,7 +218,9 @@ impl Shared {
         let mut inner = self.lock();
         if let Some(wire) = wire {
             inner.outbound.write_before_drop(wire, cx);
+            harvest(&mut inner, wire);
         }
+        inner.tally.link_gone();
         // The machine has moved on: a send from now on must not read
         // "Open" (the Status event follows in this same drain). Closed is
         // left to its status change, which publishes it with its reason.
@@ -232,8 +242,9 @@ impl Shared {
         let mut inner = self.lock();
         if let Some(wire) = unsettled {
             // Frames the transport took are written, not handed back.
-            inner.outbound.settle(wire);
+            harvest(&mut inner, wire);
         }
+        inner.tally.link_gone();
         let for_close = inner.outbound.is_closing() || !inner.events_alive;
         let unsent = inner.outbound.finished(for_close);
         let attempt = inner.attempt;
@@ -251,6 +262,23 @@ impl Shared {
         drop(inner);
         self.changed.notify(usize::MAX);
         self.space.notify(usize::MAX);
+    }
+}
+
+/// Counts the frames the transport took (the send accounting, the ping's
+/// clock) and adds the meter's traffic to the stats; a pong answering our
+/// latest ping is a round trip. Runs in the pass that read the pong, so
+/// its clock is read here rather than kept in every socket.
+fn harvest(inner: &mut Inner, wire: &mut Socket) {
+    inner.outbound.settle(wire);
+    let traffic = wire.get_mut().take_traffic();
+    inner.tally.traffic(&traffic);
+    let pong = traffic.pong.map(|tag| Pong {
+        tag,
+        at: Instant::now(),
+    });
+    if let Some(rtt) = pong.and_then(|pong| inner.outbound.pong(pong)) {
+        inner.tally.round_trip(rtt);
     }
 }
 

@@ -19,7 +19,7 @@ use crate::fsm::{Action, Attempt, CloseReason, Event, Machine, Status};
 use super::acking::Acking;
 use super::alarm::Alarm;
 use super::core_slot::CoreSlot;
-use super::failure::{deadline_failure, judge};
+use super::failure::deadline_failure;
 use super::link::Link;
 use super::session_event::SessionEvent;
 use super::shared::Shared;
@@ -87,7 +87,7 @@ impl Session {
     fn feed(&mut self, event: Event, cx: &mut Context<'_>) {
         if let Some(m) = self.core.machine() {
             let now = Instant::now();
-            let event = judge(self.spec.failure_policy.as_deref(), m, event, now);
+            let event = self.shared.judge(&self.spec, m, event, now);
             self.core.handle(event, now);
         }
         self.drain(cx);

@@ -4,11 +4,13 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
+use std::time::Instant;
 
 use crate::fsm::{Attempt, Cause, CloseReason, Status};
 
 use super::outbound::Outbound;
 use super::session_event::{SessionEvent, UpgradeResponse};
+use super::tally::Tally;
 
 /// Shared between [`Client`](super::Client)s, [`Events`](super::Events) and
 /// the [`Session`](super::Session).
@@ -64,8 +66,11 @@ pub(crate) struct Inner {
     /// published with the queue's flush right after.
     pub(crate) opening: Option<(Status, Cause)>,
     /// How many times each status was entered, so `wait_for` sees a status
-    /// that was entered and left between two of its looks.
+    /// that was entered and left between two of its looks (and the stats
+    /// count attempts and opens).
     pub(crate) entered: [u64; 6],
+    /// The stats' counters and clocks.
+    pub(crate) tally: Tally,
 }
 
 impl Shared {
@@ -89,6 +94,7 @@ impl Shared {
                 lagged: 0,
                 opening: None,
                 entered: [0; 6],
+                tally: Tally::new(Instant::now()),
             }),
             changed: event_listener::Event::new(),
             space: event_listener::Event::new(),
@@ -202,5 +208,6 @@ impl Inner {
         self.status = status;
         self.attempt = attempt;
         self.entered[status as usize] = self.entered[status as usize].wrapping_add(1);
+        self.tally.entered(Instant::now());
     }
 }

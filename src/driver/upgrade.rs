@@ -150,7 +150,8 @@ fn into_socket(
     config: WebSocketConfig,
 ) -> Result<Socket, WsError> {
     let mut wrap = pin!(WebSocketStream::from_partially_read(
-        Metered::new(stream),
+        // Bytes read past the response are the first frames' bytes.
+        Metered::new(stream).with_read(rest.len()),
         rest,
         Role::Client,
         Some(config)
