@@ -88,7 +88,11 @@ fn timer_names_and_what_each_timer_does() {
         (Timer::Retry, "retry", false, None),
         (Timer::CloseGrace, "close_grace", true, None),
     ];
-    assert_eq!(table.clone().map(|(t, ..)| t), Timer::ALL, "lifecycle order");
+    assert_eq!(
+        table.clone().map(|(t, ..)| t),
+        Timer::ALL,
+        "lifecycle order"
+    );
     for (timer, name, runs, failure) in table {
         assert_eq!(timer.as_str(), name);
         assert_eq!(timer.to_string(), name);
@@ -249,7 +253,10 @@ fn close_rule_parse_errors_say_what_is_wrong() {
         Some(empty_prefix)
     );
     assert_eq!(CloseRule::code_with_prefix(1008, "x").problem(), None);
-    assert_eq!(CloseRule::code_with_prefix(1008, "x:y").to_string(), "1008:x:y");
+    assert_eq!(
+        CloseRule::code_with_prefix(1008, "x:y").to_string(),
+        "1008:x:y"
+    );
     assert_eq!(CloseRule::code(4001).to_string(), "4001");
 }
 
@@ -260,7 +267,12 @@ fn close_rule_parse_errors_say_what_is_wrong() {
 fn events() -> Vec<(Event, &'static str, Option<u64>, Option<Failure>)> {
     let refused = ConnectFailure::Io(io::ErrorKind::ConnectionRefused);
     vec![
-        (Event::SocketOpened { attempt: 3 }, "SocketOpened", Some(3), None),
+        (
+            Event::SocketOpened { attempt: 3 },
+            "SocketOpened",
+            Some(3),
+            None,
+        ),
         (
             Event::ConnectFailed {
                 attempt: 4,
@@ -641,7 +653,10 @@ fn every_bounded_duration_accepts_the_maximum_and_refuses_one_nanosecond_more() 
             // It must stay below stale_after, which is at most the maximum.
             assert_eq!(with(MAX_DURATION - NS), Ok(()), "{name}");
             assert!(
-                matches!(with(MAX_DURATION), Err(ConfigError::StaleNotAbovePing { .. })),
+                matches!(
+                    with(MAX_DURATION),
+                    Err(ConfigError::StaleNotAbovePing { .. })
+                ),
                 "{name}"
             );
         } else {
@@ -652,7 +667,11 @@ fn every_bounded_duration_accepts_the_maximum_and_refuses_one_nanosecond_more() 
             Err(ConfigError::TooLong(name)),
             "{name}"
         );
-        assert_eq!(with(Duration::MAX), Err(ConfigError::TooLong(name)), "{name}");
+        assert_eq!(
+            with(Duration::MAX),
+            Err(ConfigError::TooLong(name)),
+            "{name}"
+        );
     }
 }
 
