@@ -484,3 +484,95 @@ fn the_connect_deadline_is_a_connect_failure() {
 fn names(actions: &[Action]) -> Vec<&'static str> {
     actions.iter().map(Action::name).collect()
 }
+
+/// Who a terminal verdict names: the broker's close, its HTTP answer, the
+/// proxy or the SOCKS5 proxy when the default policy refused; the caller,
+/// with the failure it judged, whenever the caller's verdict did — even on a
+/// failure the default policy would have refused on its own.
+#[test]
+fn a_rejection_names_who_refused() {
+    let t0 = Instant::now();
+    let cfg = Config {
+        terminal_closes: vec![CloseRule::code(4001)],
+        ..no_jitter()
+    };
+    let connect = |failure| Event::ConnectFailed {
+        attempt: 1,
+        failure,
+    };
+    // (event, whether it needs an open socket, the failure, who the default names)
+    let table = [
+        (
+            Event::PeerClosed {
+                attempt: 1,
+                code: 4001,
+                reason: "banned".into(),
+            },
+            true,
+            Failure::PeerClosed {
+                code: 4001,
+                reason: "banned".into(),
+            },
+            RejectedBy::Close {
+                code: 4001,
+                reason: "banned".into(),
+            },
+        ),
+        (
+            http(1, 403, None),
+            false,
+            Failure::Connect(ConnectFailure::Http {
+                status: 403,
+                retry_after: None,
+            }),
+            RejectedBy::Http { status: 403 },
+        ),
+        (
+            connect(ConnectFailure::Proxy { status: Some(407) }),
+            false,
+            Failure::Connect(ConnectFailure::Proxy { status: Some(407) }),
+            RejectedBy::Proxy { status: Some(407) },
+        ),
+        (
+            connect(ConnectFailure::SocksAuth),
+            false,
+            Failure::Connect(ConnectFailure::SocksAuth),
+            RejectedBy::SocksAuth,
+        ),
+    ];
+    let closed_by = |event: Event, open: bool| {
+        let mut m = Machine::new(cfg.clone(), t0).unwrap();
+        if open {
+            m.handle(Event::SocketOpened { attempt: 1 }, t0);
+            m.handle(Event::Ack { attempt: 1 }, t0);
+        }
+        drain(&mut m);
+        m.handle(event, t0 + secs(1));
+        let actions = drain(&mut m);
+        assert_eq!(actions.last().map(Action::name), Some("StatusChanged"));
+        assert!(!actions.iter().any(|a| a.name() == "ReconnectScheduled"));
+        match m.state() {
+            State::Closed {
+                reason: CloseReason::Rejected { by },
+            } => by.clone(),
+            other => panic!("not rejected: {other:?}"),
+        }
+    };
+    for (event, open, failure, by_default) in table {
+        assert_eq!(closed_by(event.clone(), open), by_default, "{event:?}");
+        assert_eq!(
+            closed_by(event.clone().judged(Verdict::Terminal), open),
+            RejectedBy::Caller { failure },
+            "{event:?} judged terminal"
+        );
+    }
+    // A proxy that gave no status is retried by default; the caller may
+    // still refuse it.
+    let silent = connect(ConnectFailure::Proxy { status: None });
+    assert_eq!(
+        closed_by(silent.judged(Verdict::Terminal), false),
+        RejectedBy::Caller {
+            failure: Failure::Connect(ConnectFailure::Proxy { status: None })
+        }
+    );
+}

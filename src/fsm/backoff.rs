@@ -144,6 +144,36 @@ mod tests {
         assert_eq!(delay(&c, u32::MAX, &mut rng), Duration::from_secs(30));
     }
 
+    /// An interval of one value draws nothing from the generator (the
+    /// documented "no draw when that span is empty"), so the draws that
+    /// follow do not depend on which delays sat at a bound.
+    #[test]
+    fn an_empty_interval_draws_nothing() {
+        let s = Duration::from_secs;
+        let untouched = fastrand::Rng::with_seed(5);
+        // Without jitter neither the backoff nor a hint draws.
+        let c = cfg(0.0);
+        let mut rng = untouched.clone();
+        assert_eq!(delay(&c, 3, &mut rng), s(4));
+        assert_eq!(hinted(&c, 3, s(20), &mut rng), s(20));
+        assert_eq!(rng, untouched);
+        // A schedule entry below the floor is the floor, whatever the jitter.
+        let floor = Config {
+            backoff: vec![Duration::from_millis(10)],
+            ..cfg(0.5)
+        };
+        assert_eq!(bounds(&floor, 1), (floor.min_delay, floor.min_delay));
+        assert_eq!(delay(&floor, 1, &mut rng), floor.min_delay);
+        assert_eq!(rng, untouched);
+        // With jitter a zero hint spreads to nothing: only the backoff draws.
+        let c = cfg(0.5);
+        let (mut one, mut other) = (untouched.clone(), untouched.clone());
+        let backoff = delay(&c, 3, &mut other);
+        assert_eq!(hinted(&c, 3, Duration::ZERO, &mut one), backoff);
+        assert_eq!(one, other);
+        assert_ne!(one, untouched);
+    }
+
     #[test]
     fn a_hint_is_spread_upward_capped_and_never_below_the_backoff() {
         let c = cfg(0.5);
