@@ -12,8 +12,8 @@ use async_io::Timer;
 const SLACK_DIVISOR: u64 = 32;
 /// ... on a grid of at least 1 ms (closer deadlines are exact) ...
 const MIN_STEP_NS: u64 = 1 << 20;
-/// ... and at most about 67 ms.
-const MAX_STEP_NS: u64 = 1 << 26;
+/// ... and at most about 17 ms (the step of a deadline a second away).
+const MAX_STEP_NS: u64 = 1 << 24;
 
 /// One `async_io::Timer`, re-armed only when the machine's deadline moved
 /// *earlier*: a busy socket moves the stale deadline later on every frame,
@@ -68,10 +68,12 @@ impl Alarm {
 
 /// `want`, rounded up to the next multiple of the largest power-of-two step
 /// (in nanoseconds, counted from a process-wide epoch) that is at most
-/// 1/32 of the time left until it, within 1 ms to 67 ms: a ping due in a
-/// second fires up to 17 ms late, a deadline less than 32 ms away exactly
-/// on time. Steps are powers of two so that the grids of near and far
-/// deadlines line up.
+/// 1/32 of the time left until it, within 1 ms to 17 ms: a deadline a
+/// second or more away fires up to 17 ms late, one less than 32 ms away
+/// exactly on time. Steps are powers of two so that the grids of near and
+/// far deadlines line up. The machine's deadlines stay exact; only the
+/// wake-up that delivers them may come this much later (about what a busy
+/// executor adds anyway).
 fn coalesced(want: Instant, now: Instant) -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     let epoch = *EPOCH.get_or_init(|| now);
