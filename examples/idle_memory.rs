@@ -6,6 +6,7 @@
 //! cargo run --release --example broker 127.0.0.1:9001 &
 //! cargo run --release --example idle_memory -- --mode lifecycle --n 1000 ws://127.0.0.1:9001/ws
 //! cargo run --release --example idle_memory -- --mode raw       --n 1000 ws://127.0.0.1:9001/ws
+//! cargo run --release --example idle_memory -- --mode raw-naive --n 1000 ws://127.0.0.1:9001/ws
 //! ```
 //!
 //! Options: `--ping-ms MS` and `--hold-ms MS` (measure keepalive CPU over a
@@ -15,8 +16,11 @@
 //! RSS delta per session, and the live heap per session (a counting global
 //! allocator: bytes allocated minus bytes freed). Both modes do the same
 //! work per connection: TCP connect, upgrade, hello, wait for the ack, then
-//! keep reading (so pings are answered). The raw mode has no timers, no
-//! keepalive and no reconnect: it is the floor.
+//! keep reading (so pings are answered). The raw mode has no deadlines
+//! and no reconnect: one `async_io::Timer` per client, created once and
+//! re-armed with `set_at` for each ping (as a careful raw user would write
+//! it), and a read always pending: it is the floor. `--mode raw-naive` is
+//! the earlier baseline that builds a new `Timer` for every wait.
 
 #[path = "common/procstat.rs"]
 mod procstat;
@@ -101,13 +105,14 @@ fn main() {
     let mut keep: Vec<Box<dyn std::any::Any>> = Vec::with_capacity(n);
     smol::block_on(async {
         match mode.as_str() {
-            "raw" => {
+            "raw" | "raw-naive" => {
                 let addr: SocketAddr = url
                     .trim_start_matches("ws://")
                     .split('/')
                     .next()
                     .and_then(|a| a.parse().ok())
                     .expect("raw mode needs ws://IP:PORT/...");
+                let naive = mode == "raw-naive";
                 for _ in 0..n {
                     let (url, opened) = (url.clone(), opened.clone());
                     let config = transport.websocket_config();
@@ -118,13 +123,20 @@ fn main() {
                             async_tungstenite::client_async_with_config(url, tcp, Some(config)).await.expect("upgrade");
                         ws.send(Message::text(r#"{"type":"hello"}"#)).await.expect("hello");
                         let mut acked = false;
-                        // The raw floor of keepalive: read always, ping on a timer.
+                        // The raw floor of keepalive: read always, ping on a
+                        // timer. One timer per client, re-armed in place (a
+                        // careful raw user); raw-naive builds one per wait.
                         let interval = Duration::from_millis(ping_ms);
                         let mut next_ping = std::time::Instant::now() + interval;
+                        let mut timer = Timer::at(next_ping);
                         loop {
                             let next = async { Some(ws.next().await) }
                                 .or(async {
-                                    Timer::at(next_ping).await;
+                                    if naive {
+                                        Timer::at(next_ping).await;
+                                    } else {
+                                        (&mut timer).await;
+                                    }
                                     None
                                 })
                                 .await;
@@ -138,6 +150,7 @@ fn main() {
                                 Some(_) => break,
                                 None => {
                                     next_ping += interval;
+                                    timer.set_at(next_ping);
                                     if ws.send(Message::Ping(Default::default())).await.is_err() {
                                         break;
                                     }
@@ -203,7 +216,7 @@ fn main() {
             (PEAK.load(Ordering::Relaxed) - heap0) as f64 / n as f64 / 1024.0,
             COUNT.load(Ordering::Relaxed) / n
         );
-        if mode != "raw" {
+        if !mode.starts_with("raw") {
             let open_now = open_clients(&keep);
             eprintln!("idle_memory: {open_now} sessions open at the end");
         }

@@ -6,6 +6,7 @@
 //!   --hold-ms MS         after all are open, stay idle this long (default 10000)
 //!   --echo N             after the hold, send N JSON messages over one session, pipelined, and wait for all N echoes (default 0)
 //!   --open-timeout MS    give up if not all sessions are open by then: print an error line, exit 1 (default 60000)
+//!   --spread-ms MS       start the sessions evenly spread over MS instead of all at once, so their pings do not coincide (default 0)
 //!   --hello JSON --ack-type TYPE --connect-timeout MS --hello-timeout MS --ping-interval MS --stale-after MS
 //!   --backoff LIST --jitter FRACTION   (as in wsclient)
 //! stdout, one JSON object per line:
@@ -15,7 +16,8 @@
 //!   {"event":"summary","open":N,"disconnects":N}          last line, then exit 0
 //! ```
 //!
-//! All sessions start together at program start, each an independent
+//! All sessions start together at program start (or spread evenly over
+//! `--spread-ms`; the open timeout counts from program start either way), each an independent
 //! lifecycle (own socket, hello, ack deadline, keepalive, backoff). They run
 //! on one thread (a local executor), so the CPU figures on stderr are the
 //! cost of supervision plus the socket work. An unrecoverable problem prints
@@ -45,6 +47,7 @@ const USAGE: &str = "loadgen [OPTIONS] URL
   --hold-ms MS         after all are open, stay idle this long (default 10000)
   --echo N             after the hold, send N JSON messages over one session, pipelined, and wait for all N echoes (default 0)
   --open-timeout MS    give up if not all sessions are open by then: print an error line, exit 1 (default 60000)
+  --spread-ms MS       start the sessions evenly spread over MS instead of all at once, so their pings do not coincide (default 0)
   --hello JSON --ack-type TYPE --connect-timeout MS --hello-timeout MS --ping-interval MS --stale-after MS
   --backoff LIST --jitter FRACTION   (as in wsclient)";
 
@@ -54,6 +57,7 @@ struct Options {
     hold: Duration,
     echo: usize,
     open_timeout: Duration,
+    spread: Duration,
     hello: serde_json::Value,
     ack_type: String,
     config: Config,
@@ -65,6 +69,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut hold = Duration::from_millis(10_000);
     let mut echo = 0;
     let mut open_timeout = Duration::from_millis(60_000);
+    let mut spread = Duration::ZERO;
     let mut session = SessionArgs::new(Config::default());
     let count = |name: &str, v: &str| {
         v.trim()
@@ -98,6 +103,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--hold-ms" => hold = session_args::millis(name, &value)?,
             "--echo" => echo = count(name, &value)?,
             "--open-timeout" => open_timeout = session_args::millis(name, &value)?,
+            "--spread-ms" => spread = session_args::millis(name, &value)?,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -110,6 +116,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         hold,
         echo,
         open_timeout,
+        spread,
         hello: session.hello,
         ack_type: session.ack_type,
         config: session.config,
@@ -193,8 +200,9 @@ fn main() {
 }
 
 /// Every session's stats, summed up in one line: attempts, opens,
-/// disconnects (by cause), wire bytes, and the mean of the smoothed ping
-/// round trips of the sessions that measured one.
+/// disconnects (by cause), wire bytes, the ping round trips measured (pongs
+/// that answered a ping) and the mean of the smoothed ping round trips of
+/// the sessions that measured one.
 fn stats_summary(clients: &[Client]) -> String {
     let all: Vec<Stats> = clients.iter().map(Client::stats).collect();
     let sum = |f: fn(&Stats) -> u64| all.iter().map(f).sum::<u64>();
@@ -214,7 +222,7 @@ fn stats_summary(clients: &[Client]) -> String {
         ),
     };
     format!(
-        "stats: {} sessions; attempts {}, opens {}, disconnects {} [{}]; bytes in {}, out {}; mean smoothed ping rtt {mean} ({} sessions measured)",
+        "stats: {} sessions; attempts {}, opens {}, disconnects {} [{}]; bytes in {}, out {}; ping round trips {}; mean smoothed ping rtt {mean} ({} sessions measured)",
         all.len(),
         sum(|s| s.attempts),
         sum(|s| s.opens),
@@ -222,6 +230,7 @@ fn stats_summary(clients: &[Client]) -> String {
         causes.join(", "),
         sum(|s| s.bytes_in),
         sum(|s| s.bytes_out),
+        sum(|s| s.latency_samples),
         rtts.len(),
     )
 }
@@ -234,11 +243,20 @@ async fn run(ex: &smol::LocalExecutor<'_>, out: &Out, o: Options) {
     let n = o.connections;
     let mut clients = Vec::with_capacity(n);
     let mut streams = Vec::with_capacity(n);
+    let first = Instant::now();
     for i in 0..n {
         let (client, events, session) = builder
             .build()
             .unwrap_or_else(|e| out.error(&e.to_string()));
-        ex.spawn(session).detach();
+        // Session i starts at i/n of the spread (at once without one).
+        let at = first + o.spread.mul_f64(i as f64 / n as f64);
+        ex.spawn(async move {
+            if at > Instant::now() {
+                Timer::at(at).await;
+            }
+            session.await
+        })
+        .detach();
         clients.push(client);
         streams.push(events.map(move |e| (i, e)));
     }

@@ -13,6 +13,16 @@
 //!
 //! Everything here is a plain field of the link's stream: the session
 //! publishes it under the lock it takes anyway ([`Traffic`]).
+//!
+//! The meter also keeps reads from costing syscalls that cannot succeed.
+//! async-io's `Async::poll_read` always tries the `recv` first, and only a
+//! failing one (`EAGAIN`) consumes the readiness the reactor delivered, so
+//! each inbound frame would cost its `recv`, then two failing ones, and the
+//! session's wake-ups for timers one failing `recv` each. Once a read came
+//! back short (the kernel's queue is empty) or blocked, the next read first
+//! asks the reactor whether the socket signalled since ([`Readiness`]); if
+//! not, it is `Pending` at no cost (the waker stays registered: the one
+//! tungstenite reads with, so nothing is re-registered).
 
 use std::io;
 use std::pin::Pin;
@@ -20,7 +30,27 @@ use std::task::{Context, Poll};
 
 use futures_lite::{AsyncRead, AsyncWrite};
 
+use super::connect::MaybeTls;
 use super::rtt;
+
+/// Whether the transport may have bytes to read: `Pending` (with `cx`
+/// registered, as a failing read would) when the reactor has not reported
+/// it readable since the last failing or short read.
+pub(crate) trait Readiness {
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<()>;
+}
+
+impl Readiness for MaybeTls {
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<()> {
+        match self {
+            // An error shows on the read that follows.
+            MaybeTls::Plain(tcp) => tcp.poll_readable(cx).map(|_| ()),
+            // rustls may hold decrypted bytes or owe a write: always read.
+            #[cfg(feature = "tls")]
+            MaybeTls::Tls(_) => Poll::Ready(()),
+        }
+    }
+}
 
 /// The text-frame opcode (RFC 6455 §5.2).
 const OPCODE_TEXT: u8 = 0x1;
@@ -62,6 +92,9 @@ pub(crate) struct Traffic {
 pub(crate) struct Metered<S> {
     inner: S,
     read_progress: bool,
+    /// The last read blocked or came back short: read again only once the
+    /// transport signals readable (see the module docs).
+    drained: bool,
     cursor: FrameCursor,
     completed: Completed,
     traffic: Traffic,
@@ -72,6 +105,7 @@ impl<S> Metered<S> {
         Metered {
             inner,
             read_progress: false,
+            drained: false,
             cursor: FrameCursor::default(),
             completed: Completed::default(),
             traffic: Traffic::default(),
@@ -120,18 +154,27 @@ impl<S> Metered<S> {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Metered<S> {
+impl<S: AsyncRead + Readiness + Unpin> AsyncRead for Metered<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(n)) = read {
-            this.read_progress |= n > 0;
-            this.traffic.bytes_in = saturating_add(this.traffic.bytes_in, n);
+        if this.drained && this.inner.poll_readable(cx).is_pending() {
+            return Poll::Pending;
         }
+        let read = Pin::new(&mut this.inner).poll_read(cx, buf);
+        this.drained = match read {
+            Poll::Ready(Ok(n)) => {
+                this.read_progress |= n > 0;
+                this.traffic.bytes_in = saturating_add(this.traffic.bytes_in, n);
+                // End of stream (0) is read again: it stays readable.
+                0 < n && n < buf.len()
+            }
+            Poll::Ready(Err(_)) => false,
+            Poll::Pending => true,
+        };
         read
     }
 }
