@@ -382,8 +382,8 @@ pub use driver::{
     AfterAckContext, AfterAckFrame, BuildError, Client, ClientBuilder, CloseOutcome, ConnectError,
     DeliveryConfig, DeliveryConfigError, Events, HelloContext, HelloError, NotReady, Overflow,
     QueueConfig, RECORDING_FORMAT, RecordingError, RecordingProblem, Run, RunHeader, SendError,
-    SendErrorKind, Sent, Session, SessionEvent, TransportConfig, TransportConfigError,
-    UpgradeResponse, UrlError, parse_recording, redact,
+    SendErrorKind, Sent, Session, SessionEvent, TextDelivery, TransportConfig,
+    TransportConfigError, UpgradeResponse, UrlError, parse_recording, redact,
 };
 pub use driver::{Disconnects, LastFailure, ProxyError, ProxyUrlError, Stats};
 pub use fsm::{
