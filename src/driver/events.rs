@@ -74,7 +74,9 @@ impl Events {
             inner.outbound.unsent_taken(messages.len());
             self.shared.notify_room(inner);
         }
-        let was_full = !inner.events_have_room();
+        // As the session last saw it (published under this lock): the
+        // shared buffer may already have been swapped into the hand.
+        let was_full = self.shared.events_room() == 0;
         inner.in_hand = self.hand.len();
         inner.hand_capacity = self.hand.capacity();
         self.told = self.hand.len();
