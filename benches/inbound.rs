@@ -8,7 +8,11 @@
 //! - `raw text`: raw async-tungstenite reading the frames, no parsing (the
 //!   baseline for the raw-text mode);
 //! - `lifecycle text`: ws-lifecycle with `TextDelivery::Raw`,
-//!   `SessionEvent::Text`, no parsing.
+//!   `SessionEvent::Text`, no parsing;
+//! - `lifecycle json spawned`: as `lifecycle json`, but the session runs on
+//!   smol's executor thread (`ClientBuilder::spawn`, the usual way) while
+//!   the consumer runs on the main thread: reading and parsing overlap
+//!   with consuming. Its CPU time counts both threads.
 //!
 //! ```text
 //! cargo bench --bench inbound                    # N = 1,000,000, 3 rounds
@@ -155,14 +159,16 @@ enum Mode {
     LifecycleJson,
     RawText,
     LifecycleText,
+    LifecycleJsonSpawned,
 }
 
 impl Mode {
-    const ALL: [Mode; 4] = [
+    const ALL: [Mode; 5] = [
         Mode::RawJson,
         Mode::LifecycleJson,
         Mode::RawText,
         Mode::LifecycleText,
+        Mode::LifecycleJsonSpawned,
     ];
 
     fn name(self) -> &'static str {
@@ -171,29 +177,40 @@ impl Mode {
             Mode::LifecycleJson => "lifecycle json",
             Mode::RawText => "raw text",
             Mode::LifecycleText => "lifecycle text",
+            Mode::LifecycleJsonSpawned => "lifecycle json spawned",
         }
     }
 
     /// The raw mode a lifecycle mode is compared with.
     fn baseline(self) -> Option<Mode> {
         match self {
-            Mode::LifecycleJson => Some(Mode::RawJson),
+            Mode::LifecycleJson | Mode::LifecycleJsonSpawned => Some(Mode::RawJson),
             Mode::LifecycleText => Some(Mode::RawText),
             _ => None,
         }
     }
 }
 
-async fn lifecycle_round(addr: SocketAddr, n: usize, text: TextDelivery, broker: u32) -> Figure {
-    let (client, mut events, session) = Client::builder(format!("ws://{addr}/ws"))
+async fn lifecycle_round(
+    addr: SocketAddr,
+    n: usize,
+    text: TextDelivery,
+    spawned: bool,
+    broker: u32,
+) -> Figure {
+    let builder = Client::builder(format!("ws://{addr}/ws"))
         .no_proxy()
         .transport(transport())
         .delivery(DeliveryConfig {
             text,
             ..DeliveryConfig::default()
-        })
-        .build()
-        .expect("valid builder");
+        });
+    let (client, mut events, session) = builder.build().expect("valid builder");
+    // Spawned: on smol's executor thread; else polled beside the consumer.
+    let (session, task) = match spawned {
+        true => (None, Some(smol::spawn(session))),
+        false => (Some(session), None),
+    };
     let run = async {
         client.ready().await.expect("ready");
         let (start, cpu) = (Instant::now(), cpu_ns_except(broker));
@@ -222,7 +239,13 @@ async fn lifecycle_round(addr: SocketAddr, n: usize, text: TextDelivery, broker:
         client.close().await;
         figure
     };
-    let (figure, ()) = future::zip(run, session).await;
+    let figure = match session {
+        Some(session) => future::zip(run, session).await.0,
+        None => run.await,
+    };
+    if let Some(task) = task {
+        task.await;
+    }
     figure
 }
 
@@ -280,8 +303,11 @@ async fn round(mode: Mode, addr: SocketAddr, n: usize, broker: u32) -> Figure {
     match mode {
         Mode::RawJson => raw_round(addr, n, true, broker).await,
         Mode::RawText => raw_round(addr, n, false, broker).await,
-        Mode::LifecycleJson => lifecycle_round(addr, n, TextDelivery::Json, broker).await,
-        Mode::LifecycleText => lifecycle_round(addr, n, TextDelivery::Raw, broker).await,
+        Mode::LifecycleJson => lifecycle_round(addr, n, TextDelivery::Json, false, broker).await,
+        Mode::LifecycleText => lifecycle_round(addr, n, TextDelivery::Raw, false, broker).await,
+        Mode::LifecycleJsonSpawned => {
+            lifecycle_round(addr, n, TextDelivery::Json, true, broker).await
+        }
     }
 }
 
@@ -337,7 +363,7 @@ fn main() {
         let (rlo, rhi) = range(&rates[i]);
         let (clo, chi) = range(&cpus[i]);
         println!(
-            "  {:<15}: {:>9.0} msg/s [{rlo:.0}..{rhi:.0}]   client CPU {:>6.1} ns/msg [{clo:.1}..{chi:.1}]",
+            "  {:<22}: {:>9.0} msg/s [{rlo:.0}..{rhi:.0}]   client CPU {:>6.1} ns/msg [{clo:.1}..{chi:.1}]",
             mode.name(),
             median(rates[i].clone()),
             median(cpus[i].clone()),
