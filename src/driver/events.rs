@@ -9,7 +9,7 @@ use futures_lite::Stream;
 
 use super::client::Owner;
 use super::session_event::SessionEvent;
-use super::shared::{Inner, Shared};
+use super::shared::{Inner, Queued, Shared};
 
 /// The session's events, in order, as a [`Stream`]. Ends after
 /// [`SessionEvent::Closed`].
@@ -45,7 +45,7 @@ pub struct Events {
     shared: Arc<Shared>,
     /// Taken from the shared buffer in one critical section, handed out
     /// from here without the lock.
-    hand: VecDeque<SessionEvent>,
+    hand: VecDeque<Queued>,
     /// `hand.len()` as last told to the session (`Inner::in_hand`).
     told: usize,
     /// While reading is paused, events handed out before telling the
@@ -69,8 +69,8 @@ impl Events {
     /// Tells the session how many events are still in hand, and wakes it
     /// if that ends a pause. Takes a handed-back `Unsent` off the send
     /// accounting.
-    fn tell(&mut self, inner: &mut Inner, taken: Option<&SessionEvent>) {
-        if let Some(SessionEvent::Unsent(messages)) = taken {
+    fn tell(&mut self, inner: &mut Inner, taken: Option<&Queued>) {
+        if let Some(Queued::Event(SessionEvent::Unsent(messages))) = taken {
             inner.outbound.unsent_taken(messages.len());
             self.shared.notify_room(inner);
         }
@@ -101,14 +101,14 @@ impl Stream for Events {
         if let Some(event) = this.hand.pop_front() {
             // The lock only for an `Unsent` (its messages leave the send
             // accounting when taken) or to end a pause.
-            let unsent = matches!(event, SessionEvent::Unsent(_));
+            let unsent = matches!(event, Queued::Event(SessionEvent::Unsent(_)));
             let resume =
                 this.told - this.hand.len() >= this.resume_after && this.shared.events_room() == 0;
             if unsent || resume {
                 let shared = this.shared.clone();
                 this.tell(&mut shared.lock(), Some(&event));
             }
-            return Poll::Ready(Some(event));
+            return Poll::Ready(Some(event.into_event()));
         }
         let shared = this.shared.clone();
         let mut inner = shared.lock();
@@ -120,7 +120,8 @@ impl Stream for Events {
         let event = this.hand.pop_front();
         this.tell(&mut inner, event.as_ref());
         if event.is_some() || inner.finished {
-            return Poll::Ready(event);
+            drop(inner);
+            return Poll::Ready(event.map(Queued::into_event));
         }
         if !inner
             .events_waker
@@ -144,8 +145,8 @@ impl Drop for Events {
         let hand = std::mem::take(&mut self.hand);
         for event in hand.into_iter().chain(std::mem::take(&mut inner.events)) {
             match event {
-                SessionEvent::Unsent(messages) => held.extend(messages),
-                SessionEvent::Closed(closed) => outcome.extend(closed.unsent),
+                Queued::Event(SessionEvent::Unsent(messages)) => held.extend(messages),
+                Queued::Event(SessionEvent::Closed(closed)) => outcome.extend(closed.unsent),
                 _ => {}
             }
         }

@@ -12,6 +12,7 @@ use async_tungstenite::tungstenite::{Error as WsError, Message};
 use crate::fsm::{Attempt, Event};
 
 use super::session_event::SessionEvent;
+use super::shared::Queued;
 use super::spec::Spec;
 
 /// Frames one read pass takes at most: enough that the lock, the wake-up
@@ -25,7 +26,7 @@ pub(crate) struct Inbound {
     /// For the caller, oldest first. Delivered before `event` is fed to
     /// the machine, so a status change never overtakes a message read
     /// before it.
-    pub(crate) notices: Vec<SessionEvent>,
+    pub(crate) notices: Vec<Queued>,
     /// For the machine; it ends the batch. Ordinary frames carry none:
     /// their bytes already counted as activity when they arrived.
     pub(crate) event: Option<Event>,
@@ -41,7 +42,7 @@ pub(crate) struct Inbound {
 /// One read, classified.
 #[derive(Debug, Default)]
 pub(crate) struct Read {
-    notice: Option<SessionEvent>,
+    notice: Option<Queued>,
     event: Option<Event>,
     flush: bool,
     ack: Option<serde_json::Value>,
@@ -82,18 +83,18 @@ thread_local! {
     /// costs a large allocation (64 events of 112 bytes), which in glibc
     /// also consolidates the small chunks the messages themselves freed.
     /// Per thread rather than per session: an idle session holds none.
-    static SPARE: Cell<Vec<SessionEvent>> = const { Cell::new(Vec::new()) };
+    static SPARE: Cell<Vec<Queued>> = const { Cell::new(Vec::new()) };
 }
 
 /// An empty buffer for `limit` notices: this thread's spare if it has one.
-fn spare(limit: usize) -> Vec<SessionEvent> {
+fn spare(limit: usize) -> Vec<Queued> {
     let mut notices = SPARE.try_with(Cell::take).unwrap_or_default();
     notices.reserve(limit);
     notices
 }
 
 /// Keeps a batch buffer the lock holder emptied for this thread's next batch.
-pub(crate) fn recycle(mut notices: Vec<SessionEvent>) {
+pub(crate) fn recycle(mut notices: Vec<Queued>) {
     notices.clear();
     if notices.capacity() <= BATCH {
         let _ = SPARE.try_with(|s| s.set(notices));
@@ -115,13 +116,21 @@ pub(crate) fn classify(
         ..Read::default()
     };
     let notice = |notice| Read {
-        notice: Some(notice),
+        notice: Some(Queued::Event(notice)),
         ..Read::default()
     };
     match read {
         Some(Ok(Message::Text(text))) if spec.raw_text && !awaiting_ack => {
             notice(SessionEvent::Text(text.as_str().to_owned()))
         }
+        // Parsed when handed out (see `Queued::Json`).
+        Some(Ok(Message::Text(text))) if !awaiting_ack => Read {
+            notice: Some(Queued::Json {
+                attempt,
+                text: text.as_str().to_owned(),
+            }),
+            ..Read::default()
+        },
         Some(Ok(Message::Text(text))) => {
             match serde_json::from_str::<serde_json::Value>(text.as_str()) {
                 Err(_) if spec.raw_text => notice(SessionEvent::Text(text.as_str().to_owned())),

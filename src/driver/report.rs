@@ -15,7 +15,7 @@ use super::inbound;
 use super::outbound::WireError;
 use super::rtt::Pong;
 use super::session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
-use super::shared::{Inner, Shared};
+use super::shared::{Inner, Queued, Shared};
 
 impl Shared {
     /// Keeps the session task's waker, registered before each pass so a
@@ -189,7 +189,7 @@ impl Shared {
     /// Inbound frames were read: their notices for the caller, all in one
     /// critical section with one wake-up, and whether tungstenite queued an
     /// answer (a pong, a close reply) to flush.
-    pub(crate) fn received(&self, flush: bool, mut notices: Vec<SessionEvent>) {
+    pub(crate) fn received(&self, flush: bool, mut notices: Vec<Queued>) {
         let mut inner = self.lock();
         if flush {
             inner.outbound.needs_flush();
@@ -197,7 +197,7 @@ impl Shared {
         if !notices.is_empty() {
             // `push_event` wakes the consumer on the first push only (it
             // takes the waker).
-            notices.drain(..).for_each(|n| inner.push_event(n));
+            notices.drain(..).for_each(|n| inner.push(n));
             self.update_room(&inner);
         }
         drop(inner);
@@ -322,9 +322,11 @@ mod tests {
             .events
             .iter()
             .map(|e| match e {
-                SessionEvent::Status { to, .. } => format!("status {to}"),
-                SessionEvent::Lagged { missed } => format!("lagged {missed}"),
-                SessionEvent::Acked { attempt, ack } => format!("acked {attempt} {ack}"),
+                Queued::Event(SessionEvent::Status { to, .. }) => format!("status {to}"),
+                Queued::Event(SessionEvent::Lagged { missed }) => format!("lagged {missed}"),
+                Queued::Event(SessionEvent::Acked { attempt, ack }) => {
+                    format!("acked {attempt} {ack}")
+                }
                 other => format!("{other:?}"),
             })
             .collect();

@@ -31,6 +31,40 @@ pub(crate) struct Shared {
     pub(crate) events_room: AtomicUsize,
 }
 
+/// An event as buffered for the consumer.
+#[derive(Debug)]
+pub(crate) enum Queued {
+    Event(SessionEvent),
+    /// A text frame, parsed into a `Message` (or found not JSON: an
+    /// `InvalidFrame`) only when [`Events`](super::Events) hands it out:
+    /// the parsed value is then made and dropped on the consumer's side one
+    /// at a time, as a raw client would, instead of many values alive
+    /// across the buffer, and the buffer holds the text (tens of bytes)
+    /// rather than the value (a map node of about 600).
+    Json {
+        attempt: Attempt,
+        text: String,
+    },
+}
+
+impl Queued {
+    /// The event the consumer sees.
+    pub(crate) fn into_event(self) -> SessionEvent {
+        match self {
+            Queued::Event(event) => event,
+            Queued::Json { attempt, text } => {
+                match serde_json::from_str::<serde_json::Value>(&text) {
+                    Ok(value) => SessionEvent::Message(value),
+                    Err(e) => SessionEvent::InvalidFrame {
+                        attempt,
+                        detail: format!("text frame is not JSON: {e}"),
+                    },
+                }
+            }
+        }
+    }
+}
+
 /// A request from a handle, picked up by the session on its next poll.
 #[derive(Debug, Default)]
 pub(crate) struct Commands {
@@ -49,7 +83,7 @@ pub(crate) struct Inner {
     pub(crate) finished: bool,
     pub(crate) commands: Commands,
     pub(crate) outbound: Outbound,
-    pub(crate) events: VecDeque<SessionEvent>,
+    pub(crate) events: VecDeque<Queued>,
     /// Events [`Events`](super::Events) fetched in a batch and has not
     /// handed out yet, as it last said: they still count against the
     /// capacity.
@@ -195,22 +229,31 @@ impl Inner {
     /// `Acked` always go in (once per session, bounded by the send
     /// capacity, once per opened connection).
     pub(crate) fn push_event(&mut self, event: SessionEvent) {
+        self.push(Queued::Event(event));
+    }
+
+    /// [`push_event`](Self::push_event) for an event as buffered.
+    pub(crate) fn push(&mut self, event: Queued) {
         if !self.events_alive {
             return;
         }
-        let always = matches!(
-            event,
-            SessionEvent::Closed(_)
-                | SessionEvent::Unsent(_)
-                | SessionEvent::Status {
-                    to: Status::Open,
-                    ..
-                }
-                | SessionEvent::Acked { .. }
-                | SessionEvent::Message(_)
-                | SessionEvent::Binary(_)
-                | SessionEvent::InvalidFrame { .. }
-        );
+        let always = match &event {
+            Queued::Json { .. } => true,
+            Queued::Event(event) => matches!(
+                event,
+                SessionEvent::Closed(_)
+                    | SessionEvent::Unsent(_)
+                    | SessionEvent::Status {
+                        to: Status::Open,
+                        ..
+                    }
+                    | SessionEvent::Acked { .. }
+                    | SessionEvent::Message(_)
+                    | SessionEvent::Text(_)
+                    | SessionEvent::Binary(_)
+                    | SessionEvent::InvalidFrame { .. }
+            ),
+        };
         if self.events.len() + self.in_hand >= self.event_capacity && !always {
             self.lagged = self.lagged.saturating_add(1);
             return;
@@ -226,7 +269,8 @@ impl Inner {
     pub(crate) fn take_lagged(&mut self) {
         if self.lagged > 0 {
             let missed = std::mem::take(&mut self.lagged);
-            self.events.push_back(SessionEvent::Lagged { missed });
+            self.events
+                .push_back(Queued::Event(SessionEvent::Lagged { missed }));
         }
     }
 
