@@ -6,6 +6,7 @@
 //! cargo bench --bench echo                 # N = 20000, 7 rounds each
 //! ECHO_N=50000 ECHO_ROUNDS=9 cargo bench --bench echo
 //! ECHO_ONLY=lifecycle cargo bench --bench echo   # one client (for a profiler)
+//! ECHO_WRITE_BUFFER=16384 cargo bench --bench echo  # both gather writes
 //! ```
 //!
 //! Both clients run on the bench's main thread (the session is polled in
@@ -36,6 +37,8 @@ fn env(name: &str, default: usize) -> usize {
 fn transport() -> TransportConfig {
     TransportConfig {
         read_buffer_size: 64 << 10,
+        // `ECHO_WRITE_BUFFER=N`: both clients gather N bytes before writing.
+        write_buffer_size: env("ECHO_WRITE_BUFFER", 0),
         ..TransportConfig::default()
     }
 }
