@@ -5,6 +5,8 @@
 //! ```text
 //! cargo bench --bench echo                 # N = 20000, 7 rounds each
 //! ECHO_N=50000 ECHO_ROUNDS=9 cargo bench --bench echo
+//! ECHO_ONLY=lifecycle cargo bench --bench echo   # one client (for a profiler)
+//! ECHO_WRITE_BUFFER=16384 cargo bench --bench echo  # both gather writes
 //! ```
 //!
 //! Both clients run on the bench's main thread (the session is polled in
@@ -35,6 +37,8 @@ fn env(name: &str, default: usize) -> usize {
 fn transport() -> TransportConfig {
     TransportConfig {
         read_buffer_size: 64 << 10,
+        // `ECHO_WRITE_BUFFER=N`: both clients gather N bytes before writing.
+        write_buffer_size: env("ECHO_WRITE_BUFFER", 0),
         ..TransportConfig::default()
     }
 }
@@ -43,7 +47,19 @@ fn load(seq: usize) -> serde_json::Value {
     serde_json::json!({"type": "load", "seq": seq})
 }
 
-async fn lifecycle_round(url: &str, n: usize) -> Duration {
+/// This thread's on-CPU time, in nanoseconds (both clients and the
+/// ws-lifecycle session run on the bench's main thread; the broker does not).
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// One round: wall time and the main thread's CPU time.
+type Took = (Duration, u64);
+
+async fn lifecycle_round(url: &str, n: usize) -> Took {
     let (client, mut events, session) = Client::builder(url)
         // The broker is local: a developer's http_proxy must not apply.
         .no_proxy()
@@ -52,7 +68,7 @@ async fn lifecycle_round(url: &str, n: usize) -> Duration {
         .expect("valid builder");
     let run = async {
         client.ready().await.expect("ready");
-        let start = Instant::now();
+        let (start, cpu) = (Instant::now(), thread_cpu_ns());
         let send = async {
             for i in 0..n {
                 let text = load(i).to_string();
@@ -77,15 +93,15 @@ async fn lifecycle_round(url: &str, n: usize) -> Duration {
             }
         };
         future::zip(send, receive).await;
-        let elapsed = start.elapsed();
+        let took = (start.elapsed(), thread_cpu_ns() - cpu);
         client.close().await;
-        elapsed
+        took
     };
-    let (elapsed, ()) = future::zip(run, session).await;
-    elapsed
+    let (took, ()) = future::zip(run, session).await;
+    took
 }
 
-async fn raw_round(url: &str, n: usize) -> Duration {
+async fn raw_round(url: &str, n: usize) -> Took {
     let config = transport().websocket_config();
     let addr = url
         .trim_start_matches("ws://")
@@ -114,7 +130,7 @@ async fn raw_round(url: &str, n: usize) -> Duration {
             break;
         }
     }
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), thread_cpu_ns());
     let send = async {
         for i in 0..n {
             let text = load(i).to_string();
@@ -141,7 +157,7 @@ async fn raw_round(url: &str, n: usize) -> Duration {
         }
     };
     future::zip(send, receive).await;
-    start.elapsed()
+    (start.elapsed(), thread_cpu_ns() - cpu)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -159,23 +175,66 @@ fn main() {
     let b = broker::Broker::start("127.0.0.1:0".parse().unwrap(), broker::Options::default())
         .expect("broker");
     let url = b.url();
+    let only = std::env::var("ECHO_ONLY").ok();
+    let (do_raw, do_ours) = match only.as_deref() {
+        Some("raw") => (true, false),
+        Some("lifecycle") => (false, true),
+        _ => (true, true),
+    };
     let (mut raw, mut ours) = (Vec::new(), Vec::new());
+    let (mut raw_cpu, mut ours_cpu) = (Vec::new(), Vec::new());
     smol::block_on(async {
         // Warm up both paths once.
-        raw_round(&url, n / 10).await;
-        lifecycle_round(&url, n / 10).await;
+        if do_raw {
+            raw_round(&url, n / 10).await;
+        }
+        if do_ours {
+            lifecycle_round(&url, n / 10).await;
+        }
         for _ in 0..rounds {
-            let r = raw_round(&url, n).await;
-            let l = lifecycle_round(&url, n).await;
-            raw.push(n as f64 / r.as_secs_f64());
-            ours.push(n as f64 / l.as_secs_f64());
+            if do_raw {
+                let (r, cpu) = raw_round(&url, n).await;
+                raw.push(n as f64 / r.as_secs_f64());
+                raw_cpu.push(cpu as f64 / n as f64);
+            }
+            if do_ours {
+                let (l, cpu) = lifecycle_round(&url, n).await;
+                ours.push(n as f64 / l.as_secs_f64());
+                ours_cpu.push(cpu as f64 / n as f64);
+            }
         }
     });
-    let (r, l) = (median(raw), median(ours));
     println!(
-        "echo throughput, {n} pipelined JSON messages, median of {rounds} alternating rounds:"
+        "echo throughput, {n} pipelined JSON messages, median of {rounds} alternating rounds [min..max]:"
     );
-    println!("  raw async-tungstenite : {r:>10.0} msg/s");
-    println!("  ws-lifecycle          : {l:>10.0} msg/s");
-    println!("  ratio (lifecycle/raw) : {:>10.3}", l / r);
+    let clients = [
+        ("raw async-tungstenite", &raw, &raw_cpu),
+        ("ws-lifecycle", &ours, &ours_cpu),
+    ];
+    for (name, v, cpu) in clients {
+        if !v.is_empty() {
+            let ((lo, hi), (clo, chi)) = (range(v), range(cpu));
+            println!(
+                "  {name:<21} : {:>10.0} msg/s [{lo:.0}..{hi:.0}]   client CPU {:>6.0} ns/echo [{clo:.0}..{chi:.0}]",
+                median(v.clone()),
+                median(cpu.clone())
+            );
+        }
+    }
+    if do_raw && do_ours {
+        // Per round: each lifecycle round against the raw round just before it.
+        let ratios: Vec<f64> = ours.iter().zip(&raw).map(|(l, r)| l / r).collect();
+        let (lo, hi) = range(&ratios);
+        println!(
+            "  ratio (lifecycle/raw) : {:>10.3} [{lo:.3}..{hi:.3}] (medians: {:.3})",
+            median(ratios.clone()),
+            median(ours) / median(raw)
+        );
+    }
+}
+
+fn range(v: &[f64]) -> (f64, f64) {
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (min, max)
 }

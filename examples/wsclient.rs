@@ -784,6 +784,8 @@ fn report(out: &mut Output, event: SessionEvent) {
             out.status(to);
         }
         SessionEvent::Message(data) => out.emit("message", &[("data", data)]),
+        // Only with `TextDelivery::Raw`, which this client does not set.
+        SessionEvent::Text(text) => out.emit("text", &[("data", text.as_str().into())]),
         SessionEvent::Disconnected {
             attempt,
             code,

@@ -114,6 +114,27 @@
 //! [`Events`]. The session lives while any [`Client`] clone or the
 //! [`Events`] stream does.
 //!
+//! Inbound frames travel in batches: the session reads up to 64 frames per
+//! pass (never more than the event buffer has room for) and hands them to
+//! the stream in one critical section; [`Events`] takes everything buffered
+//! at once and hands it out without locking. The consumer sees the same
+//! events in the same order; what the stream has taken but not yet handed
+//! out still counts against
+//! [`DeliveryConfig::event_capacity`].
+//!
+//! # Text: parsed JSON or raw
+//!
+//! By default every text frame is parsed into a [`serde_json::Value`]
+//! ([`SessionEvent::Message`]), and text that is not JSON is reported as
+//! [`SessionEvent::InvalidFrame`]. Callers that deserialize into their own
+//! types can skip that parse with [`TextDelivery::Raw`]
+//! (`DeliveryConfig { text: TextDelivery::Raw, .. }`): text frames arrive
+//! verbatim as [`SessionEvent::Text`], and text that is not JSON is
+//! delivered like any other (the "non-JSON text is reported" rule applies
+//! only outside this mode). The ack is still recognised: while the session
+//! awaits it, frames are parsed for the ack predicate, the ack arrives as
+//! [`SessionEvent::Acked`], and the other frames of that time as `Text`.
+//!
 //! # Failure policy
 //!
 //! Every failure is a [`Failure`] value that a pure policy in [`Config`]
@@ -382,8 +403,8 @@ pub use driver::{
     AfterAckContext, AfterAckFrame, BuildError, Client, ClientBuilder, CloseOutcome, ConnectError,
     DeliveryConfig, DeliveryConfigError, Events, HelloContext, HelloError, NotReady, Overflow,
     QueueConfig, RECORDING_FORMAT, RecordingError, RecordingProblem, Run, RunHeader, SendError,
-    SendErrorKind, Sent, Session, SessionEvent, TransportConfig, TransportConfigError,
-    UpgradeResponse, UrlError, parse_recording, redact,
+    SendErrorKind, Sent, Session, SessionEvent, TextDelivery, TransportConfig,
+    TransportConfigError, UpgradeResponse, UrlError, parse_recording, redact,
 };
 pub use driver::{Disconnects, LastFailure, ProxyError, ProxyUrlError, Stats};
 pub use fsm::{

@@ -603,6 +603,7 @@ impl ClientBuilder {
             request_headers: self.request_headers.clone(),
             after_ack: self.after_ack.clone(),
             binary: self.delivery.binary,
+            raw_text: self.delivery.text == super::config::TextDelivery::Raw,
             failure_policy: self.failure_policy.clone(),
             wall_clock: self.wall_clock.clone(),
         })

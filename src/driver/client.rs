@@ -146,7 +146,7 @@ impl Client {
     #[doc(hidden)]
     pub fn buffer_capacities(&self) -> Vec<(&'static str, usize)> {
         let inner = self.shared().lock();
-        let mut all = vec![("events", inner.events.capacity())];
+        let mut all = vec![("events", inner.events_capacity())];
         all.extend(inner.outbound.capacities());
         all
     }
@@ -255,8 +255,10 @@ impl Client {
     /// failing with [`SendErrorKind::Full`] (backpressure).
     pub async fn send_wait(&self, text: String) -> Result<Sent, SendError> {
         let mut text = text;
+        // Listen only after a refusal (a listener costs an allocation), then
+        // try again before waiting, so room freed in between is not missed.
+        let mut listener = None;
         loop {
-            let listener = self.shared().space.listen();
             match self.send_text(text) {
                 Err(SendError {
                     kind: SendErrorKind::Full,
@@ -264,7 +266,10 @@ impl Client {
                 }) => text = back,
                 other => return other,
             }
-            listener.await;
+            match listener.take() {
+                None => listener = Some(self.shared().space.listen()),
+                Some(listener) => listener.await,
+            }
         }
     }
 

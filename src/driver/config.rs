@@ -109,12 +109,36 @@ impl TransportConfig {
     }
 }
 
+/// How inbound text frames reach the caller.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TextDelivery {
+    /// Parsed into a [`serde_json::Value`] and delivered as
+    /// [`SessionEvent::Message`](super::SessionEvent::Message); text that is
+    /// not JSON is reported as
+    /// [`SessionEvent::InvalidFrame`](super::SessionEvent::InvalidFrame)
+    /// (the default).
+    #[default]
+    Json,
+    /// Delivered verbatim, unparsed, as
+    /// [`SessionEvent::Text`](super::SessionEvent::Text), for callers that
+    /// deserialize into their own types (parsing once instead of twice).
+    /// Text that is not JSON is delivered like any other: it is the
+    /// caller's to judge, and no `InvalidFrame` is reported for it. While
+    /// the session awaits the ack, frames are still parsed so the ack
+    /// predicate sees JSON; the ack is [`Acked`](super::SessionEvent::Acked)
+    /// as usual, and every other frame of that time arrives as `Text`.
+    Raw,
+}
+
 /// What the session holds for the caller, in both directions: the event
-/// buffer, the send capacity, the opt-in queue, binary delivery.
+/// buffer, the send capacity, the opt-in queue, binary delivery, and how
+/// text is delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryConfig {
     /// Events buffered for the consumer before the session stops reading
-    /// the socket (default 1024). See [`Events`](super::Events).
+    /// the socket (default 1024), counting those [`Events`](super::Events)
+    /// has fetched in a batch and not yet handed out. See
+    /// [`Events`](super::Events).
     pub event_capacity: usize,
     /// Messages held back for the caller at most (default 1024): accepted
     /// while Open and not yet written, or handed back and not yet taken.
@@ -126,6 +150,8 @@ pub struct DeliveryConfig {
     /// Deliver inbound binary frames as events instead of reporting them as
     /// invalid (default false).
     pub binary: bool,
+    /// Text frames parsed as JSON (default) or delivered as raw text.
+    pub text: TextDelivery,
 }
 
 impl Default for DeliveryConfig {
@@ -135,6 +161,7 @@ impl Default for DeliveryConfig {
             send_capacity: 1024,
             queue: None,
             binary: false,
+            text: TextDelivery::Json,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The caller's event stream.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -8,7 +9,7 @@ use futures_lite::Stream;
 
 use super::client::Owner;
 use super::session_event::SessionEvent;
-use super::shared::Shared;
+use super::shared::{Inner, Queued, Shared};
 
 /// The session's events, in order, as a [`Stream`]. Ends after
 /// [`SessionEvent::Closed`].
@@ -31,16 +32,57 @@ use super::shared::Shared;
 /// against the send capacity (nothing is dropped silently): a session
 /// without a reader whose links keep failing eventually refuses sends with
 /// `Full`.
+///
+/// **Batches.** The session hands over what one read pass took (up to 64
+/// frames) in one critical section and wakes the consumer once, and this
+/// stream takes everything buffered at once, then hands it out without
+/// locking: per message, neither side takes a lock nor wakes the other.
+/// What the stream has taken and not yet handed out still counts against
+/// `event_capacity`; while reading is paused, the stream tells the session
+/// so once half the capacity is free (or when it has handed out all it
+/// took), and reading resumes. The order of events is unchanged.
 pub struct Events {
     shared: Arc<Shared>,
+    /// Taken from the shared buffer in one critical section, handed out
+    /// from here without the lock.
+    hand: VecDeque<Queued>,
+    /// `hand.len()` as last told to the session (`Inner::in_hand`).
+    told: usize,
+    /// While reading is paused, events handed out before telling the
+    /// session there is room again: half the capacity (at least one).
+    resume_after: usize,
     _owner: Arc<Owner>,
 }
 
 impl Events {
     pub(crate) fn new(shared: Arc<Shared>, owner: Arc<Owner>) -> Self {
+        let resume_after = (shared.lock().event_capacity / 2).max(1);
         Events {
             shared,
+            hand: VecDeque::new(),
+            told: 0,
+            resume_after,
             _owner: owner,
+        }
+    }
+
+    /// Tells the session how many events are still in hand, and wakes it
+    /// if that ends a pause. Takes a handed-back `Unsent` off the send
+    /// accounting.
+    fn tell(&mut self, inner: &mut Inner, taken: Option<&Queued>) {
+        if let Some(Queued::Event(SessionEvent::Unsent(messages))) = taken {
+            inner.outbound.unsent_taken(messages.len());
+            self.shared.notify_room(inner);
+        }
+        // As the session last saw it (published under this lock): the
+        // shared buffer may already have been swapped into the hand.
+        let was_full = self.shared.events_room() == 0;
+        inner.in_hand = self.hand.len();
+        inner.hand_capacity = self.hand.capacity();
+        self.told = self.hand.len();
+        self.shared.update_room(inner);
+        if was_full && inner.events_have_room() {
+            Shared::wake_session(inner);
         }
     }
 }
@@ -55,27 +97,39 @@ impl Stream for Events {
     type Item = SessionEvent;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SessionEvent>> {
-        let mut inner = self.shared.lock();
-        if let Some(event) = inner.events.pop_front() {
-            if let SessionEvent::Unsent(messages) = &event {
-                inner.outbound.unsent_taken(messages.len());
-                self.shared.notify_room(&mut inner);
+        let this = self.get_mut();
+        if let Some(event) = this.hand.pop_front() {
+            // The lock only for an `Unsent` (its messages leave the send
+            // accounting when taken) or to end a pause.
+            let unsent = matches!(event, Queued::Event(SessionEvent::Unsent(_)));
+            let resume =
+                this.told - this.hand.len() >= this.resume_after && this.shared.events_room() == 0;
+            if unsent || resume {
+                let shared = this.shared.clone();
+                this.tell(&mut shared.lock(), Some(&event));
             }
-            if inner.events.len() + 1 >= inner.event_capacity {
-                // It was full: the session may be waiting to read again.
-                self.shared.update_room(&inner);
-                Shared::wake_session(&mut inner);
-            }
-            return Poll::Ready(Some(event));
+            return Poll::Ready(Some(event.into_event()));
         }
-        inner.take_lagged();
-        if let Some(lagged) = inner.events.pop_front() {
-            return Poll::Ready(Some(lagged));
+        let shared = this.shared.clone();
+        let mut inner = shared.lock();
+        if inner.events.is_empty() {
+            inner.take_lagged();
         }
-        if inner.finished {
-            return Poll::Ready(None);
+        // The hand is empty: swap buffers, keeping both allocations.
+        std::mem::swap(&mut this.hand, &mut inner.events);
+        let event = this.hand.pop_front();
+        this.tell(&mut inner, event.as_ref());
+        if event.is_some() || inner.finished {
+            drop(inner);
+            return Poll::Ready(event.map(Queued::into_event));
         }
-        inner.events_waker = Some(cx.waker().clone());
+        if !inner
+            .events_waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            inner.events_waker = Some(cx.waker().clone());
+        }
         Poll::Pending
     }
 }
@@ -84,13 +138,15 @@ impl Drop for Events {
     fn drop(&mut self) {
         let mut inner = self.shared.lock();
         inner.events_alive = false;
+        inner.in_hand = 0;
         // Handed-back messages nobody will read now wait for `close()`.
         let mut held = Vec::new();
         let mut outcome = Vec::new();
-        for event in std::mem::take(&mut inner.events) {
+        let hand = std::mem::take(&mut self.hand);
+        for event in hand.into_iter().chain(std::mem::take(&mut inner.events)) {
             match event {
-                SessionEvent::Unsent(messages) => held.extend(messages),
-                SessionEvent::Closed(closed) => outcome.extend(closed.unsent),
+                Queued::Event(SessionEvent::Unsent(messages)) => held.extend(messages),
+                Queued::Event(SessionEvent::Closed(closed)) => outcome.extend(closed.unsent),
                 _ => {}
             }
         }

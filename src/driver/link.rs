@@ -18,7 +18,7 @@ use crate::fsm::Attempt;
 
 use super::connect::{ConnectError, MaybeTls, Socket, open_stream};
 use super::context::HelloContext;
-use super::inbound::{Inbound, classify};
+use super::inbound::{Inbound, classify, read_batch};
 use super::meter::Completed;
 use super::outbound::{Wire, WireError};
 use super::session_event::UpgradeResponse;
@@ -213,17 +213,31 @@ impl Link {
         ready
     }
 
-    /// The next inbound frame, or how the socket ended, classified for the
-    /// caller and the machine (the ack predicate is asked while `awaiting_ack`).
+    /// The next inbound frames (up to `limit`, see [`read_batch`]), or how
+    /// the socket ended, classified for the caller and the machine (the ack
+    /// predicate is asked while `awaiting_ack`).
     pub(crate) fn poll_inbound(
         &mut self,
         cx: &mut Context<'_>,
         awaiting_ack: bool,
         spec: &Spec,
+        limit: usize,
     ) -> Poll<Inbound> {
         let attempt = self.attempt;
-        self.poll_read(cx)
-            .map(|read| classify(read, attempt, awaiting_ack, spec))
+        let read = read_batch(limit, || {
+            self.poll_read(cx)
+                .map(|read| classify(read, attempt, awaiting_ack, spec))
+        });
+        // A full batch: let its consumer (often on this executor) take it
+        // before reading more, which keeps few messages alive at a time;
+        // come back at once.
+        if let (Poll::Ready(Inbound { more: true, .. }), Phase::Up { read_parked, .. }) =
+            (&read, &mut self.phase)
+        {
+            *read_parked = true;
+            cx.waker().wake_by_ref();
+        }
+        read
     }
 
     /// The next inbound frame, or how the socket ended (`None`: closed).

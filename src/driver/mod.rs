@@ -54,7 +54,8 @@ mod wake;
 pub use builder::{BuildError, ClientBuilder};
 pub use client::{Client, NotReady};
 pub use config::{
-    DeliveryConfig, DeliveryConfigError, QueueConfig, TransportConfig, TransportConfigError,
+    DeliveryConfig, DeliveryConfigError, QueueConfig, TextDelivery, TransportConfig,
+    TransportConfigError,
 };
 pub use connect::ConnectError;
 pub use context::{AfterAckContext, AfterAckFrame, HelloContext};

@@ -11,10 +11,11 @@ use crate::fsm::{Action, Attempt, Cause, CloseReason, Event, Status};
 
 use super::acking::Acking;
 use super::connect::{ConnectError, Socket};
+use super::inbound;
 use super::outbound::WireError;
 use super::rtt::Pong;
 use super::session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
-use super::shared::{Inner, Shared};
+use super::shared::{Inner, Queued, Shared};
 
 impl Shared {
     /// Keeps the session task's waker, registered before each pass so a
@@ -33,7 +34,7 @@ impl Shared {
     /// The handles' inputs as the machine's events, in order: a change of
     /// the read pause (tracked in `read_paused`), a close, a reconnect-now.
     pub(crate) fn inputs(&self, read_paused: &mut bool) -> [Option<Event>; 3] {
-        let full = self.events_full.load(Ordering::Acquire);
+        let full = self.events_room.load(Ordering::Acquire) == 0;
         let pause = (full != *read_paused).then(|| {
             *read_paused = full;
             if full {
@@ -185,16 +186,22 @@ impl Shared {
         self.notify_room(&mut inner);
     }
 
-    /// An inbound frame was read: its notice for the caller, and whether
-    /// tungstenite queued an answer (a pong, a close reply) to flush.
-    pub(crate) fn received(&self, flush: bool, notice: Option<SessionEvent>) {
+    /// Inbound frames were read: their notices for the caller, all in one
+    /// critical section with one wake-up, and whether tungstenite queued an
+    /// answer (a pong, a close reply) to flush.
+    pub(crate) fn received(&self, flush: bool, mut notices: Vec<Queued>) {
         let mut inner = self.lock();
         if flush {
             inner.outbound.needs_flush();
         }
-        if let Some(notice) = notice {
-            self.push_locked(&mut inner, notice);
+        if !notices.is_empty() {
+            // `push_event` wakes the consumer on the first push only (it
+            // takes the waker).
+            notices.drain(..).for_each(|n| inner.push(n));
+            self.update_room(&inner);
         }
+        drop(inner);
+        inbound::recycle(notices);
     }
 
     /// One write pass on the link's socket.
@@ -315,9 +322,11 @@ mod tests {
             .events
             .iter()
             .map(|e| match e {
-                SessionEvent::Status { to, .. } => format!("status {to}"),
-                SessionEvent::Lagged { missed } => format!("lagged {missed}"),
-                SessionEvent::Acked { attempt, ack } => format!("acked {attempt} {ack}"),
+                Queued::Event(SessionEvent::Status { to, .. }) => format!("status {to}"),
+                Queued::Event(SessionEvent::Lagged { missed }) => format!("lagged {missed}"),
+                Queued::Event(SessionEvent::Acked { attempt, ack }) => {
+                    format!("acked {attempt} {ack}")
+                }
                 other => format!("{other:?}"),
             })
             .collect();

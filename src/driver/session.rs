@@ -3,7 +3,7 @@
 //! One hand-written poll loop, not a `select!` of sub-futures, so no input
 //! is ever lost to cancellation and a slow write never stalls the timers.
 //! Each pass takes the caller's commands, polls the link (open, hello,
-//! writes, one read) and the one timer. Every event goes to the machine
+//! writes, a batch of reads) and the one timer. Every event goes to the machine
 //! through [`Session::feed`], which carries out every action at once: the
 //! core's rule "drain every action after every input" holds here too.
 
@@ -160,7 +160,7 @@ impl Session {
         inputs.into_iter().flatten().for_each(|e| self.feed(e, cx));
     }
 
-    /// Polls the link: opening, the hello, the writes, one read.
+    /// Polls the link: opening, the hello, the writes, a batch of reads.
     fn poll_link(&mut self, cx: &mut Context<'_>) -> bool {
         let awaiting = self.core.machine().map(Machine::status) == Some(Status::AwaitingAck);
         let Some(link) = self.link.as_mut() else {
@@ -189,7 +189,7 @@ impl Session {
             None => false,
         };
         let read = match self.read_paused {
-            false => link.poll_inbound(cx, awaiting, &self.spec),
+            false => link.poll_inbound(cx, awaiting, &self.spec, self.shared.events_room()),
             true => Poll::Pending,
         };
         // Reading flushes tungstenite's pongs and close replies, and with
@@ -204,7 +204,7 @@ impl Session {
         let Poll::Ready(inbound) = read else {
             return wrote;
         };
-        self.shared.received(inbound.flush, inbound.notice);
+        self.shared.received(inbound.flush, inbound.notices);
         if let Some(ack) = inbound.ack {
             match Acking::new(&self.spec, &self.shared, attempt, ack) {
                 Ok(acking) => self.acking = Some(acking),

@@ -60,10 +60,24 @@ pub enum SessionEvent {
     /// A JSON text frame from the broker (the ack is reported as
     /// [`Acked`](Self::Acked), not here).
     Message(serde_json::Value),
+    /// A text frame, verbatim and unparsed: only with
+    /// [`TextDelivery::Raw`](super::TextDelivery::Raw), instead of
+    /// [`Message`](Self::Message) (and, for text that is not JSON, instead
+    /// of [`InvalidFrame`](Self::InvalidFrame)). Deserialize it into your
+    /// own type with `serde_json::from_str(&text)`.
+    ///
+    /// The text is copied once out of the read buffer (one allocation of
+    /// its length). A zero-copy view would keep the read buffer shared
+    /// while the event waits in the event buffer, and tungstenite then
+    /// reads the socket one small piece (and one allocation) per frame:
+    /// measured, that costs more than the copy (`docs/PERFORMANCE.md`).
+    Text(String),
     /// A binary frame (only when [`DeliveryConfig::binary`](super::DeliveryConfig::binary) is set).
     Binary(Vec<u8>),
-    /// A frame that could not be delivered: non-JSON text, or binary when
-    /// binary delivery is off. The session stays up.
+    /// A frame that could not be delivered: non-JSON text (unless
+    /// [`TextDelivery::Raw`](super::TextDelivery::Raw) is on, which delivers
+    /// it as [`Text`](Self::Text)), or binary when binary delivery is off.
+    /// The session stays up.
     InvalidFrame {
         /// The attempt it arrived on.
         attempt: Attempt,

@@ -1,7 +1,7 @@
 //! The state the handles and the session task share, behind one lock.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Instant;
@@ -23,9 +23,46 @@ pub(crate) struct Shared {
     /// A handle left a command or a message: lets the session skip the
     /// lock otherwise.
     pub(crate) has_commands: AtomicBool,
-    /// The consumer's event buffer is full: the session must not read.
-    /// Kept beside the lock so the session's read path takes none.
-    pub(crate) events_full: AtomicBool,
+    /// Room left in the consumer's event buffer (`usize::MAX` once nobody
+    /// reads): at 0 the session must not read, else it reads at most this
+    /// many frames in one batch. Kept beside the lock so the session's read
+    /// path takes none; only the consumer raises it, so a stale value errs
+    /// on the safe side.
+    pub(crate) events_room: AtomicUsize,
+}
+
+/// An event as buffered for the consumer.
+#[derive(Debug)]
+pub(crate) enum Queued {
+    Event(SessionEvent),
+    /// A text frame, parsed into a `Message` (or found not JSON: an
+    /// `InvalidFrame`) only when [`Events`](super::Events) hands it out:
+    /// the parsed value is then made and dropped on the consumer's side one
+    /// at a time, as a raw client would, instead of many values alive
+    /// across the buffer, and the buffer holds the text (tens of bytes)
+    /// rather than the value (a map node of about 600).
+    Json {
+        attempt: Attempt,
+        text: String,
+    },
+}
+
+impl Queued {
+    /// The event the consumer sees.
+    pub(crate) fn into_event(self) -> SessionEvent {
+        match self {
+            Queued::Event(event) => event,
+            Queued::Json { attempt, text } => {
+                match serde_json::from_str::<serde_json::Value>(&text) {
+                    Ok(value) => SessionEvent::Message(value),
+                    Err(e) => SessionEvent::InvalidFrame {
+                        attempt,
+                        detail: format!("text frame is not JSON: {e}"),
+                    },
+                }
+            }
+        }
+    }
 }
 
 /// A request from a handle, picked up by the session on its next poll.
@@ -46,7 +83,13 @@ pub(crate) struct Inner {
     pub(crate) finished: bool,
     pub(crate) commands: Commands,
     pub(crate) outbound: Outbound,
-    pub(crate) events: VecDeque<SessionEvent>,
+    pub(crate) events: VecDeque<Queued>,
+    /// Events [`Events`](super::Events) fetched in a batch and has not
+    /// handed out yet, as it last said: they still count against the
+    /// capacity.
+    pub(crate) in_hand: usize,
+    /// The allocated capacity of `Events`' own buffer, for the soak tests.
+    pub(crate) hand_capacity: usize,
     pub(crate) event_capacity: usize,
     pub(crate) events_alive: bool,
     pub(crate) events_waker: Option<Waker>,
@@ -84,6 +127,8 @@ impl Shared {
                 commands: Commands::default(),
                 outbound,
                 events: VecDeque::new(),
+                in_hand: 0,
+                hand_capacity: 0,
                 event_capacity,
                 events_alive: true,
                 events_waker: None,
@@ -99,7 +144,7 @@ impl Shared {
             changed: event_listener::Event::new(),
             space: event_listener::Event::new(),
             has_commands: AtomicBool::new(false),
-            events_full: AtomicBool::new(false),
+            events_room: AtomicUsize::new(event_capacity),
         })
     }
 
@@ -121,10 +166,15 @@ impl Shared {
         self.update_room(inner);
     }
 
-    /// Republishes whether the event buffer is full (after a push or pop).
+    /// Republishes the event buffer's room (after a push or a take).
     pub(crate) fn update_room(&self, inner: &Inner) {
-        self.events_full
-            .store(!inner.events_have_room(), Ordering::Release);
+        self.events_room
+            .store(inner.events_room(), Ordering::Release);
+    }
+
+    /// Room left in the consumer's event buffer, without the lock.
+    pub(crate) fn events_room(&self) -> usize {
+        self.events_room.load(Ordering::Acquire)
     }
 
     /// Leaves a command for the session and wakes it.
@@ -151,35 +201,60 @@ impl Shared {
 impl Inner {
     /// Whether the consumer has room, so the session may read the socket.
     pub(crate) fn events_have_room(&self) -> bool {
-        !self.events_alive || self.events.len() < self.event_capacity
+        self.events_room() > 0
+    }
+
+    /// How many more events the consumer's buffer takes (`usize::MAX` once
+    /// nobody reads): the capacity less those buffered and those in the
+    /// consumer's hand.
+    pub(crate) fn events_room(&self) -> usize {
+        match self.events_alive {
+            true => (self.event_capacity).saturating_sub(self.events.len() + self.in_hand),
+            false => usize::MAX,
+        }
+    }
+
+    /// The allocated capacity of the event buffers (shared and in hand).
+    pub(crate) fn events_capacity(&self) -> usize {
+        self.events.capacity() + self.hand_capacity
     }
 
     /// Hands an event to the consumer (dropped if nobody listens).
     ///
     /// The buffer stays bounded: inbound frames are read only while it has
-    /// room (so at most one arrives past the bound), and a notice that finds
+    /// room, at most as many as it has room for (at least one: so at most
+    /// one arrives past the bound), and a notice that finds
     /// it full is counted instead of stored, to be reported as one
     /// [`SessionEvent::Lagged`] when room returns. `Closed`, `Unsent` and
     /// `Acked` always go in (once per session, bounded by the send
     /// capacity, once per opened connection).
     pub(crate) fn push_event(&mut self, event: SessionEvent) {
+        self.push(Queued::Event(event));
+    }
+
+    /// [`push_event`](Self::push_event) for an event as buffered.
+    pub(crate) fn push(&mut self, event: Queued) {
         if !self.events_alive {
             return;
         }
-        let always = matches!(
-            event,
-            SessionEvent::Closed(_)
-                | SessionEvent::Unsent(_)
-                | SessionEvent::Status {
-                    to: Status::Open,
-                    ..
-                }
-                | SessionEvent::Acked { .. }
-                | SessionEvent::Message(_)
-                | SessionEvent::Binary(_)
-                | SessionEvent::InvalidFrame { .. }
-        );
-        if self.events.len() >= self.event_capacity && !always {
+        let always = match &event {
+            Queued::Json { .. } => true,
+            Queued::Event(event) => matches!(
+                event,
+                SessionEvent::Closed(_)
+                    | SessionEvent::Unsent(_)
+                    | SessionEvent::Status {
+                        to: Status::Open,
+                        ..
+                    }
+                    | SessionEvent::Acked { .. }
+                    | SessionEvent::Message(_)
+                    | SessionEvent::Text(_)
+                    | SessionEvent::Binary(_)
+                    | SessionEvent::InvalidFrame { .. }
+            ),
+        };
+        if self.events.len() + self.in_hand >= self.event_capacity && !always {
             self.lagged = self.lagged.saturating_add(1);
             return;
         }
@@ -194,7 +269,8 @@ impl Inner {
     pub(crate) fn take_lagged(&mut self) {
         if self.lagged > 0 {
             let missed = std::mem::take(&mut self.lagged);
-            self.events.push_back(SessionEvent::Lagged { missed });
+            self.events
+                .push_back(Queued::Event(SessionEvent::Lagged { missed }));
         }
     }
 

@@ -42,6 +42,8 @@ pub(crate) struct Spec {
     pub(crate) request_headers: Option<Arc<HeadersFn>>,
     pub(crate) after_ack: Option<Arc<AfterAckFn>>,
     pub(crate) binary: bool,
+    /// Text frames go to the caller unparsed (`TextDelivery::Raw`).
+    pub(crate) raw_text: bool,
     /// The caller's failure predicate, if any.
     pub(crate) failure_policy: Option<Arc<FailurePolicyFn>>,
     /// An injected wall clock (tests); `None` reads the system's.
