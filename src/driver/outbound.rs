@@ -110,13 +110,6 @@ pub(crate) trait Wire {
     fn take_completed(&mut self) -> Completed;
 }
 
-/// A text frame handed to tungstenite whose last byte is not yet taken.
-enum InFlight {
-    /// The hello or an after-ack frame: the connection's own, never handed back.
-    Protocol,
-    Message(Utf8Bytes),
-}
-
 /// The next frame to write, by priority.
 enum Next {
     Hello,
@@ -131,11 +124,16 @@ pub(crate) struct Outbound {
     capacity: usize,
     /// Accepted for the current connection, not yet handed to tungstenite.
     buffer: VecDeque<String>,
-    /// Handed to tungstenite, in order; not yet fully taken by the transport.
-    in_flight: VecDeque<InFlight>,
-    in_flight_messages: usize,
-    /// The opt-in queue for sends while not Open.
-    queue: Option<OutboundQueue<String>>,
+    /// Messages handed to tungstenite, in order, not yet fully taken by
+    /// the transport.
+    in_flight: VecDeque<Utf8Bytes>,
+    /// Protocol frames (the hello, after-ack frames) in flight, all ahead
+    /// of `in_flight`'s messages: a connection writes them before its
+    /// first message. Counted, not queued, so a session that never sends
+    /// allocates no `in_flight` slots.
+    protocol_in_flight: u32,
+    /// The opt-in queue for sends while not Open (boxed: opt-in).
+    queue: Option<Box<OutboundQueue<String>>>,
     /// Messages inside `Unsent` events the consumer has not taken yet.
     held: usize,
     /// Handed back, waiting for `close()` (or the `Closed` event).
@@ -144,7 +142,8 @@ pub(crate) struct Outbound {
     /// This connection's after-ack frames, not yet handed to tungstenite.
     after_ack: VecDeque<String>,
     ping: bool,
-    close: Option<CloseFrame>,
+    /// Boxed: rare, and sessions are many.
+    close: Option<Box<CloseFrame>>,
     /// tungstenite holds bytes (a pong, a close reply, a partial frame).
     flush: bool,
     /// Sends go to `buffer` (from the ack until the link goes).
@@ -166,8 +165,8 @@ impl Outbound {
             capacity,
             buffer: VecDeque::new(),
             in_flight: VecDeque::new(),
-            in_flight_messages: 0,
-            queue,
+            protocol_in_flight: 0,
+            queue: queue.map(Box::new),
             held: 0,
             returned: Vec::new(),
             hello: None,
@@ -188,7 +187,7 @@ impl Outbound {
 
     /// Messages waiting in the opt-in queue.
     pub(crate) fn queued(&self) -> usize {
-        self.queue.as_ref().map_or(0, OutboundQueue::len)
+        self.queue.as_ref().map_or(0, |q| q.len())
     }
 
     /// Messages written so far (their last byte taken by the transport).
@@ -215,7 +214,7 @@ impl Outbound {
 
     /// Everything held back for the caller, which `capacity` bounds.
     fn held_back(&self) -> usize {
-        self.buffer.len() + self.in_flight_messages + self.held + self.returned.len()
+        self.buffer.len() + self.in_flight.len() + self.held + self.returned.len()
     }
 
     /// Whether room appeared since the last call (wake `send_wait`).
@@ -312,14 +311,12 @@ impl Outbound {
     pub(crate) fn lost(&mut self, events_alive: bool) -> Option<Vec<String>> {
         self.accepting = false;
         self.clear_protocol();
-        let mut leftover: Vec<String> = std::mem::take(&mut self.in_flight)
-            .into_iter()
-            .filter_map(|f| match f {
-                InFlight::Message(bytes) => Some(bytes.as_str().to_owned()),
-                InFlight::Protocol => None,
-            })
+        let mut leftover: Vec<String> = self
+            .in_flight
+            .drain(..)
+            .map(|bytes| bytes.as_str().to_owned())
             .collect();
-        self.in_flight_messages = 0;
+        self.protocol_in_flight = 0;
         leftover.extend(self.buffer.drain(..));
         if leftover.is_empty() {
             return None;
@@ -393,10 +390,10 @@ impl Outbound {
 
     /// The close frame: written after the send buffer has drained.
     pub(crate) fn close(&mut self, code: u16, reason: String) {
-        self.close = Some(CloseFrame {
+        self.close = Some(Box::new(CloseFrame {
             code: code.into(),
             reason: reason.into(),
-        });
+        }));
     }
 
     /// tungstenite queued a frame of its own (a pong, a close reply).
@@ -463,11 +460,16 @@ impl Outbound {
             }
             let frame = match next {
                 Next::Hello => {
-                    self.in_flight.push_back(InFlight::Protocol);
+                    debug_assert!(self.in_flight.is_empty(), "a message ahead of the hello");
+                    self.protocol_in_flight += 1;
                     Message::Text(self.hello.take().unwrap_or_default().into())
                 }
                 Next::AfterAck => {
-                    self.in_flight.push_back(InFlight::Protocol);
+                    debug_assert!(
+                        self.in_flight.is_empty(),
+                        "a message ahead of an after-ack frame"
+                    );
+                    self.protocol_in_flight += 1;
                     Message::Text(self.after_ack.pop_front().unwrap_or_default().into())
                 }
                 Next::Ping => {
@@ -476,11 +478,10 @@ impl Outbound {
                 }
                 Next::Message => {
                     let text = Utf8Bytes::from(self.buffer.pop_front().unwrap_or_default());
-                    self.in_flight.push_back(InFlight::Message(text.clone()));
-                    self.in_flight_messages += 1;
+                    self.in_flight.push_back(text.clone());
                     Message::Text(text)
                 }
-                Next::Close => Message::Close(self.close.take()),
+                Next::Close => Message::Close(self.close.take().map(|f| *f)),
             };
             wire.start_send(frame)?;
             self.flush = true;
@@ -502,7 +503,7 @@ impl Outbound {
     pub(crate) fn write_before_drop(&mut self, wire: &mut impl Wire, cx: &mut Context<'_>) {
         if let Some(frame) = self.close.take() {
             if let Poll::Ready(Ok(())) = wire.poll_ready(cx) {
-                let _ = wire.start_send(Message::Close(Some(frame)));
+                let _ = wire.start_send(Message::Close(Some(*frame)));
             }
         }
         let _ = wire.poll_flush(cx);
@@ -520,13 +521,11 @@ impl Outbound {
             .frames_written
             .saturating_add(u64::from(completed.text));
         for _ in 0..completed.text {
-            match self.in_flight.pop_front() {
-                Some(InFlight::Message(_)) => {
-                    self.in_flight_messages -= 1;
-                    self.written += 1;
-                    self.room_freed = true;
-                }
-                Some(InFlight::Protocol) | None => {}
+            if self.protocol_in_flight > 0 {
+                self.protocol_in_flight -= 1;
+            } else if self.in_flight.pop_front().is_some() {
+                self.written += 1;
+                self.room_freed = true;
             }
         }
     }
