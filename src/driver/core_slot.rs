@@ -65,11 +65,12 @@ impl CoreSlot {
         let Core::Pending(config, seed) = &self.core else {
             return Ok(false);
         };
-        let machine = Machine::with_shared_config(config.clone(), *seed, now)?;
+        let seed = *seed;
+        let machine = Machine::with_shared_config(config.clone(), seed, now)?;
         if let Some(recorder) = self.recorder() {
             // The header carries this session's seed, so it replays.
             let config = Config {
-                seed: machine.seed(),
+                seed,
                 ..machine.config().clone()
             };
             recorder.start(&config, now);

@@ -121,7 +121,8 @@ enum Next {
 
 /// Every outbound message and protocol frame of one session.
 pub(crate) struct Outbound {
-    capacity: usize,
+    /// 32-bit, like `held`: sessions are many (4 billion is no limit).
+    capacity: u32,
     /// Accepted for the current connection, not yet handed to tungstenite.
     buffer: VecDeque<String>,
     /// Messages handed to tungstenite, in order, not yet fully taken by
@@ -135,12 +136,14 @@ pub(crate) struct Outbound {
     /// The opt-in queue for sends while not Open (boxed: opt-in).
     queue: Option<Box<OutboundQueue<String>>>,
     /// Messages inside `Unsent` events the consumer has not taken yet.
-    held: usize,
+    held: u32,
     /// Handed back, waiting for `close()` (or the `Closed` event).
     returned: Vec<String>,
-    hello: Option<String>,
+    hello: Option<Box<str>>,
     /// This connection's after-ack frames, not yet handed to tungstenite.
-    after_ack: VecDeque<String>,
+    /// Newest first (popped from the end): a `Vec` is a word smaller
+    /// than a `VecDeque`.
+    after_ack: Vec<String>,
     ping: bool,
     /// Boxed: rare, and sessions are many.
     close: Option<Box<CloseFrame>>,
@@ -162,7 +165,7 @@ pub(crate) struct Outbound {
 impl Outbound {
     pub(crate) fn new(capacity: usize, queue: Option<OutboundQueue<String>>) -> Self {
         Outbound {
-            capacity,
+            capacity: u32::try_from(capacity).unwrap_or(u32::MAX),
             buffer: VecDeque::new(),
             in_flight: VecDeque::new(),
             protocol_in_flight: 0,
@@ -170,7 +173,7 @@ impl Outbound {
             held: 0,
             returned: Vec::new(),
             hello: None,
-            after_ack: VecDeque::new(),
+            after_ack: Vec::new(),
             ping: false,
             close: None,
             flush: false,
@@ -214,7 +217,7 @@ impl Outbound {
 
     /// Everything held back for the caller, which `capacity` bounds.
     fn held_back(&self) -> usize {
-        self.buffer.len() + self.in_flight.len() + self.held + self.returned.len()
+        self.buffer.len() + self.in_flight.len() + self.held as usize + self.returned.len()
     }
 
     /// Whether room appeared since the last call (wake `send_wait`).
@@ -240,7 +243,7 @@ impl Outbound {
             return refuse(SendErrorKind::NotOpen(Status::Closing), text);
         }
         if self.accepting {
-            if self.held_back() >= self.capacity {
+            if self.held_back() >= self.capacity as usize {
                 return refuse(SendErrorKind::Full, text);
             }
             self.buffer.push_back(text);
@@ -265,7 +268,9 @@ impl Outbound {
 
     /// The consumer took an `Unsent` event of `n` messages.
     pub(crate) fn unsent_taken(&mut self, n: usize) {
-        self.held = self.held.saturating_sub(n);
+        self.held = self
+            .held
+            .saturating_sub(u32::try_from(n).unwrap_or(u32::MAX));
         self.room_freed = true;
     }
 
@@ -273,7 +278,9 @@ impl Outbound {
     /// in it (from `Unsent` events, `held`, or the `Closed` outcome, not):
     /// `close()` returns them instead.
     pub(crate) fn events_dropped(&mut self, held: Vec<String>, outcome: Vec<String>) {
-        self.held = self.held.saturating_sub(held.len());
+        self.held = self
+            .held
+            .saturating_sub(u32::try_from(held.len()).unwrap_or(u32::MAX));
         self.returned.extend(held);
         self.returned.extend(outcome);
     }
@@ -297,7 +304,10 @@ impl Outbound {
     /// now on.
     pub(crate) fn acked(&mut self, after_ack: Vec<String>) {
         if !self.closing && self.close.is_none() {
-            self.after_ack.extend(after_ack);
+            // Newest first: these go below (after) any still waiting.
+            let older = std::mem::replace(&mut self.after_ack, after_ack);
+            self.after_ack.reverse();
+            self.after_ack.extend(older);
         }
         if let Some(queue) = self.queue.as_mut() {
             self.buffer.extend(queue.drain());
@@ -332,7 +342,8 @@ impl Outbound {
                 None
             }
             _ => {
-                self.held += leftover.len();
+                let n = u32::try_from(leftover.len()).unwrap_or(u32::MAX);
+                self.held = self.held.saturating_add(n);
                 Some(leftover)
             }
         }
@@ -369,7 +380,7 @@ impl Outbound {
     /// ignored once a close was asked for (nothing may follow a close frame).
     pub(crate) fn hello(&mut self, text: String) {
         if !self.closing && self.close.is_none() {
-            self.hello = Some(text);
+            self.hello = Some(text.into_boxed_str());
         }
     }
 
@@ -462,7 +473,7 @@ impl Outbound {
                 Next::Hello => {
                     debug_assert!(self.in_flight.is_empty(), "a message ahead of the hello");
                     self.protocol_in_flight += 1;
-                    Message::Text(self.hello.take().unwrap_or_default().into())
+                    Message::Text(String::from(self.hello.take().unwrap_or_default()).into())
                 }
                 Next::AfterAck => {
                     debug_assert!(
@@ -470,7 +481,7 @@ impl Outbound {
                         "a message ahead of an after-ack frame"
                     );
                     self.protocol_in_flight += 1;
-                    Message::Text(self.after_ack.pop_front().unwrap_or_default().into())
+                    Message::Text(self.after_ack.pop().unwrap_or_default().into())
                 }
                 Next::Ping => {
                     self.ping = false;

@@ -72,7 +72,9 @@ pub(crate) struct Inner {
     /// How many times each status was entered, so `wait_for` sees a status
     /// that was entered and left between two of its looks (and the stats
     /// count attempts and opens).
-    pub(crate) entered: [u64; 6],
+    /// 32-bit: sessions are many, and 4 billion attempts at the least
+    /// reconnect delay (100 ms) take 13 years.
+    pub(crate) entered: [u32; 6],
     /// The stats' counters and clocks.
     pub(crate) tally: Tally,
 }

@@ -19,8 +19,6 @@ pub struct Machine {
     /// Shared: a driver with many sessions keeps one copy (about 370
     /// bytes with the backoff and status lists) instead of one each.
     config: Arc<Config>,
-    /// The jitter seed in use (the shared config's may differ).
-    seed: u64,
     lifecycle: Lifecycle,
     actions: VecDeque<Action>,
 }
@@ -51,7 +49,6 @@ impl Machine {
         actions.push_back(first);
         Ok(Machine {
             config,
-            seed,
             lifecycle,
             actions,
         })
@@ -74,15 +71,10 @@ impl Machine {
         &self.lifecycle
     }
 
-    /// The validated configuration. Its `seed` is not necessarily the one
-    /// in use: see [`seed`](Self::seed).
+    /// The validated configuration. Its `seed` is the one in use only when
+    /// built by [`new`](Self::new).
     pub fn config(&self) -> &Config {
         &self.config
-    }
-
-    /// The seed this machine's jitter is drawn from.
-    pub fn seed(&self) -> u64 {
-        self.seed
     }
 
     /// The attempt whose transport is current, if any.
