@@ -14,6 +14,7 @@ use super::connect::Socket;
 use super::core_slot::CoreSlot;
 use super::events::Events;
 use super::link::Link;
+use super::meter::Metered;
 use super::outbound::Outbound;
 use super::session::Session;
 use super::session_event::{SessionEvent, UpgradeResponse};
@@ -37,6 +38,10 @@ fn rows() -> Vec<(&'static str, usize)> {
             size_of::<Socket>(),
         ),
         ("    MaybeTls", size_of::<MaybeTls>()),
+        (
+            "    Metered<MaybeTls> (the meter around it)",
+            size_of::<Metered<MaybeTls>>(),
+        ),
         ("  Alarm", size_of::<Alarm>()),
         ("  WakeWatch", size_of::<WakeWatch>()),
         ("Shared (in its Arc)", size_of::<Shared>()),
@@ -52,6 +57,16 @@ fn rows() -> Vec<(&'static str, usize)> {
         ("Client", size_of::<Client>()),
         ("Events", size_of::<Events>()),
     ]
+}
+
+/// The bounds behind the figures in `docs/PERFORMANCE.md`: a field added
+/// to the session or the shared state must be paid for somewhere else (or
+/// the table updated).
+#[test]
+fn the_per_session_structures_stay_within_the_reported_sizes() {
+    assert!(size_of::<Session>() <= 704, "{}", size_of::<Session>());
+    assert!(size_of::<Shared>() <= 536, "{}", size_of::<Shared>());
+    assert!(size_of::<Machine>() <= 160, "{}", size_of::<Machine>());
 }
 
 #[test]
