@@ -100,6 +100,7 @@ fn main() {
         ..TransportConfig::default()
     };
     let rss0 = procstat::rss_bytes() as usize;
+    let anon0 = procstat::anon_rss_bytes() as f64;
     let heap0 = LIVE.load(Ordering::Relaxed);
     let opened = Arc::new(AtomicUsize::new(0));
     let mut keep: Vec<Box<dyn std::any::Any>> = Vec::with_capacity(n);
@@ -194,6 +195,7 @@ fn main() {
             unsafe { malloc_trim(0) };
         }
         let rss1 = procstat::rss_bytes() as usize;
+        let anon_per = (procstat::anon_rss_bytes() as f64 - anon0) / n as f64 / 1024.0;
         let cpu0 = procstat::cpu_time();
         let hold_start = std::time::Instant::now();
         Timer::after(Duration::from_millis(hold_ms)).await;
@@ -210,7 +212,7 @@ fn main() {
         let rss_per = (rss1 as f64 - rss0 as f64) / n as f64 / 1024.0;
         let heap_per = (heap1 - heap0) as f64 / n as f64 / 1024.0;
         println!(
-            "{{\"mode\":\"{mode}\",\"sessions\":{n},\"rss_before_kib\":{},\"rss_after_kib\":{},\"rss_per_session_kib\":{rss_per:.2},\"heap_per_session_kib\":{heap_per:.2},\"peak_heap_per_session_kib\":{:.2},\"allocs_per_session\":{}}}",
+            "{{\"mode\":\"{mode}\",\"sessions\":{n},\"rss_before_kib\":{},\"rss_after_kib\":{},\"rss_per_session_kib\":{rss_per:.2},\"anon_rss_per_session_kib\":{anon_per:.2},\"heap_per_session_kib\":{heap_per:.2},\"peak_heap_per_session_kib\":{:.2},\"allocs_per_session\":{}}}",
             rss0 / 1024,
             rss1 / 1024,
             (PEAK.load(Ordering::Relaxed) - heap0) as f64 / n as f64 / 1024.0,

@@ -34,7 +34,7 @@ impl Acking {
                 let (previous_ack, last_disconnect) = {
                     let inner = shared.lock();
                     // Not yet replaced by this ack: that happens on `FlushQueue`.
-                    (inner.last_ack(), inner.last_disconnect.clone())
+                    (inner.last_ack(), inner.last_disconnect.as_deref().cloned())
                 };
                 let context = AfterAckContext {
                     attempt,
@@ -64,7 +64,7 @@ impl Shared {
         HelloContext {
             attempt,
             previous_ack: inner.last_ack(),
-            last_disconnect: inner.last_disconnect.clone(),
+            last_disconnect: inner.last_disconnect.as_deref().cloned(),
         }
     }
 }

@@ -552,9 +552,8 @@ impl ClientBuilder {
     /// the session future. Spawn the future on any executor; nothing
     /// happens until it is first polled.
     pub fn build(&self) -> Result<(Client, Events, Session), BuildError> {
-        let mut config = self.config.clone();
-        config.seed = self.seed.unwrap_or_else(|| fastrand::u64(..));
-        config.validate()?;
+        self.config.validate()?;
+        let seed = self.seed.unwrap_or_else(|| fastrand::u64(..));
         self.transport.validate()?;
         self.delivery.validate()?;
         let spec = match self.spec.get() {
@@ -570,7 +569,7 @@ impl ClientBuilder {
             .map(|q| OutboundQueue::new(q.capacity, q.overflow));
         let outbound = Outbound::new(self.delivery.send_capacity, queue);
         let shared = Shared::new(outbound, self.delivery.event_capacity);
-        let core = CoreSlot::new(config, self.flight(spec.url()));
+        let core = CoreSlot::new(spec.config.clone(), seed, self.flight(spec.url()));
         let session = Session::new(shared.clone(), spec, core);
         let owner = Owner::new(shared.clone());
         Ok((
@@ -589,6 +588,7 @@ impl ClientBuilder {
             None
         };
         Ok(Spec {
+            config: Arc::new(self.config.clone()),
             connect: ConnectSpec {
                 endpoint,
                 tls,

@@ -18,7 +18,9 @@ pub(crate) struct CoreSlot {
 }
 
 enum Core {
-    Pending(Config),
+    /// The builder's validated configuration (shared by its sessions) and
+    /// this session's jitter seed.
+    Pending(Arc<Config>, u64),
     Running(Machine),
 }
 
@@ -31,9 +33,9 @@ pub(crate) struct Flight {
 }
 
 impl CoreSlot {
-    pub(crate) fn new(config: Config, flight: Option<Box<Flight>>) -> Self {
+    pub(crate) fn new(config: Arc<Config>, seed: u64, flight: Option<Box<Flight>>) -> Self {
         CoreSlot {
-            core: Core::Pending(config),
+            core: Core::Pending(config, seed),
             flight,
         }
     }
@@ -41,7 +43,7 @@ impl CoreSlot {
     pub(crate) fn machine(&self) -> Option<&Machine> {
         match &self.core {
             Core::Running(m) => Some(m),
-            Core::Pending(_) => None,
+            Core::Pending(..) => None,
         }
     }
 
@@ -60,12 +62,18 @@ impl CoreSlot {
     /// Starts the machine at `now` unless it runs already; `Ok(true)` when
     /// it started now (its first action, `Connect`, waits to be drained).
     pub(crate) fn start(&mut self, now: Instant) -> Result<bool, ConfigError> {
-        let Core::Pending(config) = &mut self.core else {
+        let Core::Pending(config, seed) = &self.core else {
             return Ok(false);
         };
-        let machine = Machine::new(std::mem::take(config), now)?;
+        let seed = *seed;
+        let machine = Machine::with_shared_config(config.clone(), seed, now)?;
         if let Some(recorder) = self.recorder() {
-            recorder.start(machine.config(), now);
+            // The header carries this session's seed, so it replays.
+            let config = Config {
+                seed,
+                ..machine.config().clone()
+            };
+            recorder.start(&config, now);
         }
         self.core = Core::Running(machine);
         Ok(true)

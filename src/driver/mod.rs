@@ -29,6 +29,8 @@ mod dial;
 mod endpoint;
 mod events;
 mod failure;
+#[cfg(test)]
+mod footprint;
 mod inbound;
 mod link;
 mod meter;

@@ -110,13 +110,6 @@ pub(crate) trait Wire {
     fn take_completed(&mut self) -> Completed;
 }
 
-/// A text frame handed to tungstenite whose last byte is not yet taken.
-enum InFlight {
-    /// The hello or an after-ack frame: the connection's own, never handed back.
-    Protocol,
-    Message(Utf8Bytes),
-}
-
 /// The next frame to write, by priority.
 enum Next {
     Hello,
@@ -128,23 +121,32 @@ enum Next {
 
 /// Every outbound message and protocol frame of one session.
 pub(crate) struct Outbound {
-    capacity: usize,
+    /// 32-bit, like `held`: sessions are many (4 billion is no limit).
+    capacity: u32,
     /// Accepted for the current connection, not yet handed to tungstenite.
     buffer: VecDeque<String>,
-    /// Handed to tungstenite, in order; not yet fully taken by the transport.
-    in_flight: VecDeque<InFlight>,
-    in_flight_messages: usize,
-    /// The opt-in queue for sends while not Open.
-    queue: Option<OutboundQueue<String>>,
+    /// Messages handed to tungstenite, in order, not yet fully taken by
+    /// the transport.
+    in_flight: VecDeque<Utf8Bytes>,
+    /// Protocol frames (the hello, after-ack frames) in flight, all ahead
+    /// of `in_flight`'s messages: a connection writes them before its
+    /// first message. Counted, not queued, so a session that never sends
+    /// allocates no `in_flight` slots.
+    protocol_in_flight: u32,
+    /// The opt-in queue for sends while not Open (boxed: opt-in).
+    queue: Option<Box<OutboundQueue<String>>>,
     /// Messages inside `Unsent` events the consumer has not taken yet.
-    held: usize,
+    held: u32,
     /// Handed back, waiting for `close()` (or the `Closed` event).
     returned: Vec<String>,
-    hello: Option<String>,
+    hello: Option<Box<str>>,
     /// This connection's after-ack frames, not yet handed to tungstenite.
-    after_ack: VecDeque<String>,
+    /// Newest first (popped from the end): a `Vec` is a word smaller
+    /// than a `VecDeque`.
+    after_ack: Vec<String>,
     ping: bool,
-    close: Option<CloseFrame>,
+    /// Boxed: rare, and sessions are many.
+    close: Option<Box<CloseFrame>>,
     /// tungstenite holds bytes (a pong, a close reply, a partial frame).
     flush: bool,
     /// Sends go to `buffer` (from the ack until the link goes).
@@ -163,15 +165,15 @@ pub(crate) struct Outbound {
 impl Outbound {
     pub(crate) fn new(capacity: usize, queue: Option<OutboundQueue<String>>) -> Self {
         Outbound {
-            capacity,
+            capacity: u32::try_from(capacity).unwrap_or(u32::MAX),
             buffer: VecDeque::new(),
             in_flight: VecDeque::new(),
-            in_flight_messages: 0,
-            queue,
+            protocol_in_flight: 0,
+            queue: queue.map(Box::new),
             held: 0,
             returned: Vec::new(),
             hello: None,
-            after_ack: VecDeque::new(),
+            after_ack: Vec::new(),
             ping: false,
             close: None,
             flush: false,
@@ -188,7 +190,7 @@ impl Outbound {
 
     /// Messages waiting in the opt-in queue.
     pub(crate) fn queued(&self) -> usize {
-        self.queue.as_ref().map_or(0, OutboundQueue::len)
+        self.queue.as_ref().map_or(0, |q| q.len())
     }
 
     /// Messages written so far (their last byte taken by the transport).
@@ -215,7 +217,7 @@ impl Outbound {
 
     /// Everything held back for the caller, which `capacity` bounds.
     fn held_back(&self) -> usize {
-        self.buffer.len() + self.in_flight_messages + self.held + self.returned.len()
+        self.buffer.len() + self.in_flight.len() + self.held as usize + self.returned.len()
     }
 
     /// Whether room appeared since the last call (wake `send_wait`).
@@ -241,7 +243,7 @@ impl Outbound {
             return refuse(SendErrorKind::NotOpen(Status::Closing), text);
         }
         if self.accepting {
-            if self.held_back() >= self.capacity {
+            if self.held_back() >= self.capacity as usize {
                 return refuse(SendErrorKind::Full, text);
             }
             self.buffer.push_back(text);
@@ -266,7 +268,9 @@ impl Outbound {
 
     /// The consumer took an `Unsent` event of `n` messages.
     pub(crate) fn unsent_taken(&mut self, n: usize) {
-        self.held = self.held.saturating_sub(n);
+        self.held = self
+            .held
+            .saturating_sub(u32::try_from(n).unwrap_or(u32::MAX));
         self.room_freed = true;
     }
 
@@ -274,7 +278,9 @@ impl Outbound {
     /// in it (from `Unsent` events, `held`, or the `Closed` outcome, not):
     /// `close()` returns them instead.
     pub(crate) fn events_dropped(&mut self, held: Vec<String>, outcome: Vec<String>) {
-        self.held = self.held.saturating_sub(held.len());
+        self.held = self
+            .held
+            .saturating_sub(u32::try_from(held.len()).unwrap_or(u32::MAX));
         self.returned.extend(held);
         self.returned.extend(outcome);
     }
@@ -298,7 +304,10 @@ impl Outbound {
     /// now on.
     pub(crate) fn acked(&mut self, after_ack: Vec<String>) {
         if !self.closing && self.close.is_none() {
-            self.after_ack.extend(after_ack);
+            // Newest first: these go below (after) any still waiting.
+            let older = std::mem::replace(&mut self.after_ack, after_ack);
+            self.after_ack.reverse();
+            self.after_ack.extend(older);
         }
         if let Some(queue) = self.queue.as_mut() {
             self.buffer.extend(queue.drain());
@@ -312,14 +321,12 @@ impl Outbound {
     pub(crate) fn lost(&mut self, events_alive: bool) -> Option<Vec<String>> {
         self.accepting = false;
         self.clear_protocol();
-        let mut leftover: Vec<String> = std::mem::take(&mut self.in_flight)
-            .into_iter()
-            .filter_map(|f| match f {
-                InFlight::Message(bytes) => Some(bytes.as_str().to_owned()),
-                InFlight::Protocol => None,
-            })
+        let mut leftover: Vec<String> = self
+            .in_flight
+            .drain(..)
+            .map(|bytes| bytes.as_str().to_owned())
             .collect();
-        self.in_flight_messages = 0;
+        self.protocol_in_flight = 0;
         leftover.extend(self.buffer.drain(..));
         if leftover.is_empty() {
             return None;
@@ -335,7 +342,8 @@ impl Outbound {
                 None
             }
             _ => {
-                self.held += leftover.len();
+                let n = u32::try_from(leftover.len()).unwrap_or(u32::MAX);
+                self.held = self.held.saturating_add(n);
                 Some(leftover)
             }
         }
@@ -372,7 +380,7 @@ impl Outbound {
     /// ignored once a close was asked for (nothing may follow a close frame).
     pub(crate) fn hello(&mut self, text: String) {
         if !self.closing && self.close.is_none() {
-            self.hello = Some(text);
+            self.hello = Some(text.into_boxed_str());
         }
     }
 
@@ -393,10 +401,10 @@ impl Outbound {
 
     /// The close frame: written after the send buffer has drained.
     pub(crate) fn close(&mut self, code: u16, reason: String) {
-        self.close = Some(CloseFrame {
+        self.close = Some(Box::new(CloseFrame {
             code: code.into(),
             reason: reason.into(),
-        });
+        }));
     }
 
     /// tungstenite queued a frame of its own (a pong, a close reply).
@@ -463,12 +471,17 @@ impl Outbound {
             }
             let frame = match next {
                 Next::Hello => {
-                    self.in_flight.push_back(InFlight::Protocol);
-                    Message::Text(self.hello.take().unwrap_or_default().into())
+                    debug_assert!(self.in_flight.is_empty(), "a message ahead of the hello");
+                    self.protocol_in_flight += 1;
+                    Message::Text(String::from(self.hello.take().unwrap_or_default()).into())
                 }
                 Next::AfterAck => {
-                    self.in_flight.push_back(InFlight::Protocol);
-                    Message::Text(self.after_ack.pop_front().unwrap_or_default().into())
+                    debug_assert!(
+                        self.in_flight.is_empty(),
+                        "a message ahead of an after-ack frame"
+                    );
+                    self.protocol_in_flight += 1;
+                    Message::Text(self.after_ack.pop().unwrap_or_default().into())
                 }
                 Next::Ping => {
                     self.ping = false;
@@ -476,11 +489,10 @@ impl Outbound {
                 }
                 Next::Message => {
                     let text = Utf8Bytes::from(self.buffer.pop_front().unwrap_or_default());
-                    self.in_flight.push_back(InFlight::Message(text.clone()));
-                    self.in_flight_messages += 1;
+                    self.in_flight.push_back(text.clone());
                     Message::Text(text)
                 }
-                Next::Close => Message::Close(self.close.take()),
+                Next::Close => Message::Close(self.close.take().map(|f| *f)),
             };
             wire.start_send(frame)?;
             self.flush = true;
@@ -502,7 +514,7 @@ impl Outbound {
     pub(crate) fn write_before_drop(&mut self, wire: &mut impl Wire, cx: &mut Context<'_>) {
         if let Some(frame) = self.close.take() {
             if let Poll::Ready(Ok(())) = wire.poll_ready(cx) {
-                let _ = wire.start_send(Message::Close(Some(frame)));
+                let _ = wire.start_send(Message::Close(Some(*frame)));
             }
         }
         let _ = wire.poll_flush(cx);
@@ -520,13 +532,11 @@ impl Outbound {
             .frames_written
             .saturating_add(u64::from(completed.text));
         for _ in 0..completed.text {
-            match self.in_flight.pop_front() {
-                Some(InFlight::Message(_)) => {
-                    self.in_flight_messages -= 1;
-                    self.written += 1;
-                    self.room_freed = true;
-                }
-                Some(InFlight::Protocol) | None => {}
+            if self.protocol_in_flight > 0 {
+                self.protocol_in_flight -= 1;
+            } else if self.in_flight.pop_front().is_some() {
+                self.written += 1;
+                self.room_freed = true;
             }
         }
     }

@@ -10,12 +10,13 @@ use std::time::{Instant, SystemTime};
 use crate::fsm::{Action, Attempt, Cause, CloseReason, Event, Status};
 
 use super::acking::Acking;
+use super::client::KeptResponse;
 use super::connect::{ConnectError, Socket};
 use super::inbound;
 use super::outbound::WireError;
 use super::rtt::Pong;
 use super::session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
-use super::shared::{Inner, Queued, Shared};
+use super::shared::{Inner, Queued, Shared, notify_all};
 
 impl Shared {
     /// Keeps the session task's waker, registered before each pass so a
@@ -48,7 +49,7 @@ impl Shared {
         }
         let mut inner = self.lock();
         let reconnect = std::mem::take(&mut inner.commands.reconnect_now);
-        let close = inner.commands.close.take();
+        let close = inner.commands.close.take().map(|close| *close);
         [
             pause,
             close.map(|(code, reason)| Event::Close { code, reason }),
@@ -62,7 +63,7 @@ impl Shared {
         log::debug!("ws-lifecycle {url}: {event:?}");
         if let SessionEvent::Disconnected { code, reason, .. } = &event {
             let mut inner = self.lock();
-            inner.last_disconnect = Some((*code, reason.clone()));
+            inner.last_disconnect = Some(Box::new((*code, reason.clone())));
             inner.tally.disconnected();
         }
         self.emit(event);
@@ -90,7 +91,7 @@ impl Shared {
             return;
         }
         if closed.is_some() {
-            inner.closed = closed;
+            inner.closed = closed.map(Box::new);
         }
         self.entered(inner, (from, to, cause, attempt));
     }
@@ -99,7 +100,7 @@ impl Shared {
     fn entered(&self, mut inner: MutexGuard<'_, Inner>, change: (Status, Status, Cause, Attempt)) {
         self.enter_locked(&mut inner, change);
         drop(inner);
-        self.changed.notify(usize::MAX);
+        notify_all(&self.changed);
     }
 
     /// Publishes the status entered and its event under the lock; the
@@ -139,7 +140,7 @@ impl Shared {
             self.push_locked(&mut inner, SessionEvent::Acked { attempt, ack });
         }
         drop(inner);
-        self.changed.notify(usize::MAX);
+        notify_all(&self.changed);
     }
 
     /// The link of `attempt` finished opening, or failed to: the response
@@ -170,10 +171,10 @@ impl Shared {
         let mut inner = self.lock();
         inner.outbound.opened();
         inner.tally.connected(Instant::now());
+        inner.last_response = Some(KeptResponse::new(&upgrade));
         if inner.events_alive {
-            self.push_locked(&mut inner, SessionEvent::Upgraded(upgrade.clone()));
+            self.push_locked(&mut inner, SessionEvent::Upgraded(upgrade));
         }
-        inner.last_response = Some(upgrade);
     }
 
     /// Counts what the transport took outside a write pass (tungstenite
@@ -256,7 +257,7 @@ impl Shared {
         let unsent = inner.outbound.finished(for_close);
         let attempt = inner.attempt;
         inner.publish(Status::Closed, attempt);
-        inner.closed = Some(reason.clone());
+        inner.closed = Some(Box::new(reason.clone()));
         self.push_locked(
             &mut inner,
             SessionEvent::Closed(CloseOutcome { reason, unsent }),
@@ -267,8 +268,8 @@ impl Shared {
             w.wake();
         }
         drop(inner);
-        self.changed.notify(usize::MAX);
-        self.space.notify(usize::MAX);
+        notify_all(&self.changed);
+        notify_all(&self.space);
     }
 }
 

@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use crate::fsm::{Attempt, Cause, CloseReason, Status};
 
+use super::client::KeptResponse;
 use super::outbound::Outbound;
-use super::session_event::{SessionEvent, UpgradeResponse};
+use super::session_event::SessionEvent;
 use super::tally::Tally;
 
 /// Shared between [`Client`](super::Client)s, [`Events`](super::Events) and
@@ -68,7 +69,8 @@ impl Queued {
 /// A request from a handle, picked up by the session on its next poll.
 #[derive(Debug, Default)]
 pub(crate) struct Commands {
-    pub(crate) close: Option<(u16, String)>,
+    /// Boxed, like the other rarely set fields: sessions are many.
+    pub(crate) close: Option<Box<(u16, String)>>,
     pub(crate) reconnect_now: bool,
 }
 
@@ -77,8 +79,8 @@ pub(crate) struct Inner {
     /// accepted).
     pub(crate) status: Status,
     pub(crate) attempt: Attempt,
-    /// Set when the machine reached Closed.
-    pub(crate) closed: Option<CloseReason>,
+    /// Set when the machine reached Closed (boxed: once per session).
+    pub(crate) closed: Option<Box<CloseReason>>,
     /// Set when the session future completed or was dropped.
     pub(crate) finished: bool,
     pub(crate) commands: Commands,
@@ -94,14 +96,16 @@ pub(crate) struct Inner {
     pub(crate) events_alive: bool,
     pub(crate) events_waker: Option<Waker>,
     pub(crate) session_waker: Option<Waker>,
-    pub(crate) last_response: Option<UpgradeResponse>,
+    /// The last upgrade response, compact (see `KeptResponse`).
+    pub(crate) last_response: Option<KeptResponse>,
     /// The latest ack frame.
     /// The latest ack, as text: a parsed `Value` costs a map node (about
     /// 600 bytes) per session for the rare reader.
     pub(crate) last_ack: Option<Box<str>>,
     /// How the latest connection that had opened ended (code, reason), for
     /// the contexts of the caller's per-attempt code.
-    pub(crate) last_disconnect: Option<(u16, String)>,
+    /// Boxed: set by a disconnect, rare.
+    pub(crate) last_disconnect: Option<Box<(u16, String)>>,
     /// Notices dropped because the consumer's buffer was full, reported as
     /// one `SessionEvent::Lagged` once there is room.
     pub(crate) lagged: u64,
@@ -111,7 +115,9 @@ pub(crate) struct Inner {
     /// How many times each status was entered, so `wait_for` sees a status
     /// that was entered and left between two of its looks (and the stats
     /// count attempts and opens).
-    pub(crate) entered: [u64; 6],
+    /// 32-bit: sessions are many, and 4 billion attempts at the least
+    /// reconnect delay (100 ms) take 13 years.
+    pub(crate) entered: [u32; 6],
     /// The stats' counters and clocks.
     pub(crate) tally: Tally,
 }
@@ -193,8 +199,19 @@ impl Shared {
     /// Wakes `send_wait` callers if room appeared.
     pub(crate) fn notify_room(&self, inner: &mut Inner) {
         if inner.outbound.take_room_freed() {
-            self.space.notify(usize::MAX);
+            notify_all(&self.space);
         }
+    }
+}
+
+/// Wakes everyone waiting on `event`; nothing when nobody ever listened:
+/// event-listener allocates its list (72 bytes, kept for good) on the
+/// first `notify`, listened to or not. No wake-up is lost: a waiter
+/// listens before it checks the state under the lock, so one that could
+/// miss this change is already counted.
+pub(crate) fn notify_all(event: &event_listener::Event) {
+    if event.total_listeners() > 0 {
+        event.notify(usize::MAX);
     }
 }
 

@@ -9,7 +9,7 @@ use async_tungstenite::tungstenite::handshake::client::Request;
 
 use async_tungstenite::tungstenite::http::HeaderMap;
 
-use crate::fsm::Attempt;
+use crate::fsm::{Attempt, Config};
 
 use super::connect::ConnectSpec;
 use super::context::{AfterAckContext, AfterAckFrame, HelloContext};
@@ -35,6 +35,9 @@ pub(crate) type AfterAckFn = dyn Fn(&AfterAckContext) -> Vec<AfterAckFrame> + Se
 
 /// The parsed, shared part of every session a builder starts.
 pub(crate) struct Spec {
+    /// The validated lifecycle configuration, one copy for every session
+    /// (each draws its own seed).
+    pub(crate) config: Arc<Config>,
     pub(crate) connect: ConnectSpec,
     pub(crate) hello: Arc<HelloFn>,
     pub(crate) ack: Arc<AckFn>,

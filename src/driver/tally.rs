@@ -19,16 +19,16 @@ pub(crate) struct Tally {
     status_since: Instant,
     /// When the current connection's socket opened; `None` without one.
     connected_since: Option<Instant>,
-    disconnects: Disconnects,
     /// A `Disconnected` notice whose cause comes with the status change
     /// that follows it in the same drain.
     disconnect_pending: bool,
     /// The cause of the failure the current event reports (cleared by the
     /// status change it leads to).
     failing: Option<Cause>,
-    /// Boxed: set only by a failure, which allocates anyway, and small
-    /// in every idle session.
-    last_failure: Option<Box<LastFailure>>,
+    /// The disconnect counts and the last failure, boxed together: set
+    /// only by a failure (which allocates anyway), so a session that never
+    /// failed pays one word for them, not 80 bytes.
+    failures: Option<Box<Failures>>,
     messages_in: u64,
     bytes_in: u64,
     bytes_out: u64,
@@ -40,10 +40,9 @@ impl Tally {
         Tally {
             status_since: now,
             connected_since: None,
-            disconnects: Disconnects::default(),
             disconnect_pending: false,
             failing: None,
-            last_failure: None,
+            failures: None,
             messages_in: 0,
             bytes_in: 0,
             bytes_out: 0,
@@ -59,11 +58,11 @@ impl Tally {
     /// The machine is about to act on `failure` of `attempt`.
     pub(crate) fn failed(&mut self, failure: Failure, attempt: Attempt, now: Instant) {
         self.failing = Some(cause_of(&failure));
-        self.last_failure = Some(Box::new(LastFailure {
+        self.failures().last = Some(LastFailure {
             failure,
             attempt,
             at: now,
-        }));
+        });
     }
 
     /// A `Disconnected` notice: counted with the status change after it.
@@ -81,8 +80,12 @@ impl Tally {
                 Cause::Rejected | Cause::GaveUp => failing.unwrap_or(cause),
                 other => other,
             };
-            self.disconnects.count(cause);
+            self.failures().disconnects.count(cause);
         }
+    }
+
+    fn failures(&mut self) -> &mut Failures {
+        self.failures.get_or_insert_with(Box::default)
     }
 
     /// The socket of a new connection opened.
@@ -109,17 +112,28 @@ impl Tally {
     }
 }
 
+/// What only failures set.
+#[derive(Debug, Default)]
+struct Failures {
+    disconnects: Disconnects,
+    last: Option<LastFailure>,
+}
+
 impl Inner {
     /// The snapshot at `now`.
     pub(crate) fn stats(&self, now: Instant) -> Stats {
         let t = &self.tally;
-        let entered = |s: Status| self.entered[s as usize];
+        let entered = |s: Status| u64::from(self.entered[s as usize]);
         Stats {
             // Attempt 1 starts without a status change; each later one
             // enters Connecting.
             attempts: entered(Status::Connecting).saturating_add(1),
             opens: entered(Status::Open),
-            disconnects: t.disconnects,
+            disconnects: t
+                .failures
+                .as_ref()
+                .map(|f| f.disconnects)
+                .unwrap_or_default(),
             messages_in: t.messages_in,
             messages_out: self.outbound.frames_written(),
             bytes_in: t.bytes_in,
@@ -132,7 +146,7 @@ impl Inner {
             connected_for: t
                 .connected_since
                 .map(|since| now.saturating_duration_since(since)),
-            last_failure: t.last_failure.as_deref().cloned(),
+            last_failure: t.failures.as_ref().and_then(|f| f.last.clone()),
         }
     }
 }
@@ -179,12 +193,13 @@ mod tests {
         t.failed(close.clone(), 4, now);
         t.disconnected();
         t.status_changed(Cause::Rejected);
-        let d = t.disconnects;
+        let failures = *t.failures.unwrap();
+        let d = failures.disconnects;
         assert_eq!(d.get(Cause::Stale), 1);
         assert_eq!(d.get(Cause::ReconnectNow), 1);
         assert_eq!(d.get(Cause::PeerClosed), 1);
         assert_eq!(d.total(), 3);
-        let last = *t.last_failure.unwrap();
+        let last = failures.last.unwrap();
         assert_eq!((last.failure, last.attempt), (close, 4));
     }
 }

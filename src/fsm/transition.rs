@@ -35,6 +35,12 @@ pub struct Lifecycle {
 impl Lifecycle {
     /// A lifecycle at the start of attempt 1, and the action that starts it.
     pub fn start(config: &Config, now: Instant) -> (Self, Action) {
+        Self::start_seeded(config, config.seed, now)
+    }
+
+    /// [`start`](Self::start) with the jitter drawn from `seed` instead of
+    /// `config.seed`, so many lifecycles can share one configuration.
+    pub fn start_seeded(config: &Config, seed: u64, now: Instant) -> (Self, Action) {
         let lifecycle = Lifecycle {
             state: State::Connecting {
                 attempt: 1,
@@ -44,7 +50,7 @@ impl Lifecycle {
             attempts_since_stable: 1,
             unstable_since: now,
             read_paused_since: None,
-            rng: fastrand::Rng::with_seed(config.seed),
+            rng: fastrand::Rng::with_seed(seed),
         };
         (lifecycle, Action::Connect { attempt: 1 })
     }
