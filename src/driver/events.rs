@@ -77,8 +77,8 @@ impl Events {
         // As the session last saw it (published under this lock): the
         // shared buffer may already have been swapped into the hand.
         let was_full = self.shared.events_room() == 0;
-        inner.in_hand = self.hand.len();
-        inner.hand_capacity = self.hand.capacity();
+        inner.in_hand = u32::try_from(self.hand.len()).unwrap_or(u32::MAX);
+        inner.hand_capacity = u32::try_from(self.hand.capacity()).unwrap_or(u32::MAX);
         self.told = self.hand.len();
         self.shared.update_room(inner);
         if was_full && inner.events_have_room() {

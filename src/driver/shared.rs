@@ -89,9 +89,10 @@ pub(crate) struct Inner {
     /// Events [`Events`](super::Events) fetched in a batch and has not
     /// handed out yet, as it last said: they still count against the
     /// capacity.
-    pub(crate) in_hand: usize,
+    /// (32 bits: saturates, which only errs towards less room.)
+    pub(crate) in_hand: u32,
     /// The allocated capacity of `Events`' own buffer, for the soak tests.
-    pub(crate) hand_capacity: usize,
+    pub(crate) hand_capacity: u32,
     pub(crate) event_capacity: usize,
     pub(crate) events_alive: bool,
     pub(crate) events_waker: Option<Waker>,
@@ -226,14 +227,14 @@ impl Inner {
     /// consumer's hand.
     pub(crate) fn events_room(&self) -> usize {
         match self.events_alive {
-            true => (self.event_capacity).saturating_sub(self.events.len() + self.in_hand),
+            true => (self.event_capacity).saturating_sub(self.events.len() + self.in_hand as usize),
             false => usize::MAX,
         }
     }
 
     /// The allocated capacity of the event buffers (shared and in hand).
     pub(crate) fn events_capacity(&self) -> usize {
-        self.events.capacity() + self.hand_capacity
+        self.events.capacity() + self.hand_capacity as usize
     }
 
     /// Hands an event to the consumer (dropped if nobody listens).
@@ -271,7 +272,7 @@ impl Inner {
                     | SessionEvent::InvalidFrame { .. }
             ),
         };
-        if self.events.len() + self.in_hand >= self.event_capacity && !always {
+        if self.events.len() + self.in_hand as usize >= self.event_capacity && !always {
             self.lagged = self.lagged.saturating_add(1);
             return;
         }
