@@ -450,6 +450,71 @@ mod tests {
     }
 
     #[test]
+    fn a_judged_timeout_names_its_timer_and_other_judged_events_none() {
+        // Connect timer: 10 s. A judged failure arriving after it is due still
+        // fired no timer; a judged timeout did.
+        let recording = Recording {
+            config: Config::default(),
+            records: vec![
+                input(
+                    11_000,
+                    Event::ConnectFailed {
+                        attempt: 1,
+                        failure: ConnectFailure::Io(io::ErrorKind::ConnectionRefused),
+                    }
+                    .judged(Verdict::Retry),
+                ),
+                input(60_000, Event::Timeout),
+                input(70_001, Event::Timeout.judged(Verdict::Retry)),
+            ],
+        };
+        let steps: Vec<Step> = recording.replay(Instant::now()).unwrap().collect();
+        assert_eq!(steps[0].to_string(), "+0.000000s start: Connect#1");
+        let applied = |n: usize| match &steps[n] {
+            Step::Input(a) => a.clone(),
+            other => panic!("step {n} is {other:?}"),
+        };
+        assert_eq!(applied(1).fired, None, "a judged connect failure");
+        assert_eq!(applied(2).fired, Some(Timer::Retry));
+        assert_eq!(applied(3).fired, Some(Timer::Connect), "a judged timeout");
+        assert!(
+            applied(3)
+                .to_string()
+                .contains("Judged(retry: Timeout(connect))")
+        );
+    }
+
+    #[test]
+    fn a_step_with_actions_and_no_status_change_is_eventful() {
+        let recording = Recording {
+            config: Config::default(),
+            records: vec![
+                input(1, Event::SocketOpened { attempt: 1 }),
+                input(2, Event::Ack { attempt: 1 }),
+                input(30_002, Event::Timeout),
+                input(30_003, Event::Activity { attempt: 1 }),
+            ],
+        };
+        let steps: Vec<Applied> = recording
+            .replay(Instant::now())
+            .unwrap()
+            .filter_map(|s| match s {
+                Step::Input(a) => Some(a),
+                _ => None,
+            })
+            .collect();
+        assert!(steps[1].is_eventful(), "AwaitingAck -> Open");
+        let ping = &steps[2];
+        assert_eq!(
+            (ping.from, ping.to, ping.fired),
+            (Status::Open, Status::Open, Some(Timer::Ping))
+        );
+        assert_eq!(ping.actions, vec![Action::SendPing { attempt: 1 }]);
+        assert!(ping.is_eventful(), "a ping went out");
+        assert!(!steps[3].is_eventful());
+    }
+
+    #[test]
     fn gaps_are_counted_and_the_replay_goes_on() {
         let mut recording = recording(3);
         recording.records.insert(2, Record::Gap { dropped: 5 });
