@@ -3,6 +3,8 @@
 #
 #   bash benches/syscalls.sh [N] [RUNS]        (defaults 1000 sessions, 3 runs)
 #   PORT=9301 bash benches/syscalls.sh ...     (else a free port is picked)
+#   MODES=burst BROKER_ARGS="--ping-ms 1000" LOADGEN_ARGS="--ping-when-idle" bash benches/syscalls.sh ...
+#                                              (optional: modes to run, extra broker and loadgen options)
 #
 # For each mode, RUNS times: the example broker in its own process, then
 #   strace -f -c -o FILE loadgen --connections N --ping-interval 1000 --hold-ms H
@@ -33,21 +35,22 @@ fi
 cargo build -q --release --example broker --example loadgen
 PORT=${PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
 dir=$(mktemp -d)
-./target/release/examples/broker 127.0.0.1:"$PORT" 2>"$dir/broker.err" & BROKER=$!
+# shellcheck disable=SC2086 # word splitting of the extra options is wanted
+./target/release/examples/broker ${BROKER_ARGS:-} 127.0.0.1:"$PORT" 2>"$dir/broker.err" & BROKER=$!
 trap 'kill $BROKER 2>/dev/null; wait $BROKER 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 50); do
   (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break
   sleep 0.1
 done
 echo "# uptime: $(uptime)"
-echo "# $N sessions, ping 1000 ms, holds 2000/12000 ms, broker on 127.0.0.1:$PORT, $RUNS runs per mode"
+echo "# $N sessions, ping 1000 ms, holds 2000/12000 ms, broker on 127.0.0.1:$PORT, $RUNS runs per mode; broker args: ${BROKER_ARGS:-none}; loadgen args: ${LOADGEN_ARGS:-none}"
 for run in $(seq "$RUNS"); do
-  for mode in spread burst; do
+  for mode in ${MODES:-spread burst}; do
     spread=(); [ "$mode" = spread ] && spread=(--spread-ms 1000)
     for hold in 2000 12000; do
       base="$dir/$mode.$run.$hold"
       strace -f -c -o "$base.strace" ./target/release/examples/loadgen --connections "$N" \
-        --ping-interval 1000 --hold-ms "$hold" "${spread[@]}" ws://127.0.0.1:"$PORT"/ws \
+        --ping-interval 1000 --hold-ms "$hold" "${spread[@]}" ${LOADGEN_ARGS:-} ws://127.0.0.1:"$PORT"/ws \
         >"$base.out" 2>"$base.err"
       grep -q '"event":"summary"' "$base.out" || { echo "loadgen failed:"; cat "$base.out" "$base.err"; exit 1; }
     done

@@ -9,6 +9,7 @@
 //!   --spread-ms MS       start the sessions evenly spread over MS instead of all at once, so their pings do not coincide (default 0)
 //!   --hello JSON --ack-type TYPE --connect-timeout MS --hello-timeout MS --ping-interval MS --stale-after MS
 //!   --backoff LIST --jitter FRACTION   (as in wsclient)
+//!   --ping-when-idle     (no value) ping only when idle: skip a ping when a frame arrived within --ping-interval
 //! stdout, one JSON object per line:
 //!   {"event":"all_open","t_ms":..,"open":N}              as soon as every session has status open
 //!   {"event":"hold_done","t_ms":..}                       when the hold ends
@@ -49,7 +50,8 @@ const USAGE: &str = "loadgen [OPTIONS] URL
   --open-timeout MS    give up if not all sessions are open by then: print an error line, exit 1 (default 60000)
   --spread-ms MS       start the sessions evenly spread over MS instead of all at once, so their pings do not coincide (default 0)
   --hello JSON --ack-type TYPE --connect-timeout MS --hello-timeout MS --ping-interval MS --stale-after MS
-  --backoff LIST --jitter FRACTION   (as in wsclient)";
+  --backoff LIST --jitter FRACTION   (as in wsclient)
+  --ping-when-idle     (no value) ping only when idle: skip a ping when a frame arrived within --ping-interval";
 
 struct Options {
     url: String,
@@ -91,6 +93,10 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             Some((n, v)) => (n, Some(v.to_owned())),
             None => (arg.as_str(), None),
         };
+        if name == "--ping-when-idle" && inline.is_none() {
+            session.config.ping_when_idle = true;
+            continue;
+        }
         let value = match inline {
             Some(v) => v,
             None => it.next().cloned().ok_or(format!("{name} needs a value"))?,

@@ -294,6 +294,20 @@
 //! refused at construction with [`BuildError::Tls`]
 //! ([`TlsSetupError::Disabled`]).
 //!
+//! # Keepalive
+//!
+//! While Open a ping goes out every [`Config::ping_interval`] (default
+//! 30 s), and the link is dropped as stale exactly [`Config::stale_after`]
+//! (default 75 s) after the last inbound byte. With
+//! [`Config::ping_when_idle`] (default off) a ping is skipped when anything
+//! arrived within the last `ping_interval`, and the next one is due
+//! `ping_interval` after that frame: a broker that pings us, or steady
+//! traffic, then costs no pings of ours, and a link that goes quiet gets its
+//! first ping exactly `ping_interval` after the last frame, then one every
+//! `ping_interval`. Stale detection and the wake-up ping (below) are the
+//! same either way. Our pong to a broker's ping is written by the transport
+//! whatever the setting.
+//!
 //! # Waking from sleep
 //!
 //! On Linux the monotonic clock stops while the machine is suspended, so a

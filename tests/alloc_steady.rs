@@ -104,3 +104,57 @@ fn steady_state_open_events_allocate_nothing() {
     assert!(pings >= 90, "timer ticks were exercised: {pings} pings");
     assert_eq!(allocations, 0, "steady-state Open events allocated");
 }
+
+/// With `ping_when_idle`, skipped pings (busy stretches) and sent ones
+/// (quiet stretches) allocate nothing either.
+#[test]
+fn ping_when_idle_allocates_nothing() {
+    let t0 = Instant::now();
+    let cfg = Config {
+        ping_interval: Duration::from_secs(1),
+        stale_after: Duration::from_secs(10),
+        ping_when_idle: true,
+        ..Config::default()
+    };
+    let mut m = Machine::new(cfg, t0).unwrap();
+    m.handle(Event::SocketOpened { attempt: 1 }, t0);
+    m.handle(Event::Ack { attempt: 1 }, t0);
+    while m.poll_action().is_some() {}
+
+    const STEPS: usize = 10_000;
+    let (allocations, (pings, skips, other)) = allocations_in(|| {
+        let mut now = t0;
+        let (mut pings, mut skips, mut other) = (0usize, 0usize, 0usize);
+        for i in 0..STEPS {
+            now += Duration::from_millis(300);
+            // Busy for 20 steps (a frame every 0.3 s), quiet for the next 20
+            // (the peer only answers our pings).
+            let busy = (i / 20) % 2 == 0;
+            while let Some(due) = m.poll_timeout().filter(|d| *d <= now) {
+                m.handle_timeout(due);
+                let mut pinged = false;
+                while let Some(a) = m.poll_action() {
+                    match a {
+                        Action::SendPing { attempt: 1 } => pinged = true,
+                        _ => other += 1,
+                    }
+                }
+                if pinged {
+                    pings += 1;
+                    m.handle(Event::Activity { attempt: 1 }, due); // the pong
+                } else {
+                    skips += 1;
+                }
+            }
+            if busy {
+                m.handle(Event::Activity { attempt: 1 }, now);
+            }
+        }
+        (pings, skips, other)
+    });
+    eprintln!("{STEPS} steps: {pings} pings, {skips} skipped, {allocations} allocations");
+    assert_eq!(m.status(), Status::Open);
+    assert_eq!(other, 0, "only pings in steady state");
+    assert!(pings >= 100 && skips >= 100, "{pings} pings, {skips} skips");
+    assert_eq!(allocations, 0, "ping_when_idle allocated");
+}

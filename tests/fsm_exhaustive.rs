@@ -293,6 +293,13 @@ fn other_configs_uphold_every_invariant() {
                 ..base()
             },
         ),
+        (
+            "ping only when idle",
+            Config {
+                ping_when_idle: true,
+                ..base()
+            },
+        ),
         ("defaults", Config::default()),
     ];
     for (name, cfg) in configs {
@@ -315,6 +322,105 @@ fn other_configs_uphold_every_invariant() {
         let gave_up = r.causes.contains(&Cause::GaveUp);
         let budgets = cfg.max_attempts.is_some() || cfg.max_unstable.is_some();
         assert_eq!(gave_up, budgets, "{name}: gave_up reachable?");
+    }
+}
+
+/// With `ping_when_idle`, the exploration reaches both sides of the ping
+/// timer: skipped (a frame within the last ping interval: no action, the
+/// deadline moves to that frame + `ping_interval`) and sent (a quiet link);
+/// every edge passes the checker, which knows the rule. Off, no due timeout
+/// is ever silent.
+#[test]
+fn ping_when_idle_is_explored_on_both_sides() {
+    let count = |cfg: &Config| {
+        let (mut skipped, mut pinged) = (0, 0);
+        explore::explore(cfg, Instant::now(), |before, event, after, actions| {
+            let fired = matches!(event, Event::Timeout)
+                && before.lifecycle.due(after.now, cfg) == Some(ws_lifecycle::fsm::Timer::Ping);
+            if !fired {
+                return;
+            }
+            match actions {
+                [] => {
+                    skipped += 1;
+                    let (State::Open { last_activity, .. }, State::Open { next_ping, .. }) =
+                        (before.lifecycle.state(), after.lifecycle.state())
+                    else {
+                        panic!("a skipped ping left Open")
+                    };
+                    assert_eq!(*next_ping, *last_activity + cfg.ping_interval);
+                    assert!(*next_ping > after.now);
+                }
+                [Action::SendPing { .. }] => pinged += 1,
+                other => panic!("the ping timer did {other:?}"),
+            }
+        });
+        (skipped, pinged)
+    };
+    let on = Config {
+        ping_when_idle: true,
+        ..exploration_config()
+    };
+    let (skipped, pinged) = count(&on);
+    eprintln!("ping only when idle: {skipped} skipped pings, {pinged} pings");
+    assert!(
+        skipped > 0 && pinged > 0,
+        "{skipped} skipped, {pinged} sent"
+    );
+    let (skipped, pinged) = count(&exploration_config());
+    assert_eq!(skipped, 0);
+    assert!(pinged > 0);
+
+    // The checker catches a wrong answer either way.
+    let t0 = Instant::now();
+    let (start, _) = Lifecycle::start(&on, t0);
+    let frame = t0 + Duration::from_secs(1);
+    let busy = start.with_state(State::Open {
+        attempt: 1,
+        since: t0,
+        last_activity: frame,
+        next_ping: t0 + on.ping_interval,
+        probe: None,
+    });
+    let at = t0 + on.ping_interval;
+    let moved = |next_ping| {
+        busy.clone().with_state(State::Open {
+            attempt: 1,
+            since: t0,
+            last_activity: frame,
+            next_ping,
+            probe: None,
+        })
+    };
+    let right = moved(frame + on.ping_interval);
+    check_edge(&on, &busy, &Event::Timeout, at, &right, &[]).unwrap();
+    let ping = [Action::SendPing { attempt: 1 }];
+    let wrong: [(&str, &Config, Lifecycle, &[Action]); 4] = [
+        (
+            "a ping although busy",
+            &on,
+            moved(at + on.ping_interval),
+            &ping,
+        ),
+        (
+            "a skip to the wrong time",
+            &on,
+            moved(at + on.ping_interval),
+            &[],
+        ),
+        ("a skip that does not move", &on, busy.clone(), &[]),
+        (
+            "a skip with the option off",
+            &exploration_config(),
+            right.clone(),
+            &[],
+        ),
+    ];
+    for (what, cfg, after, actions) in wrong {
+        assert!(
+            check_edge(cfg, &busy, &Event::Timeout, at, &after, actions).is_err(),
+            "the checker missed: {what}"
+        );
     }
 }
 

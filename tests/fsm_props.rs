@@ -168,6 +168,8 @@ fn config() -> impl Strategy<Value = Config> {
                 connect_timeout,
                 ack_timeout,
                 ping_interval,
+                // Half the runs ping only when idle (the seed's top bit).
+                ping_when_idle: seed >> 63 == 1,
                 stale_after,
                 wake_probe,
                 backoff,

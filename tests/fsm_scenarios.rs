@@ -1013,6 +1013,7 @@ fn huge() -> Config {
         connect_timeout: MAX_DURATION,
         ack_timeout: MAX_DURATION,
         ping_interval: MAX_DURATION - NS,
+        ping_when_idle: false,
         stale_after: MAX_DURATION,
         wake_probe: MAX_DURATION,
         backoff: vec![MAX_DURATION],

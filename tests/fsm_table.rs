@@ -157,9 +157,12 @@ enum Out {
     /// No actions; the read pause ends (the deadline shift it makes is
     /// checked by the virtual-clock scenarios).
     Resume,
+    /// With `ping_when_idle`: the ping is skipped (no actions); only
+    /// `next_ping` moves, to `last_activity + ping_interval`.
+    Skip,
 }
 
-use Out::{Emit, Go, Ignored, Pause, Resume, Touch};
+use Out::{Emit, Go, Ignored, Pause, Resume, Skip, Touch};
 use Status as S;
 
 // Action lists, by name, in emission order.
@@ -855,6 +858,29 @@ fn check(
                 return fail("expected only the read pause to end".into());
             }
         }
+        Out::Skip => {
+            let expected = match *lc.state() {
+                State::Open {
+                    attempt,
+                    since,
+                    last_activity,
+                    probe,
+                    ..
+                } => lc.clone().with_state(State::Open {
+                    attempt,
+                    since,
+                    last_activity,
+                    next_ping: last_activity + cfg.ping_interval,
+                    probe,
+                }),
+                _ => lc.clone(),
+            };
+            if from != S::Open || !actions.is_empty() || next != expected {
+                return fail(
+                    "expected only next_ping to move to last_activity + ping_interval".into(),
+                );
+            }
+        }
         Out::Emit(want) => {
             if to != from || names != want {
                 return fail(format!("expected to stay {from:?} with {want:?}"));
@@ -1156,4 +1182,116 @@ fn attempt_numbers_saturate() {
     let (next, actions) = step(&lc, Event::ReconnectNow, t0, &cfg);
     assert_eq!(next.state().transport_attempt(), Some(u64::MAX));
     assert_eq!(actions.last(), Some(&Action::Connect { attempt: u64::MAX }));
+}
+
+// ── Ping only when idle (`Config::ping_when_idle`) ───────────────────────
+
+/// The Open representatives under `ping_when_idle`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IdleRep {
+    /// Open, attempt 2, a frame 1 s after the ack: the next deadline is the
+    /// first ping (ack + 30 s), which a frame within 30 s skips.
+    OpenBusy,
+    /// OpenBusy after the skip: the next deadline is the frame + 30 s, and
+    /// nothing came since, so the ping goes out.
+    OpenQuiet,
+}
+
+/// Every event at the two idle representatives: as at [`Rep::Open`] except
+/// the timer's rows (skip when busy, ping when quiet; a ping reports no
+/// failure, so a terminal verdict changes nothing).
+#[rustfmt::skip]
+const IDLE_TABLE: &[(IdleRep, Ev, Out)] = &[
+    (IdleRep::OpenBusy, Ev::TimeoutAtDeadline,  Skip),
+    (IdleRep::OpenBusy, Ev::JudgedTimeout,      Skip),
+    (IdleRep::OpenBusy, Ev::TimeoutEarly,       Ignored),
+    (IdleRep::OpenBusy, Ev::Woke,               Emit(&["SendPing"])),
+    (IdleRep::OpenBusy, Ev::Activity,           Touch),
+    (IdleRep::OpenQuiet, Ev::TimeoutAtDeadline, Emit(&["SendPing"])),
+    (IdleRep::OpenQuiet, Ev::JudgedTimeout,     Emit(&["SendPing"])),
+    (IdleRep::OpenQuiet, Ev::TimeoutEarly,      Ignored),
+    (IdleRep::OpenQuiet, Ev::Woke,              Emit(&["SendPing"])),
+    (IdleRep::OpenQuiet, Ev::Activity,          Touch),
+];
+
+fn idle_config() -> Config {
+    Config {
+        ping_when_idle: true,
+        ..config()
+    }
+}
+
+fn build_idle(rep: IdleRep, t0: Instant, cfg: &Config) -> (Lifecycle, Instant) {
+    let (open, now) = build(Rep::Open, t0, cfg);
+    let now = now + Duration::from_secs(1);
+    let (busy, actions) = step(&open, Event::Activity { attempt: 2 }, now, cfg);
+    assert!(actions.is_empty());
+    if rep == IdleRep::OpenBusy {
+        return (busy, now);
+    }
+    let due = deadline(&busy, cfg);
+    let (quiet, actions) = step(&busy, Event::Timeout, due, cfg);
+    assert!(actions.is_empty(), "the skip emitted {actions:?}");
+    (quiet, due)
+}
+
+#[test]
+fn the_idle_table_holds() {
+    let cfg = idle_config();
+    let t0 = Instant::now();
+    let mut errors = Vec::new();
+    let mut checked = 0;
+    for rep in [IdleRep::OpenBusy, IdleRep::OpenQuiet] {
+        let (lc, now) = build_idle(rep, t0, &cfg);
+        for ev in EVS {
+            // The rows of the idle table, else the same as at Rep::Open.
+            let out = IDLE_TABLE
+                .iter()
+                .find(|(r, e, _)| (*r, *e) == (rep, ev))
+                .map(|(_, _, out)| *out)
+                .or_else(|| {
+                    let row = TABLE.iter().find(|(r, e, _)| (*r, *e) == (Rep::Open, ev));
+                    row.map(|(_, _, out)| *out)
+                })
+                .unwrap();
+            for (event, at) in inputs(ev, &lc, now, &cfg) {
+                checked += 1;
+                if let Err(e) = check(Rep::Open, out, &lc, &event, at, &cfg) {
+                    errors.push(format!("{rep:?}: {e}"));
+                }
+            }
+        }
+    }
+    eprintln!("fsm_table (ping_when_idle): {checked} concrete inputs");
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    // The representatives are what they claim.
+    let (busy, now) = build_idle(IdleRep::OpenBusy, t0, &cfg);
+    let State::Open {
+        since,
+        last_activity,
+        next_ping,
+        ..
+    } = *busy.state()
+    else {
+        unreachable!()
+    };
+    assert_eq!((last_activity, next_ping), (now, since + cfg.ping_interval));
+    let (quiet, now) = build_idle(IdleRep::OpenQuiet, t0, &cfg);
+    let State::Open {
+        last_activity,
+        next_ping,
+        ..
+    } = *quiet.state()
+    else {
+        unreachable!()
+    };
+    assert_eq!(now, since + cfg.ping_interval);
+    assert_eq!(next_ping, last_activity + cfg.ping_interval);
+    // The same busy Open with the option off pings at the deadline.
+    let off = config();
+    let (busy, now) = build_idle(IdleRep::OpenBusy, t0, &off);
+    let due = deadline(&busy, &off);
+    assert!(due > now);
+    let (_, actions) = step(&busy, Event::Timeout, due, &off);
+    assert_eq!(actions, [Action::SendPing { attempt: 2 }]);
 }

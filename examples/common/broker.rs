@@ -1,7 +1,8 @@
 //! A small WebSocket broker for demos, load tests and integration tests,
 //! written with async-tungstenite. It answers `{"type":"hello"}` with
 //! `{"type":"hello_ack"}`, echoes every other JSON frame as
-//! `{"type":"echo","data":<frame>}`, and answers pings. Test behaviours
+//! `{"type":"echo","data":<frame>}`, and answers pings (and, with
+//! [`Options::ping_every`], pings every client itself). Test behaviours
 //! (never ack, close after ack, garbage, …) are switched on by [`Options`].
 //!
 //! With [`Options::resume`] it keeps sessions in a [`Journal`] that outlives
@@ -19,7 +20,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_io::Async;
 use async_tungstenite::tungstenite::Message;
@@ -51,6 +52,10 @@ pub struct Options {
     /// `"resume":TOKEN`, frames after the ack are numbered and replayed to
     /// a hello with that token and the last `seq` it saw.
     pub resume: Option<Arc<Journal>>,
+    /// Ping every client this often (on a fixed beat from its upgrade),
+    /// like brokers that keep their own side of the link alive; counted in
+    /// [`Stats::pings_sent`].
+    pub ping_every: Option<Duration>,
 }
 
 /// The resumable sessions of a broker, numbered messages and all. Like a
@@ -113,6 +118,13 @@ impl Journal {
     }
 }
 
+/// What woke a connection's loop.
+enum Wake<T> {
+    Read(Option<T>),
+    Published,
+    Tick,
+}
+
 /// A resumable session on one connection: its token and the last `seq` sent.
 struct Resumed {
     token: String,
@@ -135,6 +147,10 @@ pub struct Stats {
     /// Upgrade request headers, in arrival order (only with
     /// [`Options::record_requests`]).
     pub requests: Mutex<Vec<HeaderMap>>,
+    /// Pings sent by [`Options::ping_every`].
+    pub pings_sent: AtomicUsize,
+    /// Pings received from clients.
+    pub pings_received: AtomicUsize,
 }
 
 /// Binds `addr` with SO_REUSEADDR (so a restart can take the same port at
@@ -249,6 +265,7 @@ async fn handle(stream: Async<TcpStream>, options: Arc<Options>, stats: Arc<Stat
     stats.open.fetch_add(1, Ordering::SeqCst);
     let journal = options.resume.clone();
     let mut resumed: Option<Resumed> = None;
+    let mut next_ping = options.ping_every.map(|every| Instant::now() + every);
     loop {
         // Listen before looking, so no publish in between is missed.
         let published = journal.as_ref().map(|j| j.published.listen());
@@ -265,19 +282,33 @@ async fn handle(stream: Async<TcpStream>, options: Arc<Options>, stats: Arc<Stat
                 break;
             }
         }
-        let next = match published {
-            None => ws.next().await,
-            Some(published) => {
-                let read = async { Some(ws.next().await) };
-                match future::or(read, async {
-                    published.await;
-                    None
-                })
-                .await
-                {
-                    Some(next) => next,
-                    None => continue,
+        // A frame, a publish (resumable sessions) or our ping's beat.
+        let read = async { Wake::Read(ws.next().await) };
+        let publish = async {
+            match published {
+                Some(published) => published.await,
+                None => future::pending().await,
+            }
+            Wake::Published
+        };
+        let tick = async {
+            match next_ping {
+                Some(at) => async_io::Timer::at(at).await,
+                None => future::pending().await,
+            };
+            Wake::Tick
+        };
+        let next = match future::or(read, future::or(publish, tick)).await {
+            Wake::Read(next) => next,
+            Wake::Published => continue,
+            Wake::Tick => {
+                let (at, every) = next_ping.zip(options.ping_every).unwrap();
+                next_ping = Some((at + every).max(Instant::now()));
+                if ws.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
                 }
+                stats.pings_sent.fetch_add(1, Ordering::Relaxed);
+                continue;
             }
         };
         let Some(Ok(message)) = next else { break };
@@ -341,6 +372,9 @@ async fn handle(stream: Async<TcpStream>, options: Arc<Options>, stats: Arc<Stat
                 // tungstenite queued the reply; flush it and finish.
                 let _ = ws.flush().await;
                 break;
+            }
+            Message::Ping(_) => {
+                stats.pings_received.fetch_add(1, Ordering::Relaxed);
             }
             _ => {}
         }

@@ -105,6 +105,7 @@ pub(crate) fn config_to_json(c: &Config) -> Value {
         "connect_timeout_ns": nanos(c.connect_timeout),
         "ack_timeout_ns": nanos(c.ack_timeout),
         "ping_interval_ns": nanos(c.ping_interval),
+        "ping_when_idle": c.ping_when_idle,
         "stale_after_ns": nanos(c.stale_after),
         "wake_probe_ns": nanos(c.wake_probe),
         "backoff_ns": c.backoff.iter().copied().map(nanos).collect::<Vec<_>>(),
@@ -365,6 +366,13 @@ pub(crate) fn config_from_json(v: &Value, path: &str) -> Result<Config, Bad> {
         connect_timeout: ns("connect_timeout_ns")?,
         ack_timeout: ns("ack_timeout_ns")?,
         ping_interval: ns("ping_interval_ns")?,
+        // Recordings older than the option have no such field: off.
+        ping_when_idle: opt(o, "ping_when_idle", || {
+            field(o, path, "ping_when_idle")?
+                .as_bool()
+                .ok_or_else(|| format!("`{path}.ping_when_idle` must be true or false"))
+        })?
+        .unwrap_or(false),
         stale_after: ns("stale_after_ns")?,
         wake_probe: ns("wake_probe_ns")?,
         backoff,

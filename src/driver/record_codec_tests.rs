@@ -113,13 +113,25 @@ fn config() -> impl Strategy<Value = Config> {
         proptest::option::of(any::<u32>()),
         proptest::option::of(duration()),
         any::<u64>(),
+        any::<bool>(),
     )
         .prop_map(
-            |(d, backoff, jitter, terminal_closes, statuses, max_attempts, max_unstable, seed)| {
+            |(
+                d,
+                backoff,
+                jitter,
+                terminal_closes,
+                statuses,
+                max_attempts,
+                max_unstable,
+                seed,
+                ping_when_idle,
+            )| {
                 Config {
                     connect_timeout: d[0],
                     ack_timeout: d[1],
                     ping_interval: d[2],
+                    ping_when_idle,
                     stale_after: d[3],
                     wake_probe: d[4],
                     backoff,
@@ -276,4 +288,28 @@ fn a_bad_line_is_a_typed_error_naming_it() {
     let broken = header.replace("\"seed\":", "\"seed\":\"x\",\"was\":");
     let e = parse_recording(broken.as_bytes()).unwrap_err();
     assert!(e.to_string().contains("`config.seed`"), "{e}");
+}
+
+/// `ping_when_idle` is written, and a header written before the option
+/// existed (no such field) still reads, with the option off; a field that
+/// is not a boolean is a typed error naming it.
+#[test]
+fn ping_when_idle_is_recorded_and_older_headers_default_it_off() {
+    let on = Config {
+        ping_when_idle: true,
+        ..Config::default()
+    };
+    let v = config_to_json(&on);
+    assert_eq!(v["ping_when_idle"], Value::Bool(true));
+    assert_eq!(config_from_json(&v, "config"), Ok(on));
+    let mut older = config_to_json(&Config::default());
+    older.as_object_mut().unwrap().remove("ping_when_idle");
+    assert_eq!(config_from_json(&older, "config"), Ok(Config::default()));
+    let mut was_on = v.clone();
+    was_on.as_object_mut().unwrap().remove("ping_when_idle");
+    assert!(!config_from_json(&was_on, "config").unwrap().ping_when_idle);
+    let mut bad = v;
+    bad["ping_when_idle"] = Value::from("yes");
+    let e = config_from_json(&bad, "config").unwrap_err();
+    assert!(e.contains("`config.ping_when_idle`"), "{e}");
 }

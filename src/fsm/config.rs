@@ -26,8 +26,18 @@ pub struct Config {
     /// sending the hello, so a hanging builder cannot wedge an attempt
     /// (default 15 s).
     pub ack_timeout: Duration,
-    /// A ping goes out this often while Open (default 30 s).
+    /// A ping goes out this often while Open (default 30 s). With
+    /// `ping_when_idle`, only this long after the last inbound frame.
     pub ping_interval: Duration,
+    /// Ping only when idle (default `false`: a ping every `ping_interval`
+    /// whatever arrives). When set, a ping that falls due while some inbound
+    /// frame arrived within the last `ping_interval` is skipped and the next
+    /// one is due `ping_interval` after that frame, so a broker that pings
+    /// us, or steady traffic, costs no pings of ours; once the link goes
+    /// quiet a ping goes out exactly `ping_interval` after the last frame,
+    /// then every `ping_interval`. Stale detection and the wake probe's
+    /// ping are unchanged.
+    pub ping_when_idle: bool,
     /// The link is declared dead exactly this long after the last inbound
     /// frame (default 75 s). Must exceed `ping_interval`.
     pub stale_after: Duration,
@@ -81,6 +91,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(10),
             ack_timeout: Duration::from_secs(15),
             ping_interval: Duration::from_secs(30),
+            ping_when_idle: false,
             stale_after: Duration::from_secs(75),
             wake_probe: Duration::from_secs(5),
             backoff: [1, 2, 4, 8, 16, 30]
@@ -215,6 +226,12 @@ mod tests {
         assert_eq!(c.max_retry_after, Duration::from_secs(600));
         assert_eq!(c.retried_statuses, [408..=408, 429..=429, 500..=599]);
         assert!(c.terminal_closes.is_empty());
+        assert!(!c.ping_when_idle);
+        let idle = Config {
+            ping_when_idle: true,
+            ..Config::default()
+        };
+        assert_eq!(idle.validate(), Ok(()));
     }
 
     #[test]

@@ -214,6 +214,25 @@ pub fn abstract_state(point: &Point, config: &Config) -> AbstractState {
     )
 }
 
+/// Whether, under [`Config::ping_when_idle`], Open's next ping would be
+/// skipped: an inbound frame came after the ping deadline was set, so it
+/// falls within the last ping interval when the deadline comes. Always
+/// `false` without the option. The exploration tells such points apart
+/// from their [`abstract_state`] twins, so the skipping edge is reached; the
+/// option off, it adds nothing (the default graph is unchanged).
+pub fn ping_skip_pending(point: &Point, config: &Config) -> bool {
+    match *point.lifecycle.state() {
+        State::Open {
+            last_activity,
+            next_ping,
+            ..
+        } if config.ping_when_idle => {
+            super::time::deadline(last_activity, config.ping_interval) > next_ping
+        }
+        _ => false,
+    }
+}
+
 /// The diagram label of one edge: the event (with the cause where the event
 /// alone is ambiguous) and the actions other than the status notice.
 pub fn label(event: &Event, actions: &[Action]) -> String {
@@ -264,9 +283,15 @@ pub fn explore(
         lifecycle,
         now: origin,
     };
-    let mut seen: HashSet<AbstractState> = HashSet::new();
+    let key = |point: &Point| {
+        (
+            abstract_state(point, config),
+            ping_skip_pending(point, config),
+        )
+    };
+    let mut seen: HashSet<(AbstractState, bool)> = HashSet::new();
     let mut queue = VecDeque::new();
-    seen.insert(abstract_state(&start, config));
+    seen.insert(key(&start));
     queue.push_back(start);
     let mut graph = Graph::default();
     while let Some(point) = queue.pop_front() {
@@ -286,7 +311,7 @@ pub fn explore(
                 .entry((from, to))
                 .or_default()
                 .insert(label(&event, &actions));
-            if seen.insert(abstract_state(&next, config)) {
+            if seen.insert(key(&next)) {
                 queue.push_back(next);
             }
         }

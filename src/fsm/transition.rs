@@ -309,7 +309,7 @@ pub fn apply(
 
         // ── Open ────────────────────────────────────────────────────────
         (S::Open { last_activity, probe, .. }, I::Activity | I::Ack) => (*last_activity, *probe) = (now, None),
-        (S::Open { attempt, next_ping, .. }, I::Fired(T::Ping)) => ping(*attempt, next_ping, cx),
+        (S::Open { attempt, last_activity, next_ping, .. }, I::Fired(T::Ping)) => ping_due(*attempt, *last_activity, next_ping, cx),
         (S::Open { .. }, I::Fired(T::Stale))           => own_drop(lc, cx, Cause::Stale, Failure::Stale, 1001, STALE),
         (S::Open { attempt, next_ping, probe, .. }, I::Woke) => wake_probe(*attempt, next_ping, probe, cx),
         (S::Open { .. }, I::Fired(T::Probe))           => own_drop(lc, cx, Cause::WakeProbeFailed, Failure::Stale, 1001, WAKE_PROBE),
@@ -397,8 +397,22 @@ fn acked(lc: &mut Lifecycle, cx: &mut Cx<'_>) {
     cx.out.push_back(Action::FlushQueue { attempt });
 }
 
-/// The ping timer: a ping goes out, the next one is due a ping interval
-/// from now.
+/// The ping timer fired. With [`Config::ping_when_idle`], an inbound frame
+/// within the last ping interval means the link is not idle: no ping, and
+/// the next one is due a ping interval after that frame (strictly later
+/// than now). Otherwise a ping goes out.
+fn ping_due(attempt: Attempt, last_activity: Instant, next_ping: &mut Instant, cx: &mut Cx<'_>) {
+    if cx.config.ping_when_idle {
+        let idle_at = time::deadline(last_activity, cx.config.ping_interval);
+        if idle_at > cx.now {
+            *next_ping = idle_at;
+            return;
+        }
+    }
+    ping(attempt, next_ping, cx);
+}
+
+/// A ping goes out, the next one is due a ping interval from now.
 fn ping(attempt: Attempt, next_ping: &mut Instant, cx: &mut Cx<'_>) {
     *next_ping = time::deadline(cx.now, cx.config.ping_interval);
     cx.out.push_back(Action::SendPing { attempt });

@@ -6,8 +6,8 @@
 use std::time::Instant;
 
 use ws_lifecycle::fsm::{
-    Action, CloseReason, Config, Event, Failure, Lifecycle, RejectedBy, State, Status, Verdict,
-    backoff,
+    Action, CloseReason, Config, Event, Failure, Lifecycle, RejectedBy, State, Status, Timer,
+    Verdict, backoff,
 };
 
 /// The highest attempt started so far, as far as the state tells: the live
@@ -19,12 +19,82 @@ fn high_water(state: &State) -> Option<u64> {
     }
 }
 
+/// A due ping skipped under `ping_when_idle`: the Ping timer was due at `at`
+/// with an inbound frame within the last ping interval, and the only change
+/// is `next_ping` moving to that frame + `ping_interval` (strictly after
+/// `at`).
+fn ping_skipped(cfg: &Config, before: &Lifecycle, at: Instant, after: &Lifecycle) -> bool {
+    cfg.ping_when_idle
+        && before.due(at, cfg) == Some(Timer::Ping)
+        && before.read_paused_since() == after.read_paused_since()
+        && match (before.state(), after.state()) {
+            (
+                State::Open {
+                    attempt: a,
+                    since: s,
+                    last_activity: l,
+                    probe: x,
+                    ..
+                },
+                State::Open {
+                    attempt: b,
+                    since: t,
+                    last_activity: m,
+                    probe: y,
+                    next_ping,
+                },
+            ) => {
+                a == b
+                    && s == t
+                    && l == m
+                    && x == y
+                    && l.checked_add(cfg.ping_interval) == Some(*next_ping)
+                    && *next_ping > at
+            }
+            _ => false,
+        }
+}
+
+/// What the Ping timer must do when it fires at `at`: a ping, unless
+/// `ping_when_idle` is set and an inbound frame arrived within the last
+/// `ping_interval` (then nothing goes out). `Err` when `actions` disagree.
+fn check_ping(
+    cfg: &Config,
+    before: &Lifecycle,
+    at: Instant,
+    actions: &[Action],
+) -> Result<(), String> {
+    if before.due(at, cfg) != Some(Timer::Ping) {
+        return Ok(());
+    }
+    let State::Open { last_activity, .. } = *before.state() else {
+        return Err("the Ping timer is due outside Open".into());
+    };
+    let busy = cfg.ping_when_idle
+        && last_activity
+            .checked_add(cfg.ping_interval)
+            .is_some_and(|idle_at| idle_at > at);
+    let pinged = matches!(actions, [Action::SendPing { .. }]);
+    match (busy, pinged) {
+        (false, false) => Err(format!("the Ping timer fired without a ping: {actions:?}")),
+        (true, true) => Err("pinged although a frame arrived within ping_interval".into()),
+        (true, false) if !actions.is_empty() => Err(format!("a skipped ping emitted {actions:?}")),
+        _ => Ok(()),
+    }
+}
+
 /// The changes an event may make without any action: Activity or Ack in
 /// Open moves `last_activity` to `at` and clears a wake probe; ReadPaused
 /// starts a pause at `at`; ReadResumed ends it and moves AwaitingAck's ack
 /// deadline, Open's `last_activity` (never past `at`) or Open's wake probe
 /// later, by at most the paused span. Nothing else changes.
-fn quiet_change(before: &Lifecycle, event: &Event, at: Instant, after: &Lifecycle) -> bool {
+fn quiet_change(
+    cfg: &Config,
+    before: &Lifecycle,
+    event: &Event,
+    at: Instant,
+    after: &Lifecycle,
+) -> bool {
     let counters = |l: &Lifecycle| (l.failures(), l.attempts_since_stable(), l.unstable_since());
     if counters(before) != counters(after) {
         return false;
@@ -88,6 +158,8 @@ fn quiet_change(before: &Lifecycle, event: &Event, at: Instant, after: &Lifecycl
                     (x, y) => x == y,
                 }
         }
+        // Only the Ping timer under `ping_when_idle` fires without an action.
+        Event::Timeout => ping_skipped(cfg, before, at, after),
         _ => false,
     }
 }
@@ -246,7 +318,8 @@ pub fn check_edge(
     // deadline is strictly later (poll_timeout moves forward: no busy loop).
     if let (Event::Timeout, Some(due)) = (event, before.deadline(cfg)) {
         if at >= due {
-            if actions.is_empty() {
+            check_ping(cfg, before, at, actions)?;
+            if actions.is_empty() && !ping_skipped(cfg, before, at, after) {
                 return Err("a due timeout did nothing".into());
             }
             if let Some(next) = after.deadline(cfg) {
@@ -267,7 +340,7 @@ pub fn check_edge(
     }
     // An event without actions changed nothing, or only Open's activity time,
     // or the read pause (and, on resume, the deadline it stopped).
-    if actions.is_empty() && after != before && !quiet_change(before, event, at, after) {
+    if actions.is_empty() && after != before && !quiet_change(cfg, before, event, at, after) {
         return Err("changed the lifecycle without any action".into());
     }
 
