@@ -156,3 +156,58 @@ impl Drop for Events {
         Shared::wake_session(&mut inner);
     }
 }
+
+#[cfg(test)]
+mod review_tests {
+    use super::*;
+    use crate::driver::outbound::Outbound;
+
+
+    fn kinds(events: &mut Events) -> Vec<String> {
+        let mut out = Vec::new();
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        while let Poll::Ready(Some(e)) = Pin::new(&mut *events).poll_next(&mut cx) {
+            out.push(match e {
+                SessionEvent::Lagged { missed } => format!("lagged {missed}"),
+                SessionEvent::Message(_) => "message".into(),
+                SessionEvent::ReconnectScheduled { attempt, .. } => format!("scheduled {attempt}"),
+                other => format!("{other:?}"),
+            });
+        }
+        out
+    }
+
+    /// The consumer handed out everything it took (its hand is empty) and
+    /// is busy with the last event: the buffer holds nothing, yet the
+    /// session still counts the hand as full and folds notices into Lagged.
+    #[test]
+    fn notices_are_not_lagged_once_the_hand_is_handed_out() {
+        let shared = Shared::new(Outbound::new(8, None), 4);
+        let mut events = Events::new(shared.clone(), Owner::new(shared.clone()));
+        let msgs = (0..3)
+            .map(|_| Queued::Event(SessionEvent::Message(serde_json::json!({}))))
+            .collect();
+        shared.received(false, msgs);
+        // Hand out all three (one swap, then two from the hand).
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        for _ in 0..3 {
+            assert!(matches!(
+                Pin::new(&mut events).poll_next(&mut cx),
+                Poll::Ready(Some(SessionEvent::Message(_)))
+            ));
+        }
+        // Nothing is buffered and nothing is in hand: three notices fit in 4.
+        for attempt in 2..5 {
+            shared.emit(SessionEvent::ReconnectScheduled {
+                attempt,
+                delay: std::time::Duration::ZERO,
+            });
+        }
+        assert_eq!(
+            kinds(&mut events),
+            ["scheduled 2", "scheduled 3", "scheduled 4"]
+        );
+    }
+}
