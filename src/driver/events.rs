@@ -104,7 +104,11 @@ impl Stream for Events {
             let unsent = matches!(event, Queued::Event(SessionEvent::Unsent(_)));
             let resume =
                 this.told - this.hand.len() >= this.resume_after && this.shared.events_room() == 0;
-            if unsent || resume {
+            // The hand is spent: say so now (once per batch), not at the
+            // next poll, or the session keeps counting it against the
+            // capacity while the consumer works on this last event.
+            let spent = this.hand.is_empty() && this.told > 0;
+            if unsent || resume || spent {
                 let shared = this.shared.clone();
                 this.tell(&mut shared.lock(), Some(&event));
             }
