@@ -351,7 +351,7 @@
 //! [`ClientBuilder::record_to`] records every input the state machine
 //! receives, as JSON lines: a header (the [`Config`] with the jitter seed
 //! actually used, the crate version, the wall-clock start, the URL without
-//! credentials), then each input with its time since the start in
+//! user info or query string), then each input with its time since the start in
 //! nanoseconds, including the caller's verdicts ([`fsm::Event::Judged`]),
 //! read pauses and wake-ups. Never a message payload, the hello or the
 //! ack: a recording holds no credentials. Off by default. The session never

@@ -166,7 +166,6 @@ mod review_tests {
     use super::*;
     use crate::driver::outbound::Outbound;
 
-
     fn kinds(events: &mut Events) -> Vec<String> {
         let mut out = Vec::new();
         let waker = std::task::Waker::noop();

@@ -38,7 +38,7 @@ impl RecordTo {
         }
     }
 
-    /// A recorder for a session to `url` (shown without credentials), its
+    /// A recorder for a session to `url` (shown without user info or query string), its
     /// writer thread started; `None` once an earlier session took the
     /// writer, or when no thread can be started (both logged).
     pub(crate) fn recorder(&self, url: &str) -> Option<Recorder> {

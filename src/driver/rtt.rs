@@ -4,9 +4,12 @@
 //! Every ping carries a one-byte tag (0, 1, …, 255, then 0 again) cut from
 //! a static table, so sending one allocates nothing. Its clock starts when
 //! the meter saw the ping's last byte taken by the transport, and stops
-//! when a pong with the same tag is read: a pong the broker sends on its
-//! own (RFC 6455 §5.5.3 allows that), or one answering an older ping, is
-//! not a sample.
+//! when a pong with the same tag is read: a pong answering an older ping is
+//! not a sample, and neither is one the broker sends on its own (RFC 6455
+//! §5.5.3 allows that) unless its payload happens to be the same single
+//! byte; such a pong read before ours gives one short sample. Only the
+//! last pong of a read pass is looked at, so an unsolicited one read right
+//! after ours costs that ping its sample (never a wrong one).
 
 use std::time::{Duration, Instant};
 
