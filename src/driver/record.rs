@@ -9,7 +9,7 @@ use std::io::{self, BufWriter, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::fsm::{Action, Config, Event};
 
@@ -68,6 +68,7 @@ impl RecordTo {
             url: url.into(),
             start: None,
             dropped: 0,
+            held: None,
             tail,
         })
     }
@@ -82,6 +83,12 @@ pub(crate) struct Recorder {
     start: Option<Instant>,
     /// Records dropped since the last one that fit.
     dropped: u64,
+    /// The latest of a run of `Activity` inputs, not yet offered. Activity
+    /// only moves the machine's `last_activity` and acts on nothing, so a
+    /// run with no other input between replays exactly as its last one:
+    /// written before the next other input or at the end, it keeps a busy
+    /// link from costing a line (and an allocation) per read pass.
+    held: Option<(Duration, Event)>,
     /// Where the count still unreported at the end goes, for the thread.
     tail: Arc<AtomicU64>,
 }
@@ -95,8 +102,29 @@ impl Recorder {
 
     /// The machine receives `event` at `now`.
     pub(crate) fn input(&mut self, event: &Event, now: Instant) {
-        if let Some(start) = self.start {
-            self.offer(input_line(now.saturating_duration_since(start), event));
+        let Some(start) = self.start else {
+            return;
+        };
+        let at = now.saturating_duration_since(start);
+        if let Event::Activity { attempt } = event {
+            // A run is one attempt's: another attempt's activity ends it.
+            match &mut self.held {
+                Some((held_at, Event::Activity { attempt: a })) if a == attempt => *held_at = at,
+                _ => {
+                    self.release();
+                    self.held = Some((at, event.clone()));
+                }
+            }
+            return;
+        }
+        self.release();
+        self.offer(input_line(at, event));
+    }
+
+    /// Offers the held activity, if any.
+    fn release(&mut self) {
+        if let Some((at, event)) = self.held.take() {
+            self.offer(input_line(at, &event));
         }
     }
 
@@ -131,6 +159,7 @@ impl Recorder {
 
 impl Drop for Recorder {
     fn drop(&mut self) {
+        self.release();
         // Read by the thread once the channel closes (when `tx` drops,
         // right after this).
         self.tail.store(self.dropped, Ordering::SeqCst);
