@@ -246,3 +246,29 @@ fn the_readme_splice_replaces_only_what_lies_between_the_markers() {
         assert_eq!(diagram::splice_readme(&text, &graph), None, "{text:?}");
     }
 }
+
+#[test]
+fn a_skipped_ping_is_pending_only_after_a_frame_since_the_deadline_was_set() {
+    let idle = Config {
+        ping_when_idle: true,
+        ..exploration_config()
+    };
+    let t0 = Instant::now();
+    let point = |lifecycle| Point { lifecycle, now: t0 };
+    let open = open_at(&idle, t0);
+    // Just opened: the last frame (the ack) is when the deadline was set.
+    assert!(!explore::ping_skip_pending(&point(open.clone()), &idle));
+    // A frame a nanosecond later falls within the interval before the ping.
+    let (busy, _) = step(&open, Event::Activity { attempt: 1 }, t0 + NS, &idle);
+    assert!(explore::ping_skip_pending(&point(busy.clone()), &idle));
+    // Without the option nothing is ever skipped.
+    let plain = exploration_config();
+    assert!(!explore::ping_skip_pending(&point(busy), &plain));
+    let (busy, _) = step(
+        &open_at(&plain, t0),
+        Event::Activity { attempt: 1 },
+        t0 + NS,
+        &plain,
+    );
+    assert!(!explore::ping_skip_pending(&point(busy), &plain));
+}
