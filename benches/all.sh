@@ -23,7 +23,7 @@ run syscalls bash benches/syscalls.sh 1000 3
 if [ "${SCALE:-1}" != 0 ]; then
   PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   ./target/release/examples/broker 127.0.0.1:"$PORT" 2>/dev/null & BROKER=$!
-  trap 'kill $BROKER 2>/dev/null; wait $BROKER 2>/dev/null' EXIT
+  trap 'kill $BROKER 2>/dev/null; wait $BROKER 2>/dev/null || true' EXIT
   sleep 0.5
   for n in 1000 5000 10000 19000; do
     run "scale-$n" ./target/release/examples/loadgen --connections "$n" --ping-interval 30000 \

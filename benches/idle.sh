@@ -17,7 +17,7 @@ PORT=${PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1"
 cargo build -q --release --example broker --example idle_memory
 ./target/release/examples/broker 127.0.0.1:"$PORT" 2>/dev/null & BROKER=$!
 out=$(mktemp)
-trap 'kill $BROKER 2>/dev/null; wait $BROKER 2>/dev/null; rm -f "$out"' EXIT
+trap 'kill $BROKER 2>/dev/null; wait $BROKER 2>/dev/null || true; rm -f "$out"' EXIT
 for _ in $(seq 50); do
   (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break
   sleep 0.1

@@ -37,7 +37,7 @@ PORT=${PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1"
 dir=$(mktemp -d)
 # shellcheck disable=SC2086 # word splitting of the extra options is wanted
 ./target/release/examples/broker ${BROKER_ARGS:-} 127.0.0.1:"$PORT" 2>"$dir/broker.err" & BROKER=$!
-trap 'kill $BROKER 2>/dev/null; wait $BROKER 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $BROKER 2>/dev/null; wait $BROKER 2>/dev/null || true; rm -rf "$dir"' EXIT
 for _ in $(seq 50); do
   (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break
   sleep 0.1
