@@ -122,8 +122,14 @@ impl Event {
     /// The attempt a socket event belongs to; `None` for caller commands,
     /// read pauses, wake-ups and timeouts.
     pub fn attempt(&self) -> Option<Attempt> {
-        match *self {
-            Event::Judged { ref event, .. } => event.attempt(),
+        // A loop, not recursion: every event passes here, and a recursive
+        // function is never inlined.
+        let mut this = self;
+        while let Event::Judged { event, .. } = this {
+            this = event;
+        }
+        match *this {
+            Event::Judged { .. } => None, // unreachable: unwrapped above
             Event::SocketOpened { attempt }
             | Event::ConnectFailed { attempt, .. }
             | Event::HelloFailed { attempt }

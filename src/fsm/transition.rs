@@ -108,6 +108,19 @@ impl Lifecycle {
     /// and Reconnecting while reading is paused (the wait is on the
     /// consumer then, not on the clock).
     pub fn deadline(&self, config: &Config) -> Option<Instant> {
+        // Open and reading, every timer runs: the same minimum, without
+        // the iterator (a driver asks after every input).
+        if let State::Open {
+            last_activity,
+            next_ping,
+            probe,
+            ..
+        } = self.state
+            && !self.read_paused()
+        {
+            let first = time::deadline(last_activity, config.stale_after).min(next_ping);
+            return Some(probe.map_or(first, |probe| first.min(probe)));
+        }
         self.timers(config).map(|(_, at)| at).min()
     }
 
@@ -205,11 +218,19 @@ impl Input {
         config: &Config,
         verdict: &mut Option<Verdict>,
     ) -> Option<Input> {
+        // A loop, not recursion, so this inlines into `apply` (the hot path);
+        // the innermost verdict counts.
+        let mut event = event;
+        while let Event::Judged {
+            verdict: v,
+            event: inner,
+        } = event
+        {
+            *verdict = Some(v);
+            event = *inner;
+        }
         Some(match event {
-            Event::Judged { verdict: v, event } => {
-                *verdict = Some(v);
-                return Input::of(*event, lc, now, config, verdict);
-            }
+            Event::Judged { .. } => return None, // unreachable: unwrapped above
             Event::SocketOpened { .. } => Input::SocketOpened,
             Event::ConnectFailed { failure, .. } => Input::ConnectFailed(failure),
             Event::HelloFailed { .. } => Input::HelloFailed,
