@@ -20,6 +20,7 @@ run idle-1000 bash benches/idle.sh 1000 3
 run idle-5000 bash benches/idle.sh 5000 3
 READ_BUFFER=1024 run idle-1000-rb1024 bash benches/idle.sh 1000 3
 run syscalls bash benches/syscalls.sh 1000 3
+run syscalls-vs-raw bash benches/syscalls_vs_raw.sh
 if [ "${SCALE:-1}" != 0 ]; then
   PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   ./target/release/examples/broker 127.0.0.1:"$PORT" 2>/dev/null & BROKER=$!
