@@ -3,7 +3,7 @@
 #
 #   bash benches/syscalls.sh [N] [RUNS]        (defaults 1000 sessions, 3 runs)
 #   PORT=9301 bash benches/syscalls.sh ...     (else a free port is picked)
-#   MODES=burst BROKER_ARGS="--ping-ms 1000" LOADGEN_ARGS="--ping-when-idle" bash benches/syscalls.sh ...
+#   SYSCALL_MODES=burst BROKER_ARGS="--ping-ms 1000" LOADGEN_ARGS="--ping-when-idle" bash benches/syscalls.sh ...
 #                                              (optional: modes to run, extra broker and loadgen options)
 #
 # For each mode, RUNS times: the example broker in its own process, then
@@ -45,7 +45,7 @@ done
 echo "# uptime: $(uptime)"
 echo "# $N sessions, ping 1000 ms, holds 2000/12000 ms, broker on 127.0.0.1:$PORT, $RUNS runs per mode; broker args: ${BROKER_ARGS:-none}; loadgen args: ${LOADGEN_ARGS:-none}"
 for run in $(seq "$RUNS"); do
-  for mode in ${MODES:-spread burst}; do
+  for mode in ${SYSCALL_MODES:-spread burst}; do
     spread=(); [ "$mode" = spread ] && spread=(--spread-ms 1000)
     for hold in 2000 12000; do
       base="$dir/$mode.$run.$hold"

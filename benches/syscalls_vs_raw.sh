@@ -15,9 +15,13 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 ./target/release/examples/broker 127.0.0.1:"$PORT" 2>/dev/null & B=$!
 d=$(mktemp -d)
 trap 'kill $B 2>/dev/null; wait $B 2>/dev/null || true; rm -rf "$d"' EXIT
-sleep 0.5
+for _ in $(seq 50); do
+  (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break
+  sleep 0.1
+done
 for run in 1 2; do for mode in lifecycle raw; do for h in 2000 12000; do
-  strace -f -c -o "$d"/$mode-$h-$run ./target/release/examples/idle_memory --mode $mode --n 1000 --ping-ms 1000 --hold-ms $h ws://127.0.0.1:$PORT/ws >/dev/null 2>&1
+  strace -f -c -o "$d"/$mode-$h-$run ./target/release/examples/idle_memory --mode $mode --n 1000 --ping-ms 1000 --hold-ms $h ws://127.0.0.1:$PORT/ws >"$d/$mode-$h-$run.out" 2>&1 \
+    || { echo "idle_memory --mode $mode --hold-ms $h failed:"; cat "$d/$mode-$h-$run.out"; exit 1; }
 done
 python3 - "$d/$mode-2000-$run" "$d/$mode-12000-$run" $mode $run <<'PY'
 import sys,re

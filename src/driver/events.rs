@@ -36,7 +36,10 @@ use super::shared::{Inner, Queued, Shared};
 /// **Batches.** The session hands over what one read pass took (up to 64
 /// frames) in one critical section and wakes the consumer once, and this
 /// stream takes everything buffered at once, then hands it out without
-/// locking: per message, neither side takes a lock nor wakes the other.
+/// locking: per batch, this stream takes the lock twice (to take the
+/// batch, and once more when its last event goes out, so the session stops
+/// counting the spent batch against the capacity), whatever its size;
+/// neither side wakes the other per message.
 /// What the stream has taken and not yet handed out still counts against
 /// `event_capacity`; while reading is paused, the stream tells the session
 /// so once half the capacity is free (or when it has handed out all it
