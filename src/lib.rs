@@ -351,12 +351,12 @@
 //! [`ClientBuilder::record_to`] records every input the state machine
 //! receives, as JSON lines: a header (the [`Config`] with the jitter seed
 //! actually used, the crate version, the wall-clock start, the URL without
-//! user info or query string), then each input with its time since the start in
-//! nanoseconds, including the caller's verdicts ([`fsm::Event::Judged`]),
-//! read pauses and wake-ups (a run of `Activity` with nothing between is
-//! written once, as its last: it replays the same). Never a message
-//! payload, the hello or the ack: a recording holds no credentials. Off by default. The session never
-//! waits for the writer: records go through a bounded buffer to a thread of
+//! user info or query string), then each input with its time since the
+//! start in nanoseconds, including the caller's verdicts
+//! ([`fsm::Event::Judged`]), read pauses and wake-ups (a run of `Activity`
+//! with nothing between is written once, as its last: it replays the same).
+//! Never a message payload, the hello or the ack: a recording holds no
+//! credentials. Off by default. The session never waits for the writer: records go through a bounded buffer to a thread of
 //! their own, and what does not fit becomes a gap record.
 //!
 //! [`parse_recording`] reads a file back, one [`Run`] per header (a file

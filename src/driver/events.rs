@@ -165,7 +165,7 @@ impl Drop for Events {
 }
 
 #[cfg(test)]
-mod review_tests {
+mod tests {
     use super::*;
     use crate::driver::outbound::Outbound;
 

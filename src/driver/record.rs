@@ -11,7 +11,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::fsm::{Action, Config, Event};
+use crate::fsm::{Action, Attempt, Config, Event};
 
 use super::record_format::{gap_line, header_line, input_line};
 
@@ -38,8 +38,8 @@ impl RecordTo {
         }
     }
 
-    /// A recorder for a session to `url` (shown without user info or query string), its
-    /// writer thread started; `None` once an earlier session took the
+    /// A recorder for a session to `url` (shown without user info or query
+    /// string), its writer thread started; `None` once an earlier session took the
     /// writer, or when no thread can be started (both logged).
     pub(crate) fn recorder(&self, url: &str) -> Option<Recorder> {
         let taken = self
@@ -88,7 +88,7 @@ pub(crate) struct Recorder {
     /// run with no other input between replays exactly as its last one:
     /// written before the next other input or at the end, it keeps a busy
     /// link from costing a line (and an allocation) per read pass.
-    held: Option<(Duration, Event)>,
+    held: Option<(Duration, Attempt)>,
     /// Where the count still unreported at the end goes, for the thread.
     tail: Arc<AtomicU64>,
 }
@@ -106,15 +106,12 @@ impl Recorder {
             return;
         };
         let at = now.saturating_duration_since(start);
-        if let Event::Activity { attempt } = event {
+        if let Event::Activity { attempt } = *event {
             // A run is one attempt's: another attempt's activity ends it.
-            match &mut self.held {
-                Some((held_at, Event::Activity { attempt: a })) if a == attempt => *held_at = at,
-                _ => {
-                    self.release();
-                    self.held = Some((at, event.clone()));
-                }
+            if self.held.is_some_and(|(_, held)| held != attempt) {
+                self.release();
             }
+            self.held = Some((at, attempt));
             return;
         }
         self.release();
@@ -123,8 +120,8 @@ impl Recorder {
 
     /// Offers the held activity, if any.
     fn release(&mut self) {
-        if let Some((at, event)) = self.held.take() {
-            self.offer(input_line(at, &event));
+        if let Some((at, attempt)) = self.held.take() {
+            self.offer(input_line(at, &Event::Activity { attempt }));
         }
     }
 

@@ -119,17 +119,22 @@ pub enum Event {
 }
 
 impl Event {
-    /// The attempt a socket event belongs to; `None` for caller commands,
-    /// read pauses, wake-ups and timeouts.
-    pub fn attempt(&self) -> Option<Attempt> {
-        // A loop, not recursion: every event passes here, and a recursive
-        // function is never inlined.
+    /// The event under any [`Judged`](Event::Judged) wrappers. A loop, not
+    /// recursion: every event passes here on the hot path, and a recursive
+    /// function is never inlined.
+    pub(crate) fn innermost(&self) -> &Event {
         let mut this = self;
         while let Event::Judged { event, .. } = this {
             this = event;
         }
-        match *this {
-            Event::Judged { .. } => None, // unreachable: unwrapped above
+        this
+    }
+
+    /// The attempt a socket event belongs to; `None` for caller commands,
+    /// read pauses, wake-ups and timeouts.
+    pub fn attempt(&self) -> Option<Attempt> {
+        match *self.innermost() {
+            Event::Judged { .. } => None, // unreachable: unwrapped
             Event::SocketOpened { attempt }
             | Event::ConnectFailed { attempt, .. }
             | Event::HelloFailed { attempt }
@@ -183,7 +188,7 @@ impl Event {
     /// [`Lifecycle::failure`](super::Lifecycle::failure)). `None` for
     /// timeouts: their failure depends on the timer due.
     pub fn failure(&self) -> Option<Failure> {
-        Some(match self {
+        Some(match self.innermost() {
             Event::ConnectFailed { failure, .. } => Failure::Connect(*failure),
             Event::HelloFailed { .. } => Failure::HelloFailed,
             Event::PeerClosed { code, reason, .. } => Failure::PeerClosed {
@@ -193,7 +198,7 @@ impl Event {
             Event::TransportLost { .. } => Failure::TransportLost,
             Event::MessageTooBig { .. } => Failure::MessageTooBig,
             Event::ProtocolError { code, .. } => Failure::ProtocolError { code: *code },
-            Event::Judged { event, .. } => return event.failure(),
+            Event::Judged { .. } => return None, // unreachable: unwrapped
             Event::SocketOpened { .. }
             | Event::Ack { .. }
             | Event::Activity { .. }

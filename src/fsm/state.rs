@@ -213,7 +213,20 @@ impl State {
     /// not know about a read pause: see
     /// [`Lifecycle::deadline`](super::Lifecycle::deadline).
     pub fn deadline(&self, stale_after: Duration) -> Option<Instant> {
-        self.timers(stale_after).map(|(_, at)| at).min()
+        match *self {
+            // Open's three timers without the iterator: a driver asks after
+            // every input (the same minimum as `timers`).
+            State::Open {
+                last_activity,
+                next_ping,
+                probe,
+                ..
+            } => {
+                let first = time::deadline(last_activity, stale_after).min(next_ping);
+                Some(probe.map_or(first, |probe| first.min(probe)))
+            }
+            _ => self.timers(stale_after).map(|(_, at)| at).min(),
+        }
     }
 
     /// The timer that is due at `now`, if any (Stale, then Probe, then Ping). Does not

@@ -108,18 +108,9 @@ impl Lifecycle {
     /// and Reconnecting while reading is paused (the wait is on the
     /// consumer then, not on the clock).
     pub fn deadline(&self, config: &Config) -> Option<Instant> {
-        // Open and reading, every timer runs: the same minimum, without
-        // the iterator (a driver asks after every input).
-        if let State::Open {
-            last_activity,
-            next_ping,
-            probe,
-            ..
-        } = self.state
-            && !self.read_paused()
-        {
-            let first = time::deadline(last_activity, config.stale_after).min(next_ping);
-            return Some(probe.map_or(first, |probe| first.min(probe)));
+        if !self.read_paused() {
+            // Every timer runs: the state's own deadline.
+            return self.state.deadline(config.stale_after);
         }
         self.timers(config).map(|(_, at)| at).min()
     }
@@ -139,9 +130,7 @@ impl Lifecycle {
     /// ([`Timer::failure`]). Drivers ask it to know when to consult the
     /// caller's predicate (see [`Event::Judged`]).
     pub fn failure(&self, event: &Event, now: Instant, config: &Config) -> Option<Failure> {
-        if let Event::Judged { event, .. } = event {
-            return self.failure(event, now, config);
-        }
+        let event = event.innermost();
         if let Event::Timeout = event {
             return self.due(now, config)?.failure();
         }
