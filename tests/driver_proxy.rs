@@ -5,7 +5,8 @@
 //! and what a SOCKS5 request carries.
 //!
 //! The real proxies are Debian's `tinyproxy` and `microsocks`: without
-//! them the tests that need them are skipped (they fail under `CI`).
+//! them the tests that need them are skipped, each with a `SKIPPED` line
+//! on stderr that plain `cargo test` shows (they fail under `CI`).
 
 #[path = "../examples/common/broker.rs"]
 mod broker;

@@ -3,10 +3,12 @@
 //! config the test writes, and killed (and reaped) when dropped.
 //!
 //! Missing binary: under `CI` the test fails; elsewhere it is skipped with
-//! a one-line install hint (`.ci/run` installs both).
+//! a one-line notice naming the test and the install hint, written where
+//! plain `cargo test` shows it (see [`skip`]; `.ci/run` installs both).
 #![allow(dead_code)]
 
 use std::fs::File;
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -51,7 +53,7 @@ impl RealProxy {
     }
 }
 
-/// The binary's path, or `None` (after the skip notice) when it is not
+/// The binary's path, or `None` (after [`skip`]'s notice) when it is not
 /// installed and `CI` is unset. Panics under `CI`.
 pub fn binary(name: &str) -> Option<PathBuf> {
     let dirs = std::env::var_os("PATH")
@@ -63,13 +65,30 @@ pub fn binary(name: &str) -> Option<PathBuf> {
         .map(|d| d.join(name))
         .find(|p| p.is_file());
     if found.is_none() {
-        let hint = format!("{name} is not installed: apt-get install -y {name}");
-        if std::env::var_os("CI").is_some() {
-            panic!("{hint} (.ci/run installs it)");
-        }
-        eprintln!("skipped: {hint}");
+        skip(&format!(
+            "{name} is not installed (apt-get install -y {name})"
+        ));
     }
     found
+}
+
+/// The one way a test says it did not run because `reason` (something
+/// this machine lacks) holds; the caller then returns early. Under `CI`
+/// (set at all) it panics instead: CI must run every test. Elsewhere it
+/// writes `SKIPPED <test>: <reason>; this test did not run` to the
+/// process's stderr itself, not through `eprintln!`, which libtest
+/// captures and shows only for a failing test: a plain `cargo test` would
+/// print `ok` and nothing else. The test's name is its thread's, which
+/// libtest sets.
+pub fn skip(reason: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("{reason}; under CI no test may skip (.ci/run installs what the tests need)");
+    }
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    // One write of one line, so parallel tests' notices do not interleave.
+    let notice = format!("SKIPPED {test}: {reason}; this test did not run\n");
+    let _ = std::io::stderr().lock().write_all(notice.as_bytes());
 }
 
 /// A loopback port nobody listens on (bound, then released).
