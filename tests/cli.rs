@@ -478,7 +478,7 @@ fn help_prints_the_contract_and_exits_0() {
         assert!(stdout.contains(option), "--help lacks {option}:\n{stdout}");
     }
     // The module doc holds the same contract text, line for line.
-    let source = include_str!("../examples/wsclient.rs");
+    let source = include_str!("../examples/wsclient/main.rs");
     let doc: Vec<&str> = source
         .lines()
         .skip_while(|l| *l != "//! ```text")

@@ -1,5 +1,5 @@
 //! The operating system's trust store, tested in child processes: each
-//! test runs `examples/wsclient.rs` with `SSL_CERT_FILE` pointing at PEM
+//! test runs `wsclient` (examples/wsclient) with `SSL_CERT_FILE` pointing at PEM
 //! files made here (rcgen) and `SSL_CERT_DIR` removed, so the child's
 //! "system store" is exactly that file. Nothing is installed on the
 //! machine and this process's environment is never changed.
@@ -58,7 +58,7 @@ struct Wsclient {
 
 impl Wsclient {
     fn spawn(system: &str, args: &[&str]) -> Wsclient {
-        let mut command = Command::new(example_bin::path("wsclient"));
+        let mut command = Command::new(example_bin::wsclient());
         let mut child = example_bin::without_proxy_env(&mut command)
             .args(args)
             .env("SSL_CERT_FILE", system)

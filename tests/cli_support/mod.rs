@@ -2,15 +2,12 @@
 //! process with its stdout parsed line by line, the in-test broker, and
 //! bounded waits. Every child is killed and reaped when its [`Cli`] drops.
 //!
-//! The program under test is the installed artifact when the test binary
-//! was built with `--features cli` (cargo builds the `wsclient` binary and
-//! names it in `CARGO_BIN_EXE_wsclient`), and otherwise the example built
-//! from the same source, so plain `cargo test` covers it too.
+//! The program under test is the `cli` feature's binary when the tests are
+//! built with `--features cli`, else the example (`example_bin::wsclient`).
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -20,15 +17,6 @@ use rustix::process::{Pid, Signal, kill_process};
 use serde_json::Value;
 
 use crate::{broker, example_bin};
-
-/// The `wsclient` under test: the `cli` feature's binary when cargo built
-/// it for this test, else the example (same source).
-pub fn wsclient_path() -> PathBuf {
-    match option_env!("CARGO_BIN_EXE_wsclient") {
-        Some(path) => PathBuf::from(path),
-        None => example_bin::path("wsclient"),
-    }
-}
 
 /// Bound for any one expected output line.
 pub const LINE_WAIT: Duration = Duration::from_secs(10);
@@ -82,7 +70,7 @@ impl Cli {
     /// variables are cleared first, so the caller's environment never
     /// counts).
     pub fn spawn_env(args: &[&str], rust_log: Option<&str>, env: &[(&str, &str)]) -> Cli {
-        let mut command = Command::new(wsclient_path());
+        let mut command = Command::new(example_bin::wsclient());
         example_bin::without_proxy_env(&mut command);
         command.envs(env.iter().copied());
         match rust_log {

@@ -30,6 +30,20 @@ pub fn without_proxy_env(command: &mut Command) -> &mut Command {
     command
 }
 
+/// The `wsclient` under test: the `cli` feature's binary when cargo built
+/// it for this test binary (`--features cli`, as `.ci/run` tests the
+/// installable artifact), else the example built from the same source, so
+/// plain `cargo test` covers it too.
+pub fn wsclient() -> PathBuf {
+    // Cargo names the binary in CARGO_BIN_EXE_wsclient even when its
+    // required feature is off and it was not built (a stale one may be
+    // there): only trust it with the feature.
+    match option_env!("CARGO_BIN_EXE_wsclient") {
+        Some(path) if cfg!(feature = "cli") => PathBuf::from(path),
+        _ => path("wsclient"),
+    }
+}
+
 /// The path of `examples/<name>.rs`, built (debug) on first use.
 pub fn path(name: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();

@@ -2,7 +2,7 @@
 //! one JSON event per line on stdout, for scripts and other programs.
 //!
 //! ```text
-//! wsclient [OPTIONS] URL      (cargo build --release --example wsclient)
+//! wsclient [OPTIONS] URL      (cargo install ws-lifecycle --features cli; or cargo build --release --example wsclient)
 //! Contract version 2 (everything of version 1 still holds).
 //! Options (durations in milliseconds):
 //!   --hello JSON          hello frame sent after every socket open; default {"type":"hello"}
@@ -53,7 +53,12 @@
 //!   Any other status stops the client: connect_failed with its http_status, final status "closed", exit 3.
 //! A proxy that refuses the credentials (HTTP 407, SOCKS5 authentication failure) stops the client: connect_failed
 //! (http_status null), final status "closed", exit 3. A malformed --proxy is a usage error (exit 2).
-//! stdin: one JSON value per line, sent as a text frame (a line that is not JSON gives send_failed; the client goes on).
+//! stdin: one JSON value per line, sent as a text frame, in the order read. While the session is open and its send
+//!   buffer is full, wsclient reads no more of stdin until there is room, so the pipe pushes back on the writer: no line
+//!   is refused for want of room. send_failed is one line per stdin line refused for another reason: the session is not
+//!   open (a line read during an outage is not kept for later), the line is not JSON (the client goes on), the client is
+//!   closing or closed, or the line was taken but not written before its connection ended. stdin is read from the first
+//!   attempt's outcome on (open, or its failure), so lines piped in before the first connection opened are not refused.
 //! EOF on stdin, SIGINT or SIGTERM: explicit close (close frame, code 1000), a final status "closed", exit 0 within 1 s.
 //! A terminal close (--terminal-codes), a terminal upgrade answer or a give-up: final status "closed", exit code 3.
 //! Usage errors (exit 2, message on stderr): a bad SPEC, --resume-field with a --hello that is not an object,
@@ -62,6 +67,7 @@
 //! Credentials (userinfo of the URL, the hello, Authorization headers) never appear on stdout or stderr,
 //! whatever RUST_LOG says.
 //! Options may also be written --name=VALUE. Set RUST_LOG (e.g. RUST_LOG=debug) for logs on stderr.
+//! -h, --help prints this text; -V, --version prints "wsclient VERSION"; both exit 0.
 //! ```
 //!
 //! Details beyond the contract:
@@ -118,14 +124,16 @@
 //!   Before exiting, the client waits up to 500 ms for the last lines to be
 //!   written. See `docs/TROUBLESHOOTING.md`.
 
-#[path = "common/session_args.rs"]
+#[path = "../common/session_args.rs"]
 mod session_args;
 
 use std::convert::Infallible;
 use std::ffi::OsString;
 use std::fs::File;
+use std::future::Future;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::mpsc;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -135,10 +143,11 @@ use serde_json::{Map, Value};
 use session_args::SessionArgs;
 use ws_lifecycle::fsm::{CloseReason, CloseRule, Config, Status};
 use ws_lifecycle::{
-    BuildError, Client, ClientBuilder, HelloContext, SessionEvent, TlsSetupError, TransportConfig,
+    BuildError, Client, ClientBuilder, HelloContext, SendError, SendErrorKind, Sent, SessionEvent,
+    TlsSetupError, TransportConfig,
 };
 
-const USAGE: &str = r#"wsclient [OPTIONS] URL      (cargo build --release --example wsclient)
+const USAGE: &str = r#"wsclient [OPTIONS] URL      (cargo install ws-lifecycle --features cli; or cargo build --release --example wsclient)
 Contract version 2 (everything of version 1 still holds).
 Options (durations in milliseconds):
   --hello JSON          hello frame sent after every socket open; default {"type":"hello"}
@@ -189,7 +198,12 @@ Upgrade answers other than 101:
   Any other status stops the client: connect_failed with its http_status, final status "closed", exit 3.
 A proxy that refuses the credentials (HTTP 407, SOCKS5 authentication failure) stops the client: connect_failed
 (http_status null), final status "closed", exit 3. A malformed --proxy is a usage error (exit 2).
-stdin: one JSON value per line, sent as a text frame (a line that is not JSON gives send_failed; the client goes on).
+stdin: one JSON value per line, sent as a text frame, in the order read. While the session is open and its send
+  buffer is full, wsclient reads no more of stdin until there is room, so the pipe pushes back on the writer: no line
+  is refused for want of room. send_failed is one line per stdin line refused for another reason: the session is not
+  open (a line read during an outage is not kept for later), the line is not JSON (the client goes on), the client is
+  closing or closed, or the line was taken but not written before its connection ended. stdin is read from the first
+  attempt's outcome on (open, or its failure), so lines piped in before the first connection opened are not refused.
 EOF on stdin, SIGINT or SIGTERM: explicit close (close frame, code 1000), a final status "closed", exit 0 within 1 s.
 A terminal close (--terminal-codes), a terminal upgrade answer or a give-up: final status "closed", exit code 3.
 Usage errors (exit 2, message on stderr): a bad SPEC, --resume-field with a --hello that is not an object,
@@ -198,6 +212,7 @@ Exit code 1: stdout became unwritable.
 Credentials (userinfo of the URL, the hello, Authorization headers) never appear on stdout or stderr,
 whatever RUST_LOG says.
 Options may also be written --name=VALUE. Set RUST_LOG (e.g. RUST_LOG=debug) for logs on stderr.
+-h, --help prints this text; -V, --version prints "wsclient VERSION"; both exit 0.
 "#;
 
 /// The close grace the CLI uses (the library default is longer): an
@@ -242,9 +257,18 @@ struct Options {
     record: Option<File>,
 }
 
-/// Parses the arguments (without the program name). `Ok(None)` means
-/// `--help`.
-fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
+/// What the command line asks for.
+enum Parsed {
+    /// Run a session.
+    Run(Box<Options>),
+    /// `-h`/`--help`.
+    Help,
+    /// `-V`/`--version`.
+    Version,
+}
+
+/// Parses the arguments (without the program name).
+fn parse_args(args: Vec<OsString>) -> Result<Parsed, String> {
     let args = args
         .into_iter()
         .map(|a| {
@@ -252,9 +276,12 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
                 .map_err(|a| format!("argument {:?} is not valid UTF-8", a.to_string_lossy()))
         })
         .collect::<Result<Vec<String>, String>>()?;
-    let mut before_dashes = args.iter().take_while(|a| *a != "--");
-    if before_dashes.any(|a| a == "-h" || a == "--help") {
-        return Ok(None);
+    let before_dashes = || args.iter().take_while(|a| *a != "--");
+    if before_dashes().any(|a| a == "-h" || a == "--help") {
+        return Ok(Parsed::Help);
+    }
+    if before_dashes().any(|a| a == "-V" || a == "--version") {
+        return Ok(Parsed::Version);
     }
 
     let mut url: Option<String> = None;
@@ -343,7 +370,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
     if resume_field.is_some() && !session.hello.is_object() {
         return Err("--resume-field needs a --hello that is a JSON object".to_owned());
     }
-    Ok(Some(Options {
+    Ok(Parsed::Run(Box::new(Options {
         url,
         hello: session.hello,
         ack_type: session.ack_type,
@@ -354,7 +381,7 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
         proxy,
         ca_file,
         record,
-    }))
+    })))
 }
 
 /// `--record FILE`: opened for appending, created if missing.
@@ -555,7 +582,9 @@ impl Output {
 
 // ── input ──────────────────────────────────────────────────────────────
 
-/// What the stdin thread and the signal handler hand the main loop.
+/// What the stdin thread hands the main loop. Signals come on a channel of
+/// their own: while a line waits for room this one is not read, and a
+/// signal must never wait behind it.
 enum Input {
     /// A stdin line.
     Line(String),
@@ -563,8 +592,6 @@ enum Input {
     Unreadable(String),
     /// stdin ended (or failed for good).
     Eof,
-    /// SIGINT, SIGTERM (or SIGHUP).
-    Signal,
 }
 
 fn spawn_stdin_reader(tx: smol::channel::Sender<Input>) {
@@ -595,12 +622,20 @@ fn spawn_stdin_reader(tx: smol::channel::Sender<Input>) {
 
 // ── main ───────────────────────────────────────────────────────────────
 
-fn main() {
+/// The program (the example's `main`, and the `cli` feature's binary
+/// through `examples/wsclient/installed.rs`).
+pub fn main() {
     let start = Instant::now();
     init_logging();
     let options = match parse_args(std::env::args_os().skip(1).collect()) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
+        Ok(Parsed::Run(options)) => *options,
+        Ok(Parsed::Version) => {
+            let mut out = std::io::stdout().lock();
+            let version = format!("wsclient {}\n", env!("CARGO_PKG_VERSION"));
+            let _ = out.write_all(version.as_bytes()).and_then(|()| out.flush());
+            std::process::exit(EXIT_OK);
+        }
+        Ok(Parsed::Help) => {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(USAGE.as_bytes()).and_then(|()| out.flush());
             std::process::exit(EXIT_OK);
@@ -662,10 +697,10 @@ fn main() {
     out.status(Status::Connecting);
 
     let (tx, rx) = smol::channel::bounded::<Input>(INPUT_CAPACITY);
-    let signal_tx = tx.clone();
+    let (signal_tx, signals) = smol::channel::bounded::<()>(1);
     if let Err(e) = ctrlc::set_handler(move || {
-        // ctrlc calls this on its own thread, so blocking is fine.
-        let _ = signal_tx.send_blocking(Input::Signal);
+        // A signal already waiting is enough.
+        let _ = signal_tx.try_send(());
     }) {
         log::warn!("cannot handle SIGINT/SIGTERM: {e}");
     }
@@ -676,6 +711,9 @@ fn main() {
         enum Step {
             Event(Option<SessionEvent>),
             Input(Input),
+            /// The line that waited for room was sent, or refused.
+            Sent(Result<Sent, SendError>),
+            Signal,
             Watchdog,
         }
 
@@ -683,15 +721,37 @@ fn main() {
         let mut closing: Option<Instant> = None;
         let mut _closer: Option<smol::Task<()>> = None;
         let mut reason: Option<CloseReason> = None;
+        // A line refused for want of room on an open link, waiting for
+        // room. While it waits no stdin line is taken (the pipe pushes
+        // back), but events, signals and the watchdog still are.
+        let mut waiting: Option<WaitingLine<'_>> = None;
+        // stdin is read from the first attempt's outcome on (open, or a
+        // failure): lines piped in while the first connection is still
+        // being made are not an outage's, and must not be refused.
+        let mut started = false;
         loop {
             let step = {
+                let take_lines = started && closing.is_none() && waiting.is_none();
                 let event = async { Step::Event(events.next().await) };
                 let input = async {
-                    if closing.is_some() {
-                        // Stop reading input once closing: nothing more is sent.
+                    if !take_lines {
+                        // Closing: nothing more is sent. Waiting: the next
+                        // line waits in the pipe.
                         std::future::pending().await
                     } else {
                         Step::Input(rx.recv().await.unwrap_or(Input::Eof))
+                    }
+                };
+                let sent = async {
+                    match waiting.as_mut() {
+                        Some(line) => Step::Sent(line.as_mut().await),
+                        None => std::future::pending().await,
+                    }
+                };
+                let signal = async {
+                    match closing {
+                        None if signals.recv().await.is_ok() => Step::Signal,
+                        _ => std::future::pending().await,
                     }
                 };
                 let watchdog = async {
@@ -703,21 +763,34 @@ fn main() {
                         None => std::future::pending().await,
                     }
                 };
-                event.race(input).race(watchdog).await
+                // Events first: draining them is what frees room.
+                event.or(signal).or(sent).or(input).or(watchdog).await
             };
             let close_now = match step {
                 Step::Event(None) => break,
                 Step::Event(Some(SessionEvent::Closed(why))) => {
                     log::info!("session ended: {why}");
+                    for message in why.unsent {
+                        out.send_failed(format!(
+                            "not written before the session closed: {message}"
+                        ));
+                    }
                     reason = Some(why.reason);
                     break;
                 }
                 Step::Event(Some(event)) => {
+                    started |= matches!(
+                        event,
+                        SessionEvent::Status {
+                            to: Status::Open | Status::Reconnecting,
+                            ..
+                        }
+                    );
                     report(&mut out, event);
                     false
                 }
                 Step::Input(Input::Line(line)) => {
-                    send_line(&client, &mut out, &line);
+                    waiting = send_line(&client, &mut out, &line);
                     false
                 }
                 Step::Input(Input::Unreadable(detail)) => {
@@ -728,7 +801,15 @@ fn main() {
                     log::info!("stdin ended; closing");
                     true
                 }
-                Step::Input(Input::Signal) => {
+                Step::Sent(result) => {
+                    waiting = None;
+                    match result {
+                        Ok(sent) => log::trace!("sent a line after waiting for room ({sent:?})"),
+                        Err(e) => out.send_failed(e.to_string()),
+                    }
+                    false
+                }
+                Step::Signal => {
                     log::info!("signal received; closing");
                     true
                 }
@@ -745,6 +826,18 @@ fn main() {
                 _closer = Some(smol::spawn(async move {
                     client.close().await;
                 }));
+            }
+        }
+        // A line still waiting for room was never sent: say so. Once the
+        // session has ended, waiting ends at once with its refusal.
+        if let Some(mut line) = waiting.take() {
+            let detail = match futures_lite::future::poll_once(line.as_mut()).await {
+                Some(Ok(_)) => None,
+                Some(Err(e)) => Some(e.to_string()),
+                None => Some("the client closed before there was room".to_owned()),
+            };
+            if let Some(detail) = detail {
+                out.send_failed(detail);
             }
         }
         let reason = reason
@@ -859,15 +952,25 @@ fn report(out: &mut Output, event: SessionEvent) {
     }
 }
 
-/// Sends one stdin line if it is JSON; reports why not otherwise.
-fn send_line(client: &Client, out: &mut Output, line: &str) {
+/// A stdin line waiting for room in the send buffer (`Client::send_wait`).
+type WaitingLine<'a> = Pin<Box<dyn Future<Output = Result<Sent, SendError>> + 'a>>;
+
+/// Sends one stdin line if it is JSON; reports why not otherwise. A line
+/// refused only for want of room on an open link is not refused: it comes
+/// back as a [`WaitingLine`] that resolves once there is room.
+fn send_line<'a>(client: &'a Client, out: &mut Output, line: &str) -> Option<WaitingLine<'a>> {
     let text = line.trim();
     if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
         out.send_failed(format!("the line is not JSON: {e}"));
-        return;
+        return None;
     }
     match client.send_text(text.to_owned()) {
         Ok(sent) => log::trace!("sent a line ({sent:?})"),
+        Err(SendError {
+            kind: SendErrorKind::Full,
+            message: Some(text),
+        }) => return Some(Box::pin(client.send_wait(text))),
         Err(e) => out.send_failed(e.to_string()),
     }
+    None
 }
