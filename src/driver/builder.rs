@@ -25,13 +25,13 @@ use super::events::Events;
 use super::failure::FailurePolicyFn;
 use super::outbound::Outbound;
 use super::proxy::{ProxySetting, ProxyUrlError};
-use super::queue::OutboundQueue;
 use super::record::{ActionHook, RecordTo};
 use super::session::Session;
 use super::shared::Shared;
 use super::spec::{AckFn, AfterAckFn, HeadersFn, HelloError, HelloFn, HookError, RequestFn, Spec};
 use super::tls::{TlsSetupError, Trust};
 use super::wake::WallClock;
+use crate::fsm::outbound::Ledger;
 
 /// Why a session could not be built. Every caller mistake lands here, at
 /// construction, never later.
@@ -563,11 +563,8 @@ impl ClientBuilder {
                 self.spec.get_or_init(|| built).clone()
             }
         };
-        let queue = self
-            .delivery
-            .queue
-            .map(|q| OutboundQueue::new(q.capacity, q.overflow));
-        let outbound = Outbound::new(self.delivery.send_capacity, queue);
+        let queue = self.delivery.queue.map(|q| (q.capacity, q.overflow));
+        let outbound = Outbound::new(Ledger::new(self.delivery.send_capacity, queue));
         let shared = Shared::new(outbound, self.delivery.event_capacity);
         let core = CoreSlot::new(spec.config.clone(), seed, self.flight(spec.url()));
         let session = Session::new(shared.clone(), spec, core);

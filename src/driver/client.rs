@@ -5,10 +5,10 @@ use std::time::Instant;
 
 use crate::fsm::{Attempt, CloseReason, Status};
 
-use super::outbound::{SendError, SendErrorKind, Sent};
 use super::session_event::{CloseOutcome, UpgradeResponse};
 use super::shared::{Inner, Shared};
 use super::stats::Stats;
+use crate::fsm::outbound::{SendError, SendErrorKind, Sent};
 
 /// `ready()` failed: the session ended before it was Open.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,7 +59,7 @@ fn request_close(shared: &Shared, code: u16, reason: String) {
     let (code, reason) = sendable_close(code, reason);
     let mut inner = shared.lock();
     // From now on `send` refuses: a close was asked for.
-    inner.outbound.close_requested();
+    inner.outbound.ledger.close_requested();
     if inner.commands.close.is_none() {
         inner.commands.close = Some(Box::new((code, reason)));
     }
@@ -134,14 +134,14 @@ impl Client {
 
     /// Messages waiting in the outbound queue (0 without a queue).
     pub fn queued(&self) -> usize {
-        self.shared().lock().outbound.queued()
+        self.shared().lock().outbound.ledger.queued()
     }
 
     /// Messages written so far: the last byte of their frame was taken by
     /// the transport. For accounting tests.
     #[doc(hidden)]
     pub fn written(&self) -> u64 {
-        self.shared().lock().outbound.written()
+        self.shared().lock().outbound.ledger.written()
     }
 
     /// The allocated capacity of the session's own buffers (the event
@@ -151,7 +151,7 @@ impl Client {
     pub fn buffer_capacities(&self) -> Vec<(&'static str, usize)> {
         let inner = self.shared().lock();
         let mut all = vec![("events", inner.events_capacity())];
-        all.extend(inner.outbound.capacities());
+        all.extend(inner.outbound.ledger.capacities());
         all
     }
 
@@ -248,7 +248,7 @@ impl Client {
         } else {
             inner.status
         };
-        let sent = inner.outbound.send(text, status)?;
+        let sent = inner.outbound.ledger.send(text, status)?;
         if sent == Sent::Accepted {
             Shared::wake_session(&mut inner);
         }
@@ -316,7 +316,7 @@ impl Client {
                     .as_deref()
                     .cloned()
                     .unwrap_or(CloseReason::Requested),
-                unsent: inner.outbound.take_returned(),
+                unsent: inner.outbound.ledger.take_returned(),
             })
         })
         .await

@@ -4,7 +4,7 @@
 
 use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use super::queue::Overflow;
+use crate::fsm::outbound::Overflow;
 
 /// Opt-in bounded queue for messages sent while not Open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -74,7 +74,7 @@ impl Events {
     /// accounting.
     fn tell(&mut self, inner: &mut Inner, taken: Option<&Queued>) {
         if let Some(Queued::Event(SessionEvent::Unsent(messages))) = taken {
-            inner.outbound.unsent_taken(messages.len());
+            inner.outbound.ledger.unsent_taken(messages.len());
             self.shared.notify_room(inner);
         }
         // As the session last saw it (published under this lock): the
@@ -157,7 +157,7 @@ impl Drop for Events {
                 _ => {}
             }
         }
-        inner.outbound.events_dropped(held, outcome);
+        inner.outbound.ledger.events_dropped(held, outcome);
         self.shared.notify_room(&mut inner);
         self.shared.update_room(&inner);
         Shared::wake_session(&mut inner);
@@ -189,7 +189,7 @@ mod tests {
     /// session still counts the hand as full and folds notices into Lagged.
     #[test]
     fn notices_are_not_lagged_once_the_hand_is_handed_out() {
-        let shared = Shared::new(Outbound::new(8, None), 4);
+        let shared = Shared::new(Outbound::new(crate::fsm::outbound::Ledger::new(8, None)), 4);
         let mut events = Events::new(shared.clone(), Owner::new(shared.clone()));
         let msgs = (0..3)
             .map(|_| Queued::Event(SessionEvent::Message(serde_json::json!({}))))

@@ -78,11 +78,12 @@ fn print_the_footprint() {
 
 #[test]
 fn print_the_fields() {
-    use super::queue::OutboundQueue;
     use super::rtt::{PingClock, Rtt};
     use super::shared::Commands;
     use super::stats::Disconnects;
+    use crate::fsm::outbound::Ledger;
     use crate::fsm::{Cause, CloseReason, Status};
+    use async_tungstenite::tungstenite::Utf8Bytes;
     use async_tungstenite::tungstenite::protocol::CloseFrame;
     use std::collections::VecDeque;
     let rows: Vec<(&str, usize)> = vec![
@@ -97,10 +98,7 @@ fn print_the_fields() {
         ("Disconnects", size_of::<Disconnects>()),
         ("PingClock", size_of::<PingClock>()),
         ("Rtt", size_of::<Rtt>()),
-        (
-            "Option<OutboundQueue<String>>",
-            size_of::<Option<OutboundQueue<String>>>(),
-        ),
+        ("Ledger<Utf8Bytes>", size_of::<Ledger<Utf8Bytes>>()),
         ("Option<CloseFrame>", size_of::<Option<CloseFrame>>()),
         ("VecDeque<String>", size_of::<VecDeque<String>>()),
         ("Option<Waker>", size_of::<Option<std::task::Waker>>()),

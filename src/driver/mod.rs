@@ -36,7 +36,6 @@ mod link;
 mod meter;
 mod outbound;
 mod proxy;
-mod queue;
 mod record;
 mod record_codec;
 mod record_format;
@@ -53,6 +52,8 @@ mod tls;
 mod upgrade;
 mod wake;
 
+pub use crate::fsm::outbound::Overflow;
+pub use crate::fsm::outbound::{SendError, SendErrorKind, Sent};
 pub use builder::{BuildError, ClientBuilder};
 pub use client::{Client, NotReady};
 pub use config::{
@@ -63,9 +64,7 @@ pub use connect::ConnectError;
 pub use context::{AfterAckContext, AfterAckFrame, HelloContext};
 pub use endpoint::{UrlError, redact};
 pub use events::Events;
-pub use outbound::{SendError, SendErrorKind, Sent};
 pub use proxy::{ProxyError, ProxyUrlError};
-pub use queue::Overflow;
 pub use record_format::{
     RECORDING_FORMAT, RecordingError, RecordingProblem, Run, RunHeader, parse_recording,
 };

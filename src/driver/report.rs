@@ -131,7 +131,7 @@ impl Shared {
             None => (None, Vec::new()),
         };
         let mut inner = self.lock();
-        inner.outbound.acked(after_ack);
+        inner.outbound.ledger.acked(after_ack);
         if let Some((from, cause)) = inner.opening.take() {
             self.enter_locked(&mut inner, (from, Status::Open, cause, attempt));
         }
@@ -169,7 +169,8 @@ impl Shared {
     /// response for the handles.
     fn upgraded(&self, upgrade: UpgradeResponse) {
         let mut inner = self.lock();
-        inner.outbound.opened();
+        inner.outbound.ledger.opened();
+        inner.outbound.link_changed();
         inner.tally.connected(Instant::now());
         inner.last_response = Some(KeptResponse::new(&upgrade));
         if inner.events_alive {
@@ -236,7 +237,8 @@ impl Shared {
             inner.status = now;
         }
         let events_alive = inner.events_alive;
-        if let Some(unsent) = inner.outbound.lost(events_alive) {
+        inner.outbound.link_changed();
+        if let Some(unsent) = inner.outbound.ledger.lost(events_alive) {
             self.push_locked(&mut inner, SessionEvent::Unsent(unsent));
         }
         self.notify_room(&mut inner);
@@ -253,8 +255,9 @@ impl Shared {
             harvest(&mut inner, wire);
         }
         inner.tally.link_gone();
-        let for_close = inner.outbound.is_closing() || !inner.events_alive;
-        let unsent = inner.outbound.finished(for_close);
+        let for_close = inner.outbound.ledger.is_closing() || !inner.events_alive;
+        inner.outbound.link_changed();
+        let unsent = inner.outbound.ledger.finished(for_close);
         let attempt = inner.attempt;
         inner.publish(Status::Closed, attempt);
         inner.closed = Some(Box::new(reason.clone()));
@@ -297,7 +300,7 @@ mod tests {
 
     #[test]
     fn open_and_acked_are_never_folded_into_lagged() {
-        let shared = Shared::new(Outbound::new(8, None), 1);
+        let shared = Shared::new(Outbound::new(crate::fsm::outbound::Ledger::new(8, None)), 1);
         let change = |to| Action::StatusChanged {
             from: Status::Connecting,
             to,

@@ -117,11 +117,14 @@ impl Session {
                 let acking = self.acking.take_if(|a| a.attempt == attempt);
                 self.shared.acked(attempt, acking);
             }
-            Action::SendPing { attempt } | Action::SendClose { attempt, .. }
-                if self.is_current(attempt) =>
-            {
-                self.shared.lock().outbound.protocol_frame(action)
+            Action::SendPing { attempt } if self.is_current(attempt) => {
+                self.shared.lock().outbound.ledger.ping();
             }
+            Action::SendClose {
+                attempt,
+                code,
+                reason,
+            } if self.is_current(attempt) => self.shared.lock().outbound.ledger.close(code, reason),
             // For a link already gone: nothing to do.
             Action::SendHello { .. } | Action::SendPing { .. } | Action::SendClose { .. } => {}
             Action::DropTransport { attempt } => self.drop_link(attempt, cx),
@@ -175,7 +178,7 @@ impl Session {
         if let Poll::Ready(hello) = link.poll_hello(cx, awaiting) {
             match hello {
                 // Sent verbatim, never logged: hellos carry credentials.
-                Ok(text) => self.shared.lock().outbound.hello(text),
+                Ok(text) => self.shared.lock().outbound.ledger.hello(text),
                 Err(error) => self.hello_failed(attempt, error, cx),
             }
             return true;

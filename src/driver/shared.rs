@@ -199,7 +199,7 @@ impl Shared {
 
     /// Wakes `send_wait` callers if room appeared.
     pub(crate) fn notify_room(&self, inner: &mut Inner) {
-        if inner.outbound.take_room_freed() {
+        if inner.outbound.ledger.take_room_freed() {
             notify_all(&self.space);
         }
     }

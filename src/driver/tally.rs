@@ -135,7 +135,7 @@ impl Inner {
                 .map(|f| f.disconnects)
                 .unwrap_or_default(),
             messages_in: t.messages_in,
-            messages_out: self.outbound.frames_written(),
+            messages_out: self.outbound.ledger.frames_written(),
             bytes_in: t.bytes_in,
             bytes_out: t.bytes_out,
             latency: t.rtt.last(),

@@ -69,6 +69,7 @@ mod event;
 #[doc(hidden)]
 pub mod explore;
 mod machine;
+pub(crate) mod outbound;
 mod policy;
 mod replay;
 mod state;

@@ -1,6 +1,6 @@
 //! The opt-in bounded outbound queue: messages sent while not Open wait
 //! here and are flushed in order on [`Action::FlushQueue`](crate::fsm::Action::FlushQueue).
-//! The machine never touches it; `outbound::Outbound` owns it.
+//! The [`Ledger`](super::Ledger) owns it.
 
 use std::collections::VecDeque;
 
