@@ -141,7 +141,7 @@ impl Inner {
             latency: t.rtt.last(),
             latency_smoothed: t.rtt.smoothed(),
             latency_samples: t.rtt.samples(),
-            status: self.status,
+            status: self.status(),
             in_status_for: now.saturating_duration_since(t.status_since),
             connected_for: t
                 .connected_since
