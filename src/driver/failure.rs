@@ -13,10 +13,10 @@ use async_tungstenite::tungstenite::Error as WsError;
 
 use crate::fsm::{Attempt, ConnectFailure, Event, Failure, Machine, Timer, Verdict};
 
-use super::connect::ConnectError;
 use super::retry_after;
 use super::shared::Shared;
 use super::spec::Spec;
+use super::transport::connect::ConnectError;
 
 /// The caller's failure predicate: the failure and the policy's default
 /// verdict in, the verdict to apply out.

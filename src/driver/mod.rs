@@ -22,20 +22,15 @@ mod alarm;
 mod builder;
 mod client;
 mod config;
-mod connect;
 mod context;
 mod core_slot;
-mod dial;
-mod endpoint;
 mod events;
 mod failure;
 #[cfg(test)]
 mod footprint;
 mod inbound;
 mod link;
-mod meter;
 mod outbound;
-mod proxy;
 mod queue;
 mod record;
 mod record_codec;
@@ -49,8 +44,7 @@ mod shared;
 mod spec;
 mod stats;
 mod tally;
-mod tls;
-mod upgrade;
+mod transport;
 mod wake;
 
 pub use builder::{BuildError, ClientBuilder};
@@ -59,12 +53,9 @@ pub use config::{
     DeliveryConfig, DeliveryConfigError, QueueConfig, TextDelivery, TransportConfig,
     TransportConfigError,
 };
-pub use connect::ConnectError;
 pub use context::{AfterAckContext, AfterAckFrame, HelloContext};
-pub use endpoint::{UrlError, redact};
 pub use events::Events;
 pub use outbound::{SendError, SendErrorKind, Sent};
-pub use proxy::{ProxyError, ProxyUrlError};
 pub use queue::Overflow;
 pub use record_format::{
     RECORDING_FORMAT, RecordingError, RecordingProblem, Run, RunHeader, parse_recording,
@@ -73,9 +64,12 @@ pub use session::Session;
 pub use session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
 pub use spec::HelloError;
 pub use stats::{Disconnects, LastFailure, Stats};
-pub use tls::{TlsFailure, TlsSetupError};
+pub use transport::connect::ConnectError;
+pub use transport::endpoint::{UrlError, redact};
+pub use transport::proxy::{ProxyError, ProxyUrlError};
+pub use transport::tls::{TlsFailure, TlsSetupError};
 #[cfg(feature = "tls")]
-pub use tls::{default_tls_config, tls_config_from_roots};
+pub use transport::tls::{default_tls_config, tls_config_from_roots};
 
 impl Client {
     /// Shorthand for [`ClientBuilder::new`].

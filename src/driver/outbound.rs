@@ -42,9 +42,9 @@ use std::time::{Duration, Instant};
 
 use crate::fsm::{Action, Status};
 
-use super::meter::Completed;
 use super::queue::{OutboundQueue, QueueError, Queued};
 use super::rtt::{PingClock, Pong};
+use super::transport::meter::Completed;
 
 /// Frames one write pass hands to the socket at most, so one busy session
 /// cannot hold its task (and the lock) for long.

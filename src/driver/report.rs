@@ -11,12 +11,12 @@ use crate::fsm::{Action, Attempt, Cause, CloseReason, Event, Status};
 
 use super::acking::Acking;
 use super::client::KeptResponse;
-use super::connect::{ConnectError, Socket};
 use super::inbound;
 use super::outbound::WireError;
 use super::rtt::Pong;
 use super::session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
 use super::shared::{Inner, Queued, Shared, notify_all};
+use super::transport::connect::{ConnectError, Socket};
 
 impl Shared {
     /// Keeps the session task's waker, registered before each pass so a

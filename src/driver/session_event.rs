@@ -6,8 +6,8 @@ use async_tungstenite::tungstenite::http::{HeaderMap, StatusCode};
 
 use crate::fsm::{Attempt, Cause, CloseReason, Status};
 
-use super::connect::ConnectError;
 use super::spec::HelloError;
+use super::transport::connect::ConnectError;
 
 /// What the session reports, in order. See [`Events`](super::Events).
 #[derive(Debug)]

@@ -11,9 +11,9 @@ use async_tungstenite::tungstenite::http::HeaderMap;
 
 use crate::fsm::{Attempt, Config};
 
-use super::connect::ConnectSpec;
 use super::context::{AfterAckContext, AfterAckFrame, HelloContext};
 use super::failure::FailurePolicyFn;
+use super::transport::connect::ConnectSpec;
 use super::wake::WallClock;
 
 /// The error a hello builder may return.

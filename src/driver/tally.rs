@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use crate::fsm::{Attempt, Cause, ConnectFailure, Failure, Status};
 
-use super::meter::Traffic;
 use super::rtt::Rtt;
 use super::shared::Inner;
 use super::stats::{Disconnects, LastFailure, Stats};
+use super::transport::meter::Traffic;
 
 /// Counters and clocks of one session.
 #[derive(Debug)]

@@ -68,7 +68,7 @@ pub enum ConnectError {
     #[error("the request hook panicked")]
     RequestHookPanicked,
     /// The caller's async request hook
-    /// ([`ClientBuilder::request_headers`](super::ClientBuilder::request_headers))
+    /// ([`ClientBuilder::request_headers`](crate::ClientBuilder::request_headers))
     /// failed for this attempt (e.g. its token fetch failed).
     #[error("the request hook failed: {0}")]
     RequestHook(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -23,7 +23,7 @@ pub(crate) use enabled::{TlsConfig, Trust};
 pub use enabled::{default_tls_config, tls_config_from_roots};
 
 /// Why the TLS configuration for `wss://` could not be set up. Found at
-/// construction, as [`BuildError::Tls`](super::BuildError::Tls).
+/// construction, as [`BuildError::Tls`](crate::BuildError::Tls).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsSetupError {
