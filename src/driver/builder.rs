@@ -19,19 +19,20 @@ use super::config::{DeliveryConfig, DeliveryConfigError, TransportConfig, Transp
 use super::context::{AfterAckContext, AfterAckFrame, HelloContext};
 use super::core_slot::{CoreSlot, Flight};
 use super::events::Events;
-use super::failure::FailurePolicyFn;
 use super::outbound::Outbound;
 use super::queue::OutboundQueue;
 use super::record::{ActionHook, RecordTo};
 use super::session::Session;
 use super::shared::Shared;
-use super::spec::{AckFn, AfterAckFn, HeadersFn, HelloError, HelloFn, HookError, RequestFn, Spec};
+use super::spec::{
+    AckFn, AfterAckFn, FailurePolicyFn, HeadersFn, HelloError, HelloFn, HookError, RequestFn, Spec,
+    WallClock,
+};
 use super::transport::connect::ConnectSpec;
 use super::transport::dial::Resolver;
 use super::transport::endpoint::{Endpoint, UrlError};
 use super::transport::proxy::{ProxySetting, ProxyUrlError};
 use super::transport::tls::{TlsSetupError, Trust};
-use super::wake::WallClock;
 
 /// Why a session could not be built. Every caller mistake lands here, at
 /// construction, never later.

@@ -21,8 +21,10 @@ use super::inbound::{Inbound, classify, read_batch};
 use super::outbound::{Wire, WireError};
 use super::session_event::UpgradeResponse;
 use super::spec::{BoxFuture, HelloError, Spec};
-use super::transport::connect::{ConnectError, MaybeTls, Socket, open_stream};
+use super::transport::connect::{Socket, open_stream};
+use super::transport::error::ConnectError;
 use super::transport::meter::Completed;
+use super::transport::tls::MaybeTls;
 use super::transport::upgrade::Upgrade;
 
 /// The stream, and the headers of the async request hook (when there is one).

@@ -32,7 +32,7 @@ use futures_lite::{AsyncRead, AsyncWrite};
 
 use crate::driver::rtt;
 
-use super::connect::MaybeTls;
+use super::tls::MaybeTls;
 
 /// Whether the transport may have bytes to read: `Pending` (with `cx`
 /// registered, as a failing read would) when the reactor has not reported

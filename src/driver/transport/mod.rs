@@ -3,6 +3,7 @@
 pub(crate) mod connect;
 pub(crate) mod dial;
 pub(crate) mod endpoint;
+pub(crate) mod error;
 pub(crate) mod meter;
 pub(crate) mod proxy;
 pub(crate) mod tls;
