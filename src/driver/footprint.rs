@@ -10,17 +10,17 @@ use crate::fsm::{Action, Config, Lifecycle, Machine, State};
 
 use super::alarm::Alarm;
 use super::client::{Client, Owner};
-use super::connect::Socket;
 use super::core_slot::CoreSlot;
 use super::events::Events;
 use super::link::Link;
-use super::meter::Metered;
 use super::outbound::Outbound;
 use super::session::Session;
 use super::session_event::{SessionEvent, UpgradeResponse};
 use super::shared::{Inner, Shared};
 use super::tally::Tally;
-use super::tls::MaybeTls;
+use super::transport::connect::Socket;
+use super::transport::meter::Metered;
+use super::transport::tls::MaybeTls;
 use super::wake::WakeWatch;
 
 fn rows() -> Vec<(&'static str, usize)> {
@@ -106,7 +106,7 @@ fn print_the_fields() {
         ("std::sync::Mutex<()>", size_of::<std::sync::Mutex<()>>()),
         ("Option<Instant>", size_of::<Option<std::time::Instant>>()),
         ("async_io::Timer", size_of::<async_io::Timer>()),
-        ("Upgrade", size_of::<super::upgrade::Upgrade>()),
+        ("Upgrade", size_of::<super::transport::upgrade::Upgrade>()),
         (
             "Option<Box<Acking>>",
             size_of::<Option<Box<super::acking::Acking>>>(),

@@ -8,9 +8,8 @@ use std::time::Instant;
 
 use crate::fsm::{Attempt, Cause, CloseReason, Status};
 
-use super::client::KeptResponse;
 use super::outbound::Outbound;
-use super::session_event::SessionEvent;
+use super::session_event::{KeptResponse, SessionEvent};
 use super::tally::Tally;
 
 /// Shared between [`Client`](super::Client)s, [`Events`](super::Events) and
