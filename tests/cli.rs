@@ -452,6 +452,19 @@ fn bad_ports_fragments_and_reserved_characters_in_passwords_exit_2() {
 }
 
 #[test]
+fn version_prints_the_name_and_the_crate_version_and_exits_0() {
+    for flag in ["--version", "-V"] {
+        let (code, stdout, stderr) = run_to_exit(&[flag]);
+        assert_eq!(code, Some(0), "{flag}: {stderr}");
+        assert_eq!(
+            stdout,
+            format!("wsclient {}", env!("CARGO_PKG_VERSION")),
+            "{flag}"
+        );
+    }
+}
+
+#[test]
 fn help_prints_the_contract_and_exits_0() {
     let (code, stdout, stderr) = run_to_exit(&["--help"]);
     assert_eq!(code, Some(0), "stderr {stderr:?}");

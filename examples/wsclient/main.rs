@@ -2,7 +2,7 @@
 //! one JSON event per line on stdout, for scripts and other programs.
 //!
 //! ```text
-//! wsclient [OPTIONS] URL      (cargo install ws-lifecycle --features cli; or cargo build --release --example wsclient)
+//! wsclient [OPTIONS] URL      (cargo install --path . --features cli; or cargo build --release --example wsclient)
 //! Contract version 2 (everything of version 1 still holds).
 //! Options (durations in milliseconds):
 //!   --hello JSON          hello frame sent after every socket open; default {"type":"hello"}
@@ -55,10 +55,12 @@
 //! (http_status null), final status "closed", exit 3. A malformed --proxy is a usage error (exit 2).
 //! stdin: one JSON value per line, sent as a text frame, in the order read. While the session is open and its send
 //!   buffer is full, wsclient reads no more of stdin until there is room, so the pipe pushes back on the writer: no line
-//!   is refused for want of room. send_failed is one line per stdin line refused for another reason: the session is not
-//!   open (a line read during an outage is not kept for later), the line is not JSON (the client goes on), the client is
-//!   closing or closed, or the line was taken but not written before its connection ended. stdin is read from the first
-//!   attempt's outcome on (open, or its failure), so lines piped in before the first connection opened are not refused.
+//!   is refused for want of room. Lines are sent from the first attempt's outcome on (open, or its failure): until then
+//!   the first line waits and the pipe pushes back, so lines piped in before the first connection opened are not refused
+//!   (an EOF before any line closes at once). send_failed is one line per stdin line refused for another reason: the
+//!   session is not open (a line read during an outage is not kept for later), the line is not JSON (the client goes on),
+//!   the client is closing or closed, or the line was read or taken but not written before its connection or the session
+//!   ended.
 //! EOF on stdin, SIGINT or SIGTERM: explicit close (close frame, code 1000), a final status "closed", exit 0 within 1 s.
 //! A terminal close (--terminal-codes), a terminal upgrade answer or a give-up: final status "closed", exit code 3.
 //! Usage errors (exit 2, message on stderr): a bad SPEC, --resume-field with a --hello that is not an object,
@@ -81,9 +83,11 @@
 //! - The close grace is 500 ms, so an explicit close finishes within 1 s even
 //!   when the broker never answers the close frame.
 //! - Lines are sent verbatim (surrounding whitespace trimmed) once they parse
-//!   as JSON. Without an open session a line fails at once (`send_failed`,
-//!   nothing is queued); a line accepted while open but not yet written when
-//!   the connection ended also gives `send_failed`.
+//!   as JSON. Once the first attempt has an outcome, a line read without an
+//!   open session fails at once (`send_failed`, nothing is queued); a line
+//!   accepted while open but not yet written when the connection ended also
+//!   gives `send_failed`, and so does a line still waiting to be sent, or
+//!   read and not yet taken, when the client closes.
 //! - Logs: set `RUST_LOG` (`error`, `warn`, `info`, `debug`, `trace`; any
 //!   other non-empty value means `debug`) to get them on stderr. Other
 //!   crates' logs (tungstenite traces requests and payloads) never get past
@@ -143,11 +147,11 @@ use serde_json::{Map, Value};
 use session_args::SessionArgs;
 use ws_lifecycle::fsm::{CloseReason, CloseRule, Config, Status};
 use ws_lifecycle::{
-    BuildError, Client, ClientBuilder, HelloContext, SendError, SendErrorKind, Sent, SessionEvent,
-    TlsSetupError, TransportConfig,
+    BuildError, Client, ClientBuilder, CloseOutcome, HelloContext, SendError, SendErrorKind, Sent,
+    SessionEvent, TlsSetupError, TransportConfig,
 };
 
-const USAGE: &str = r#"wsclient [OPTIONS] URL      (cargo install ws-lifecycle --features cli; or cargo build --release --example wsclient)
+const USAGE: &str = r#"wsclient [OPTIONS] URL      (cargo install --path . --features cli; or cargo build --release --example wsclient)
 Contract version 2 (everything of version 1 still holds).
 Options (durations in milliseconds):
   --hello JSON          hello frame sent after every socket open; default {"type":"hello"}
@@ -200,10 +204,12 @@ A proxy that refuses the credentials (HTTP 407, SOCKS5 authentication failure) s
 (http_status null), final status "closed", exit 3. A malformed --proxy is a usage error (exit 2).
 stdin: one JSON value per line, sent as a text frame, in the order read. While the session is open and its send
   buffer is full, wsclient reads no more of stdin until there is room, so the pipe pushes back on the writer: no line
-  is refused for want of room. send_failed is one line per stdin line refused for another reason: the session is not
-  open (a line read during an outage is not kept for later), the line is not JSON (the client goes on), the client is
-  closing or closed, or the line was taken but not written before its connection ended. stdin is read from the first
-  attempt's outcome on (open, or its failure), so lines piped in before the first connection opened are not refused.
+  is refused for want of room. Lines are sent from the first attempt's outcome on (open, or its failure): until then
+  the first line waits and the pipe pushes back, so lines piped in before the first connection opened are not refused
+  (an EOF before any line closes at once). send_failed is one line per stdin line refused for another reason: the
+  session is not open (a line read during an outage is not kept for later), the line is not JSON (the client goes on),
+  the client is closing or closed, or the line was read or taken but not written before its connection or the session
+  ended.
 EOF on stdin, SIGINT or SIGTERM: explicit close (close frame, code 1000), a final status "closed", exit 0 within 1 s.
 A terminal close (--terminal-codes), a terminal upgrade answer or a give-up: final status "closed", exit code 3.
 Usage errors (exit 2, message on stderr): a bad SPEC, --resume-field with a --hello that is not an object,
@@ -222,6 +228,9 @@ const CLOSE_GRACE: Duration = Duration::from_millis(500);
 /// Safety net: if the session has not finished this long after the close
 /// request, stop anyway (the close grace should have ended it long before).
 const CLOSE_WATCHDOG: Duration = Duration::from_millis(900);
+
+/// How long the exit waits for `close()`'s outcome once the session ended.
+const CLOSE_OUTCOME_WAIT: Duration = Duration::from_millis(50);
 
 /// How long the exit waits for the flight recorder's last lines.
 const RECORD_WAIT: Duration = Duration::from_millis(500);
@@ -719,19 +728,24 @@ pub fn main() {
 
         // Set once a close was requested: the safety-net deadline.
         let mut closing: Option<Instant> = None;
-        let mut _closer: Option<smol::Task<()>> = None;
+        // The close request; its outcome hands back what was taken but
+        // never written.
+        let mut closer: Option<smol::Task<CloseOutcome>> = None;
         let mut reason: Option<CloseReason> = None;
         // A line refused for want of room on an open link, waiting for
         // room. While it waits no stdin line is taken (the pipe pushes
         // back), but events, signals and the watchdog still are.
         let mut waiting: Option<WaitingLine<'_>> = None;
-        // stdin is read from the first attempt's outcome on (open, or a
+        // Lines are sent from the first attempt's outcome on (open, or a
         // failure): lines piped in while the first connection is still
-        // being made are not an outage's, and must not be refused.
+        // being made are not an outage's, and must not be refused. Until
+        // then the first line taken is parked, so the pipe pushes back,
+        // but an EOF before any line still closes at once.
         let mut started = false;
+        let mut parked: Option<String> = None;
         loop {
             let step = {
-                let take_lines = started && closing.is_none() && waiting.is_none();
+                let take_lines = closing.is_none() && waiting.is_none() && parked.is_none();
                 let event = async { Step::Event(events.next().await) };
                 let input = async {
                     if !take_lines {
@@ -763,8 +777,10 @@ pub fn main() {
                         None => std::future::pending().await,
                     }
                 };
-                // Events first: draining them is what frees room.
-                event.or(signal).or(sent).or(input).or(watchdog).await
+                // Signals and the watchdog first (they are rare); events
+                // race the line side, so neither a flood of inbound
+                // messages nor a fast pipe starves the other.
+                signal.or(watchdog).or(event.race(sent.or(input))).await
             };
             let close_now = match step {
                 Step::Event(None) => break,
@@ -787,6 +803,10 @@ pub fn main() {
                         }
                     );
                     report(&mut out, event);
+                    false
+                }
+                Step::Input(Input::Line(line)) if !started => {
+                    parked = Some(line);
                     false
                 }
                 Step::Input(Input::Line(line)) => {
@@ -823,10 +843,39 @@ pub fn main() {
             if (close_now || out.broken) && closing.is_none() {
                 closing = Some(Instant::now());
                 let client = client.clone();
-                _closer = Some(smol::spawn(async move {
-                    client.close().await;
-                }));
+                closer = Some(smol::spawn(async move { client.close().await }));
             }
+            if started && closing.is_none() {
+                if let Some(line) = parked.take() {
+                    waiting = send_line(&client, &mut out, &line);
+                }
+            }
+        }
+        // What close() hands back: taken, never written. The session has
+        // ended (or the watchdog gave up on it), so this is quick.
+        if let Some(closer) = closer {
+            let bounded = async {
+                smol::Timer::after(CLOSE_OUTCOME_WAIT).await;
+                None
+            };
+            if let Some(outcome) = async { Some(closer.await) }.or(bounded).await {
+                for message in outcome.unsent {
+                    out.send_failed(format!("not written before the session closed: {message}"));
+                }
+            }
+        }
+        // Lines read from stdin but never taken (parked, or still in the
+        // channel when the client closed): not sent, and said so.
+        let unread = parked.into_iter().chain(
+            std::iter::from_fn(|| match rx.try_recv() {
+                Ok(Input::Line(line)) => Some(Some(line)),
+                Ok(_) => Some(None),
+                Err(_) => None,
+            })
+            .flatten(),
+        );
+        for _ in unread {
+            out.send_failed("not sent: the client closed first".to_owned());
         }
         // A line still waiting for room was never sent: say so. Once the
         // session has ended, waiting ends at once with its refusal.

@@ -16,21 +16,22 @@ use crate::fsm::{Action, Attempt, Config, ConfigError, Failure, Verdict};
 
 use super::client::{Client, Owner};
 use super::config::{DeliveryConfig, DeliveryConfigError, TransportConfig, TransportConfigError};
-use super::connect::ConnectSpec;
 use super::context::{AfterAckContext, AfterAckFrame, HelloContext};
 use super::core_slot::{CoreSlot, Flight};
-use super::dial::Resolver;
-use super::endpoint::{Endpoint, UrlError};
 use super::events::Events;
-use super::failure::FailurePolicyFn;
 use super::outbound::Outbound;
-use super::proxy::{ProxySetting, ProxyUrlError};
 use super::record::{ActionHook, RecordTo};
 use super::session::Session;
 use super::shared::Shared;
-use super::spec::{AckFn, AfterAckFn, HeadersFn, HelloError, HelloFn, HookError, RequestFn, Spec};
-use super::tls::{TlsSetupError, Trust};
-use super::wake::WallClock;
+use super::spec::{
+    AckFn, AfterAckFn, FailurePolicyFn, HeadersFn, HelloError, HelloFn, HookError, RequestFn, Spec,
+    WallClock,
+};
+use super::transport::connect::ConnectSpec;
+use super::transport::dial::Resolver;
+use super::transport::endpoint::{Endpoint, UrlError};
+use super::transport::proxy::{ProxySetting, ProxyUrlError};
+use super::transport::tls::{TlsSetupError, Trust};
 use crate::fsm::outbound::Ledger;
 
 /// Why a session could not be built. Every caller mistake lands here, at
@@ -94,7 +95,7 @@ pub struct ClientBuilder {
 impl std::fmt::Debug for ClientBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientBuilder")
-            .field("url", &super::endpoint::redact(&self.url))
+            .field("url", &super::transport::endpoint::redact(&self.url))
             .field("config", &self.config)
             .field("transport", &self.transport)
             .field("delivery", &self.delivery)

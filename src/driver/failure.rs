@@ -13,14 +13,10 @@ use async_tungstenite::tungstenite::Error as WsError;
 
 use crate::fsm::{Attempt, ConnectFailure, Event, Failure, Machine, Timer, Verdict};
 
-use super::connect::ConnectError;
 use super::retry_after;
 use super::shared::Shared;
-use super::spec::Spec;
-
-/// The caller's failure predicate: the failure and the policy's default
-/// verdict in, the verdict to apply out.
-pub(crate) type FailurePolicyFn = dyn Fn(&Failure, Verdict) -> Verdict + Send + Sync;
+use super::spec::{FailurePolicyFn, Spec};
+use super::transport::error::ConnectError;
 
 impl ConnectError {
     /// This error as the policy sees it; a `Retry-After` date is measured

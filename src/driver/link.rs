@@ -16,14 +16,16 @@ use futures_util::Sink;
 
 use crate::fsm::Attempt;
 
-use super::connect::{ConnectError, MaybeTls, Socket, open_stream};
 use super::context::HelloContext;
 use super::inbound::{Inbound, classify, read_batch};
-use super::meter::Completed;
 use super::outbound::{Wire, WireError};
 use super::session_event::UpgradeResponse;
 use super::spec::{BoxFuture, HelloError, Spec};
-use super::upgrade::Upgrade;
+use super::transport::connect::{Socket, open_stream};
+use super::transport::error::ConnectError;
+use super::transport::meter::Completed;
+use super::transport::tls::MaybeTls;
+use super::transport::upgrade::Upgrade;
 
 /// The stream, and the headers of the async request hook (when there is one).
 type Dialed = (MaybeTls, Option<HeaderMap>);

@@ -3,11 +3,12 @@
 //! machine's actions; every decision stays in the core. Its public types
 //! are re-exported at the crate root; this module is private.
 //!
-//! Layout, from the wire up: `endpoint` (the URL), `dial` (resolve, then
-//! race the addresses: Happy Eyeballs), `connect` (TCP, the proxy tunnel,
-//! TLS), `tls` (trust roots, the TLS step), `upgrade` (RFC 6455 §4.1),
-//! `meter` (what the transport took), `link` (one attempt's transport as
-//! one value), `inbound` (what a frame means), `outbound` (the one owner
+//! Layout, from the wire up: `transport/` (one attempt's socket:
+//! `endpoint`, the URL; `dial`, resolve, then race the addresses: Happy
+//! Eyeballs; `connect`, TCP, the proxy tunnel, TLS; `error`, why an attempt
+//! failed; `proxy`; `tls`, trust roots, the TLS step; `upgrade`, RFC 6455
+//! §4.1; `meter`, what the transport took), `link` (one attempt's transport
+//! as one value), `inbound` (what a frame means), `outbound` (the one owner
 //! of every message), `session` (the loop), and the caller's side:
 //! `client`, `events`, `session_event`, `context` (what the caller's
 //! per-attempt code is told), `wake` (noticing
@@ -22,20 +23,15 @@ mod alarm;
 mod builder;
 mod client;
 mod config;
-mod connect;
 mod context;
 mod core_slot;
-mod dial;
-mod endpoint;
 mod events;
 mod failure;
 #[cfg(test)]
 mod footprint;
 mod inbound;
 mod link;
-mod meter;
 mod outbound;
-mod proxy;
 mod record;
 mod record_codec;
 mod record_format;
@@ -48,8 +44,7 @@ mod shared;
 mod spec;
 mod stats;
 mod tally;
-mod tls;
-mod upgrade;
+mod transport;
 mod wake;
 
 pub use crate::fsm::outbound::Overflow;
@@ -60,11 +55,8 @@ pub use config::{
     DeliveryConfig, DeliveryConfigError, QueueConfig, TextDelivery, TransportConfig,
     TransportConfigError,
 };
-pub use connect::ConnectError;
 pub use context::{AfterAckContext, AfterAckFrame, HelloContext};
-pub use endpoint::{UrlError, redact};
 pub use events::Events;
-pub use proxy::{ProxyError, ProxyUrlError};
 pub use record_format::{
     RECORDING_FORMAT, RecordingError, RecordingProblem, Run, RunHeader, parse_recording,
 };
@@ -72,9 +64,12 @@ pub use session::Session;
 pub use session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
 pub use spec::HelloError;
 pub use stats::{Disconnects, LastFailure, Stats};
-pub use tls::{TlsFailure, TlsSetupError};
+pub use transport::endpoint::{UrlError, redact};
+pub use transport::error::{ConnectError, TlsFailure};
+pub use transport::proxy::{ProxyError, ProxyUrlError};
+pub use transport::tls::TlsSetupError;
 #[cfg(feature = "tls")]
-pub use tls::{default_tls_config, tls_config_from_roots};
+pub use transport::tls::{default_tls_config, tls_config_from_roots};
 
 impl Client {
     /// Shorthand for [`ClientBuilder::new`].

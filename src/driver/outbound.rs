@@ -12,8 +12,8 @@ use async_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 
 use crate::fsm::outbound::{Frame, Ledger, Payload};
 
-use super::meter::Completed;
 use super::rtt::{PingClock, Pong};
+use super::transport::meter::Completed;
 
 /// Frames one write pass hands to the socket at most, so one busy session
 /// cannot hold its task (and the lock) for long.

@@ -9,13 +9,13 @@ use std::time::{Instant, SystemTime};
 use crate::fsm::{Action, Attempt, CloseReason, Event, Status};
 
 use super::acking::Acking;
-use super::client::KeptResponse;
-use super::connect::{ConnectError, Socket};
 use super::inbound;
 use super::outbound::WireError;
 use super::rtt::Pong;
-use super::session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
+use super::session_event::{CloseOutcome, KeptResponse, SessionEvent, UpgradeResponse};
 use super::shared::{Inner, Queued, Shared, notify_all};
+use super::transport::connect::Socket;
+use super::transport::error::ConnectError;
 
 impl Shared {
     /// Keeps the session task's waker, registered before each pass so a

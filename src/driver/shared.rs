@@ -8,10 +8,9 @@ use std::time::Instant;
 
 use crate::fsm::{Attempt, CloseReason, Machine, State, Status};
 
-use super::client::KeptResponse;
 use super::core_slot::CoreSlot;
 use super::outbound::Outbound;
-use super::session_event::SessionEvent;
+use super::session_event::{KeptResponse, SessionEvent};
 use super::tally::Tally;
 
 /// Shared between [`Client`](super::Client)s, [`Events`](super::Events) and

@@ -4,17 +4,16 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use async_tungstenite::tungstenite::handshake::client::Request;
 
 use async_tungstenite::tungstenite::http::HeaderMap;
 
-use crate::fsm::{Attempt, Config};
+use crate::fsm::{Attempt, Config, Failure, Verdict};
 
-use super::connect::ConnectSpec;
 use super::context::{AfterAckContext, AfterAckFrame, HelloContext};
-use super::failure::FailurePolicyFn;
-use super::wake::WallClock;
+use super::transport::connect::ConnectSpec;
 
 /// The error a hello builder may return.
 pub type HelloError = Box<dyn std::error::Error + Send + Sync>;
@@ -32,6 +31,14 @@ pub(crate) type RequestFn = dyn Fn(Attempt, &mut Request) + Send + Sync;
 pub(crate) type HeadersFn =
     dyn Fn(&HelloContext) -> BoxFuture<Result<HeaderMap, HookError>> + Send + Sync;
 pub(crate) type AfterAckFn = dyn Fn(&AfterAckContext) -> Vec<AfterAckFrame> + Send + Sync;
+
+/// The caller's failure predicate: the failure and the policy's default
+/// verdict in, the verdict to apply out.
+pub(crate) type FailurePolicyFn = dyn Fn(&Failure, Verdict) -> Verdict + Send + Sync;
+
+/// The wall clock the session reads; `SystemTime::now` unless a test
+/// injected one ([`ClientBuilder::wall_clock`](crate::ClientBuilder::wall_clock)).
+pub(crate) type WallClock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// The parsed, shared part of every session a builder starts.
 pub(crate) struct Spec {

@@ -7,10 +7,9 @@ use std::time::Instant;
 
 use crate::fsm::{Attempt, Cause, ConnectFailure, Failure, Status};
 
-use super::meter::Traffic;
 use super::rtt::Rtt;
-use super::shared::Inner;
 use super::stats::{Disconnects, LastFailure, Stats};
+use super::transport::meter::Traffic;
 
 /// Counters and clocks of one session.
 #[derive(Debug)]
@@ -110,6 +109,43 @@ impl Tally {
     pub(crate) fn round_trip(&mut self, rtt: std::time::Duration) {
         self.rtt.sample(rtt);
     }
+
+    /// The snapshot at `now`, with what the shared state keeps beside the
+    /// tally: the published `status`, the count of entries into each status
+    /// (`entered`), and the frames the outbound ledger counted written.
+    pub(crate) fn stats(
+        &self,
+        now: Instant,
+        status: Status,
+        entered: &[u32; 6],
+        messages_out: u64,
+    ) -> Stats {
+        let entered = |s: Status| u64::from(entered[s as usize]);
+        Stats {
+            // Attempt 1 starts without a status change; each later one
+            // enters Connecting.
+            attempts: entered(Status::Connecting).saturating_add(1),
+            opens: entered(Status::Open),
+            disconnects: self
+                .failures
+                .as_ref()
+                .map(|f| f.disconnects)
+                .unwrap_or_default(),
+            messages_in: self.messages_in,
+            messages_out,
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+            latency: self.rtt.last(),
+            latency_smoothed: self.rtt.smoothed(),
+            latency_samples: self.rtt.samples(),
+            status,
+            in_status_for: now.saturating_duration_since(self.status_since),
+            connected_for: self
+                .connected_since
+                .map(|since| now.saturating_duration_since(since)),
+            last_failure: self.failures.as_ref().and_then(|f| f.last.clone()),
+        }
+    }
 }
 
 /// What only failures set.
@@ -117,38 +153,6 @@ impl Tally {
 struct Failures {
     disconnects: Disconnects,
     last: Option<LastFailure>,
-}
-
-impl Inner {
-    /// The snapshot at `now`.
-    pub(crate) fn stats(&self, now: Instant) -> Stats {
-        let t = &self.tally;
-        let entered = |s: Status| u64::from(self.entered[s as usize]);
-        Stats {
-            // Attempt 1 starts without a status change; each later one
-            // enters Connecting.
-            attempts: entered(Status::Connecting).saturating_add(1),
-            opens: entered(Status::Open),
-            disconnects: t
-                .failures
-                .as_ref()
-                .map(|f| f.disconnects)
-                .unwrap_or_default(),
-            messages_in: t.messages_in,
-            messages_out: self.outbound.ledger.frames_written(),
-            bytes_in: t.bytes_in,
-            bytes_out: t.bytes_out,
-            latency: t.rtt.last(),
-            latency_smoothed: t.rtt.smoothed(),
-            latency_samples: t.rtt.samples(),
-            status: self.status(),
-            in_status_for: now.saturating_duration_since(t.status_since),
-            connected_for: t
-                .connected_since
-                .map(|since| now.saturating_duration_since(since)),
-            last_failure: t.failures.as_ref().and_then(|f| f.last.clone()),
-        }
-    }
 }
 
 /// The cause a failure is reported under (a stale link and a failed wake

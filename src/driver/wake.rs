@@ -13,7 +13,6 @@
 //!
 //! [`Event::Woke`]: crate::fsm::Event::Woke
 
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::spec::Spec;
@@ -21,10 +20,6 @@ use super::spec::Spec;
 /// How far wall time may run ahead of monotonic time between two polls
 /// before it counts as a suspend (clock slew and a busy host stay far below).
 pub(crate) const SUSPEND_THRESHOLD: Duration = Duration::from_secs(2);
-
-/// The wall clock the session reads; `SystemTime::now` unless a test
-/// injected one ([`ClientBuilder::wall_clock`](super::ClientBuilder::wall_clock)).
-pub(crate) type WallClock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// Both clocks as last sampled.
 #[derive(Debug, Default)]

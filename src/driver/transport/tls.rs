@@ -15,7 +15,7 @@ use std::task::{Context, Poll};
 use async_io::Async;
 use futures_lite::{AsyncRead, AsyncWrite};
 
-use super::connect::ConnectError;
+use super::error::{ConnectError, TlsFailure};
 
 #[cfg(feature = "tls")]
 pub(crate) use enabled::{TlsConfig, Trust};
@@ -23,7 +23,7 @@ pub(crate) use enabled::{TlsConfig, Trust};
 pub use enabled::{default_tls_config, tls_config_from_roots};
 
 /// Why the TLS configuration for `wss://` could not be set up. Found at
-/// construction, as [`BuildError::Tls`](super::BuildError::Tls).
+/// construction, as [`BuildError::Tls`](crate::BuildError::Tls).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TlsSetupError {
@@ -83,33 +83,6 @@ pub enum TlsSetupError {
     #[cfg(feature = "tls")]
     #[error("rustls refused the configuration: {0}")]
     Rustls(#[from] futures_rustls::rustls::Error),
-}
-
-/// Why the server's certificate was refused, or the handshake failed
-/// otherwise: the cause inside [`ConnectError::Tls`].
-///
-/// These are attempt failures, retried by default; to stop instead, see
-/// the crate docs ("Networks").
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TlsFailure {
-    /// The certificate chain does not lead to a trusted root (a
-    /// self-signed certificate, a company CA that is not installed).
-    #[error(
-        "the server's certificate was issued by an authority that is not trusted (unknown issuer)"
-    )]
-    UnknownIssuer,
-    /// The certificate is valid, but not for the host name connected to.
-    #[error("the server's certificate is not valid for this host name")]
-    NotValidForName,
-    /// The certificate has expired.
-    #[error("the server's certificate has expired")]
-    Expired,
-    /// Anything else: another certificate problem, a TLS alert, a protocol
-    /// error, a host name that cannot be a TLS server name. The text is
-    /// rustls' description.
-    #[error("{0}")]
-    Other(String),
 }
 
 impl TlsFailure {

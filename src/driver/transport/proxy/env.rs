@@ -21,6 +21,8 @@
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 use super::Proxy;
 use super::url::{ProxyUrlError, parse};
 
@@ -86,40 +88,10 @@ fn normal(name: &str) -> String {
 
 /// `entry` is `ip` itself or a CIDR range holding it.
 fn ip_matches(entry: &str, ip: IpAddr) -> bool {
-    let (addr, bits) = match entry.split_once('/') {
-        Some((addr, bits)) => match bits.parse::<u8>() {
-            Ok(bits) => (addr, Some(bits)),
-            Err(_) => return false,
-        },
-        None => (entry, None),
-    };
-    let Ok(net) = addr.parse::<IpAddr>() else {
-        return false;
-    };
-    match (net, ip) {
-        (IpAddr::V4(net), IpAddr::V4(ip)) => {
-            prefix_equal(&net.octets(), &ip.octets(), bits.unwrap_or(32))
-        }
-        (IpAddr::V6(net), IpAddr::V6(ip)) => {
-            prefix_equal(&net.octets(), &ip.octets(), bits.unwrap_or(128))
-        }
-        _ => false,
+    match entry.parse::<IpNet>() {
+        Ok(net) => net.contains(&ip),
+        Err(_) => entry.parse() == Ok(ip),
     }
-}
-
-/// Whether the first `bits` bits of `a` and `b` are equal (false when
-/// `bits` exceeds their length).
-fn prefix_equal(a: &[u8], b: &[u8], bits: u8) -> bool {
-    let bits = usize::from(bits);
-    if bits > a.len() * 8 {
-        return false;
-    }
-    let (whole, rest) = (bits / 8, bits % 8);
-    a[..whole] == b[..whole]
-        && (rest == 0 || {
-            let mask = 0xffu8 << (8 - rest);
-            a[whole] & mask == b[whole] & mask
-        })
 }
 
 #[cfg(test)]

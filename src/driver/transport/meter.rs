@@ -30,8 +30,9 @@ use std::task::{Context, Poll};
 
 use futures_lite::{AsyncRead, AsyncWrite};
 
-use super::connect::MaybeTls;
-use super::rtt;
+use crate::driver::rtt;
+
+use super::tls::MaybeTls;
 
 /// Whether the transport may have bytes to read: `Pending` (with `cx`
 /// registered, as a failing read would) when the reactor has not reported

@@ -1,22 +1,10 @@
-//! Opening one transport: resolve, TCP, optional TLS, WebSocket upgrade.
-//! The connect deadline is the core's; dropping the future cancels it all.
+//! Why one connection attempt failed, typed: defined below every step of
+//! the attempt (dial, TLS, the proxy's tunnel) so each can return it.
 
 use std::io;
 use std::net::SocketAddr;
 
-use async_tungstenite::WebSocketStream;
-use async_tungstenite::tungstenite::protocol::WebSocketConfig;
-
-use super::dial::{self, Attempts, Resolver};
-use super::endpoint::Endpoint;
-use super::meter::Metered;
-use super::proxy::{Proxy, ProxyError};
-pub(crate) use super::tls::MaybeTls;
-use super::tls::{TlsConfig, TlsFailure};
-
-/// The WebSocket type the driver runs on: the stream is metered, so the
-/// session knows what the transport took and whether bytes arrived.
-pub(crate) type Socket = WebSocketStream<Metered<MaybeTls>>;
+use super::proxy::ProxyError;
 
 /// Why one connection attempt failed. The failure policy decides what
 /// follows (see [`Config::verdict`](crate::Config::verdict)): by default
@@ -68,7 +56,7 @@ pub enum ConnectError {
     #[error("the request hook panicked")]
     RequestHookPanicked,
     /// The caller's async request hook
-    /// ([`ClientBuilder::request_headers`](super::ClientBuilder::request_headers))
+    /// ([`ClientBuilder::request_headers`](crate::ClientBuilder::request_headers))
     /// failed for this attempt (e.g. its token fetch failed).
     #[error("the request hook failed: {0}")]
     RequestHook(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -108,47 +96,45 @@ impl ConnectError {
     }
 }
 
-/// Everything one attempt needs, shared by all attempts of a session.
-pub(crate) struct ConnectSpec {
-    /// Where to connect.
-    pub endpoint: Endpoint,
-    /// TLS settings, present for `wss://`.
-    pub tls: Option<TlsConfig>,
-    /// The tungstenite settings.
-    pub websocket: WebSocketConfig,
-    /// Disable Nagle's algorithm.
-    pub nodelay: bool,
-    /// How host names are resolved (the system's resolver unless a test
-    /// injected one).
-    pub resolver: Resolver,
-    /// The proxy every attempt tunnels through, if any.
-    pub proxy: Option<Proxy>,
+/// Why the server's certificate was refused, or the handshake failed
+/// otherwise: the cause inside [`ConnectError::Tls`].
+///
+/// These are attempt failures, retried by default; to stop instead, see
+/// the crate docs ("Networks").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The certificate chain does not lead to a trusted root (a
+    /// self-signed certificate, a company CA that is not installed).
+    #[error(
+        "the server's certificate was issued by an authority that is not trusted (unknown issuer)"
+    )]
+    UnknownIssuer,
+    /// The certificate is valid, but not for the host name connected to.
+    #[error("the server's certificate is not valid for this host name")]
+    NotValidForName,
+    /// The certificate has expired.
+    #[error("the server's certificate has expired")]
+    Expired,
+    /// Anything else: another certificate problem, a TLS alert, a protocol
+    /// error, a host name that cannot be a TLS server name. The text is
+    /// rustls' description.
+    #[error("{0}")]
+    Other(String),
 }
 
-/// Phase one of an attempt: resolve and TCP connect (`dial`, racing the
-/// addresses), TLS when `wss://`.
-///
-/// The upgrade that follows is `upgrade::Upgrade`, kept
-/// inline in the link rather than boxed.
-pub(crate) async fn open_stream(spec: &ConnectSpec) -> Result<MaybeTls, ConnectError> {
-    // Through a proxy, TCP goes to the proxy and the tunnel on to the broker;
-    // either way the addresses race (Happy Eyeballs).
-    let (host, port) = match &spec.proxy {
-        Some(proxy) => (proxy.host(), proxy.port()),
-        None => (spec.endpoint.host(), spec.endpoint.port()),
-    };
-    let tcp = dial::tcp(host, port, &spec.resolver).await?;
-    if spec.nodelay {
-        // Best-effort: a failure here only costs latency.
-        let _ = tcp.get_ref().set_nodelay(true);
+/// The attempts of a [`ConnectError::Tcp`], one `address: error` each,
+/// separated by `; `.
+pub(crate) struct Attempts<'a>(pub(crate) &'a [(SocketAddr, io::Error)]);
+
+impl std::fmt::Display for Attempts<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (n, (addr, e)) in self.0.iter().enumerate() {
+            if n > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{addr}: {e}")?;
+        }
+        Ok(())
     }
-    let mut tcp = tcp;
-    if let Some(proxy) = &spec.proxy {
-        proxy
-            .tunnel(&mut tcp, spec.endpoint.host(), spec.endpoint.port())
-            .await?;
-    }
-    // TLS verifies the broker's name, through a tunnel too.
-    let host = spec.endpoint.host();
-    super::tls::secure(spec.tls.as_ref(), host, tcp).await
 }

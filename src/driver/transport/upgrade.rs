@@ -23,8 +23,9 @@ use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, http};
 use futures_lite::{AsyncRead, AsyncWrite};
 
-use super::connect::{MaybeTls, Socket};
+use super::connect::Socket;
 use super::meter::Metered;
+use super::tls::MaybeTls;
 
 /// The largest upgrade response head accepted.
 const MAX_RESPONSE_HEAD: usize = 16 << 10;

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use async_io::{Async, Timer};
 
-use super::connect::ConnectError;
+use super::error::ConnectError;
 
 /// RFC 8305 §5, "Connection Attempt Delay": how long an attempt runs alone
 /// before the next address is tried beside it (the RFC's recommended value).
@@ -197,22 +197,6 @@ impl Race {
                 .map(|(index, e)| (self.addrs[index], e))
                 .collect(),
         }
-    }
-}
-
-/// The attempts of a [`ConnectError::Tcp`], one `address: error` each,
-/// separated by `; `.
-pub(crate) struct Attempts<'a>(pub(crate) &'a [(SocketAddr, io::Error)]);
-
-impl std::fmt::Display for Attempts<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (n, (addr, e)) in self.0.iter().enumerate() {
-            if n > 0 {
-                f.write_str("; ")?;
-            }
-            write!(f, "{addr}: {e}")?;
-        }
-        Ok(())
     }
 }
 

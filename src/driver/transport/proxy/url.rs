@@ -141,22 +141,20 @@ fn credentials(userinfo: &str, kind: Kind) -> Result<Credentials, String> {
     Ok(Credentials { user, password })
 }
 
-/// RFC 3986 §2.1; `None` for a bad escape or bytes that are not UTF-8.
+/// RFC 3986 §2.1; `None` for a bad escape (the decoder would keep a `%`
+/// not followed by two hex digits as text) or bytes that are not UTF-8.
 fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let hex = |s: &str| {
+        s.get(..2)
+            .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+    };
+    if !text.split('%').skip(1).all(hex) {
+        return None;
     }
-    String::from_utf8(out).ok()
+    let decoded = percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .ok()?;
+    Some(decoded.into_owned())
 }
 
 /// The URL with its user info replaced by `***`, for `Debug`.
