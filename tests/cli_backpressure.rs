@@ -256,26 +256,35 @@ fn sigterm_while_a_send_waits_for_room_exits_0_with_status_closed() {
     let took = signalled.elapsed();
     stop.store(true, Ordering::Relaxed);
     drop(writer.join().expect("the writer thread")); // its pipe broke
-    let at = |s: &str| {
-        cli.seen
-            .iter()
-            .find(|l| is_status(&l.json, s))
-            .and_then(|l| l.json["t_ms"].as_u64())
-    };
-    let grace = at("closed").unwrap() - at("closing").expect("a closing status");
-    println!("exit after SIGTERM during a blocked send: {took:?} (closing -> closed: {grace} ms)");
+    let closing = cli
+        .seen
+        .iter()
+        .position(|l| is_status(&l.json, "closing"))
+        .expect("a closing status");
+    // The first line close() handed back comes once the session closed:
+    // the close waited the 500 ms grace for the deaf broker, no longer.
+    // (The final `closed` comes after every unsent line is reported.)
+    let handed_back = cli.seen[closing..]
+        .iter()
+        .position(|l| {
+            l.json["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("not written before the session closed"))
+        })
+        .map(|i| closing + i)
+        .expect("a line close() handed back");
+    let t = |i: usize| cli.seen[i].json["t_ms"].as_u64().unwrap();
+    let grace = t(handed_back) - t(closing);
+    println!("exit after SIGTERM during a blocked send: {took:?} (close grace: {grace} ms)");
     assert_eq!(status.code(), Some(0), "\n{}", cli.tail(20));
     cli.assert_ends_closed();
-    // The contract says 1 s; the slack is for a loaded machine (a signal
-    // stuck behind the waiting line would never be seen at all).
-    assert!(
-        took < Duration::from_millis(1500),
-        "exit {took:?} after SIGTERM"
-    );
-    // The close waited the 500 ms grace for the deaf broker, no longer.
+    // The contract says 1 s; the slack is for a loaded machine and the
+    // megabyte of unsent lines reported (a signal stuck behind the waiting
+    // line would never be seen at all).
+    assert!(took < Duration::from_secs(2), "exit {took:?} after SIGTERM");
     assert!(
         (400..1000).contains(&grace),
-        "closing lasted {grace} ms\n{}",
+        "the close lasted {grace} ms\n{}",
         cli.tail(20)
     );
     // Every line taken and never written (the whole send capacity, held

@@ -864,16 +864,17 @@ pub fn main() {
                 }
             }
         }
-        // Lines read from stdin but never taken (parked, or still in the
-        // channel when the client closed): not sent, and said so.
-        let unread = parked.into_iter().chain(
-            std::iter::from_fn(|| match rx.try_recv() {
-                Ok(Input::Line(line)) => Some(Some(line)),
-                Ok(_) => Some(None),
-                Err(_) => None,
-            })
-            .flatten(),
-        );
+        // Lines read from stdin but never taken (parked, or in the channel
+        // when the client closed): not sent, and said so. Only those there
+        // now: stdin may go on filling the channel until the exit.
+        let in_channel = rx.len();
+        let unread =
+            parked
+                .into_iter()
+                .chain((0..in_channel).filter_map(|_| match rx.try_recv() {
+                    Ok(Input::Line(line)) => Some(line),
+                    _ => None,
+                }));
         for _ in unread {
             out.send_failed("not sent: the client closed first".to_owned());
         }
