@@ -230,6 +230,7 @@ impl Shared {
             SessionEvent::Closed(CloseOutcome { reason, unsent }),
         );
         inner.finished = true;
+        inner.core.finish();
         inner.session_waker = None;
         if let Some(w) = inner.events_waker.take() {
             w.wake();
