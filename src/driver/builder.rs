@@ -566,9 +566,9 @@ impl ClientBuilder {
         };
         let queue = self.delivery.queue.map(|q| (q.capacity, q.overflow));
         let outbound = Outbound::new(Ledger::new(self.delivery.send_capacity, queue));
-        let shared = Shared::new(outbound, self.delivery.event_capacity);
         let core = CoreSlot::new(spec.config.clone(), seed, self.flight(spec.url()));
-        let session = Session::new(shared.clone(), spec, core);
+        let shared = Shared::new(outbound, self.delivery.event_capacity, core);
+        let session = Session::new(shared.clone(), spec);
         let owner = Owner::new(shared.clone());
         Ok((
             Client::new(owner.clone()),

@@ -95,7 +95,7 @@ impl Client {
 
     /// The current state's name. `Open` from the moment sends are accepted.
     pub fn status(&self) -> Status {
-        self.shared().lock().status
+        self.shared().lock().status()
     }
 
     /// The current (or next) attempt number.
@@ -105,7 +105,7 @@ impl Client {
 
     /// Why the session ended, once it has.
     pub fn closed_reason(&self) -> Option<CloseReason> {
-        self.shared().lock().closed.as_deref().cloned()
+        self.shared().lock().closed_reason()
     }
 
     /// The last successful upgrade response (status and headers), if any.
@@ -130,7 +130,7 @@ impl Client {
     pub fn stats(&self) -> Stats {
         let inner = self.shared().lock();
         let messages_out = inner.outbound.ledger.frames_written();
-        (inner.tally).stats(Instant::now(), inner.status, &inner.entered, messages_out)
+        (inner.tally).stats(Instant::now(), inner.status(), &inner.entered, messages_out)
     }
 
     /// Messages waiting in the outbound queue (0 without a queue).
@@ -165,14 +165,10 @@ impl Client {
     /// consumer makes room.
     pub async fn ready(&self) -> Result<(), NotReady> {
         self.wait_until(|inner| {
-            if inner.status == Status::Open {
+            if inner.status() == Status::Open {
                 Some(Ok(()))
-            } else if let Some(reason) = inner.closed.as_deref() {
-                Some(Err(NotReady(reason.clone())))
             } else {
-                inner
-                    .finished
-                    .then_some(Err(NotReady(CloseReason::Requested)))
+                inner.closed_reason().map(|reason| Err(NotReady(reason)))
             }
         })
         .await
@@ -188,7 +184,8 @@ impl Client {
             if inner.entered[status as usize] != entered_before {
                 Some(status)
             } else {
-                (inner.status == status || inner.finished).then_some(inner.status)
+                let now = inner.status();
+                (now == status || inner.finished).then_some(now)
             }
         })
         .await
@@ -244,11 +241,7 @@ impl Client {
     /// application-level acks where loss matters.
     pub fn send_text(&self, text: String) -> Result<Sent, SendError> {
         let mut inner = self.shared().lock();
-        let status = if inner.finished {
-            Status::Closed
-        } else {
-            inner.status
-        };
+        let status = inner.status();
         let sent = inner.outbound.ledger.send(text, status)?;
         if sent == Sent::Accepted {
             Shared::wake_session(&mut inner);
@@ -312,11 +305,7 @@ impl Client {
         request_close(self.shared(), code, reason.to_owned());
         self.wait_until(|inner| {
             inner.finished.then(|| CloseOutcome {
-                reason: inner
-                    .closed
-                    .as_deref()
-                    .cloned()
-                    .unwrap_or(CloseReason::Requested),
+                reason: inner.closed_reason().unwrap_or(CloseReason::Requested),
                 unsent: inner.outbound.ledger.take_returned(),
             })
         })

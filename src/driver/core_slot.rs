@@ -94,6 +94,13 @@ impl CoreSlot {
         m.handle(event, now);
     }
 
+    /// The session is over: the recorder ends its recording now (the
+    /// machine stays, for the handles to read), whoever still holds the
+    /// shared state.
+    pub(crate) fn finish(&mut self) {
+        self.flight = None;
+    }
+
     /// The machine's next action, if any.
     pub(crate) fn poll_action(&mut self) -> Option<Action> {
         let Core::Running(m) = &mut self.core else {

@@ -189,7 +189,16 @@ mod tests {
     /// session still counts the hand as full and folds notices into Lagged.
     #[test]
     fn notices_are_not_lagged_once_the_hand_is_handed_out() {
-        let shared = Shared::new(Outbound::new(crate::fsm::outbound::Ledger::new(8, None)), 4);
+        let core = crate::driver::core_slot::CoreSlot::new(
+            std::sync::Arc::new(crate::fsm::Config::default()),
+            0,
+            None,
+        );
+        let shared = Shared::new(
+            Outbound::new(crate::fsm::outbound::Ledger::new(8, None)),
+            4,
+            core,
+        );
         let mut events = Events::new(shared.clone(), Owner::new(shared.clone()));
         let msgs = (0..3)
             .map(|_| Queued::Event(SessionEvent::Message(serde_json::json!({}))))

@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime};
 
 use async_tungstenite::tungstenite::Error as WsError;
 
-use crate::fsm::{Attempt, ConnectFailure, Event, Failure, Machine, Timer};
+use crate::fsm::{Attempt, ConnectFailure, Event, Failure, Machine, Timer, Verdict};
 
 use super::retry_after;
 use super::shared::Shared;
@@ -65,22 +65,27 @@ pub(crate) fn deadline_failure(m: &Machine, now: Instant) -> Option<(Attempt, Co
 
 impl Shared {
     /// `event`, judged by the spec's failure policy (see [`judge`]); a
-    /// failure the machine will act on is noted for the stats first, in a
-    /// critical section of its own (failures are rare; every other event
-    /// takes no lock here).
-    pub(crate) fn judge(
-        &self,
-        spec: &Spec,
-        machine: &Machine,
-        event: Event,
-        now: Instant,
-    ) -> Event {
-        let Some(failure) = machine.lifecycle().failure(&event, now, machine.config()) else {
-            return event;
+    /// failure the machine will act on is noted for the stats first. The
+    /// caller's predicate runs outside the lock. `None` before the machine
+    /// started (nothing to feed).
+    pub(crate) fn judge(&self, spec: &Spec, event: Event, now: Instant) -> Option<Event> {
+        let (failure, default) = {
+            let mut inner = self.lock();
+            let machine = inner.machine()?;
+            let Some(failure) = machine.lifecycle().failure(&event, now, machine.config()) else {
+                return Some(event);
+            };
+            let attempt = event.attempt().or(machine.attempt()).unwrap_or(0);
+            let default = machine.config().verdict(&failure);
+            inner.tally.failed(failure.clone(), attempt, now);
+            (failure, default)
         };
-        let attempt = event.attempt().or(machine.attempt()).unwrap_or(0);
-        self.lock().tally.failed(failure.clone(), attempt, now);
-        judge(spec.failure_policy.as_deref(), machine, &failure, event)
+        Some(judge(
+            spec.failure_policy.as_deref(),
+            default,
+            &failure,
+            event,
+        ))
     }
 }
 
@@ -89,14 +94,13 @@ impl Shared {
 /// predicate keeps the default.
 fn judge(
     policy: Option<&FailurePolicyFn>,
-    machine: &Machine,
+    default: Verdict,
     failure: &Failure,
     event: Event,
 ) -> Event {
     let Some(policy) = policy else {
         return event;
     };
-    let default = machine.config().verdict(failure);
     let verdict =
         std::panic::catch_unwind(AssertUnwindSafe(|| policy(failure, default))).unwrap_or(default);
     if verdict == default {

@@ -26,12 +26,6 @@ use super::wake::WakeWatch;
 fn rows() -> Vec<(&'static str, usize)> {
     vec![
         ("Session (the task's future)", size_of::<Session>()),
-        ("  CoreSlot", size_of::<CoreSlot>()),
-        ("    Machine", size_of::<Machine>()),
-        ("      Config", size_of::<Config>()),
-        ("      Lifecycle", size_of::<Lifecycle>()),
-        ("      State", size_of::<State>()),
-        ("      Action (queue slot)", size_of::<Action>()),
         ("  Option<Link>", size_of::<Option<Link>>()),
         (
             "    Socket (WebSocketStream<Metered<MaybeTls>>)",
@@ -46,6 +40,12 @@ fn rows() -> Vec<(&'static str, usize)> {
         ("  WakeWatch", size_of::<WakeWatch>()),
         ("Shared (in its Arc)", size_of::<Shared>()),
         ("  Inner", size_of::<Inner>()),
+        ("    CoreSlot", size_of::<CoreSlot>()),
+        ("      Machine", size_of::<Machine>()),
+        ("        Config", size_of::<Config>()),
+        ("        Lifecycle", size_of::<Lifecycle>()),
+        ("        State", size_of::<State>()),
+        ("        Action (queue slot)", size_of::<Action>()),
         ("    Outbound", size_of::<Outbound>()),
         ("    Tally", size_of::<Tally>()),
         (
@@ -64,8 +64,12 @@ fn rows() -> Vec<(&'static str, usize)> {
 /// the table updated).
 #[test]
 fn the_per_session_structures_stay_within_the_reported_sizes() {
-    assert!(size_of::<Session>() <= 704, "{}", size_of::<Session>());
-    assert!(size_of::<Shared>() <= 552, "{}", size_of::<Shared>());
+    // The machine moved from the task into the shared state (issue 17):
+    // together they are no bigger than before (704 + 552).
+    assert!(size_of::<Session>() <= 536, "{}", size_of::<Session>());
+    assert!(size_of::<Shared>() <= 712, "{}", size_of::<Shared>());
+    let both = size_of::<Session>() + size_of::<Shared>();
+    assert!(both <= 704 + 552, "{both}");
     assert!(size_of::<Machine>() <= 160, "{}", size_of::<Machine>());
 }
 

@@ -2,12 +2,11 @@
 //! status they see, the events they read, and the outbound moments that
 //! must change together with a status.
 
-use std::sync::MutexGuard;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Waker};
 use std::time::{Instant, SystemTime};
 
-use crate::fsm::{Action, Attempt, Cause, CloseReason, Event, Status};
+use crate::fsm::{Action, Attempt, CloseReason, Event, Status};
 
 use super::acking::Acking;
 use super::inbound;
@@ -60,20 +59,23 @@ impl Shared {
     /// Logs a notice (never a message: those may carry anything) and hands
     /// it to the consumer; a disconnect is kept for the next hello.
     pub(crate) fn notice(&self, url: &str, event: SessionEvent) {
+        self.notice_locked(&mut self.lock(), url, event);
+    }
+
+    /// [`notice`](Self::notice) under a lock the caller holds.
+    pub(crate) fn notice_locked(&self, inner: &mut Inner, url: &str, event: SessionEvent) {
         log::debug!("ws-lifecycle {url}: {event:?}");
         if let SessionEvent::Disconnected { code, reason, .. } = &event {
-            let mut inner = self.lock();
             inner.last_disconnect = Some(Box::new((*code, reason.clone())));
             inner.tally.disconnected();
         }
-        self.emit(event);
+        self.push_locked(inner, event);
     }
 
-    /// A status change (`Action::StatusChanged`). Open is only noted here
-    /// and published with the queue's flush, which follows at once;
-    /// `closed` is published with Closed, so no handle sees Closed without
-    /// a reason.
-    pub(crate) fn status_changed(&self, url: &str, change: Action, closed: Option<CloseReason>) {
+    /// A status change (`Action::StatusChanged`), in the critical section
+    /// in which the machine made it: its event, the counters, and the
+    /// waiters woken. The handles read the status from the machine.
+    pub(crate) fn status_changed(&self, inner: &mut Inner, url: &str, change: Action) {
         let Action::StatusChanged {
             from,
             to,
@@ -84,32 +86,7 @@ impl Shared {
             return;
         };
         log::debug!("ws-lifecycle {url}: {from} -> {to} (cause {cause}, attempt {attempt})");
-        let mut inner = self.lock();
         inner.tally.status_changed(cause);
-        if to == Status::Open {
-            inner.opening = Some((from, cause));
-            return;
-        }
-        if closed.is_some() {
-            inner.closed = closed.map(Box::new);
-        }
-        self.entered(inner, (from, to, cause, attempt));
-    }
-
-    /// Publishes the status entered and its event, then wakes the waiters.
-    fn entered(&self, mut inner: MutexGuard<'_, Inner>, change: (Status, Status, Cause, Attempt)) {
-        self.enter_locked(&mut inner, change);
-        drop(inner);
-        notify_all(&self.changed);
-    }
-
-    /// Publishes the status entered and its event under the lock; the
-    /// caller wakes the waiters once it lets go.
-    fn enter_locked(
-        &self,
-        inner: &mut Inner,
-        (from, to, cause, attempt): (Status, Status, Cause, Attempt),
-    ) {
         inner.publish(to, attempt);
         let event = SessionEvent::Status {
             from,
@@ -118,28 +95,24 @@ impl Shared {
             attempt,
         };
         self.push_locked(inner, event);
+        notify_all(&self.changed);
     }
 
-    /// `FlushQueue`: this connection's after-ack frames and the queue's
-    /// flush, Open and its event, then the `Acked` event, all in one
-    /// critical section, so a send can neither overtake the after-ack
-    /// frames or queued messages nor see Open and be refused, and `Acked`
-    /// follows `Open` at once.
-    pub(crate) fn acked(&self, attempt: Attempt, acking: Option<Box<Acking>>) {
+    /// `FlushQueue`, right after the machine entered Open and in the same
+    /// critical section: this connection's after-ack frames and the queue's
+    /// flush, then the `Acked` event, so a send can neither overtake the
+    /// after-ack frames or queued messages nor see Open and be refused, and
+    /// `Acked` follows `Open` at once.
+    pub(crate) fn acked(&self, inner: &mut Inner, attempt: Attempt, acking: Option<Box<Acking>>) {
         let (ack, after_ack) = match acking {
             Some(acking) => (Some(acking.ack), acking.frames),
             None => (None, Vec::new()),
         };
-        let mut inner = self.lock();
         inner.outbound.ledger.acked(after_ack);
-        if let Some((from, cause)) = inner.opening.take() {
-            self.enter_locked(&mut inner, (from, Status::Open, cause, attempt));
-        }
         if let Some(ack) = ack {
             inner.last_ack = Some(ack.to_string().into_boxed_str());
-            self.push_locked(&mut inner, SessionEvent::Acked { attempt, ack });
+            self.push_locked(inner, SessionEvent::Acked { attempt, ack });
         }
-        drop(inner);
         notify_all(&self.changed);
     }
 
@@ -215,33 +188,25 @@ impl Shared {
         written
     }
 
-    /// The link is being dropped while the machine is in `now`: one
-    /// non-blocking chance for a pending close frame, then what the link
-    /// never wrote is handed back.
+    /// The link is being dropped: one non-blocking chance for a pending
+    /// close frame, then what the link never wrote is handed back.
     pub(crate) fn link_dropped(
         &self,
+        inner: &mut Inner,
         wire: Option<&mut Socket>,
-        now: Status,
         cx: &mut Context<'_>,
     ) {
-        let mut inner = self.lock();
         if let Some(wire) = wire {
             inner.outbound.write_before_drop(wire, cx);
-            harvest(&mut inner, wire);
+            harvest(inner, wire);
         }
         inner.tally.link_gone();
-        // The machine has moved on: a send from now on must not read
-        // "Open" (the Status event follows in this same drain). Closed is
-        // left to its status change, which publishes it with its reason.
-        if now != Status::Closed {
-            inner.status = now;
-        }
         let events_alive = inner.events_alive;
         inner.outbound.link_changed();
         if let Some(unsent) = inner.outbound.ledger.lost(events_alive) {
-            self.push_locked(&mut inner, SessionEvent::Unsent(unsent));
+            self.push_locked(inner, SessionEvent::Unsent(unsent));
         }
-        self.notify_room(&mut inner);
+        self.notify_room(inner);
     }
 
     /// The session is over (`unsettled`: its link, if frames the transport
@@ -260,12 +225,12 @@ impl Shared {
         let unsent = inner.outbound.ledger.finished(for_close);
         let attempt = inner.attempt;
         inner.publish(Status::Closed, attempt);
-        inner.closed = Some(Box::new(reason.clone()));
         self.push_locked(
             &mut inner,
             SessionEvent::Closed(CloseOutcome { reason, unsent }),
         );
         inner.finished = true;
+        inner.core.finish();
         inner.session_waker = None;
         if let Some(w) = inner.events_waker.take() {
             w.wake();
@@ -295,12 +260,19 @@ fn harvest(inner: &mut Inner, wire: &mut Socket) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::core_slot::CoreSlot;
     use super::super::outbound::Outbound;
     use super::*;
+    use crate::fsm::Cause;
 
     #[test]
     fn open_and_acked_are_never_folded_into_lagged() {
-        let shared = Shared::new(Outbound::new(crate::fsm::outbound::Ledger::new(8, None)), 1);
+        let core = CoreSlot::new(std::sync::Arc::new(crate::fsm::Config::default()), 0, None);
+        let shared = Shared::new(
+            Outbound::new(crate::fsm::outbound::Ledger::new(8, None)),
+            1,
+            core,
+        );
         let change = |to| Action::StatusChanged {
             from: Status::Connecting,
             to,
@@ -309,19 +281,22 @@ mod tests {
         };
         // The buffer (capacity 1) fills; the next notice is counted, but
         // Open and its ack always go in, in that order.
-        shared.status_changed("ws://x", change(Status::AwaitingAck), None);
-        shared.emit(SessionEvent::ReconnectScheduled {
-            attempt: 2,
-            delay: std::time::Duration::ZERO,
-        });
-        shared.status_changed("ws://x", change(Status::Open), None);
+        let mut inner = shared.lock();
+        shared.status_changed(&mut inner, "ws://x", change(Status::AwaitingAck));
+        shared.push_locked(
+            &mut inner,
+            SessionEvent::ReconnectScheduled {
+                attempt: 2,
+                delay: std::time::Duration::ZERO,
+            },
+        );
+        shared.status_changed(&mut inner, "ws://x", change(Status::Open));
         let acking = Acking {
             attempt: 1,
             ack: serde_json::json!({"type": "hello_ack"}),
             frames: Vec::new(),
         };
-        shared.acked(1, Some(Box::new(acking)));
-        let inner = shared.lock();
+        shared.acked(&mut inner, 1, Some(Box::new(acking)));
         let kinds: Vec<String> = inner
             .events
             .iter()
@@ -343,7 +318,6 @@ mod tests {
                 r#"acked 1 {"type":"hello_ack"}"#
             ]
         );
-        assert_eq!(inner.status, Status::Open);
         assert_eq!(
             inner.last_ack(),
             Some(serde_json::json!({"type": "hello_ack"}))

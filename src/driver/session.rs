@@ -9,16 +9,17 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use crate::fsm::{Action, Attempt, CloseReason, Event, Machine, Status};
 
+use super::shared::Inner;
+
 use super::acking::Acking;
 use super::alarm::Alarm;
-use super::core_slot::CoreSlot;
 use super::failure::deadline_failure;
 use super::link::Link;
 use super::session_event::SessionEvent;
@@ -38,7 +39,6 @@ const PASSES_PER_POLL: u32 = 64;
 pub struct Session {
     shared: Arc<Shared>,
     spec: Arc<Spec>,
-    core: CoreSlot,
     /// The current attempt's transport; at most one at a time.
     link: Option<Link>,
     alarm: Alarm,
@@ -56,17 +56,16 @@ pub struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("status", &self.core.machine().map(Machine::status))
+            .field("status", &self.shared.lock().status())
             .finish_non_exhaustive()
     }
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, spec: Arc<Spec>, core: CoreSlot) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, spec: Arc<Spec>) -> Self {
         Session {
             shared,
             spec,
-            core,
             link: None,
             alarm: Alarm::new(),
             acking: None,
@@ -83,23 +82,51 @@ impl Session {
     }
 
     /// Hands one event to the machine (a failure judged by the caller's
-    /// predicate first) and carries out every action at once.
+    /// predicate first) and carries out every action at once, in the same
+    /// critical section as the machine's step (see [`Session::drain_locked`]).
     fn feed(&mut self, event: Event, cx: &mut Context<'_>) {
-        if let Some(m) = self.core.machine() {
-            let now = Instant::now();
-            let event = self.shared.judge(&self.spec, m, event, now);
-            self.core.handle(event, now);
-        }
-        self.drain(cx);
+        let now = Instant::now();
+        let Some(event) = self.shared.judge(&self.spec, event, now) else {
+            return;
+        };
+        let shared = Arc::clone(&self.shared);
+        let mut inner = shared.lock();
+        inner.core.handle(event, now);
+        self.drain_locked(&shared, inner, cx);
     }
 
     fn drain(&mut self, cx: &mut Context<'_>) {
-        while let Some(action) = self.core.poll_action() {
-            self.carry_out(action, cx);
+        let shared = Arc::clone(&self.shared);
+        let inner = shared.lock();
+        self.drain_locked(&shared, inner, cx);
+    }
+
+    /// Carries out the machine's actions in order. What the handles see
+    /// (the status, its events, the queue's flush, a dropped link's
+    /// hand-back) is published under the lock the machine's step was
+    /// taken in, so no handle ever sees a status whose consequences are not
+    /// in place. Starting a dial or a hello runs the caller's code (and
+    /// reads the contexts under the lock): outside the lock.
+    fn drain_locked<'a>(
+        &mut self,
+        shared: &'a Shared,
+        mut inner: MutexGuard<'a, Inner>,
+        cx: &mut Context<'_>,
+    ) {
+        while let Some(action) = inner.core.poll_action() {
+            match action {
+                Action::Connect { .. } | Action::SendHello { .. } => {
+                    drop(inner);
+                    self.start(action);
+                    inner = shared.lock();
+                }
+                _ => self.publish(&mut inner, action, cx),
+            }
         }
     }
 
-    fn carry_out(&mut self, action: Action, cx: &mut Context<'_>) {
+    /// `Connect` and `SendHello`, outside the lock.
+    fn start(&mut self, action: Action) {
         match action {
             Action::Connect { attempt } => {
                 let context = || self.shared.hello_context(attempt);
@@ -111,30 +138,44 @@ impl Session {
                     .iter_mut()
                     .for_each(|l| l.start_hello(spec, &context));
             }
+            _ => {}
+        }
+    }
+
+    /// Every other action, under the lock.
+    fn publish(&mut self, inner: &mut Inner, action: Action, cx: &mut Context<'_>) {
+        match action {
             // Open is published with the flush, the after-ack frames and
             // the `Acked` event (see `Shared::acked`).
             Action::FlushQueue { attempt } => {
                 let acking = self.acking.take_if(|a| a.attempt == attempt);
-                self.shared.acked(attempt, acking);
+                self.shared.acked(inner, attempt, acking);
             }
             Action::SendPing { attempt } if self.is_current(attempt) => {
-                self.shared.lock().outbound.ledger.ping();
+                inner.outbound.ledger.ping();
             }
             Action::SendClose {
                 attempt,
                 code,
                 reason,
-            } if self.is_current(attempt) => self.shared.lock().outbound.ledger.close(code, reason),
-            // For a link already gone: nothing to do.
-            Action::SendHello { .. } | Action::SendPing { .. } | Action::SendClose { .. } => {}
-            Action::DropTransport { attempt } => self.drop_link(attempt, cx),
+            } if self.is_current(attempt) => inner.outbound.ledger.close(code, reason),
+            // For a link already gone: nothing to do. (`drain_locked`
+            // starts dials and hellos.)
+            Action::Connect { .. }
+            | Action::SendHello { .. }
+            | Action::SendPing { .. }
+            | Action::SendClose { .. } => {}
+            Action::DropTransport { attempt } => {
+                if let Some(mut link) = self.link.take_if(|l| l.attempt() == attempt) {
+                    self.shared.link_dropped(inner, link.wire(), cx);
+                }
+            }
             Action::StatusChanged { .. } => {
-                let closed = self.core.closed_reason();
-                self.shared.status_changed(self.spec.url(), action, closed);
+                self.shared.status_changed(inner, self.spec.url(), action)
             }
             Action::Disconnected { .. } | Action::ReconnectScheduled { .. } => {
                 if let Some(event) = SessionEvent::notice(action) {
-                    self.shared.notice(self.spec.url(), event);
+                    self.shared.notice_locked(inner, self.spec.url(), event);
                 }
             }
         }
@@ -147,15 +188,6 @@ impl Session {
         self.feed(Event::HelloFailed { attempt }, cx);
     }
 
-    /// Drops the link of `attempt` after one non-blocking chance for a
-    /// pending close frame; what it never wrote is handed back.
-    fn drop_link(&mut self, attempt: Attempt, cx: &mut Context<'_>) {
-        if let Some(mut link) = self.link.take_if(|l| l.attempt() == attempt) {
-            let now = self.core.machine().map_or(Status::Closed, Machine::status);
-            self.shared.link_dropped(link.wire(), now, cx);
-        }
-    }
-
     /// Feeds the handles' inputs: close, reconnect now, and whether the
     /// consumer's event buffer filled or regained room.
     fn take_inputs(&mut self, cx: &mut Context<'_>) {
@@ -165,7 +197,7 @@ impl Session {
 
     /// Polls the link: opening, the hello, the writes, a batch of reads.
     fn poll_link(&mut self, cx: &mut Context<'_>) -> bool {
-        let awaiting = self.core.machine().map(Machine::status) == Some(Status::AwaitingAck);
+        let awaiting = self.shared.lock().status() == Status::AwaitingAck;
         let Some(link) = self.link.as_mut() else {
             return false;
         };
@@ -225,13 +257,18 @@ impl Session {
     }
 
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let want = self.core.machine().and_then(Machine::poll_timeout);
+        let want = self.shared.lock().machine().and_then(Machine::poll_timeout);
         if !self.alarm.poll(want, cx) {
             return false;
         }
         let now = Instant::now();
         // The connect deadline is a connect failure like the others.
-        if let Some((attempt, error)) = self.core.machine().and_then(|m| deadline_failure(m, now)) {
+        let deadline = self
+            .shared
+            .lock()
+            .machine()
+            .and_then(|m| deadline_failure(m, now));
+        if let Some((attempt, error)) = deadline {
             let failed = SessionEvent::ConnectFailed { attempt, error };
             self.shared.notice(self.spec.url(), failed);
         }
@@ -258,7 +295,8 @@ impl Future for Session {
         if this.done {
             return Poll::Ready(());
         }
-        match this.core.start(Instant::now()) {
+        let started = this.shared.lock().core.start(Instant::now());
+        match started {
             Ok(true) => this.drain(cx),
             Ok(false) => {}
             // Validated by the builder; unreachable, but never panic.
@@ -275,7 +313,8 @@ impl Future for Session {
             this.take_inputs(cx);
             let mut progress = this.poll_link(cx);
             progress |= this.poll_timer(cx);
-            if let Some(reason) = this.core.closed_reason() {
+            let closed = this.shared.lock().core.closed_reason();
+            if let Some(reason) = closed {
                 this.release(reason);
                 return Poll::Ready(());
             }

@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Instant;
 
-use crate::fsm::{Attempt, Cause, CloseReason, Status};
+use crate::fsm::{Attempt, CloseReason, Machine, State, Status};
 
+use super::core_slot::CoreSlot;
 use super::outbound::Outbound;
 use super::session_event::{KeptResponse, SessionEvent};
 use super::tally::Tally;
@@ -74,12 +75,15 @@ pub(crate) struct Commands {
 }
 
 pub(crate) struct Inner {
-    /// The status as the handles see it (Open from the moment sends are
-    /// accepted).
-    pub(crate) status: Status,
+    /// The one lifecycle machine (or its configuration until the session's
+    /// first poll starts it): the handles read the status from it, under
+    /// the lock the session holds while it feeds the machine and publishes
+    /// what the machine decided, so no handle sees a status whose
+    /// consequences (the queue's flush at Open) are not in place yet.
+    pub(crate) core: CoreSlot,
+    /// The attempt of the latest status change (the last one made, once
+    /// Closed): `Client::attempt`.
     pub(crate) attempt: Attempt,
-    /// Set when the machine reached Closed (boxed: once per session).
-    pub(crate) closed: Option<Box<CloseReason>>,
     /// Set when the session future completed or was dropped.
     pub(crate) finished: bool,
     pub(crate) commands: Commands,
@@ -109,9 +113,6 @@ pub(crate) struct Inner {
     /// Notices dropped because the consumer's buffer was full, reported as
     /// one `SessionEvent::Lagged` once there is room.
     pub(crate) lagged: u64,
-    /// The change to Open (from, cause), noted by the status change and
-    /// published with the queue's flush right after.
-    pub(crate) opening: Option<(Status, Cause)>,
     /// How many times each status was entered, so `wait_for` sees a status
     /// that was entered and left between two of its looks (and the stats
     /// count attempts and opens).
@@ -123,12 +124,11 @@ pub(crate) struct Inner {
 }
 
 impl Shared {
-    pub(crate) fn new(outbound: Outbound, event_capacity: usize) -> Arc<Self> {
+    pub(crate) fn new(outbound: Outbound, event_capacity: usize, core: CoreSlot) -> Arc<Self> {
         Arc::new(Shared {
             inner: Mutex::new(Inner {
-                status: Status::Connecting,
+                core,
                 attempt: 1,
-                closed: None,
                 finished: false,
                 commands: Commands::default(),
                 outbound,
@@ -143,7 +143,6 @@ impl Shared {
                 last_ack: None,
                 last_disconnect: None,
                 lagged: 0,
-                opening: None,
                 entered: [0; 6],
                 tally: Tally::new(Instant::now()),
             }),
@@ -296,9 +295,32 @@ impl Inner {
         serde_json::from_str(self.last_ack.as_deref()?).ok()
     }
 
-    /// Publishes a status the session entered.
+    /// The machine, once the session's first poll started it.
+    pub(crate) fn machine(&self) -> Option<&Machine> {
+        self.core.machine()
+    }
+
+    /// The status as the handles see it: the machine's (Connecting until
+    /// it starts), Closed once the session is over.
+    pub(crate) fn status(&self) -> Status {
+        match self.machine() {
+            _ if self.finished => Status::Closed,
+            Some(machine) => machine.status(),
+            None => Status::Connecting,
+        }
+    }
+
+    /// Why the session ended, once it has: the machine's reason, or a
+    /// request when the session future was dropped before it closed.
+    pub(crate) fn closed_reason(&self) -> Option<CloseReason> {
+        match self.machine().map(Machine::state) {
+            Some(State::Closed { reason }) => Some(reason.clone()),
+            _ => self.finished.then_some(CloseReason::Requested),
+        }
+    }
+
+    /// Counts a status the session entered.
     pub(crate) fn publish(&mut self, status: Status, attempt: Attempt) {
-        self.status = status;
         self.attempt = attempt;
         self.entered[status as usize] = self.entered[status as usize].wrapping_add(1);
         self.tally.entered(Instant::now());
