@@ -287,14 +287,23 @@ fn sigterm_while_a_send_waits_for_room_exits_0_with_status_closed() {
         "the close lasted {grace} ms\n{}",
         cli.tail(20)
     );
-    // Every line taken and never written (the whole send capacity, held
-    // back by the stalled link), the one waiting for room and those read
-    // but not taken: each reported, none lost.
-    let failed = cli.events("send_failed");
+    // Every line taken and never written (about the whole send capacity,
+    // held back by the stalled link; the kernel may still take a few
+    // during the grace), the one waiting for room and those read but not
+    // taken: each reported, none lost. Without close()'s hand-back only
+    // the last two kinds (at most 257) would be.
+    let handed_back = cli
+        .events("send_failed")
+        .iter()
+        .filter(|l| {
+            l["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("not written before the session closed"))
+        })
+        .count();
     assert!(
-        failed.len() > SEND_CAPACITY,
-        "{} lines reported unsent\n{}",
-        failed.len(),
+        handed_back >= SEND_CAPACITY / 2,
+        "{handed_back} lines handed back by close() reported\n{}",
         cli.tail(20)
     );
     drop(broker);

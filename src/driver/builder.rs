@@ -530,7 +530,8 @@ impl ClientBuilder {
 
     /// Test hook, not part of the API: called on the session's task with
     /// every action of the machine, in order, as it is carried out (the
-    /// recorder tests compare them with a replay's).
+    /// recorder tests compare them with a replay's). It runs under the
+    /// session's lock: it must not call back into the `Client` or `Events`.
     #[doc(hidden)]
     pub fn on_action(mut self, hook: impl Fn(&Action) + Send + Sync + 'static) -> Self {
         self.on_action = Some(Arc::new(hook));

@@ -67,7 +67,7 @@ fn the_per_session_structures_stay_within_the_reported_sizes() {
     // The machine moved from the task into the shared state (issue 17):
     // together they are no bigger than before (704 + 552).
     assert!(size_of::<Session>() <= 536, "{}", size_of::<Session>());
-    assert!(size_of::<Shared>() <= 712, "{}", size_of::<Shared>());
+    assert!(size_of::<Shared>() <= 720, "{}", size_of::<Shared>());
     let both = size_of::<Session>() + size_of::<Shared>();
     assert!(both <= 704 + 552, "{both}");
     assert!(size_of::<Machine>() <= 160, "{}", size_of::<Machine>());

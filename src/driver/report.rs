@@ -113,7 +113,8 @@ impl Shared {
             inner.last_ack = Some(ack.to_string().into_boxed_str());
             self.push_locked(inner, SessionEvent::Acked { attempt, ack });
         }
-        notify_all(&self.changed);
+        // Open's status change woke the waiters already; they look once
+        // this critical section ends, and see the flush with it.
     }
 
     /// The link of `attempt` finished opening, or failed to: the response

@@ -113,6 +113,9 @@ impl Session {
         mut inner: MutexGuard<'a, Inner>,
         cx: &mut Context<'_>,
     ) {
+        // Dropping a link may drop the caller's hello or request future:
+        // after the drain, outside the lock.
+        let mut retired = None;
         while let Some(action) = inner.core.poll_action() {
             match action {
                 Action::Connect { .. } | Action::SendHello { .. } => {
@@ -120,9 +123,19 @@ impl Session {
                     self.start(action);
                     inner = shared.lock();
                 }
-                _ => self.publish(&mut inner, action, cx),
+                _ => {
+                    if let Some(link) = self.publish(&mut inner, action, cx) {
+                        if let Some(older) = retired.replace(link) {
+                            drop(inner);
+                            drop(older);
+                            inner = shared.lock();
+                        }
+                    }
+                }
             }
         }
+        drop(inner);
+        drop(retired);
     }
 
     /// `Connect` and `SendHello`, outside the lock.
@@ -142,8 +155,9 @@ impl Session {
         }
     }
 
-    /// Every other action, under the lock.
-    fn publish(&mut self, inner: &mut Inner, action: Action, cx: &mut Context<'_>) {
+    /// Every other action, under the lock; a link dropped comes back, to
+    /// be released outside it.
+    fn publish(&mut self, inner: &mut Inner, action: Action, cx: &mut Context<'_>) -> Option<Link> {
         match action {
             // Open is published with the flush, the after-ack frames and
             // the `Acked` event (see `Shared::acked`).
@@ -166,9 +180,9 @@ impl Session {
             | Action::SendPing { .. }
             | Action::SendClose { .. } => {}
             Action::DropTransport { attempt } => {
-                if let Some(mut link) = self.link.take_if(|l| l.attempt() == attempt) {
-                    self.shared.link_dropped(inner, link.wire(), cx);
-                }
+                let mut link = self.link.take_if(|l| l.attempt() == attempt)?;
+                self.shared.link_dropped(inner, link.wire(), cx);
+                return Some(link);
             }
             Action::StatusChanged { .. } => {
                 self.shared.status_changed(inner, self.spec.url(), action)
@@ -179,6 +193,7 @@ impl Session {
                 }
             }
         }
+        None
     }
 
     /// The hello (or the after-ack builder) failed: the attempt fails.

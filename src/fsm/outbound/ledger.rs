@@ -114,6 +114,9 @@ pub struct Ledger<M> {
     ping: bool,
     /// Boxed: rare, and sessions are many.
     close: Option<Box<(u16, String)>>,
+    /// This link's close frame was given: nothing more is, until the next
+    /// link (a ping asked for meanwhile included).
+    close_given: bool,
     /// Sends go to `buffer` (from the ack until the link goes).
     accepting: bool,
     /// A close was requested: sends are refused from now on.
@@ -141,6 +144,7 @@ impl<M: Payload> Ledger<M> {
             after_ack: Vec::new(),
             ping: false,
             close: None,
+            close_given: false,
             accepting: false,
             closing: false,
             room_freed: false,
@@ -179,7 +183,7 @@ impl<M: Payload> Ledger<M> {
     }
 
     /// Everything held back for the caller, which `capacity` bounds.
-    fn held_back(&self) -> usize {
+    pub(crate) fn held_back(&self) -> usize {
         self.buffer.len() + self.in_flight.len() + self.held as usize + self.returned.len()
     }
 
@@ -351,15 +355,21 @@ impl<M: Payload> Ledger<M> {
         self.ping = true;
     }
 
-    /// The close frame: written after the send buffer has drained.
+    /// The close frame: written after the send buffer has drained; one
+    /// per link (a second asked for before the first went out replaces
+    /// it; after, it is ignored).
     pub fn close(&mut self, code: u16, reason: String) {
-        self.close = Some(Box::new((code, reason)));
+        if !self.close_given {
+            self.close = Some(Box::new((code, reason)));
+        }
     }
 
     /// Takes the pending close frame, if any: the driver's one non-blocking
     /// chance before it drops the link.
     pub fn take_close(&mut self) -> Option<(u16, String)> {
-        self.close.take().map(|close| *close)
+        let close = self.close.take().map(|close| *close);
+        self.close_given |= close.is_some();
+        close
     }
 
     fn clear_protocol(&mut self) {
@@ -367,6 +377,7 @@ impl<M: Payload> Ledger<M> {
         self.after_ack.clear();
         self.ping = false;
         self.close = None;
+        self.close_given = false;
     }
 
     // ── writing ────────────────────────────────────────────────────────
@@ -374,11 +385,12 @@ impl<M: Payload> Ledger<M> {
     /// Whether a frame is waiting (the driver checks the link is ready
     /// before it takes one).
     pub fn has_frame(&self) -> bool {
-        self.hello.is_some()
-            || self.ping
-            || !self.after_ack.is_empty()
-            || !self.buffer.is_empty()
-            || self.close.is_some()
+        !self.close_given
+            && (self.hello.is_some()
+                || self.ping
+                || !self.after_ack.is_empty()
+                || !self.buffer.is_empty()
+                || self.close.is_some())
     }
 
     /// Takes the next frame for the link: the hello, a ping, after-ack
@@ -386,6 +398,9 @@ impl<M: Payload> Ledger<M> {
     /// [`frames_taken`](Self::frames_taken) counts them), then the close
     /// frame.
     pub fn poll_frame(&mut self) -> Option<Frame<M>> {
+        if self.close_given {
+            return None;
+        }
         if let Some(hello) = self.hello.take() {
             debug_assert!(self.in_flight.is_empty(), "a message ahead of the hello");
             self.protocol_in_flight += 1;

@@ -16,6 +16,8 @@ struct Link {
     budget: usize,
     buffered: VecDeque<Frame<String>>,
     on_wire: Vec<Frame<String>>,
+    /// The close frame was given: nothing may follow it.
+    closed: bool,
 }
 
 impl Link {
@@ -30,9 +32,16 @@ impl Link {
     /// transport takes of them.
     fn pass(&mut self, ledger: &mut Ledger<String>) {
         while let Some(frame) = ledger.poll_frame() {
-            self.buffered.push_back(frame);
+            self.give(frame);
         }
         self.drain(ledger);
+    }
+
+    /// A frame handed to the layer below; none may follow a close frame.
+    fn give(&mut self, frame: Frame<String>) {
+        assert!(!self.closed, "{frame:?} after the close frame");
+        self.closed = matches!(frame, Frame::Close { .. });
+        self.buffered.push_back(frame);
     }
 
     /// The transport takes frames, in order, while its budget lasts.
@@ -139,6 +148,7 @@ fn hello_and_ping_go_first_and_the_close_frame_last() {
     send_all(&mut out, &["a"]);
     out.ping();
     out.close(1000, String::new());
+    assert!(out.has_frame());
     let mut link = Link::taking(10);
     link.pass(&mut out);
     assert_eq!(link.kinds(), ["hello", "ping", "message", "close"]);
@@ -148,15 +158,24 @@ fn hello_and_ping_go_first_and_the_close_frame_last() {
 }
 
 #[test]
-fn the_close_frame_can_be_taken_for_a_last_chance_write() {
+fn the_close_frame_can_be_taken_for_a_last_chance_write_and_nothing_follows_it() {
     let mut out = open(8, None);
     send_all(&mut out, &["a"]);
     out.close(1002, "protocol error".into());
     assert_eq!(out.take_close(), Some((1002, "protocol error".to_owned())));
     assert_eq!(out.take_close(), None);
+    // Neither the message, nor a ping, nor a second close frame.
+    out.ping();
+    out.close(1000, String::new());
+    assert!(!out.has_frame());
     let mut link = Link::taking(10);
     link.pass(&mut out);
-    assert_eq!(link.kinds(), ["message"]);
+    assert!(link.on_wire.is_empty(), "{:?}", link.kinds());
+    assert_eq!(out.lost(true), Some(strings(&["a"])));
+    // The next link starts afresh.
+    out.opened();
+    out.ping();
+    assert!(out.has_frame());
 }
 
 #[test]
@@ -388,6 +407,75 @@ fn a_dropped_event_stream_hands_its_messages_to_close() {
     assert_eq!(out.capacities().len(), 4);
 }
 
+#[test]
+fn capacities_name_each_buffer_and_follow_its_allocation() {
+    let mut out = open(8, None);
+    let names = out.capacities().map(|(name, _)| name);
+    assert_eq!(
+        names,
+        [
+            "send buffer",
+            "in flight",
+            "after-ack frames",
+            "handed back"
+        ]
+    );
+    send_all(&mut out, &["a", "b"]);
+    assert!(out.capacities()[0].1 >= 2, "{:?}", out.capacities());
+    Link::taking(0).pass(&mut out);
+    assert!(out.capacities()[1].1 >= 2, "{:?}", out.capacities());
+    out.lost(false);
+    assert!(out.capacities()[3].1 >= 2, "{:?}", out.capacities());
+}
+
+#[test]
+fn a_new_link_starts_with_none_of_the_last_ones_protocol_frames() {
+    let mut out = Ledger::<String>::new(8, None);
+    out.opened();
+    // A hello built for a link that is already gone, a ping and a close
+    // frame for it: none of them belongs to the next link.
+    out.hello("old hello".into());
+    out.ping();
+    out.close(1001, "stale".into());
+    out.opened();
+    let mut link = Link::taking(10);
+    link.pass(&mut out);
+    assert!(link.on_wire.is_empty(), "{:?}", link.kinds());
+}
+
+#[test]
+fn a_close_asked_for_or_a_close_frame_pending_keeps_after_ack_frames_out() {
+    // Close asked for (the close frame not yet set): no after-ack frames.
+    let mut asked = Ledger::<String>::new(8, None);
+    asked.opened();
+    assert!(!asked.is_closing());
+    asked.close_requested();
+    assert!(asked.is_closing());
+    asked.acked(strings(&["sub"]));
+    let mut link = Link::taking(10);
+    link.pass(&mut asked);
+    assert!(link.on_wire.is_empty(), "{:?}", link.kinds());
+    // A close frame pending (the machine drops the link itself): the
+    // same, and the close frame is all that goes.
+    let mut dropping = Ledger::<String>::new(8, None);
+    dropping.opened();
+    dropping.close(1001, "stale".into());
+    dropping.acked(strings(&["sub"]));
+    let mut link = Link::taking(10);
+    link.pass(&mut dropping);
+    assert_eq!(link.kinds(), ["close"]);
+}
+
+#[test]
+fn a_link_lost_while_closing_hands_back_to_close_not_to_the_queue() {
+    let mut out = open(8, queue(4));
+    send_all(&mut out, &["a", "b"]);
+    out.close_requested();
+    assert_eq!(out.lost(true), None);
+    assert_eq!(out.queued(), 0, "nothing goes back into the queue");
+    assert_eq!(out.take_returned(), ["a", "b"]);
+}
+
 // ── exact accounting, over random interleavings ──────────────────────
 
 /// What the world may do to the ledger next. Steps that make no sense in
@@ -455,8 +543,12 @@ fn assert_oldest_first(batch: &[String]) {
 
 /// Runs `ops` on a ledger and checks, at the end, that every accepted
 /// message was written once or handed back once (never both, never
-/// neither), written in the order accepted, each hand-back oldest first.
-fn run(ops: &[Op], capacity: usize, queue: Option<(usize, Overflow)>) {
+/// neither), written in the order accepted, each hand-back oldest first;
+/// throughout, that no frame follows a close frame and (without a queue,
+/// whose flush may exceed it) that what is held back stays within the
+/// send capacity. The session ends as `close()` ends it (`for_close`: the
+/// rest waits for `take_returned`) or by itself (the `Closed` event).
+fn run(ops: &[Op], capacity: usize, queue: Option<(usize, Overflow)>, for_close: bool) {
     let mut out = Ledger::<String>::new(capacity, queue);
     let mut books = Books::default();
     let mut link: Option<(Link, bool)> = None; // (link, acked)
@@ -511,7 +603,7 @@ fn run(ops: &[Op], capacity: usize, queue: Option<(usize, Overflow)>) {
                 out.close(1001, "stale".into());
                 // One non-blocking chance for the close frame.
                 if let Some((code, reason)) = out.take_close() {
-                    wire.buffered.push_back(Frame::Close { code, reason });
+                    wire.give(Frame::Close { code, reason });
                 }
                 wire.drain(&mut out);
                 if let Some(batch) = out.lost(events_alive) {
@@ -557,6 +649,9 @@ fn run(ops: &[Op], capacity: usize, queue: Option<(usize, Overflow)>) {
             wire.on_wire.retain(|f| !matches!(f, Frame::Message(_)));
         }
         books.written.extend(on_wire);
+        if queue.is_none() {
+            assert!(out.held_back() <= capacity, "{} held back", out.held_back());
+        }
     }
     // The end: the session finishes; the rest is handed back.
     if let Some((wire, _)) = &mut link {
@@ -570,7 +665,12 @@ fn run(ops: &[Op], capacity: usize, queue: Option<(usize, Overflow)>) {
     for batch in unsent.drain(..) {
         back(&mut books, batch);
     }
-    let rest = out.finished(false);
+    let rest = if for_close {
+        assert_eq!(out.finished(true), Vec::<String>::new());
+        out.take_returned()
+    } else {
+        out.finished(false)
+    };
     back(&mut books, rest);
 
     assert_eq!(
@@ -609,7 +709,33 @@ proptest! {
             (0usize..4).prop_map(|n| Some((n, Overflow::RejectNew))),
             (0usize..4).prop_map(|n| Some((n, Overflow::DropOldest))),
         ],
+        for_close in any::<bool>(),
     ) {
-        run(&ops, capacity, queue);
+        run(&ops, capacity, queue, for_close);
+    }
+}
+
+#[test]
+fn has_frame_says_whether_poll_frame_would_give_one() {
+    let mut out = Ledger::<String>::new(8, None);
+    out.opened();
+    assert!(!out.has_frame());
+    let cases: [fn(&mut Ledger<String>); 5] = [
+        |l| l.hello("hi".into()),
+        |l| l.ping(),
+        |l| l.acked(vec!["sub".into()]),
+        |l| {
+            l.acked(Vec::new());
+            l.send("m".into(), Status::Open).unwrap();
+        },
+        |l| l.close(1000, String::new()),
+    ];
+    for (i, set) in cases.iter().enumerate() {
+        let mut out = Ledger::<String>::new(8, None);
+        out.opened();
+        set(&mut out);
+        assert!(out.has_frame(), "case {i}");
+        while out.poll_frame().is_some() {}
+        assert!(!out.has_frame(), "case {i}");
     }
 }
