@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::fsm::{Attempt, CloseReason, Status};
+use crate::fsm::{Attempt, CloseReason, Event, Status};
 
 use super::session_event::{CloseOutcome, KeptResponse, UpgradeResponse};
 use super::shared::{Inner, Shared};
@@ -58,12 +58,10 @@ impl Drop for Owner {
 fn request_close(shared: &Shared, code: u16, reason: String) {
     let (code, reason) = sendable_close(code, reason);
     let mut inner = shared.lock();
-    // From now on `send` refuses: a close was asked for.
+    // From now on `send` refuses: a close was asked for, and the machine
+    // hears it in the same critical section.
     inner.outbound.ledger.close_requested();
-    if inner.commands.close.is_none() {
-        inner.commands.close = Some(Box::new((code, reason)));
-    }
-    shared.command(&mut inner);
+    shared.command(&mut inner, Event::Close { code, reason });
 }
 
 /// A handle to a running session. Cheap to clone; every method works in
@@ -277,8 +275,7 @@ impl Client {
     /// while closing.
     pub fn reconnect_now(&self) {
         let mut inner = self.shared().lock();
-        inner.commands.reconnect_now = true;
-        self.shared().command(&mut inner);
+        self.shared().command(&mut inner, Event::ReconnectNow);
     }
 
     /// Closes with code 1000. See [`close_with`](Self::close_with).

@@ -32,8 +32,10 @@ impl Shared {
     }
 
     /// The handles' inputs as the machine's events, in order: a change of
-    /// the read pause (tracked in `read_paused`), a close, a reconnect-now.
-    pub(crate) fn inputs(&self, read_paused: &mut bool) -> [Option<Event>; 3] {
+    /// the read pause (tracked in `read_paused`), then a close and a
+    /// reconnect-now asked for before the machine started; and whether a
+    /// handle left a command (the machine may hold actions to carry out).
+    pub(crate) fn inputs(&self, read_paused: &mut bool) -> ([Option<Event>; 3], bool) {
         let full = self.events_room.load(Ordering::Acquire) == 0;
         let pause = (full != *read_paused).then(|| {
             *read_paused = full;
@@ -44,16 +46,17 @@ impl Shared {
             }
         });
         if !self.has_commands.swap(false, Ordering::AcqRel) {
-            return [pause, None, None];
+            return ([pause, None, None], false);
         }
         let mut inner = self.lock();
         let reconnect = std::mem::take(&mut inner.commands.reconnect_now);
         let close = inner.commands.close.take().map(|close| *close);
-        [
+        let events = [
             pause,
             close.map(|(code, reason)| Event::Close { code, reason }),
             reconnect.then_some(Event::ReconnectNow),
-        ]
+        ];
+        (events, true)
     }
 
     /// Logs a notice (never a message: those may carry anything) and hands

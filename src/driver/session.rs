@@ -206,8 +206,12 @@ impl Session {
     /// Feeds the handles' inputs: close, reconnect now, and whether the
     /// consumer's event buffer filled or regained room.
     fn take_inputs(&mut self, cx: &mut Context<'_>) {
-        let inputs = self.shared.inputs(&mut self.read_paused);
+        let (inputs, commanded) = self.shared.inputs(&mut self.read_paused);
         inputs.into_iter().flatten().for_each(|e| self.feed(e, cx));
+        if commanded {
+            // What a handle's command made the machine decide.
+            self.drain(cx);
+        }
     }
 
     /// Polls the link: opening, the hello, the writes, a batch of reads.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::Instant;
 
-use crate::fsm::{Attempt, CloseReason, Machine, State, Status};
+use crate::fsm::{Attempt, CloseReason, Event, Machine, State, Status};
 
 use super::core_slot::CoreSlot;
 use super::outbound::Outbound;
@@ -182,8 +182,21 @@ impl Shared {
         self.events_room.load(Ordering::Acquire)
     }
 
-    /// Leaves a command for the session and wakes it.
-    pub(crate) fn command(&self, inner: &mut Inner) {
+    /// A caller's command (`Close`, `ReconnectNow`): straight into the
+    /// machine once it runs, whose actions then wait for the session,
+    /// woken now; before the session's first poll, kept for it.
+    pub(crate) fn command(&self, inner: &mut Inner, event: Event) {
+        if inner.machine().is_some() {
+            inner.core.handle(event, Instant::now());
+        } else {
+            match event {
+                Event::Close { code, reason } if inner.commands.close.is_none() => {
+                    inner.commands.close = Some(Box::new((code, reason)));
+                }
+                Event::ReconnectNow => inner.commands.reconnect_now = true,
+                _ => {}
+            }
+        }
         self.has_commands.store(true, Ordering::Release);
         Self::wake_session(inner);
     }
