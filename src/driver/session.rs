@@ -334,6 +334,9 @@ impl Future for Session {
             progress |= this.poll_timer(cx);
             let closed = this.shared.lock().core.closed_reason();
             if let Some(reason) = closed {
+                // A handle's close may have ended the machine since the
+                // inputs were taken: carry out what it decided first.
+                this.drain(cx);
                 this.release(reason);
                 return Poll::Ready(());
             }
