@@ -1,6 +1,6 @@
-//! The ack on its way to `FlushQueue`, and the contexts the caller's
-//! per-attempt code is given (built from what the handles' state keeps:
-//! the latest ack and the latest disconnect).
+//! The contexts the caller's per-attempt code is given (built from what
+//! the core keeps: the latest ack and the latest disconnect), and the
+//! after-ack frames its builder makes when an ack arrives.
 
 use std::panic::AssertUnwindSafe;
 
@@ -10,51 +10,32 @@ use super::context::{AfterAckContext, HelloContext};
 use super::shared::Shared;
 use super::spec::{HelloError, Spec};
 
-/// An ack read from the socket, with the after-ack frames the caller's
-/// builder made for it, until its `FlushQueue` publishes all of it.
-pub(crate) struct Acking {
-    pub(crate) attempt: Attempt,
-    pub(crate) ack: serde_json::Value,
-    pub(crate) frames: Vec<String>,
-}
-
-impl Acking {
-    /// The ack of `attempt` arrived: builds its after-ack frames (a panic in
-    /// the caller's builder fails the attempt like a failed hello). Boxed:
-    /// it lives for one drain, the session for long.
-    pub(crate) fn new(
-        spec: &Spec,
-        shared: &Shared,
-        attempt: Attempt,
-        ack: serde_json::Value,
-    ) -> Result<Box<Acking>, HelloError> {
-        let frames = match &spec.after_ack {
-            None => Vec::new(),
-            Some(build) => {
-                let (previous_ack, last_disconnect) = {
-                    let inner = shared.lock();
-                    // Not yet replaced by this ack: that happens on `FlushQueue`.
-                    (inner.last_ack(), inner.last_disconnect.as_deref().cloned())
-                };
-                let context = AfterAckContext {
-                    attempt,
-                    ack: ack.clone(),
-                    previous_ack,
-                    last_disconnect,
-                };
-                std::panic::catch_unwind(AssertUnwindSafe(|| build(&context)))
-                    .map_err(|_| HelloError::from("the after-ack builder panicked"))?
-                    .into_iter()
-                    .map(|frame| frame.0)
-                    .collect()
-            }
-        };
-        Ok(Box::new(Acking {
-            attempt,
-            ack,
-            frames,
-        }))
-    }
+/// The ack of `attempt` arrived: the caller's after-ack frames for it (a
+/// panic in the builder fails the attempt like a failed hello). Runs
+/// outside the lock.
+pub(crate) fn after_ack_frames(
+    spec: &Spec,
+    shared: &Shared,
+    attempt: Attempt,
+    ack: &serde_json::Value,
+) -> Result<Vec<String>, HelloError> {
+    let Some(build) = &spec.after_ack else {
+        return Ok(Vec::new());
+    };
+    let (previous_ack, last_disconnect) = {
+        let inner = shared.lock();
+        // Not yet replaced by this ack: that happens on `FlushQueue`.
+        (inner.core.last_ack(), inner.core.last_disconnect())
+    };
+    let context = AfterAckContext {
+        attempt,
+        ack: ack.clone(),
+        previous_ack,
+        last_disconnect,
+    };
+    let frames = std::panic::catch_unwind(AssertUnwindSafe(|| build(&context)))
+        .map_err(|_| HelloError::from("the after-ack builder panicked"))?;
+    Ok(frames.into_iter().map(|frame| frame.0).collect())
 }
 
 impl Shared {
@@ -63,8 +44,8 @@ impl Shared {
         let inner = self.lock();
         HelloContext {
             attempt,
-            previous_ack: inner.last_ack(),
-            last_disconnect: inner.last_disconnect.as_deref().cloned(),
+            previous_ack: inner.core.last_ack(),
+            last_disconnect: inner.core.last_disconnect(),
         }
     }
 }

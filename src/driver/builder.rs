@@ -4,7 +4,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 #[cfg(feature = "tls")]
 use futures_rustls::rustls::ClientConfig;
@@ -17,12 +17,11 @@ use crate::fsm::{Action, Attempt, Config, ConfigError, Failure, Verdict};
 use super::client::{Client, Owner};
 use super::config::{DeliveryConfig, DeliveryConfigError, TransportConfig, TransportConfigError};
 use super::context::{AfterAckContext, AfterAckFrame, HelloContext};
-use super::core_slot::{CoreSlot, Flight};
 use super::events::Events;
-use super::outbound::Outbound;
+use super::flight::Flight;
 use super::record::{ActionHook, RecordTo};
 use super::session::Session;
-use super::shared::Shared;
+use super::shared::{Core, Shared};
 use super::spec::{
     AckFn, AfterAckFn, FailurePolicyFn, HeadersFn, HelloError, HelloFn, HookError, RequestFn, Spec,
     WallClock,
@@ -566,9 +565,18 @@ impl ClientBuilder {
             }
         };
         let queue = self.delivery.queue.map(|q| (q.capacity, q.overflow));
-        let outbound = Outbound::new(Ledger::new(self.delivery.send_capacity, queue));
-        let core = CoreSlot::new(spec.config.clone(), seed, self.flight(spec.url()));
-        let shared = Shared::new(outbound, self.delivery.event_capacity, core);
+        let ledger = Ledger::new(self.delivery.send_capacity, queue);
+        let capacity = self.delivery.event_capacity;
+        let watch = self.flight(spec.url());
+        let core = Core::new(
+            spec.config.clone(),
+            seed,
+            ledger,
+            capacity,
+            watch,
+            Instant::now(),
+        );
+        let shared = Shared::new(core);
         let session = Session::new(shared.clone(), spec);
         let owner = Owner::new(shared.clone());
         Ok((

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::fsm::{Attempt, CloseReason, Event, Status};
+use crate::fsm::{Attempt, CloseReason, Status};
 
 use super::session_event::{CloseOutcome, KeptResponse, UpgradeResponse};
 use super::shared::{Inner, Shared};
-use super::stats::Stats;
 use crate::fsm::outbound::{SendError, SendErrorKind, Sent};
+use crate::fsm::session::Stats;
 
 /// `ready()` failed: the session ended before it was Open.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,8 +60,8 @@ fn request_close(shared: &Shared, code: u16, reason: String) {
     let mut inner = shared.lock();
     // From now on `send` refuses: a close was asked for, and the machine
     // hears it in the same critical section.
-    inner.outbound.ledger.close_requested();
-    shared.command(&mut inner, Event::Close { code, reason });
+    inner.core.close(code, reason, Instant::now());
+    shared.commanded(&mut inner);
 }
 
 /// A handle to a running session. Cheap to clone; every method works in
@@ -93,17 +93,17 @@ impl Client {
 
     /// The current state's name. `Open` from the moment sends are accepted.
     pub fn status(&self) -> Status {
-        self.shared().lock().status()
+        self.shared().lock().core.status()
     }
 
     /// The current (or next) attempt number.
     pub fn attempt(&self) -> Attempt {
-        self.shared().lock().attempt
+        self.shared().lock().core.attempt()
     }
 
     /// Why the session ended, once it has.
     pub fn closed_reason(&self) -> Option<CloseReason> {
-        self.shared().lock().closed_reason()
+        self.shared().lock().core.closed_reason()
     }
 
     /// The last successful upgrade response (status and headers), if any.
@@ -118,7 +118,7 @@ impl Client {
     /// The latest ack frame (of this or an earlier connection), if any
     /// attempt was acked; see [`SessionEvent::Acked`](super::SessionEvent::Acked).
     pub fn last_ack(&self) -> Option<serde_json::Value> {
-        self.shared().lock().last_ack()
+        self.shared().lock().core.last_ack()
     }
 
     /// A snapshot of the session's counters: attempts, opens, disconnects
@@ -126,21 +126,19 @@ impl Client {
     /// and smoothed), time in the current status, the current
     /// connection's uptime, the last failure. See [`Stats`].
     pub fn stats(&self) -> Stats {
-        let inner = self.shared().lock();
-        let messages_out = inner.outbound.ledger.frames_written();
-        (inner.tally).stats(Instant::now(), inner.status(), &inner.entered, messages_out)
+        self.shared().lock().core.stats(Instant::now())
     }
 
     /// Messages waiting in the outbound queue (0 without a queue).
     pub fn queued(&self) -> usize {
-        self.shared().lock().outbound.ledger.queued()
+        self.shared().lock().core.ledger_ref().queued()
     }
 
     /// Messages written so far: the last byte of their frame was taken by
     /// the transport. For accounting tests.
     #[doc(hidden)]
     pub fn written(&self) -> u64 {
-        self.shared().lock().outbound.ledger.written()
+        self.shared().lock().core.ledger_ref().written()
     }
 
     /// The allocated capacity of the session's own buffers (the event
@@ -149,8 +147,8 @@ impl Client {
     #[doc(hidden)]
     pub fn buffer_capacities(&self) -> Vec<(&'static str, usize)> {
         let inner = self.shared().lock();
-        let mut all = vec![("events", inner.events_capacity())];
-        all.extend(inner.outbound.ledger.capacities());
+        let mut all = vec![("events", inner.core.events_allocated())];
+        all.extend(inner.core.ledger_ref().capacities());
         all
     }
 
@@ -163,10 +161,13 @@ impl Client {
     /// consumer makes room.
     pub async fn ready(&self) -> Result<(), NotReady> {
         self.wait_until(|inner| {
-            if inner.status() == Status::Open {
+            if inner.core.status() == Status::Open {
                 Some(Ok(()))
             } else {
-                inner.closed_reason().map(|reason| Err(NotReady(reason)))
+                inner
+                    .core
+                    .closed_reason()
+                    .map(|reason| Err(NotReady(reason)))
             }
         })
         .await
@@ -176,14 +177,14 @@ impl Client {
     /// ended). A status entered and left again before this task looks still
     /// counts. Returns the status reached.
     pub async fn wait_for(&self, status: Status) -> Status {
-        let entered_before = self.shared().lock().entered[status as usize];
+        let entered_before = self.shared().lock().core.entered(status);
         self.wait_until(|inner| {
             // Entered since the call, even if already left again.
-            if inner.entered[status as usize] != entered_before {
+            if inner.core.entered(status) != entered_before {
                 Some(status)
             } else {
-                let now = inner.status();
-                (now == status || inner.finished).then_some(now)
+                let now = inner.core.status();
+                (now == status || inner.core.is_finished()).then_some(now)
             }
         })
         .await
@@ -239,8 +240,7 @@ impl Client {
     /// application-level acks where loss matters.
     pub fn send_text(&self, text: String) -> Result<Sent, SendError> {
         let mut inner = self.shared().lock();
-        let status = inner.status();
-        let sent = inner.outbound.ledger.send(text, status)?;
+        let sent = inner.core.send(text)?;
         if sent == Sent::Accepted {
             Shared::wake_session(&mut inner);
         }
@@ -275,7 +275,8 @@ impl Client {
     /// while closing.
     pub fn reconnect_now(&self) {
         let mut inner = self.shared().lock();
-        self.shared().command(&mut inner, Event::ReconnectNow);
+        inner.core.reconnect_now(Instant::now());
+        self.shared().commanded(&mut inner);
     }
 
     /// Closes with code 1000. See [`close_with`](Self::close_with).
@@ -301,9 +302,9 @@ impl Client {
     pub async fn close_with(&self, code: u16, reason: &str) -> CloseOutcome {
         request_close(self.shared(), code, reason.to_owned());
         self.wait_until(|inner| {
-            inner.finished.then(|| CloseOutcome {
-                reason: inner.closed_reason().unwrap_or(CloseReason::Requested),
-                unsent: inner.outbound.ledger.take_returned(),
+            inner.core.is_finished().then(|| CloseOutcome {
+                reason: inner.core.closed_reason().unwrap_or(CloseReason::Requested),
+                unsent: inner.core.take_returned(),
             })
         })
         .await

@@ -4,12 +4,14 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use futures_lite::Stream;
 
 use super::client::Owner;
 use super::session_event::SessionEvent;
-use super::shared::{Inner, Queued, Shared};
+use super::shared::{Delivered, Inner, Shared, into_event};
+use crate::fsm::session::Notice;
 
 /// The session's events, in order, as a [`Stream`]. Ends after
 /// [`SessionEvent::Closed`].
@@ -48,18 +50,18 @@ pub struct Events {
     shared: Arc<Shared>,
     /// Taken from the shared buffer in one critical section, handed out
     /// from here without the lock.
-    hand: VecDeque<Queued>,
-    /// `hand.len()` as last told to the session (`Inner::in_hand`).
+    hand: VecDeque<Notice<Delivered>>,
+    /// `hand.len()` as last told to the core.
     told: usize,
     /// While reading is paused, events handed out before telling the
-    /// session there is room again: half the capacity (at least one).
+    /// core there is room again: half the capacity (at least one).
     resume_after: usize,
     _owner: Arc<Owner>,
 }
 
 impl Events {
     pub(crate) fn new(shared: Arc<Shared>, owner: Arc<Owner>) -> Self {
-        let resume_after = (shared.lock().event_capacity / 2).max(1);
+        let resume_after = (shared.lock().core.events().capacity() / 2).max(1);
         Events {
             shared,
             hand: VecDeque::new(),
@@ -69,22 +71,22 @@ impl Events {
         }
     }
 
-    /// Tells the session how many events are still in hand, and wakes it
-    /// if that ends a pause. Takes a handed-back `Unsent` off the send
-    /// accounting.
-    fn tell(&mut self, inner: &mut Inner, taken: Option<&Queued>) {
-        if let Some(Queued::Event(SessionEvent::Unsent(messages))) = taken {
-            inner.outbound.ledger.unsent_taken(messages.len());
-            self.shared.notify_room(inner);
-        }
-        // As the session last saw it (published under this lock): the
-        // shared buffer may already have been swapped into the hand.
+    /// Tells the core how many events are still in hand (reading resumes
+    /// once there is room), and that a handed-back `Unsent` was taken.
+    fn tell(&mut self, inner: &mut Inner, taken: Option<&Notice<Delivered>>) {
+        let unsent = match taken {
+            Some(Notice::Unsent(messages)) => messages.len(),
+            _ => 0,
+        };
         let was_full = self.shared.events_room() == 0;
-        inner.in_hand = u32::try_from(self.hand.len()).unwrap_or(u32::MAX);
-        inner.hand_capacity = u32::try_from(self.hand.capacity()).unwrap_or(u32::MAX);
-        self.told = self.hand.len();
-        self.shared.update_room(inner);
-        if was_full && inner.events_have_room() {
+        let (in_hand, capacity) = (self.hand.len(), self.hand.capacity());
+        inner
+            .core
+            .consumer_holds(in_hand, capacity, unsent, Instant::now());
+        self.told = in_hand;
+        self.shared.wake(inner);
+        if was_full && inner.core.events_room() > 0 {
+            // Its deadlines moved: the session re-arms its timer.
             Shared::wake_session(inner);
         }
     }
@@ -102,33 +104,26 @@ impl Stream for Events {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SessionEvent>> {
         let this = self.get_mut();
         if let Some(event) = this.hand.pop_front() {
-            // The lock only for an `Unsent` (its messages leave the send
-            // accounting when taken) or to end a pause.
-            let unsent = matches!(event, Queued::Event(SessionEvent::Unsent(_)));
+            // Tell the core only when it matters: a hand-back taken, a
+            // pause that may end, or the last of the hand gone.
+            let unsent = matches!(event, Notice::Unsent(_));
             let resume =
                 this.told - this.hand.len() >= this.resume_after && this.shared.events_room() == 0;
-            // The hand is spent: say so now (once per batch), not at the
-            // next poll, or the session keeps counting it against the
-            // capacity while the consumer works on this last event.
             let spent = this.hand.is_empty() && this.told > 0;
             if unsent || resume || spent {
                 let shared = this.shared.clone();
                 this.tell(&mut shared.lock(), Some(&event));
             }
-            return Poll::Ready(Some(event.into_event()));
+            return Poll::Ready(Some(into_event(event)));
         }
         let shared = this.shared.clone();
         let mut inner = shared.lock();
-        if inner.events.is_empty() {
-            inner.take_lagged();
-        }
-        // The hand is empty: swap buffers, keeping both allocations.
-        std::mem::swap(&mut this.hand, &mut inner.events);
+        inner.core.consumer_takes(&mut this.hand);
         let event = this.hand.pop_front();
         this.tell(&mut inner, event.as_ref());
-        if event.is_some() || inner.finished {
+        if event.is_some() || inner.core.is_finished() {
             drop(inner);
-            return Poll::Ready(event.map(Queued::into_event));
+            return Poll::Ready(event.map(into_event));
         }
         if !inner
             .events_waker
@@ -142,24 +137,13 @@ impl Stream for Events {
 }
 
 impl Drop for Events {
+    /// Nobody reads any more: events are discarded from now on, reading
+    /// never pauses, and hand-backs still buffered wait for `close()`.
     fn drop(&mut self) {
         let mut inner = self.shared.lock();
-        inner.events_alive = false;
-        inner.in_hand = 0;
-        // Handed-back messages nobody will read now wait for `close()`.
-        let mut held = Vec::new();
-        let mut outcome = Vec::new();
         let hand = std::mem::take(&mut self.hand);
-        for event in hand.into_iter().chain(std::mem::take(&mut inner.events)) {
-            match event {
-                Queued::Event(SessionEvent::Unsent(messages)) => held.extend(messages),
-                Queued::Event(SessionEvent::Closed(closed)) => outcome.extend(closed.unsent),
-                _ => {}
-            }
-        }
-        inner.outbound.ledger.events_dropped(held, outcome);
-        self.shared.notify_room(&mut inner);
-        self.shared.update_room(&inner);
+        inner.core.consumer_dropped(hand, Instant::now());
+        self.shared.wake(&mut inner);
         Shared::wake_session(&mut inner);
     }
 }
@@ -167,7 +151,6 @@ impl Drop for Events {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::driver::outbound::Outbound;
 
     fn kinds(events: &mut Events) -> Vec<String> {
         let mut out = Vec::new();
@@ -185,26 +168,19 @@ mod tests {
     }
 
     /// The consumer handed out everything it took (its hand is empty) and
-    /// is busy with the last event: the buffer holds nothing, yet the
-    /// session still counts the hand as full and folds notices into Lagged.
+    /// is busy with the last event: the buffer holds nothing, so notices
+    /// are stored, not folded into Lagged.
     #[test]
     fn notices_are_not_lagged_once_the_hand_is_handed_out() {
-        let core = crate::driver::core_slot::CoreSlot::new(
-            std::sync::Arc::new(crate::fsm::Config::default()),
-            0,
-            None,
-        );
-        let shared = Shared::new(
-            Outbound::new(crate::fsm::outbound::Ledger::new(8, None)),
-            4,
-            core,
-        );
+        let config = std::sync::Arc::new(crate::fsm::Config::default());
+        let ledger = crate::fsm::outbound::Ledger::new(8, None);
+        let core = crate::driver::shared::Core::new(config, 0, ledger, 4, None, Instant::now());
+        let shared = Shared::new(core);
         let mut events = Events::new(shared.clone(), Owner::new(shared.clone()));
-        let msgs = (0..3)
-            .map(|_| Queued::Event(SessionEvent::Message(serde_json::json!({}))))
+        let mut msgs = (0..3)
+            .map(|_| Delivered::Event(SessionEvent::Message(serde_json::json!({}))))
             .collect();
-        shared.received(false, msgs);
-        // Hand out all three (one swap, then two from the hand).
+        shared.received(false, &mut msgs);
         let waker = std::task::Waker::noop();
         let mut cx = Context::from_waker(waker);
         for _ in 0..3 {
@@ -213,12 +189,13 @@ mod tests {
                 Poll::Ready(Some(SessionEvent::Message(_)))
             ));
         }
-        // Nothing is buffered and nothing is in hand: three notices fit in 4.
         for attempt in 2..5 {
-            shared.emit(SessionEvent::ReconnectScheduled {
+            let mut inner = shared.lock();
+            let notice = Notice::ReconnectScheduled {
                 attempt,
                 delay: std::time::Duration::ZERO,
-            });
+            };
+            inner.core.deliver(notice, Instant::now());
         }
         assert_eq!(
             kinds(&mut events),

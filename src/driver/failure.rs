@@ -11,11 +11,11 @@ use std::time::{Instant, SystemTime};
 
 use async_tungstenite::tungstenite::Error as WsError;
 
-use crate::fsm::{Attempt, ConnectFailure, Event, Failure, Machine, Timer, Verdict};
+use crate::fsm::{Attempt, ConnectFailure, Event, Machine, Timer};
 
 use super::retry_after;
 use super::shared::Shared;
-use super::spec::{FailurePolicyFn, Spec};
+use super::spec::Spec;
 use super::transport::error::ConnectError;
 
 impl ConnectError {
@@ -64,55 +64,30 @@ pub(crate) fn deadline_failure(m: &Machine, now: Instant) -> Option<(Attempt, Co
 }
 
 impl Shared {
-    /// `event`, judged by the spec's failure policy (see [`judge`]); a
-    /// failure the machine will act on is noted for the stats first. The
-    /// caller's predicate runs outside the lock. `None` before the machine
-    /// started (nothing to feed).
-    pub(crate) fn judge(&self, spec: &Spec, event: Event, now: Instant) -> Option<Event> {
+    /// The caller's failure policy on `event`, when it is a failure whose
+    /// verdict the policy changes: the answer goes to the machine with the
+    /// event (`Judged`, recorded with it, so a replay needs no closure).
+    /// The caller's predicate runs outside the lock; a panic in it keeps
+    /// the default.
+    pub(crate) fn judge(&self, spec: &Spec, event: Event, now: Instant) -> Event {
+        let Some(policy) = spec.failure_policy.as_deref() else {
+            return event;
+        };
         // Never a failure (the core says which events report one; a
         // timeout's depends on the state), and the most frequent is one
         // (`Activity`, every read pass): no lock.
         if !matches!(event, Event::Timeout) && event.failure().is_none() {
-            return Some(event);
+            return event;
         }
-        let (failure, default) = {
-            let mut inner = self.lock();
-            let machine = inner.machine()?;
-            let Some(failure) = machine.lifecycle().failure(&event, now, machine.config()) else {
-                return Some(event);
-            };
-            let attempt = event.attempt().or(machine.attempt()).unwrap_or(0);
-            let default = machine.config().verdict(&failure);
-            inner.tally.failed(failure.clone(), attempt, now);
-            (failure, default)
+        let Some((failure, default)) = self.lock().core.failure(&event, now) else {
+            return event;
         };
-        Some(judge(
-            spec.failure_policy.as_deref(),
-            default,
-            &failure,
-            event,
-        ))
-    }
-}
-
-/// `event`, which reports `failure`, judged by the caller's predicate when
-/// the predicate's verdict differs from the policy's default. A panicking
-/// predicate keeps the default.
-fn judge(
-    policy: Option<&FailurePolicyFn>,
-    default: Verdict,
-    failure: &Failure,
-    event: Event,
-) -> Event {
-    let Some(policy) = policy else {
-        return event;
-    };
-    let verdict =
-        std::panic::catch_unwind(AssertUnwindSafe(|| policy(failure, default))).unwrap_or(default);
-    if verdict == default {
-        event
-    } else {
-        event.judged(verdict)
+        let verdict = std::panic::catch_unwind(AssertUnwindSafe(|| policy(&failure, default)))
+            .unwrap_or(default);
+        match verdict == default {
+            true => event,
+            false => event.judged(verdict),
+        }
     }
 }
 

@@ -10,14 +10,11 @@ use crate::fsm::{Action, Config, Lifecycle, Machine, State};
 
 use super::alarm::Alarm;
 use super::client::{Client, Owner};
-use super::core_slot::CoreSlot;
 use super::events::Events;
 use super::link::Link;
-use super::outbound::Outbound;
 use super::session::Session;
 use super::session_event::{SessionEvent, UpgradeResponse};
-use super::shared::{Inner, Shared};
-use super::tally::Tally;
+use super::shared::{Core, Inner, Shared};
 use super::transport::connect::Socket;
 use super::transport::meter::Metered;
 use super::transport::tls::MaybeTls;
@@ -40,14 +37,12 @@ fn rows() -> Vec<(&'static str, usize)> {
         ("  WakeWatch", size_of::<WakeWatch>()),
         ("Shared (in its Arc)", size_of::<Shared>()),
         ("  Inner", size_of::<Inner>()),
-        ("    CoreSlot", size_of::<CoreSlot>()),
+        ("    Core (SessionCore)", size_of::<Core>()),
         ("      Machine", size_of::<Machine>()),
         ("        Config", size_of::<Config>()),
         ("        Lifecycle", size_of::<Lifecycle>()),
         ("        State", size_of::<State>()),
         ("        Action (queue slot)", size_of::<Action>()),
-        ("    Outbound", size_of::<Outbound>()),
-        ("    Tally", size_of::<Tally>()),
         (
             "    Option<UpgradeResponse>",
             size_of::<Option<UpgradeResponse>>(),
@@ -82,16 +77,13 @@ fn print_the_footprint() {
 
 #[test]
 fn print_the_fields() {
-    use super::rtt::{PingClock, Rtt};
-    use super::shared::Commands;
-    use super::stats::Disconnects;
     use crate::fsm::outbound::Ledger;
+    use crate::fsm::session::Disconnects;
     use crate::fsm::{Cause, CloseReason, Status};
     use async_tungstenite::tungstenite::Utf8Bytes;
     use async_tungstenite::tungstenite::protocol::CloseFrame;
     use std::collections::VecDeque;
     let rows: Vec<(&str, usize)> = vec![
-        ("Commands", size_of::<Commands>()),
         ("Option<CloseReason>", size_of::<Option<CloseReason>>()),
         (
             "Option<(Status, Cause)>",
@@ -100,8 +92,6 @@ fn print_the_fields() {
         ("Cause", size_of::<Cause>()),
         ("Option<(u16, String)>", size_of::<Option<(u16, String)>>()),
         ("Disconnects", size_of::<Disconnects>()),
-        ("PingClock", size_of::<PingClock>()),
-        ("Rtt", size_of::<Rtt>()),
         ("Ledger<Utf8Bytes>", size_of::<Ledger<Utf8Bytes>>()),
         ("Option<CloseFrame>", size_of::<Option<CloseFrame>>()),
         ("VecDeque<String>", size_of::<VecDeque<String>>()),
@@ -111,10 +101,6 @@ fn print_the_fields() {
         ("Option<Instant>", size_of::<Option<std::time::Instant>>()),
         ("async_io::Timer", size_of::<async_io::Timer>()),
         ("Upgrade", size_of::<super::transport::upgrade::Upgrade>()),
-        (
-            "Option<Box<Acking>>",
-            size_of::<Option<Box<super::acking::Acking>>>(),
-        ),
     ];
     for (name, bytes) in rows {
         println!("{name:<50} {bytes:>5}");

@@ -12,7 +12,7 @@ use async_tungstenite::tungstenite::{Error as WsError, Message};
 use crate::fsm::{Attempt, Event};
 
 use super::session_event::SessionEvent;
-use super::shared::Queued;
+use super::shared::Delivered as Queued;
 use super::spec::Spec;
 
 /// Frames one read pass takes at most: enough that the lock, the wake-up
@@ -32,7 +32,8 @@ pub(crate) struct Inbound {
     pub(crate) event: Option<Event>,
     /// tungstenite queued an answer (a pong, a close reply) to flush out.
     pub(crate) flush: bool,
-    /// The ack frame, with `Event::Ack`.
+    /// The ack frame (the predicate said yes); it ends the batch, and goes
+    /// to the core as one input with its after-ack frames.
     pub(crate) ack: Option<serde_json::Value>,
     /// Ended at the limit, not at an event or a pending socket: more may
     /// be waiting.
@@ -58,7 +59,7 @@ pub(crate) fn read_batch(limit: usize, mut next: impl FnMut() -> Poll<Read>) -> 
     let limit = limit.clamp(1, BATCH);
     let mut batch = Inbound::default();
     let mut reads = 0;
-    while reads < limit && batch.event.is_none() {
+    while reads < limit && batch.event.is_none() && batch.ack.is_none() {
         let Poll::Ready(read) = next() else { break };
         reads += 1;
         batch.flush |= read.flush;
@@ -71,7 +72,7 @@ pub(crate) fn read_batch(limit: usize, mut next: impl FnMut() -> Poll<Read>) -> 
         batch.event = read.event;
         batch.ack = read.ack;
     }
-    batch.more = reads == limit && batch.event.is_none();
+    batch.more = reads == limit && batch.event.is_none() && batch.ack.is_none();
     match reads {
         0 => Poll::Pending,
         _ => Poll::Ready(batch),
@@ -144,7 +145,6 @@ pub(crate) fn classify(
                             .unwrap_or(false) =>
                 {
                     Read {
-                        event: Some(Event::Ack { attempt }),
                         ack: Some(value),
                         ..Read::default()
                     }

@@ -24,9 +24,9 @@ mod builder;
 mod client;
 mod config;
 mod context;
-mod core_slot;
 mod events;
 mod failure;
+mod flight;
 #[cfg(test)]
 mod footprint;
 mod inbound;
@@ -37,18 +37,16 @@ mod record_codec;
 mod record_format;
 mod report;
 mod retry_after;
-mod rtt;
 mod session;
 mod session_event;
 mod shared;
 mod spec;
-mod stats;
-mod tally;
 mod transport;
 mod wake;
 
 pub use crate::fsm::outbound::Overflow;
 pub use crate::fsm::outbound::{SendError, SendErrorKind, Sent};
+pub use crate::fsm::session::{Disconnects, LastFailure, Stats};
 pub use builder::{BuildError, ClientBuilder};
 pub use client::{Client, NotReady};
 pub use config::{
@@ -63,7 +61,6 @@ pub use record_format::{
 pub use session::Session;
 pub use session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
 pub use spec::HelloError;
-pub use stats::{Disconnects, LastFailure, Stats};
 pub use transport::endpoint::{UrlError, redact};
 pub use transport::error::{ConnectError, TlsFailure};
 pub use transport::proxy::{ProxyError, ProxyUrlError};

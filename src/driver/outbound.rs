@@ -1,23 +1,34 @@
-//! Moves the ledger's frames to the socket: the write pass, the last
-//! chance before a drop, and the count of frames the transport took. Every
+//! Moves the core's frames to the socket: the write pass, the last chance
+//! before a drop, and the count of frames the transport took. Every
 //! decision about a message (accept, order, hand back) is the pure
-//! [`Ledger`]'s; this side only turns its frames into tungstenite's and
-//! times the pings.
+//! ledger's; this side only turns its frames into tungstenite's.
 
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 
-use crate::fsm::outbound::{Frame, Ledger, Payload};
+use crate::fsm::outbound::{Frame, Payload};
+use crate::fsm::session::Traffic;
 
-use super::rtt::{PingClock, Pong};
+use super::shared::{Core, Inner};
 use super::transport::meter::Completed;
 
 /// Frames one write pass hands to the socket at most, so one busy session
 /// cannot hold its task (and the lock) for long.
 const BATCH: usize = 256;
+
+/// The ping payloads, each a slice of this table (no allocation per ping).
+static TAGS: [u8; 256] = {
+    let mut tags = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        tags[i] = i as u8;
+        i += 1;
+    }
+    tags
+};
 
 /// The link broke while writing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,129 +44,88 @@ pub(crate) trait Wire {
     fn take_completed(&mut self) -> Completed;
 }
 
-/// A message in flight is tungstenite's text: made from the caller's
-/// `String` without a copy, and cloned by reference count.
 impl Payload for Utf8Bytes {
     fn from_text(text: String) -> Self {
         text.into()
     }
 
     fn into_text(self) -> String {
-        // Unique once tungstenite dropped its frame: no copy.
         String::from_utf8(Vec::from(Bytes::from(self)))
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 }
 
-/// The session's outbound side: the ledger, and what only the socket side
-/// knows (whether tungstenite holds bytes, when a ping went out).
-pub(crate) struct Outbound {
-    /// Every message and protocol frame, and their accounting.
-    pub(crate) ledger: Ledger<Utf8Bytes>,
-    /// tungstenite holds bytes (a pong, a close reply, a partial frame).
-    flush: bool,
-    /// The latest ping's round trip, from its last byte out to its pong.
-    pings: PingClock,
+/// One write pass: the core's frames, up to a batch, then a flush.
+/// `Ok(true)` when a frame was handed to the socket.
+pub(crate) fn poll_write(
+    inner: &mut Inner,
+    wire: &mut impl Wire,
+    cx: &mut Context<'_>,
+) -> Result<bool, WireError> {
+    let result = write_some(&mut inner.core, &mut inner.flush, wire, cx);
+    settle(&mut inner.core, wire);
+    result
 }
 
-impl Outbound {
-    pub(crate) fn new(ledger: Ledger<Utf8Bytes>) -> Self {
-        Outbound {
-            ledger,
-            flush: false,
-            pings: PingClock::default(),
+fn write_some(
+    core: &mut Core,
+    flush: &mut bool,
+    wire: &mut impl Wire,
+    cx: &mut Context<'_>,
+) -> Result<bool, WireError> {
+    let mut progress = false;
+    for _ in 0..BATCH {
+        if !core.ledger_ref().has_frame() {
+            break;
         }
-    }
-
-    /// A new link is up, or the last one went: its pings and unflushed
-    /// bytes are gone with it.
-    pub(crate) fn link_changed(&mut self) {
-        self.pings.reset();
-        self.flush = false;
-    }
-
-    /// tungstenite queued a frame of its own (a pong, a close reply).
-    pub(crate) fn needs_flush(&mut self) {
-        self.flush = true;
-    }
-
-    /// A pong was read: the round trip if it answers our latest ping.
-    pub(crate) fn pong(&mut self, pong: Pong) -> Option<Duration> {
-        self.pings.pong(pong)
-    }
-
-    /// Writes what the ledger gives (hello, pings, after-ack frames,
-    /// messages, the close frame) and flushes; never blocks. Returns
-    /// whether a frame was handed over.
-    pub(crate) fn poll_write(
-        &mut self,
-        wire: &mut impl Wire,
-        cx: &mut Context<'_>,
-    ) -> Result<bool, WireError> {
-        let result = self.write_some(wire, cx);
-        self.settle(wire);
-        result
-    }
-
-    fn write_some(
-        &mut self,
-        wire: &mut impl Wire,
-        cx: &mut Context<'_>,
-    ) -> Result<bool, WireError> {
-        let mut progress = false;
-        for _ in 0..BATCH {
-            if !self.ledger.has_frame() {
-                break;
+        match wire.poll_ready(cx) {
+            Poll::Pending => break,
+            Poll::Ready(result) => result?,
+        }
+        let Some(frame) = core.ledger().poll_frame() else {
+            break;
+        };
+        let message = match frame {
+            Frame::Hello(text) | Frame::AfterAck(text) => Message::Text(text.into()),
+            Frame::Ping => {
+                let i = usize::from(core.ping_tag());
+                Message::Ping(Bytes::from_static(&TAGS[i..=i]))
             }
-            match wire.poll_ready(cx) {
-                Poll::Pending => break,
-                Poll::Ready(result) => result?,
-            }
-            let Some(frame) = self.ledger.poll_frame() else {
-                break;
-            };
-            let message = match frame {
-                Frame::Hello(text) | Frame::AfterAck(text) => Message::Text(text.into()),
-                Frame::Ping => Message::Ping(self.pings.payload()),
-                Frame::Message(text) => Message::Text(text),
-                Frame::Close { code, reason } => Message::Close(Some(close_frame(code, reason))),
-            };
-            wire.start_send(message)?;
-            self.flush = true;
-            progress = true;
-        }
-        if self.flush {
-            match wire.poll_flush(cx) {
-                Poll::Ready(Ok(())) => self.flush = false,
-                Poll::Ready(Err(e)) => return Err(e),
-                Poll::Pending => {}
-            }
-        }
-        Ok(progress)
+            Frame::Message(text) => Message::Text(text),
+            Frame::Close { code, reason } => Message::Close(Some(close_frame(code, reason))),
+        };
+        wire.start_send(message)?;
+        *flush = true;
+        progress = true;
     }
+    if *flush {
+        match wire.poll_flush(cx) {
+            Poll::Ready(Ok(())) => *flush = false,
+            Poll::Ready(Err(e)) => return Err(e),
+            Poll::Pending => {}
+        }
+    }
+    Ok(progress)
+}
 
-    /// Before the link is dropped: one non-blocking chance for a pending
-    /// close frame and whatever tungstenite still holds. No wait: a
-    /// half-dead peer must not delay the drop.
-    pub(crate) fn write_before_drop(&mut self, wire: &mut impl Wire, cx: &mut Context<'_>) {
-        if let Some((code, reason)) = self.ledger.take_close() {
-            if let Poll::Ready(Ok(())) = wire.poll_ready(cx) {
-                let _ = wire.start_send(Message::Close(Some(close_frame(code, reason))));
-            }
+/// Before the link is dropped: one non-blocking chance for a pending close
+/// frame and whatever tungstenite still holds. No wait: a half-dead peer
+/// must not delay the drop.
+pub(crate) fn write_before_drop(inner: &mut Inner, wire: &mut impl Wire, cx: &mut Context<'_>) {
+    if let Some((code, reason)) = inner.core.ledger().take_close() {
+        if let Poll::Ready(Ok(())) = wire.poll_ready(cx) {
+            let _ = wire.start_send(Message::Close(Some(close_frame(code, reason))));
         }
-        let _ = wire.poll_flush(cx);
-        self.settle(wire);
     }
+    let _ = wire.poll_flush(cx);
+    settle(&mut inner.core, wire);
+}
 
-    /// Tells the ledger which frames the transport fully took, and starts
-    /// the latest ping's round trip once its last byte went out.
-    pub(crate) fn settle(&mut self, wire: &mut impl Wire) {
-        let completed = wire.take_completed();
-        if completed.pings > 0 {
-            self.pings.written(completed.pings, Instant::now());
-        }
-        self.ledger.frames_taken(completed.text);
-    }
+/// Tells the core which frames the transport fully took.
+fn settle(core: &mut Core, wire: &mut impl Wire) {
+    let completed = wire.take_completed();
+    let nothing = Traffic::default();
+    core.traffic(completed.text, completed.pings, &nothing, Instant::now());
 }
 
 fn close_frame(code: u16, reason: String) -> CloseFrame {
@@ -235,16 +205,33 @@ mod tests {
         }
     }
 
+    /// The shared state of one session, its core fresh.
+    fn inner() -> Inner {
+        let config = std::sync::Arc::new(crate::fsm::Config::default());
+        let ledger = crate::fsm::outbound::Ledger::new(8, None);
+        let core = Core::new(config, 0, ledger, 8, None, Instant::now());
+        Inner {
+            core,
+            flush: false,
+            events_waker: None,
+            session_waker: None,
+            last_response: None,
+        }
+    }
+
     fn cx() -> Context<'static> {
         Context::from_waker(std::task::Waker::noop())
     }
 
-    fn open(texts: &[&str]) -> Outbound {
-        let mut out = Outbound::new(Ledger::new(8, None));
-        out.ledger.opened();
-        out.ledger.acked(Vec::new());
+    fn open(texts: &[&str]) -> Inner {
+        let mut out = inner();
+        out.core.ledger().opened();
+        out.core.ledger().acked(Vec::new());
         for t in texts {
-            out.ledger.send((*t).to_owned(), Status::Open).unwrap();
+            out.core
+                .ledger()
+                .send((*t).to_owned(), Status::Open)
+                .unwrap();
         }
         out
     }
@@ -257,10 +244,10 @@ mod tests {
             fail_send: true,
             ..FakeWire::default()
         };
-        assert_eq!(out.poll_write(&mut wire, &mut cx()), Err(WireError));
-        assert_eq!(out.ledger.written(), 0);
+        assert_eq!(poll_write(&mut out, &mut wire, &mut cx()), Err(WireError));
+        assert_eq!(out.core.ledger().written(), 0);
         assert_eq!(
-            out.ledger.lost(true),
+            out.core.ledger().lost(true),
             Some(vec!["a".to_owned(), "b".to_owned()])
         );
     }
@@ -269,36 +256,36 @@ mod tests {
     fn frames_completed_by_the_last_chance_flush_count_as_written_and_close_goes_last() {
         let mut out = open(&["a", "b"]);
         let mut wire = FakeWire::default();
-        out.poll_write(&mut wire, &mut cx()).unwrap();
-        assert_eq!(out.ledger.written(), 0);
-        out.ledger.close(1002, "protocol error".into());
+        poll_write(&mut out, &mut wire, &mut cx()).unwrap();
+        assert_eq!(out.core.ledger().written(), 0);
+        out.core.ledger().close(1002, "protocol error".into());
         wire.budget = 3;
-        out.write_before_drop(&mut wire, &mut cx());
+        write_before_drop(&mut out, &mut wire, &mut cx());
         assert_eq!(
-            out.ledger.written(),
+            out.core.ledger().written(),
             2,
             "a and b completed during the last flush"
         );
         assert!(
             matches!(wire.on_wire.last(), Some(Message::Close(Some(f))) if f.code == 1002.into())
         );
-        assert_eq!(out.ledger.lost(true), None);
+        assert_eq!(out.core.ledger().lost(true), None);
     }
 
     #[test]
     fn pings_and_protocol_frames_become_tungstenite_frames_in_order() {
-        let mut out = Outbound::new(Ledger::new(8, None));
-        out.ledger.opened();
-        out.ledger.hello("hi".into());
-        out.ledger.acked(vec!["sub".into()]);
-        out.ledger.send("a".into(), Status::Open).unwrap();
-        out.ledger.ping();
-        out.ledger.close(1000, String::new());
+        let mut out = inner();
+        out.core.ledger().opened();
+        out.core.ledger().hello("hi".into());
+        out.core.ledger().acked(vec!["sub".into()]);
+        out.core.ledger().send("a".into(), Status::Open).unwrap();
+        out.core.ledger().ping();
+        out.core.ledger().close(1000, String::new());
         let mut wire = FakeWire {
             budget: 10,
             ..FakeWire::default()
         };
-        assert_eq!(out.poll_write(&mut wire, &mut cx()), Ok(true));
+        assert_eq!(poll_write(&mut out, &mut wire, &mut cx()), Ok(true));
         let kinds: Vec<String> = wire
             .on_wire
             .iter()
@@ -310,8 +297,8 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, ["hi", "ping", "sub", "a", "close"]);
-        assert_eq!(out.ledger.written(), 1);
-        assert_eq!(out.poll_write(&mut wire, &mut cx()), Ok(false));
+        assert_eq!(out.core.ledger().written(), 1);
+        assert_eq!(poll_write(&mut out, &mut wire, &mut cx()), Ok(false));
     }
 
     #[test]

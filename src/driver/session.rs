@@ -14,16 +14,15 @@ use std::sync::{Arc, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use crate::fsm::{Action, Attempt, CloseReason, Event, Machine, Status};
+use crate::fsm::{Action, Attempt, CloseReason, Event, Status};
 
-use super::shared::Inner;
-
-use super::acking::Acking;
+use super::acking::after_ack_frames;
 use super::alarm::Alarm;
 use super::failure::deadline_failure;
+use super::inbound;
 use super::link::Link;
 use super::session_event::SessionEvent;
-use super::shared::Shared;
+use super::shared::{Inner, Shared, notify_all};
 use super::spec::{HelloError, Spec};
 use super::wake::WakeWatch;
 
@@ -42,11 +41,6 @@ pub struct Session {
     /// The current attempt's transport; at most one at a time.
     link: Option<Link>,
     alarm: Alarm,
-    /// The ack just read and its after-ack frames, until its `FlushQueue`
-    /// (boxed: it lives for one drain, the session for long).
-    acking: Option<Box<Acking>>,
-    /// The consumer's event buffer was full when last looked at.
-    read_paused: bool,
     /// Both clocks at the last poll: a suspend shows as a gap between them,
     /// and the machine then probes the link (`Event::Woke`).
     wake: WakeWatch,
@@ -56,7 +50,7 @@ pub struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("status", &self.shared.lock().status())
+            .field("status", &self.shared.lock().core.status())
             .finish_non_exhaustive()
     }
 }
@@ -68,17 +62,9 @@ impl Session {
             spec,
             link: None,
             alarm: Alarm::new(),
-            acking: None,
-            read_paused: false,
             wake: WakeWatch::default(),
             done: false,
         }
-    }
-
-    /// Whether `attempt`'s link is the current one: actions for a link
-    /// already gone are ignored.
-    fn is_current(&self, attempt: Attempt) -> bool {
-        self.link.as_ref().is_some_and(|l| l.attempt() == attempt)
     }
 
     /// Hands one event to the machine (a failure judged by the caller's
@@ -86,9 +72,7 @@ impl Session {
     /// critical section as the machine's step (see [`Session::drain_locked`]).
     fn feed(&mut self, event: Event, cx: &mut Context<'_>) {
         let now = Instant::now();
-        let Some(event) = self.shared.judge(&self.spec, event, now) else {
-            return;
-        };
+        let event = self.shared.judge(&self.spec, event, now);
         let shared = Arc::clone(&self.shared);
         let mut inner = shared.lock();
         inner.core.handle(event, now);
@@ -101,122 +85,90 @@ impl Session {
         self.drain_locked(&shared, inner, cx);
     }
 
-    /// Carries out the machine's actions in order. What the handles see
-    /// (the status, its events, the queue's flush, a dropped link's
-    /// hand-back) is published under the lock the machine's step was
-    /// taken in, so no handle ever sees a status whose consequences are not
-    /// in place. Starting a dial or a hello runs the caller's code (and
-    /// reads the contexts under the lock): outside the lock.
+    /// Carries out the machine's actions in order; the core did their
+    /// bookkeeping (the status, its events, the queue's flush) in the
+    /// critical section of the step, so no handle ever sees a status whose
+    /// consequences are not in place. Starting a dial or a hello runs the
+    /// caller's code (and reads the contexts under the lock): outside the
+    /// lock; so is dropping a link (it may drop the caller's futures).
     fn drain_locked<'a>(
         &mut self,
         shared: &'a Shared,
         mut inner: MutexGuard<'a, Inner>,
         cx: &mut Context<'_>,
     ) {
-        // Dropping a link may drop the caller's hello or request future:
-        // after the drain, outside the lock.
+        let url = self.spec.url();
         let mut retired = None;
-        while let Some(action) = inner.core.poll_action() {
+        let mut changed = false;
+        while let Some(action) = inner.core.poll_action(Instant::now()) {
             match action {
-                Action::Connect { .. } | Action::SendHello { .. } => {
+                Action::Connect { attempt } => {
                     drop(inner);
-                    self.start(action);
+                    let context = || self.shared.hello_context(attempt);
+                    self.link = Some(Link::dial(attempt, &self.spec, context));
                     inner = shared.lock();
                 }
-                _ => {
-                    if let Some(link) = self.publish(&mut inner, action, cx) {
-                        if let Some(older) = retired.replace(link) {
-                            drop(inner);
-                            drop(older);
-                            inner = shared.lock();
-                        }
+                Action::SendHello { attempt } => {
+                    drop(inner);
+                    let context = self.shared.hello_context(attempt);
+                    if let Some(link) = self.link.as_mut() {
+                        link.start_hello(&self.spec, &context);
+                    }
+                    inner = shared.lock();
+                }
+                Action::DropTransport { attempt } => {
+                    let Some(mut link) = self.link.take_if(|l| l.attempt() == attempt) else {
+                        continue;
+                    };
+                    shared.link_dropped(&mut inner, link.wire(), cx);
+                    if let Some(older) = retired.replace(link) {
+                        drop(inner);
+                        drop(older);
+                        inner = shared.lock();
                     }
                 }
-            }
-        }
-        drop(inner);
-        drop(retired);
-    }
-
-    /// `Connect` and `SendHello`, outside the lock.
-    fn start(&mut self, action: Action) {
-        match action {
-            Action::Connect { attempt } => {
-                let context = || self.shared.hello_context(attempt);
-                self.link = Some(Link::dial(attempt, &self.spec, context));
-            }
-            Action::SendHello { attempt } if self.is_current(attempt) => {
-                let (context, spec) = (self.shared.hello_context(attempt), &self.spec);
-                self.link
-                    .iter_mut()
-                    .for_each(|l| l.start_hello(spec, &context));
-            }
-            _ => {}
-        }
-    }
-
-    /// Every other action, under the lock; a link dropped comes back, to
-    /// be released outside it.
-    fn publish(&mut self, inner: &mut Inner, action: Action, cx: &mut Context<'_>) -> Option<Link> {
-        match action {
-            // Open is published with the flush, the after-ack frames and
-            // the `Acked` event (see `Shared::acked`).
-            Action::FlushQueue { attempt } => {
-                let acking = self.acking.take_if(|a| a.attempt == attempt);
-                self.shared.acked(inner, attempt, acking);
-            }
-            Action::SendPing { attempt } if self.is_current(attempt) => {
-                inner.outbound.ledger.ping();
-            }
-            Action::SendClose {
-                attempt,
-                code,
-                reason,
-            } if self.is_current(attempt) => inner.outbound.ledger.close(code, reason),
-            // For a link already gone: nothing to do. (`drain_locked`
-            // starts dials and hellos.)
-            Action::Connect { .. }
-            | Action::SendHello { .. }
-            | Action::SendPing { .. }
-            | Action::SendClose { .. } => {}
-            Action::DropTransport { attempt } => {
-                let mut link = self.link.take_if(|l| l.attempt() == attempt)?;
-                self.shared.link_dropped(inner, link.wire(), cx);
-                return Some(link);
-            }
-            Action::StatusChanged { .. } => {
-                self.shared.status_changed(inner, self.spec.url(), action)
-            }
-            Action::Disconnected { .. } | Action::ReconnectScheduled { .. } => {
-                if let Some(event) = SessionEvent::notice(action) {
-                    self.shared.notice_locked(inner, self.spec.url(), event);
+                Action::StatusChanged {
+                    from,
+                    to,
+                    cause,
+                    attempt,
+                } => {
+                    log::debug!(
+                        "ws-lifecycle {url}: {from} -> {to} (cause {cause}, attempt {attempt})"
+                    );
+                    changed = true;
                 }
+                // Never a message: those may carry anything.
+                notice => log::debug!("ws-lifecycle {url}: {notice:?}"),
             }
         }
-        None
+        shared.wake(&mut inner);
+        drop(inner);
+        if changed {
+            notify_all(&shared.changed);
+        }
+        drop(retired);
     }
 
     /// The hello (or the after-ack builder) failed: the attempt fails.
     fn hello_failed(&mut self, attempt: Attempt, error: HelloError, cx: &mut Context<'_>) {
         let failed = SessionEvent::HelloFailed { attempt, error };
-        self.shared.notice(self.spec.url(), failed);
+        log::debug!("ws-lifecycle {}: {failed:?}", self.spec.url());
+        self.shared.report(failed);
         self.feed(Event::HelloFailed { attempt }, cx);
     }
 
-    /// Feeds the handles' inputs: close, reconnect now, and whether the
-    /// consumer's event buffer filled or regained room.
+    /// What a handle's command (close, reconnect now) made the machine
+    /// decide.
     fn take_inputs(&mut self, cx: &mut Context<'_>) {
-        let (inputs, commanded) = self.shared.inputs(&mut self.read_paused);
-        inputs.into_iter().flatten().for_each(|e| self.feed(e, cx));
-        if commanded {
-            // What a handle's command made the machine decide.
+        if self.shared.has_commands.swap(false, Ordering::AcqRel) {
             self.drain(cx);
         }
     }
 
     /// Polls the link: opening, the hello, the writes, a batch of reads.
     fn poll_link(&mut self, cx: &mut Context<'_>) -> bool {
-        let awaiting = self.shared.lock().status() == Status::AwaitingAck;
+        let awaiting = self.shared.lock().core.status() == Status::AwaitingAck;
         let Some(link) = self.link.as_mut() else {
             return false;
         };
@@ -229,7 +181,7 @@ impl Session {
         if let Poll::Ready(hello) = link.poll_hello(cx, awaiting) {
             match hello {
                 // Sent verbatim, never logged: hellos carry credentials.
-                Ok(text) => self.shared.lock().outbound.ledger.hello(text),
+                Ok(text) => self.shared.lock().core.ledger().hello(text),
                 Err(error) => self.hello_failed(attempt, error, cx),
             }
             return true;
@@ -242,9 +194,10 @@ impl Session {
             Some(Ok(wrote)) => wrote,
             None => false,
         };
-        let read = match self.read_paused {
-            false => link.poll_inbound(cx, awaiting, &self.spec, self.shared.events_room()),
-            true => Poll::Pending,
+        // No room in the consumer's buffer: the core paused reading.
+        let read = match self.shared.events_room() {
+            0 => Poll::Pending,
+            room => link.poll_inbound(cx, awaiting, &self.spec, room),
         };
         // Reading flushes tungstenite's pongs and close replies, and with
         // them any frames still in its buffer: count what that wrote.
@@ -255,28 +208,32 @@ impl Session {
         if link.take_read_progress() {
             self.feed(Event::Activity { attempt }, cx);
         }
-        let Poll::Ready(inbound) = read else {
+        let Poll::Ready(mut inbound) = read else {
             return wrote;
         };
-        self.shared.received(inbound.flush, inbound.notices);
+        self.shared.received(inbound.flush, &mut inbound.notices);
+        inbound::recycle(inbound.notices);
         if let Some(ack) = inbound.ack {
-            match Acking::new(&self.spec, &self.shared, attempt, ack) {
-                Ok(acking) => self.acking = Some(acking),
-                Err(error) => {
-                    self.hello_failed(attempt, error, cx);
-                    return true;
+            // The caller's after-ack builder, then the ack as one input.
+            match after_ack_frames(&self.spec, &self.shared, attempt, &ack) {
+                Ok(frames) => {
+                    let shared = Arc::clone(&self.shared);
+                    let mut inner = shared.lock();
+                    inner.core.acked(attempt, ack, frames, Instant::now());
+                    self.drain_locked(&shared, inner, cx);
                 }
+                Err(error) => self.hello_failed(attempt, error, cx),
             }
+            return true;
         }
         if let Some(event) = inbound.event {
             self.feed(event, cx);
         }
-        self.acking = None;
         true
     }
 
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let want = self.shared.lock().machine().and_then(Machine::poll_timeout);
+        let want = self.shared.lock().core.poll_timeout();
         if !self.alarm.poll(want, cx) {
             return false;
         }
@@ -285,11 +242,13 @@ impl Session {
         let deadline = self
             .shared
             .lock()
+            .core
             .machine()
             .and_then(|m| deadline_failure(m, now));
         if let Some((attempt, error)) = deadline {
             let failed = SessionEvent::ConnectFailed { attempt, error };
-            self.shared.notice(self.spec.url(), failed);
+            log::debug!("ws-lifecycle {}: {failed:?}", self.spec.url());
+            self.shared.report(failed);
         }
         self.feed(Event::Timeout, cx);
         true
@@ -332,7 +291,7 @@ impl Future for Session {
             this.take_inputs(cx);
             let mut progress = this.poll_link(cx);
             progress |= this.poll_timer(cx);
-            let closed = this.shared.lock().core.closed_reason();
+            let closed = this.shared.lock().core.machine_closed();
             if let Some(reason) = closed {
                 // A handle's close may have ended the machine since the
                 // inputs were taken: carry out what it decided first.

@@ -123,30 +123,6 @@ pub enum SessionEvent {
     Closed(CloseOutcome),
 }
 
-impl SessionEvent {
-    /// The caller's copy of a machine notice (`Disconnected`,
-    /// `ReconnectScheduled`); `None` for commands and status changes,
-    /// which the session reports itself.
-    pub(crate) fn notice(action: crate::fsm::Action) -> Option<Self> {
-        use crate::fsm::Action;
-        match action {
-            Action::Disconnected {
-                attempt,
-                code,
-                reason,
-            } => Some(SessionEvent::Disconnected {
-                attempt,
-                code,
-                reason,
-            }),
-            Action::ReconnectScheduled { attempt, delay } => {
-                Some(SessionEvent::ReconnectScheduled { attempt, delay })
-            }
-            _ => None,
-        }
-    }
-}
-
 /// The visible part of the broker's upgrade response.
 #[derive(Debug, Clone)]
 pub struct UpgradeResponse {

@@ -30,7 +30,7 @@ use std::task::{Context, Poll};
 
 use futures_lite::{AsyncRead, AsyncWrite};
 
-use crate::driver::rtt;
+use crate::fsm::session::{Traffic, rtt};
 
 use super::tls::MaybeTls;
 
@@ -70,22 +70,6 @@ impl Completed {
         self.text = self.text.saturating_add(other.text);
         self.pings = self.pings.saturating_add(other.pings);
     }
-}
-
-/// What crossed the socket since it was last taken, for the stats. Kept
-/// small (it lives in every idle session's socket): the session takes it
-/// at least once per pass of its loop, so 32-bit counts do not fill up
-/// (they saturate past 4 GiB within one pass).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Traffic {
-    /// Bytes read from the transport (frame headers included).
-    pub(crate) bytes_in: u32,
-    /// Bytes the transport took (frame headers and masks included).
-    pub(crate) bytes_out: u32,
-    /// Data frames (text or binary) read.
-    pub(crate) frames_in: u32,
-    /// The tag of the latest pong read that could answer one of our pings.
-    pub(crate) pong: Option<u8>,
 }
 
 /// A stream that counts read progress, bytes, and completed outbound

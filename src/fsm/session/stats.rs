@@ -1,5 +1,5 @@
 //! [`Stats`]: a snapshot of one session's counters, from
-//! [`Client::stats`](super::Client::stats).
+//! [`Client::stats`](crate::Client::stats).
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::fsm::{Attempt, Cause, Failure, Status};
 
 /// A snapshot of a session's counters and clocks, taken by
-/// [`Client::stats`](super::Client::stats).
+/// [`Client::stats`](crate::Client::stats).
 ///
 /// Keeping them costs no lock and no allocation per message: the session
 /// updates them inside the critical sections it takes anyway. Counters
@@ -22,7 +22,7 @@ pub struct Stats {
     pub opens: u64,
     /// Connections whose socket had opened and that ended other than by a
     /// requested close (each one a
-    /// [`SessionEvent::Disconnected`](super::SessionEvent::Disconnected)),
+    /// [`SessionEvent::Disconnected`](crate::SessionEvent::Disconnected)),
     /// by cause.
     pub disconnects: Disconnects,
     /// Data frames (text or binary) read: the broker's messages, its acks
@@ -52,7 +52,7 @@ pub struct Stats {
     pub latency_smoothed: Option<Duration>,
     /// Round trips measured (the samples behind `latency_smoothed`).
     pub latency_samples: u64,
-    /// The status the handles see (as [`Client::status`](super::Client::status)).
+    /// The status the handles see (as [`Client::status`](crate::Client::status)).
     pub status: Status,
     /// How long the session has been in `status`.
     pub in_status_for: Duration,

@@ -1,8 +1,9 @@
 //! Ping round-trip time: which pong answers our latest ping, and the
 //! smoothed estimate.
 //!
-//! Every ping carries a one-byte tag (0, 1, …, 255, then 0 again) cut from
-//! a static table, so sending one allocates nothing. Its clock starts when
+//! Every ping carries a one-byte tag (0, 1, …, 255, then 0 again; the
+//! driver cuts its payload from a static table, so sending one allocates
+//! nothing). Its clock starts when
 //! the meter saw the ping's last byte taken by the transport, and stops
 //! when a pong with the same tag is read: a pong answering an older ping is
 //! not a sample, and neither is one the broker sends on its own (RFC 6455
@@ -12,19 +13,6 @@
 //! after ours costs that ping its sample (never a wrong one).
 
 use std::time::{Duration, Instant};
-
-use async_tungstenite::tungstenite::Bytes;
-
-/// The tags, each a slice of this table (no allocation per ping).
-static TAGS: [u8; 256] = {
-    let mut tags = [0u8; 256];
-    let mut i = 0;
-    while i < 256 {
-        tags[i] = i as u8;
-        i += 1;
-    }
-    tags
-};
 
 /// A pong whose payload could be one of our tags, and when it was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,15 +42,14 @@ pub(crate) struct PingClock {
 }
 
 impl PingClock {
-    /// A ping is handed to tungstenite: its payload.
-    pub(crate) fn payload(&mut self) -> Bytes {
+    /// A ping is handed to the transport: its tag (the payload's one byte).
+    pub(crate) fn tag(&mut self) -> u8 {
         let tag = self.next_tag;
         self.next_tag = tag.wrapping_add(1);
         self.latest = Some(tag);
         self.unwritten = self.unwritten.saturating_add(1);
         self.written_at = None;
-        let i = usize::from(tag);
-        Bytes::from_static(&TAGS[i..=i])
+        tag
     }
 
     /// The transport took the last byte of `pings` ping frames at `at`;
@@ -196,8 +183,8 @@ mod tests {
     fn only_the_pong_of_the_latest_written_ping_is_a_sample() {
         let t0 = Instant::now();
         let mut clock = PingClock::default();
-        let first = clock.payload();
-        assert_eq!(first.as_ref(), [0]);
+        let first = [clock.tag()];
+        assert_eq!(first, [0]);
         // Not written yet: a matching pong is no sample.
         assert_eq!(answer(&mut clock, &first, t0), None);
         clock.written(1, t0);
@@ -213,8 +200,8 @@ mod tests {
     fn a_late_pong_of_an_older_ping_is_not_a_sample() {
         let t0 = Instant::now();
         let mut clock = PingClock::default();
-        let old = clock.payload();
-        let new = clock.payload();
+        let old = [clock.tag()];
+        let new = [clock.tag()];
         assert_ne!(old, new);
         // Both in tungstenite's buffer; the first one's bytes go out first.
         clock.written(1, t0);
@@ -228,7 +215,7 @@ mod tests {
     fn tags_wrap_and_a_reset_forgets_the_link() {
         let t0 = Instant::now();
         let mut clock = PingClock::default();
-        let tags: Vec<u8> = (0..300).map(|_| clock.payload()[0]).collect();
+        let tags: Vec<u8> = (0..300).map(|_| clock.tag()).collect();
         assert_eq!((tags[255], tags[256], tags[299]), (255, 0, 43));
         clock.written(300, t0);
         clock.reset();

@@ -1,0 +1,178 @@
+//! The consumer's event buffer and its back-pressure (DESIGN 16): bounded,
+//! inbound frames read only while it has room, and a notice that finds it
+//! full folded into one `Lagged` report instead of stored.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::fsm::{Attempt, Cause, CloseReason, Status};
+
+/// One event as buffered for the consumer: the session's own notices, and
+/// what the driver hands in (`X`: inbound frames and its own reports).
+#[derive(Debug)]
+pub(crate) enum Notice<X> {
+    Status {
+        from: Status,
+        to: Status,
+        cause: Cause,
+        attempt: Attempt,
+    },
+    Acked {
+        attempt: Attempt,
+        ack: serde_json::Value,
+    },
+    Disconnected {
+        attempt: Attempt,
+        code: u16,
+        reason: String,
+    },
+    ReconnectScheduled {
+        attempt: Attempt,
+        delay: Duration,
+    },
+    /// Messages a lost link never wrote, handed back oldest first.
+    Unsent(Vec<String>),
+    Lagged {
+        missed: u64,
+    },
+    /// The session ended; the messages never written, when nobody asked
+    /// to close.
+    Closed {
+        reason: CloseReason,
+        unsent: Vec<String>,
+    },
+    /// A frame read for the consumer.
+    Inbound(X),
+    /// One of the driver's own notices (the upgrade response, a failed
+    /// connect or hello).
+    Report(X),
+}
+
+impl<X> Notice<X> {
+    /// Whether it is stored even in a full buffer. Inbound frames are read
+    /// only while there is room (so they overshoot by at most one batch's
+    /// last frame); `Closed` comes once, `Unsent` is bounded by the send
+    /// capacity, `Open` and its `Acked` once per connection. Everything
+    /// else is a notice the consumer can do without: counted in `Lagged`.
+    fn always(&self) -> bool {
+        match self {
+            Notice::Closed { .. } | Notice::Unsent(_) | Notice::Acked { .. } => true,
+            Notice::Inbound(_) => true,
+            Notice::Status { to, .. } => *to == Status::Open,
+            Notice::Disconnected { .. }
+            | Notice::ReconnectScheduled { .. }
+            | Notice::Lagged { .. }
+            | Notice::Report(_) => false,
+        }
+    }
+}
+
+/// The events waiting for the consumer, and how many it holds in its hand
+/// (fetched in a batch, not handed out yet: they still count).
+#[derive(Debug)]
+pub(crate) struct EventBuffer<X> {
+    events: VecDeque<Notice<X>>,
+    /// (32 bits: sessions are many; larger capacities saturate.)
+    capacity: u32,
+    /// (32 bits: saturates, which only errs towards less room.)
+    in_hand: u32,
+    /// The allocated capacity of the consumer's hand, for the soak tests.
+    hand_capacity: u32,
+    /// False once the event stream was dropped: nothing is stored then.
+    alive: bool,
+    /// Notices dropped while full, reported as one `Lagged` once there is room.
+    lagged: u64,
+    /// Something was stored since the consumer last looked: wake it.
+    news: bool,
+}
+
+impl<X> EventBuffer<X> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        EventBuffer {
+            events: VecDeque::new(),
+            capacity: u32::try_from(capacity).unwrap_or(u32::MAX),
+            in_hand: 0,
+            hand_capacity: 0,
+            alive: true,
+            lagged: 0,
+            news: false,
+        }
+    }
+
+    /// How many more events fit (`usize::MAX` once nobody reads).
+    pub(crate) fn room(&self) -> usize {
+        match self.alive {
+            true => {
+                (self.capacity as usize).saturating_sub(self.events.len() + self.in_hand as usize)
+            }
+            false => usize::MAX,
+        }
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity as usize
+    }
+
+    /// The allocated capacity of the buffer and the consumer's hand.
+    pub(crate) fn allocated(&self) -> usize {
+        self.events.capacity() + self.hand_capacity as usize
+    }
+
+    /// Stores `event`, or counts it for `Lagged` when the buffer is full
+    /// and it is a notice the consumer can do without; nothing once
+    /// nobody reads.
+    pub(crate) fn push(&mut self, event: Notice<X>) {
+        if !self.alive {
+            return;
+        }
+        if self.room() == 0 && !event.always() {
+            self.lagged = self.lagged.saturating_add(1);
+            return;
+        }
+        self.take_lagged();
+        self.events.push_back(event);
+        self.news = true;
+    }
+
+    /// Queues the `Lagged` report for the notices dropped so far, if any.
+    fn take_lagged(&mut self) {
+        if self.lagged > 0 {
+            let missed = std::mem::take(&mut self.lagged);
+            self.events.push_back(Notice::Lagged { missed });
+        }
+    }
+
+    /// Whether something was stored since the last call (wake the consumer).
+    pub(crate) fn take_news(&mut self) -> bool {
+        std::mem::take(&mut self.news)
+    }
+
+    /// The consumer takes everything buffered into `hand` (which must be
+    /// empty), the `Lagged` report too when nothing else is waiting.
+    pub(crate) fn take_all(&mut self, hand: &mut VecDeque<Notice<X>>) {
+        if self.events.is_empty() {
+            self.take_lagged();
+        }
+        std::mem::swap(hand, &mut self.events);
+    }
+
+    /// The consumer holds `in_hand` events not handed out yet, in a buffer
+    /// of `hand_capacity`.
+    pub(crate) fn in_hand(&mut self, in_hand: usize, hand_capacity: usize) {
+        self.in_hand = u32::try_from(in_hand).unwrap_or(u32::MAX);
+        self.hand_capacity = u32::try_from(hand_capacity).unwrap_or(u32::MAX);
+    }
+
+    /// The event stream was dropped: everything buffered, for the
+    /// outbound side to take back what it must.
+    pub(crate) fn dropped(&mut self) -> VecDeque<Notice<X>> {
+        self.alive = false;
+        self.in_hand = 0;
+        self.lagged = 0;
+        std::mem::take(&mut self.events)
+    }
+}

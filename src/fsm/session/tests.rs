@@ -1,0 +1,351 @@
+//! The session core's decisions, without sockets: what the consumer sees
+//! and in which order, the read pause, the ack hand-off, hand-backs.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::buffer::Notice;
+use super::core::{SessionCore, Watch};
+use crate::fsm::outbound::{Frame, Ledger, SendErrorKind, Sent};
+use crate::fsm::{Action, CloseReason, Config, Event, Failure, Status};
+
+/// Watches nothing.
+struct Unwatched;
+
+impl Watch for Unwatched {
+    fn started(&mut self, _: &Config, _: Instant) {}
+    fn input(&mut self, _: &Event, _: Instant) {}
+    fn action(&mut self, _: &Action) {}
+}
+
+/// Sees every input and action, as the recorder and the hook do.
+#[derive(Default)]
+struct Seen(Vec<String>);
+
+impl Watch for Seen {
+    fn started(&mut self, config: &Config, _: Instant) {
+        self.0.push(format!("started seed {}", config.seed));
+    }
+    fn input(&mut self, event: &Event, _: Instant) {
+        self.0.push(format!("input {}", event.name()));
+    }
+    fn action(&mut self, action: &Action) {
+        self.0.push(format!("action {}", action_name(action)));
+    }
+}
+
+fn action_name(action: &Action) -> String {
+    match action {
+        Action::StatusChanged { to, .. } => format!("status {to}"),
+        other => format!("{other:?}")
+            .split([' ', '{'])
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
+type Core<W = Unwatched> = SessionCore<String, &'static str, W>;
+
+fn core_with<W: Watch>(capacity: usize, events: usize, watch: Option<W>) -> Core<W> {
+    let config = Arc::new(Config {
+        seed: 7,
+        ..Config::default()
+    });
+    let ledger = Ledger::new(capacity, None);
+    SessionCore::new(config, 7, ledger, events, watch.map(Box::new), t0())
+}
+
+fn core(events: usize) -> Core {
+    core_with(8, events, None)
+}
+
+fn t0() -> Instant {
+    // One base for every test: the machine never reads a clock.
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+fn at(ms: u64) -> Instant {
+    t0() + Duration::from_millis(ms)
+}
+
+/// Drains what the driver would see, doing its part: `DropTransport` is
+/// followed by `link_dropped`.
+fn drain<W: Watch>(core: &mut Core<W>, now: Instant) -> Vec<String> {
+    let mut seen = Vec::new();
+    while let Some(action) = core.poll_action(now) {
+        if matches!(action, Action::DropTransport { .. }) {
+            core.link_dropped();
+        }
+        seen.push(action_name(&action));
+    }
+    seen
+}
+
+/// Starts the session and takes attempt 1 to Open.
+fn open<W: Watch>(core: &mut Core<W>) {
+    core.start(at(0)).unwrap();
+    drain(core, at(0));
+    core.opened(at(1));
+    core.handle(Event::SocketOpened { attempt: 1 }, at(1));
+    drain(core, at(1));
+    core.acked(1, json!({"type": "hello_ack"}), vec!["sub".into()], at(2));
+    drain(core, at(2));
+    assert_eq!(core.status(), Status::Open);
+}
+
+/// Everything the consumer would read now, as short names.
+fn read<W: Watch>(core: &mut Core<W>) -> Vec<String> {
+    let mut hand = VecDeque::new();
+    core.consumer_takes(&mut hand);
+    let names = hand.iter().map(notice_name).collect();
+    core.consumer_holds(0, 0, 0, at(50));
+    names
+}
+
+fn notice_name(notice: &Notice<&'static str>) -> String {
+    match notice {
+        Notice::Status { to, .. } => format!("status {to}"),
+        Notice::Acked { attempt, ack } => format!("acked {attempt} {ack}"),
+        Notice::Disconnected { code, .. } => format!("disconnected {code}"),
+        Notice::ReconnectScheduled { attempt, .. } => format!("scheduled {attempt}"),
+        Notice::Unsent(m) => format!("unsent {m:?}"),
+        Notice::Lagged { missed } => format!("lagged {missed}"),
+        Notice::Closed { reason, unsent } => format!("closed {reason} {unsent:?}"),
+        Notice::Inbound(x) => format!("inbound {x}"),
+        Notice::Report(x) => format!("report {x}"),
+    }
+}
+
+/// Every frame the ledger gives, as short names, all taken by the
+/// transport (which counts text frames: the hello and after-ack ones too).
+fn frames<W: Watch>(core: &mut Core<W>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut texts = 0;
+    while let Some(frame) = core.ledger().poll_frame() {
+        out.push(match frame {
+            Frame::Hello(t) => {
+                texts += 1;
+                format!("hello {t}")
+            }
+            Frame::Ping => "ping".into(),
+            Frame::AfterAck(t) => {
+                texts += 1;
+                format!("after-ack {t}")
+            }
+            Frame::Message(m) => {
+                texts += 1;
+                m
+            }
+            Frame::Close { code, .. } => format!("close {code}"),
+        });
+    }
+    core.traffic(texts, 0, &Default::default(), at(60));
+    out
+}
+
+#[test]
+fn open_and_its_ack_are_never_folded_into_lagged() {
+    let mut core = core(1);
+    core.start(at(0)).unwrap();
+    drain(&mut core, at(0));
+    core.opened(at(1));
+    core.handle(Event::SocketOpened { attempt: 1 }, at(1));
+    drain(&mut core, at(1));
+    // The buffer (capacity 1) is full: the driver's report is counted,
+    // but Open and its ack always go in, after the Lagged report.
+    core.deliver(Notice::Report("upgraded"), at(1));
+    core.acked(1, json!({"type": "hello_ack"}), Vec::new(), at(2));
+    drain(&mut core, at(2));
+    assert_eq!(
+        read(&mut core),
+        [
+            "status awaiting_ack",
+            "lagged 1",
+            "status open",
+            r#"acked 1 {"type":"hello_ack"}"#
+        ]
+    );
+    assert_eq!(core.last_ack(), Some(json!({"type": "hello_ack"})));
+}
+
+#[test]
+fn the_read_pause_is_the_machines_and_follows_the_buffer() {
+    let mut core = core(2);
+    open(&mut core);
+    let paused = |core: &Core| core.machine().unwrap().read_paused();
+    // status open + acked fill the buffer: reading pauses.
+    assert_eq!(core.events_room(), 0);
+    assert!(paused(&core));
+    // The consumer takes both and still holds one: room, reading resumes.
+    let mut hand = VecDeque::new();
+    core.consumer_takes(&mut hand);
+    core.consumer_holds(1, hand.capacity(), 0, at(10));
+    assert_eq!(core.events_room(), 1);
+    assert!(!paused(&core));
+    // A frame fills it again.
+    core.deliver(Notice::Inbound("m"), at(11));
+    assert!(paused(&core));
+    // Nobody reads any more: reading never pauses again.
+    core.consumer_dropped(hand, at(12));
+    assert!(!paused(&core));
+    assert_eq!(core.events_room(), usize::MAX);
+    core.deliver(Notice::Inbound("m"), at(13));
+    assert!(!paused(&core));
+}
+
+#[test]
+fn the_pause_starts_when_the_buffer_fills_and_ends_when_the_consumer_makes_room() {
+    let mut core = core(2);
+    open(&mut core);
+    // Open and Acked filled it at the ack (2 ms).
+    let since = |core: &Core| core.machine().unwrap().lifecycle().read_paused_since();
+    assert_eq!(since(&core), Some(at(2)));
+    // The consumer takes both but holds both: still no room, still paused.
+    let mut hand = VecDeque::new();
+    core.consumer_takes(&mut hand);
+    core.consumer_holds(2, hand.capacity(), 0, at(4_000));
+    assert_eq!(since(&core), Some(at(2)));
+    core.consumer_holds(0, hand.capacity(), 0, at(5_000));
+    assert_eq!(since(&core), None);
+}
+
+#[test]
+fn the_ack_is_one_input_after_ack_frames_then_the_queue_then_sends() {
+    let mut core = core_with(8, 16, Some(Seen::default()));
+    core.start(at(0)).unwrap();
+    drain(&mut core, at(0));
+    core.opened(at(1));
+    core.handle(Event::SocketOpened { attempt: 1 }, at(1));
+    drain(&mut core, at(1));
+    core.ledger().hello("hi".into());
+    // Not open yet: a send is refused (no queue configured).
+    let refused = core.send("early".into()).unwrap_err();
+    assert_eq!(refused.kind, SendErrorKind::NotOpen(Status::AwaitingAck));
+    core.acked(
+        1,
+        json!({"ok": true}),
+        vec!["sub-a".into(), "sub-b".into()],
+        at(2),
+    );
+    // Open is visible with the flush already in place: a send now goes
+    // after the after-ack frames.
+    let actions = drain(&mut core, at(2));
+    // `FlushQueue` is the core's own business: the driver sees Open.
+    assert_eq!(actions, ["status open"]);
+    assert_eq!(core.send("m1".into()).unwrap(), Sent::Accepted);
+    assert_eq!(
+        frames(&mut core),
+        ["hello hi", "after-ack sub-a", "after-ack sub-b", "m1"]
+    );
+    assert_eq!(core.ledger_ref().written(), 1);
+}
+
+#[test]
+fn an_ack_for_an_older_attempt_hands_nothing_over() {
+    let mut core = core(16);
+    open(&mut core);
+    core.handle(Event::TransportLost { attempt: 1 }, at(10));
+    drain(&mut core, at(10));
+    // A late ack of attempt 1 while attempt 2 is not up: ignored, and its
+    // after-ack frames never reach the ledger.
+    core.acked(1, json!({"late": 1}), vec!["stale".into()], at(11));
+    assert!(drain(&mut core, at(11)).is_empty());
+    assert!(frames(&mut core).is_empty());
+    assert_eq!(core.last_ack(), Some(json!({"type": "hello_ack"})));
+}
+
+#[test]
+fn a_lost_link_hands_back_what_it_never_wrote_oldest_first() {
+    let mut core = core(16);
+    open(&mut core);
+    read(&mut core);
+    for m in ["a", "b", "c"] {
+        core.send(m.into()).unwrap();
+    }
+    // "after-ack sub" and "a" are taken; "b" is in flight, "c" buffered.
+    assert_eq!(
+        core.ledger().poll_frame(),
+        Some(Frame::AfterAck("sub".into()))
+    );
+    assert_eq!(core.ledger().poll_frame(), Some(Frame::Message("a".into())));
+    assert_eq!(core.ledger().poll_frame(), Some(Frame::Message("b".into())));
+    core.traffic(2, 0, &Default::default(), at(20));
+    core.handle(Event::TransportLost { attempt: 1 }, at(21));
+    let actions = drain(&mut core, at(21));
+    assert_eq!(actions[0], "DropTransport");
+    let seen = read(&mut core);
+    assert_eq!(seen[0], r#"unsent ["b", "c"]"#, "{seen:?}");
+    assert_eq!(core.ledger_ref().written(), 1);
+    // The failure is in the stats.
+    let stats = core.stats(at(22));
+    assert_eq!(
+        stats.last_failure.map(|f| f.failure),
+        Some(Failure::TransportLost)
+    );
+    assert_eq!((stats.attempts, stats.opens), (1, 1));
+}
+
+#[test]
+fn a_close_before_the_start_waits_for_the_machine_and_refuses_sends_at_once() {
+    let mut core = core_with(8, 16, Some(Seen::default()));
+    core.close(4000, "bye".into(), at(0));
+    let refused = core.send("late".into()).unwrap_err();
+    assert_eq!(refused.kind, SendErrorKind::NotOpen(Status::Closing));
+    assert_eq!(core.status(), Status::Connecting);
+    assert_eq!(core.start(at(1)), Ok(true));
+    assert_eq!(core.start(at(2)), Ok(false), "starts once");
+    let actions = drain(&mut core, at(1));
+    assert_eq!(actions[0], "Connect");
+    assert_eq!(core.machine_closed(), Some(CloseReason::Requested));
+    core.ended(CloseReason::Requested, at(3));
+    assert!(core.is_finished());
+    assert_eq!(core.status(), Status::Closed);
+    assert_eq!(
+        read(&mut core).last().unwrap(),
+        "closed closed by the caller []"
+    );
+}
+
+#[test]
+fn the_watch_sees_the_seed_every_input_and_every_action_then_nothing() {
+    let mut core = core_with(8, 16, Some(Seen::default()));
+    open(&mut core);
+    // A timeout with nothing due is not an input worth a record.
+    core.handle(Event::Timeout, at(3));
+    let seen = core.watch_log();
+    assert_eq!(seen[0], "started seed 7");
+    assert!(seen.contains(&"input SocketOpened".to_owned()), "{seen:?}");
+    assert!(seen.contains(&"input Ack".to_owned()), "{seen:?}");
+    assert!(seen.contains(&"action status open".to_owned()), "{seen:?}");
+    assert!(!seen.contains(&"input Timeout".to_owned()), "{seen:?}");
+}
+
+#[test]
+fn when_the_session_ends_unwritten_messages_go_to_closed_unless_a_close_was_asked_for() {
+    let mut core = core(16);
+    open(&mut core);
+    core.send("x".into()).unwrap();
+    core.ended(CloseReason::GaveUp { attempts: 3 }, at(9));
+    let seen = read(&mut core);
+    assert!(seen.last().unwrap().ends_with(r#"["x"]"#), "{seen:?}");
+
+    let mut core = self::core(16);
+    open(&mut core);
+    core.send("y".into()).unwrap();
+    core.close(1000, String::new(), at(8));
+    core.ended(CloseReason::Requested, at(9));
+    assert!(read(&mut core).last().unwrap().ends_with("[]"));
+    assert_eq!(core.take_returned(), ["y"]);
+    assert!(core.take_returned().is_empty(), "once");
+}
+
+impl Core<Seen> {
+    fn watch_log(&self) -> Vec<String> {
+        self.watch_ref().map(|w| w.0.clone()).unwrap_or_default()
+    }
+}
