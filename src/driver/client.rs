@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use crate::fsm::{Attempt, CloseReason, Status};
 
-use super::session_event::{CloseOutcome, KeptResponse, UpgradeResponse};
+use super::session_event::CloseOutcome;
 use super::shared::{Inner, Shared};
+use super::transport::upgrade::{KeptResponse, UpgradeResponse};
 use crate::fsm::outbound::{SendError, SendErrorKind, Sent};
 use crate::fsm::session::Stats;
 

@@ -13,11 +13,12 @@ use super::client::{Client, Owner};
 use super::events::Events;
 use super::link::Link;
 use super::session::Session;
-use super::session_event::{SessionEvent, UpgradeResponse};
+use super::session_event::SessionEvent;
 use super::shared::{Core, Inner, Shared};
 use super::transport::connect::Socket;
 use super::transport::meter::Metered;
 use super::transport::tls::MaybeTls;
+use super::transport::upgrade::UpgradeResponse;
 use super::wake::WakeWatch;
 
 fn rows() -> Vec<(&'static str, usize)> {

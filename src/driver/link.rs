@@ -19,13 +19,12 @@ use crate::fsm::Attempt;
 use super::context::HelloContext;
 use super::inbound::{Inbound, classify, read_batch};
 use super::outbound::{Wire, WireError};
-use super::session_event::UpgradeResponse;
 use super::spec::{BoxFuture, HelloError, Spec};
 use super::transport::connect::{Socket, open_stream};
 use super::transport::error::ConnectError;
 use super::transport::meter::Completed;
 use super::transport::tls::MaybeTls;
-use super::transport::upgrade::Upgrade;
+use super::transport::upgrade::{Upgrade, UpgradeResponse};
 
 /// The stream, and the headers of the async request hook (when there is one).
 type Dialed = (MaybeTls, Option<HeaderMap>);

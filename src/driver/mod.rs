@@ -36,7 +36,6 @@ mod record;
 mod record_codec;
 mod record_format;
 mod report;
-mod retry_after;
 mod session;
 mod session_event;
 mod shared;
@@ -59,7 +58,7 @@ pub use record_format::{
     RECORDING_FORMAT, RecordingError, RecordingProblem, Run, RunHeader, parse_recording,
 };
 pub use session::Session;
-pub use session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
+pub use session_event::{CloseOutcome, SessionEvent};
 pub use spec::HelloError;
 pub use transport::endpoint::{UrlError, redact};
 pub use transport::error::{ConnectError, TlsFailure};
@@ -67,6 +66,7 @@ pub use transport::proxy::{ProxyError, ProxyUrlError};
 pub use transport::tls::TlsSetupError;
 #[cfg(feature = "tls")]
 pub use transport::tls::{default_tls_config, tls_config_from_roots};
+pub use transport::upgrade::UpgradeResponse;
 
 impl Client {
     /// Shorthand for [`ClientBuilder::new`].

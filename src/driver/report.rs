@@ -8,10 +8,11 @@ use crate::fsm::session::Notice;
 use crate::fsm::{Attempt, CloseReason, Event};
 
 use super::outbound::WireError;
-use super::session_event::{KeptResponse, SessionEvent, UpgradeResponse};
+use super::session_event::SessionEvent;
 use super::shared::{Delivered, Inner, Shared, notify_all};
 use super::transport::connect::Socket;
 use super::transport::error::ConnectError;
+use super::transport::upgrade::{KeptResponse, UpgradeResponse};
 
 impl Shared {
     /// Keeps the session task's waker, registered before each pass so a

@@ -2,12 +2,11 @@
 
 use std::time::Duration;
 
-use async_tungstenite::tungstenite::http::{HeaderMap, StatusCode};
-
 use crate::fsm::{Attempt, Cause, CloseReason, Status};
 
 use super::spec::HelloError;
 use super::transport::error::ConnectError;
+use super::transport::upgrade::UpgradeResponse;
 
 /// What the session reports, in order. See [`Events`](super::Events).
 #[derive(Debug)]
@@ -123,24 +122,6 @@ pub enum SessionEvent {
     Closed(CloseOutcome),
 }
 
-/// The visible part of the broker's upgrade response.
-#[derive(Debug, Clone)]
-pub struct UpgradeResponse {
-    /// The attempt it belongs to.
-    pub attempt: Attempt,
-    /// The HTTP status (101).
-    pub status: StatusCode,
-    /// The response headers.
-    pub headers: HeaderMap,
-}
-
-impl UpgradeResponse {
-    /// The subprotocol the broker selected, if any.
-    pub fn subprotocol(&self) -> Option<&str> {
-        self.headers.get("sec-websocket-protocol")?.to_str().ok()
-    }
-}
-
 /// How a session ended, and what it never wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseOutcome {
@@ -159,85 +140,5 @@ impl std::fmt::Display for CloseOutcome {
             0 => Ok(()),
             n => write!(f, " ({n} messages never written)"),
         }
-    }
-}
-
-/// The last upgrade response, as [`Client::upgrade_response`](crate::Client::upgrade_response) keeps it
-/// between calls: one small allocation instead of a `HeaderMap` (about 650
-/// bytes in every session, for a caller that rarely asks).
-pub(crate) struct KeptResponse {
-    attempt: Attempt,
-    status: u16,
-    /// `name:value\n` for each value, in order. Neither a name nor a value
-    /// can hold `\n`, and a name cannot hold `:`.
-    headers: Box<[u8]>,
-}
-
-impl KeptResponse {
-    pub(crate) fn new(response: &UpgradeResponse) -> Self {
-        let mut headers = Vec::new();
-        for (name, value) in &response.headers {
-            headers.extend_from_slice(name.as_str().as_bytes());
-            headers.push(b':');
-            headers.extend_from_slice(value.as_bytes());
-            headers.push(b'\n');
-        }
-        KeptResponse {
-            attempt: response.attempt,
-            status: response.status.as_u16(),
-            headers: headers.into_boxed_slice(),
-        }
-    }
-
-    /// The response as it was read.
-    pub(crate) fn response(&self) -> UpgradeResponse {
-        use async_tungstenite::tungstenite::http::{
-            HeaderMap, HeaderName, HeaderValue, StatusCode,
-        };
-        let mut headers = HeaderMap::new();
-        for line in self.headers.split(|b| *b == b'\n') {
-            let Some(colon) = line.iter().position(|b| *b == b':') else {
-                continue;
-            };
-            // Both parts came from a valid map: these cannot fail.
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(&line[..colon]),
-                HeaderValue::from_bytes(&line[colon + 1..]),
-            ) {
-                headers.append(name, value);
-            }
-        }
-        UpgradeResponse {
-            attempt: self.attempt,
-            status: StatusCode::from_u16(self.status).unwrap_or(StatusCode::SWITCHING_PROTOCOLS),
-            headers,
-        }
-    }
-}
-
-#[cfg(test)]
-mod kept_response_tests {
-    use super::*;
-    use async_tungstenite::tungstenite::http::{HeaderMap, HeaderValue, StatusCode};
-
-    #[test]
-    fn the_kept_response_is_the_response_read() {
-        let mut headers = HeaderMap::new();
-        headers.insert("upgrade", HeaderValue::from_static("websocket"));
-        headers.append("set-cookie", HeaderValue::from_static("a=1; Path=/"));
-        headers.append("set-cookie", HeaderValue::from_static("b=2"));
-        headers.insert("x-odd", HeaderValue::from_bytes(b"caf\xe9: \t1").unwrap());
-        headers.insert("x-empty", HeaderValue::from_static(""));
-        let read = UpgradeResponse {
-            attempt: 7,
-            status: StatusCode::SWITCHING_PROTOCOLS,
-            headers,
-        };
-        let kept = KeptResponse::new(&read).response();
-        assert_eq!(kept.attempt, 7);
-        assert_eq!(kept.status, StatusCode::SWITCHING_PROTOCOLS);
-        assert_eq!(kept.headers, read.headers);
-        let cookies: Vec<_> = kept.headers.get_all("set-cookie").iter().collect();
-        assert_eq!(cookies, ["a=1; Path=/", "b=2"]);
     }
 }

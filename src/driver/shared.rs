@@ -11,7 +11,8 @@ use async_tungstenite::tungstenite::Utf8Bytes;
 use crate::fsm::session::{Notice, SessionCore};
 
 use super::flight::Flight;
-use super::session_event::{KeptResponse, SessionEvent};
+use super::session_event::SessionEvent;
+use super::transport::upgrade::KeptResponse;
 
 /// The session core as the driver runs it: payloads are tungstenite's
 /// text, buffered events the driver's.

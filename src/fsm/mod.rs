@@ -72,6 +72,7 @@ mod machine;
 pub(crate) mod outbound;
 mod policy;
 mod replay;
+pub(crate) mod retry_after;
 pub(crate) mod session;
 mod state;
 #[doc(hidden)]

@@ -1,8 +1,16 @@
 //! Why one connection attempt failed, typed: defined below every step of
-//! the attempt (dial, TLS, the proxy's tunnel) so each can return it.
+//! the attempt (dial, TLS, the proxy's tunnel) so each can return it; and
+//! what it is as the core's [`ConnectFailure`] (with `Retry-After` turned
+//! into a delay against the wall clock, which the core never reads).
 
 use std::io;
 use std::net::SocketAddr;
+use std::time::{Duration, SystemTime};
+
+use async_tungstenite::tungstenite::Error as WsError;
+use async_tungstenite::tungstenite::http::HeaderMap;
+
+use crate::fsm::ConnectFailure;
 
 use super::proxy::ProxyError;
 
@@ -136,5 +144,156 @@ impl std::fmt::Display for Attempts<'_> {
             write!(f, "{addr}: {e}")?;
         }
         Ok(())
+    }
+}
+
+impl ConnectError {
+    /// This error as the policy sees it; a `Retry-After` date is measured
+    /// against `now`.
+    pub(crate) fn failure(&self, now: SystemTime) -> ConnectFailure {
+        match self {
+            ConnectError::Resolve { .. } => ConnectFailure::Resolve,
+            ConnectError::Tcp { attempts } => ConnectFailure::Io(telling_kind(attempts)),
+            ConnectError::Tls { .. } => ConnectFailure::Tls,
+            ConnectError::Upgrade(WsError::Http(response)) => ConnectFailure::Http {
+                status: response.status().as_u16(),
+                retry_after: retry_after(response.headers(), now),
+            },
+            ConnectError::Upgrade(WsError::Io(e)) => ConnectFailure::Io(e.kind()),
+            ConnectError::Request(_)
+            | ConnectError::RequestHook(_)
+            | ConnectError::RequestHookPanicked => ConnectFailure::Request,
+            ConnectError::Upgrade(_) => ConnectFailure::Handshake,
+            ConnectError::Deadline { .. } => ConnectFailure::Deadline,
+            ConnectError::Proxy(e) => e.failure(),
+        }
+    }
+}
+
+/// The kind of error that says most about a failed dial: the last one that
+/// is more than a missing route or local address (an IPv6 address tried on
+/// an IPv4-only network says nothing about the broker), else the last one.
+fn telling_kind(attempts: &[(SocketAddr, io::Error)]) -> io::ErrorKind {
+    use io::ErrorKind::{AddrNotAvailable, HostUnreachable, NetworkUnreachable};
+    let kinds = || attempts.iter().map(|(_, e)| e.kind());
+    kinds()
+        .rfind(|k| !matches!(k, NetworkUnreachable | HostUnreachable | AddrNotAvailable))
+        .or_else(|| kinds().next_back())
+        .unwrap_or(io::ErrorKind::Other)
+}
+
+/// The delay a response's `Retry-After` asks for, measured from `now`; a
+/// date in the past is a zero delay. `None` when the header is absent or
+/// malformed (only the first one counts).
+fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    crate::fsm::retry_after::parse(headers.get("retry-after")?.to_str().ok()?, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_tungstenite::tungstenite::http::Response;
+    use std::io;
+    use std::time::Duration;
+
+    fn refused(status: u16, retry_after: Option<&str>) -> ConnectError {
+        let mut response = Response::builder().status(status);
+        if let Some(v) = retry_after {
+            response = response.header("Retry-After", v);
+        }
+        ConnectError::Upgrade(WsError::Http(Box::new(response.body(None).unwrap())))
+    }
+
+    #[test]
+    fn headers_first_value_counts() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers, SystemTime::now()), None);
+        headers.append("retry-after", "3".parse().unwrap());
+        headers.append("retry-after", "9".parse().unwrap());
+        assert_eq!(
+            retry_after(&headers, SystemTime::now()),
+            Some(Duration::from_secs(3))
+        );
+    }
+
+    #[test]
+    fn connect_errors_become_failure_values() {
+        let now = SystemTime::now();
+        assert_eq!(
+            refused(503, Some("2")).failure(now),
+            ConnectFailure::Http {
+                status: 503,
+                retry_after: Some(Duration::from_secs(2))
+            }
+        );
+        assert_eq!(
+            refused(503, Some("soon")).failure(now),
+            ConnectFailure::Http {
+                status: 503,
+                retry_after: None
+            }
+        );
+        assert_eq!(refused(403, None).http_status(), Some(403));
+        let tcp = ConnectError::Tcp {
+            attempts: vec![(
+                ([127, 0, 0, 1], 1).into(),
+                io::ErrorKind::ConnectionRefused.into(),
+            )],
+        };
+        assert_eq!(
+            tcp.failure(now),
+            ConnectFailure::Io(io::ErrorKind::ConnectionRefused)
+        );
+        assert_eq!(tcp.http_status(), None);
+        let deadline = ConnectError::Deadline {
+            after: Duration::from_secs(10),
+        };
+        assert_eq!(deadline.failure(now), ConnectFailure::Deadline);
+        assert_eq!(deadline.http_status(), None);
+        assert_eq!(
+            ConnectError::RequestHookPanicked.failure(now),
+            ConnectFailure::Request
+        );
+        let bad_accept = ConnectError::Upgrade(WsError::Protocol(
+            async_tungstenite::tungstenite::error::ProtocolError::SecWebSocketAcceptKeyMismatch,
+        ));
+        assert_eq!(bad_accept.failure(now), ConnectFailure::Handshake);
+    }
+
+    #[test]
+    fn a_dial_fails_with_its_most_telling_kind() {
+        use io::ErrorKind::{ConnectionRefused, HostUnreachable, NetworkUnreachable, TimedOut};
+        let now = SystemTime::now();
+        let dial = |kinds: &[io::ErrorKind]| ConnectError::Tcp {
+            attempts: kinds
+                .iter()
+                .enumerate()
+                .map(|(n, k)| {
+                    (
+                        SocketAddr::from(([127, 0, 0, 1], n as u16 + 1)),
+                        (*k).into(),
+                    )
+                })
+                .collect(),
+        };
+        // IPv6 unreachable, IPv4 refused: the refusal says what happened.
+        assert_eq!(
+            dial(&[NetworkUnreachable, ConnectionRefused, NetworkUnreachable]).failure(now),
+            ConnectFailure::Io(ConnectionRefused)
+        );
+        // Otherwise the last one tried.
+        assert_eq!(
+            dial(&[ConnectionRefused, TimedOut]).failure(now),
+            ConnectFailure::Io(TimedOut)
+        );
+        assert_eq!(
+            dial(&[NetworkUnreachable, HostUnreachable]).failure(now),
+            ConnectFailure::Io(HostUnreachable)
+        );
+        let text = dial(&[ConnectionRefused, TimedOut]).to_string();
+        assert!(
+            text.contains("127.0.0.1:1: ") && text.contains("; 127.0.0.1:2: "),
+            "{text}"
+        );
     }
 }

@@ -1,19 +1,11 @@
 //! `Retry-After` (RFC 9110 §10.2.3): delta-seconds or an HTTP-date, turned
-//! into a delay against the wall clock here, since the core has no clock.
+//! into a delay against the wall-clock time the driver read (the core
+//! reads no clock).
 //! HTTP-dates are parsed by hand in all three formats of RFC 9110 §5.6.7:
 //! IMF-fixdate and the two obsolete ones (RFC 850, asctime). A malformed
 //! value is no hint at all.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use async_tungstenite::tungstenite::http::HeaderMap;
-
-/// The delay a response's `Retry-After` asks for, measured from `now`; a
-/// date in the past is a zero delay. `None` when the header is absent or
-/// malformed (only the first one counts).
-pub(crate) fn from_headers(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    parse(headers.get("retry-after")?.to_str().ok()?, now)
-}
 
 /// One `Retry-After` value as a delay from `now`.
 pub(crate) fn parse(value: &str, now: SystemTime) -> Option<Duration> {
@@ -279,18 +271,6 @@ mod tests {
         ] {
             assert_eq!(parse(bad, now), None, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn headers_first_value_counts() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(from_headers(&headers, SystemTime::now()), None);
-        headers.append("retry-after", "3".parse().unwrap());
-        headers.append("retry-after", "9".parse().unwrap());
-        assert_eq!(
-            from_headers(&headers, SystemTime::now()),
-            Some(Duration::from_secs(3))
-        );
     }
 
     proptest::proptest! {
