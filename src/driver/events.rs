@@ -10,7 +10,7 @@ use futures_lite::Stream;
 
 use super::client::Owner;
 use super::session_event::SessionEvent;
-use super::shared::{Delivered, Inner, Shared, into_event};
+use super::shared::{Inner, Shared, into_event};
 use crate::fsm::session::Notice;
 
 /// The session's events, in order, as a [`Stream`]. Ends after
@@ -50,7 +50,7 @@ pub struct Events {
     shared: Arc<Shared>,
     /// Taken from the shared buffer in one critical section, handed out
     /// from here without the lock.
-    hand: VecDeque<Notice<Delivered>>,
+    hand: VecDeque<Notice<SessionEvent>>,
     /// `hand.len()` as last told to the core.
     told: usize,
     /// While reading is paused, events handed out before telling the
@@ -73,7 +73,7 @@ impl Events {
 
     /// Tells the core how many events are still in hand (reading resumes
     /// once there is room), and that a handed-back `Unsent` was taken.
-    fn tell(&mut self, inner: &mut Inner, taken: Option<&Notice<Delivered>>) {
+    fn tell(&mut self, inner: &mut Inner, taken: Option<&Notice<SessionEvent>>) {
         let unsent = match taken {
             Some(Notice::Unsent(messages)) => messages.len(),
             _ => 0,
@@ -178,7 +178,7 @@ mod tests {
         let shared = Shared::new(core);
         let mut events = Events::new(shared.clone(), Owner::new(shared.clone()));
         let mut msgs = (0..3)
-            .map(|_| Delivered::Event(SessionEvent::Message(serde_json::json!({}))))
+            .map(|_| Notice::Message(serde_json::json!({})))
             .collect();
         shared.received(false, &mut msgs);
         let waker = std::task::Waker::noop();

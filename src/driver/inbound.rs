@@ -1,5 +1,5 @@
-//! What an inbound frame (or the end of the socket) means: a notice for
-//! the caller, an event for the machine, or both; and the batch one read
+//! What tungstenite read, told to the core in its own terms (the core
+//! decides what it means: [`inbound::classify`]); and the batch one read
 //! pass takes, so the caller's notices cross the lock together.
 
 use std::cell::Cell;
@@ -9,11 +9,14 @@ use std::task::Poll;
 use async_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 
+use crate::fsm::session::Notice;
+use crate::fsm::session::inbound::{self, Classified, Delivery, Received};
 use crate::fsm::{Attempt, Event};
 
 use super::session_event::SessionEvent;
-use super::shared::Delivered as Queued;
 use super::spec::Spec;
+
+type Queued = Notice<SessionEvent>;
 
 /// Frames one read pass takes at most: enough that the lock, the wake-up
 /// and the machine's `Activity` are paid once per batch rather than per
@@ -40,14 +43,8 @@ pub(crate) struct Inbound {
     pub(crate) more: bool,
 }
 
-/// One read, classified.
-#[derive(Debug, Default)]
-pub(crate) struct Read {
-    notice: Option<Queued>,
-    event: Option<Event>,
-    flush: bool,
-    ack: Option<serde_json::Value>,
-}
+/// One read, classified by the core.
+pub(crate) type Read = Classified<SessionEvent>;
 
 /// Takes up to `limit` reads (at least one, at most [`BATCH`]) from `next`,
 /// stopping early at a read the machine must see (the ack, a close, an
@@ -102,122 +99,59 @@ pub(crate) fn recycle(mut notices: Vec<Queued>) {
     }
 }
 
-/// Classifies one result of reading the socket of `attempt`. The ack
-/// predicate is asked only while `awaiting_ack`; a panic in it is a "no".
-/// With raw text on, text is parsed only while `awaiting_ack` (for the
-/// predicate) and every text frame but the ack reaches the caller verbatim.
+/// Classifies one result of reading the socket of `attempt` (the core
+/// decides; the caller's ack predicate runs here, a panic in it is a
+/// "no"). Failures are logged with tungstenite's detail first.
 pub(crate) fn classify(
     read: Option<Result<Message, WsError>>,
     attempt: Attempt,
     awaiting_ack: bool,
     spec: &Spec,
 ) -> Read {
-    let event = |event| Read {
-        event: Some(event),
-        ..Read::default()
-    };
-    let notice = |notice| Read {
-        notice: Some(Queued::Event(notice)),
-        ..Read::default()
-    };
-    match read {
-        Some(Ok(Message::Text(text))) if spec.raw_text && !awaiting_ack => {
-            notice(SessionEvent::Text(text.as_str().to_owned()))
-        }
-        // Parsed when handed out (see `Queued::Json`).
-        Some(Ok(Message::Text(text))) if !awaiting_ack => Read {
-            notice: Some(Queued::Json {
-                attempt,
-                text: text.as_str().to_owned(),
-            }),
-            ..Read::default()
+    let url = spec.url();
+    let received = match read {
+        Some(Ok(Message::Text(text))) => Received::Text(text.as_str().to_owned()),
+        Some(Ok(Message::Binary(bytes))) => Received::Binary(bytes.to_vec()),
+        Some(Ok(Message::Ping(_))) => Received::Ping,
+        Some(Ok(Message::Pong(_) | Message::Frame(_))) => Received::Pong,
+        Some(Ok(Message::Close(frame))) => match frame {
+            Some(f) => Received::Close {
+                code: u16::from(f.code),
+                reason: f.reason.as_str().to_owned(),
+            },
+            None => Received::Close {
+                code: 1005,
+                reason: String::new(),
+            },
         },
-        Some(Ok(Message::Text(text))) => {
-            match serde_json::from_str::<serde_json::Value>(text.as_str()) {
-                Err(_) if spec.raw_text => notice(SessionEvent::Text(text.as_str().to_owned())),
-                Err(e) => notice(SessionEvent::InvalidFrame {
-                    attempt,
-                    detail: format!("text frame is not JSON: {e}"),
-                }),
-                Ok(value)
-                    if awaiting_ack
-                        && std::panic::catch_unwind(AssertUnwindSafe(|| (spec.ack)(&value)))
-                            .unwrap_or(false) =>
-                {
-                    Read {
-                        ack: Some(value),
-                        ..Read::default()
-                    }
-                }
-                Ok(_) if spec.raw_text => notice(SessionEvent::Text(text.as_str().to_owned())),
-                Ok(value) => notice(SessionEvent::Message(value)),
-            }
-        }
-        Some(Ok(Message::Binary(bytes))) if spec.binary => {
-            notice(SessionEvent::Binary(bytes.to_vec()))
-        }
-        Some(Ok(Message::Binary(bytes))) => notice(SessionEvent::InvalidFrame {
-            attempt,
-            detail: format!("unexpected binary frame of {} bytes", bytes.len()),
-        }),
-        Some(Ok(Message::Ping(_))) => Read {
-            flush: true,
-            ..Read::default()
-        },
-        Some(Ok(Message::Pong(_) | Message::Frame(_))) => Read::default(),
-        Some(Ok(Message::Close(frame))) => {
-            let (code, reason) = match frame {
-                Some(f) => (u16::from(f.code), f.reason.as_str().to_owned()),
-                None => (1005, String::new()),
-            };
-            Read {
-                event: Some(Event::PeerClosed {
-                    attempt,
-                    code,
-                    reason,
-                }),
-                flush: true,
-                ..Read::default()
-            }
-        }
         Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
-            log::debug!(
-                "ws-lifecycle {}: inbound message of {size} bytes exceeds {max_size}",
-                spec.url()
-            );
-            event(Event::MessageTooBig { attempt })
+            log::debug!("ws-lifecycle {url}: inbound message of {size} bytes exceeds {max_size}");
+            Received::TooBig
         }
-        // The peer's TCP ended without a close frame (EOF or reset):
-        // tungstenite files it under protocol errors, but no frame broke
-        // the protocol, so no 1002 goes out and the policy sees a lost
-        // transport.
         Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake))) => {
-            log::debug!(
-                "ws-lifecycle {}: the peer left without a close frame",
-                spec.url()
-            );
-            event(Event::TransportLost { attempt })
+            log::debug!("ws-lifecycle {url}: the peer left without a close frame");
+            Received::Reset
         }
         Some(Err(WsError::Protocol(e))) => {
-            log::debug!("ws-lifecycle {}: protocol error: {e}", spec.url());
-            event(Event::ProtocolError {
-                attempt,
-                code: 1002,
-            })
+            log::debug!("ws-lifecycle {url}: protocol error: {e}");
+            Received::Violation { code: 1002 }
         }
         Some(Err(WsError::Utf8(e))) => {
-            log::debug!("ws-lifecycle {}: invalid UTF-8: {e}", spec.url());
-            event(Event::ProtocolError {
-                attempt,
-                code: 1007,
-            })
+            log::debug!("ws-lifecycle {url}: invalid UTF-8: {e}");
+            Received::Violation { code: 1007 }
         }
         Some(Err(e)) => {
-            log::debug!("ws-lifecycle {}: socket error: {e}", spec.url());
-            event(Event::TransportLost { attempt })
+            log::debug!("ws-lifecycle {url}: socket error: {e}");
+            Received::Lost
         }
-        // The stream ends after a completed close handshake or at EOF; in
-        // Closing either is a clean end.
-        None => event(Event::TransportLost { attempt }),
-    }
+        None => Received::Lost,
+    };
+    let delivery = Delivery {
+        raw_text: spec.raw_text,
+        binary: spec.binary,
+    };
+    let is_ack = |value: &serde_json::Value| {
+        std::panic::catch_unwind(AssertUnwindSafe(|| (spec.ack)(value))).unwrap_or(false)
+    };
+    inbound::classify(received, attempt, awaiting_ack, delivery, is_ack)
 }

@@ -9,7 +9,7 @@ use crate::fsm::{Attempt, CloseReason, Event};
 
 use super::outbound::WireError;
 use super::session_event::SessionEvent;
-use super::shared::{Delivered, Inner, Shared, notify_all};
+use super::shared::{Inner, Shared, notify_all};
 use super::transport::connect::Socket;
 use super::transport::error::ConnectError;
 use super::transport::upgrade::{KeptResponse, UpgradeResponse};
@@ -43,14 +43,14 @@ impl Shared {
                 inner.core.opened(now);
                 inner.flush = false;
                 inner.last_response = Some(KeptResponse::new(&upgrade));
-                let upgraded = Delivered::Event(SessionEvent::Upgraded(upgrade));
+                let upgraded = SessionEvent::Upgraded(upgrade);
                 inner.core.deliver(Notice::Report(upgraded), now);
                 Event::SocketOpened { attempt }
             }
             Err(error) => {
                 let failure = error.failure(SystemTime::now());
                 log::debug!("ws-lifecycle {url}: attempt {attempt} failed to connect: {error}");
-                let failed = Delivered::Event(SessionEvent::ConnectFailed { attempt, error });
+                let failed = SessionEvent::ConnectFailed { attempt, error };
                 inner.core.deliver(Notice::Report(failed), now);
                 Event::ConnectFailed { attempt, failure }
             }
@@ -72,13 +72,13 @@ impl Shared {
     /// Inbound frames were read: handed to the consumer in one critical
     /// section with one wake-up; and whether tungstenite queued an answer
     /// (a pong, a close reply) to flush.
-    pub(crate) fn received(&self, flush: bool, notices: &mut Vec<Delivered>) {
+    pub(crate) fn received(&self, flush: bool, notices: &mut Vec<Notice<SessionEvent>>) {
         let mut inner = self.lock();
         inner.flush |= flush;
         if !notices.is_empty() {
             let now = Instant::now();
             for notice in notices.drain(..) {
-                inner.core.deliver(Notice::Inbound(notice), now);
+                inner.core.deliver(notice, now);
             }
             self.wake(&mut inner);
         }

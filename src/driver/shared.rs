@@ -15,8 +15,8 @@ use super::session_event::SessionEvent;
 use super::transport::upgrade::KeptResponse;
 
 /// The session core as the driver runs it: payloads are tungstenite's
-/// text, buffered events the driver's.
-pub(crate) type Core = SessionCore<Utf8Bytes, Delivered, Flight>;
+/// text; the driver's own reports are events as the consumer sees them.
+pub(crate) type Core = SessionCore<Utf8Bytes, SessionEvent, Flight>;
 
 /// Shared between [`Client`](super::Client)s, [`Events`](super::Events) and
 /// the [`Session`](super::Session).
@@ -35,23 +35,8 @@ pub(crate) struct Shared {
     pub(crate) events_room: AtomicUsize,
 }
 
-/// What the driver buffers for the consumer, beside the core's notices.
-#[derive(Debug)]
-pub(crate) enum Delivered {
-    Event(SessionEvent),
-    /// A text frame, parsed into a `Message` (or found not JSON: an
-    /// `InvalidFrame`) only when [`Events`](super::Events) hands it out:
-    /// the parsed value is then made and dropped on the consumer's side one
-    /// at a time, as a raw client would, and the buffer holds the text
-    /// (tens of bytes) rather than the value (a map node of about 600).
-    Json {
-        attempt: crate::fsm::Attempt,
-        text: String,
-    },
-}
-
 /// The event the consumer sees for one buffered.
-pub(crate) fn into_event(notice: Notice<Delivered>) -> SessionEvent {
+pub(crate) fn into_event(notice: Notice<SessionEvent>) -> SessionEvent {
     use super::session_event::CloseOutcome;
     match notice {
         Notice::Status {
@@ -81,18 +66,18 @@ pub(crate) fn into_event(notice: Notice<Delivered>) -> SessionEvent {
         Notice::Unsent(messages) => SessionEvent::Unsent(messages),
         Notice::Lagged { missed } => SessionEvent::Lagged { missed },
         Notice::Closed { reason, unsent } => SessionEvent::Closed(CloseOutcome { reason, unsent }),
-        Notice::Inbound(d) | Notice::Report(d) => match d {
-            Delivered::Event(event) => event,
-            Delivered::Json { attempt, text } => {
-                match serde_json::from_str::<serde_json::Value>(&text) {
-                    Ok(value) => SessionEvent::Message(value),
-                    Err(e) => SessionEvent::InvalidFrame {
-                        attempt,
-                        detail: format!("text frame is not JSON: {e}"),
-                    },
-                }
-            }
+        Notice::Json { attempt, text } => match serde_json::from_str(&text) {
+            Ok(value) => SessionEvent::Message(value),
+            Err(e) => SessionEvent::InvalidFrame {
+                attempt,
+                detail: format!("text frame is not JSON: {e}"),
+            },
         },
+        Notice::Message(value) => SessionEvent::Message(value),
+        Notice::Text(text) => SessionEvent::Text(text),
+        Notice::Binary(bytes) => SessionEvent::Binary(bytes),
+        Notice::InvalidFrame { attempt, detail } => SessionEvent::InvalidFrame { attempt, detail },
+        Notice::Report(event) => event,
     }
 }
 
@@ -138,9 +123,7 @@ impl Shared {
     pub(crate) fn report(&self, event: SessionEvent) {
         let mut inner = self.lock();
         let now = std::time::Instant::now();
-        inner
-            .core
-            .deliver(Notice::Report(Delivered::Event(event)), now);
+        inner.core.deliver(Notice::Report(event), now);
         self.wake(&mut inner);
     }
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::fsm::{Attempt, Cause, CloseReason, Status};
 
-/// One event as buffered for the consumer: the session's own notices, and
-/// what the driver hands in (`X`: inbound frames and its own reports).
+/// One event as buffered for the consumer: the session's own notices, the
+/// frames read, and the driver's own reports (`X`).
 #[derive(Debug)]
 pub(crate) enum Notice<X> {
     Status {
@@ -41,8 +41,27 @@ pub(crate) enum Notice<X> {
         reason: CloseReason,
         unsent: Vec<String>,
     },
-    /// A frame read for the consumer.
-    Inbound(X),
+    /// A text frame, parsed into a message (or found not JSON: an invalid
+    /// frame) only when handed out: the parsed value is then made and
+    /// dropped on the consumer's side one at a time, and the buffer holds
+    /// the text (tens of bytes) rather than the value (a map node of about
+    /// 600).
+    Json {
+        attempt: Attempt,
+        text: String,
+    },
+    /// A JSON message already parsed (read before the ack, for the
+    /// predicate).
+    Message(serde_json::Value),
+    /// A text frame, verbatim (raw text delivery).
+    Text(String),
+    /// A binary frame (binary delivery).
+    Binary(Vec<u8>),
+    /// A frame the consumer was not promised.
+    InvalidFrame {
+        attempt: Attempt,
+        detail: String,
+    },
     /// One of the driver's own notices (the upgrade response, a failed
     /// connect or hello).
     Report(X),
@@ -57,7 +76,11 @@ impl<X> Notice<X> {
     fn always(&self) -> bool {
         match self {
             Notice::Closed { .. } | Notice::Unsent(_) | Notice::Acked { .. } => true,
-            Notice::Inbound(_) => true,
+            Notice::Json { .. }
+            | Notice::Message(_)
+            | Notice::Text(_)
+            | Notice::Binary(_)
+            | Notice::InvalidFrame { .. } => true,
             Notice::Status { to, .. } => *to == Status::Open,
             Notice::Disconnected { .. }
             | Notice::ReconnectScheduled { .. }

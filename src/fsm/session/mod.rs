@@ -8,11 +8,13 @@
 //! |---|---|
 //! | `core.rs` | [`SessionCore`]: inputs in, the machine's actions out with their bookkeeping done |
 //! | `buffer.rs` | the consumer's bounded buffer, `Lagged` folding |
+//! | `inbound.rs` | what a frame read means: a notice, an event, the ack |
 //! | `tally.rs`, `stats.rs` | the counters and their public snapshot, [`Stats`] |
 //! | `rtt.rs` | which pong answers our ping; the smoothed round trip |
 
 mod buffer;
 mod core;
+pub(crate) mod inbound;
 pub(crate) mod rtt;
 mod stats;
 mod tally;

@@ -116,7 +116,11 @@ fn notice_name(notice: &Notice<&'static str>) -> String {
         Notice::Unsent(m) => format!("unsent {m:?}"),
         Notice::Lagged { missed } => format!("lagged {missed}"),
         Notice::Closed { reason, unsent } => format!("closed {reason} {unsent:?}"),
-        Notice::Inbound(x) => format!("inbound {x}"),
+        Notice::Json { text, .. } => format!("json {text}"),
+        Notice::Message(v) => format!("message {v}"),
+        Notice::Text(t) => format!("text {t}"),
+        Notice::Binary(b) => format!("binary {}", b.len()),
+        Notice::InvalidFrame { detail, .. } => format!("invalid {detail}"),
         Notice::Report(x) => format!("report {x}"),
     }
 }
@@ -188,13 +192,13 @@ fn the_read_pause_is_the_machines_and_follows_the_buffer() {
     assert_eq!(core.events_room(), 1);
     assert!(!paused(&core));
     // A frame fills it again.
-    core.deliver(Notice::Inbound("m"), at(11));
+    core.deliver(Notice::Text("m".into()), at(11));
     assert!(paused(&core));
     // Nobody reads any more: reading never pauses again.
     core.consumer_dropped(hand, at(12));
     assert!(!paused(&core));
     assert_eq!(core.events_room(), usize::MAX);
-    core.deliver(Notice::Inbound("m"), at(13));
+    core.deliver(Notice::Text("m".into()), at(13));
     assert!(!paused(&core));
 }
 
