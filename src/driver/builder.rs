@@ -596,14 +596,14 @@ impl ClientBuilder {
         };
         Ok(Spec {
             config: Arc::new(self.config.clone()),
-            connect: ConnectSpec {
+            connect: Arc::new(ConnectSpec {
                 endpoint,
                 tls,
                 websocket: self.transport.websocket_config(),
                 nodelay: self.transport.nodelay,
                 resolver: self.resolver.clone(),
                 proxy,
-            },
+            }),
             hello: self.hello.clone(),
             ack: self.ack.clone(),
             request_hook: self.request_hook.clone(),

@@ -3,15 +3,13 @@
 //! report what happened; the session turns that into the machine's events.
 //! Dropping a link cancels whatever it was doing.
 
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use async_tungstenite::tungstenite::http::HeaderMap;
 use async_tungstenite::tungstenite::{Error as WsError, Message};
-use futures_lite::{FutureExt, Stream};
+use futures_lite::{FutureExt, Stream, ready};
 use futures_util::Sink;
 
 use crate::fsm::Attempt;
@@ -20,21 +18,15 @@ use super::context::HelloContext;
 use super::inbound::{Inbound, classify, read_batch};
 use super::outbound::{Wire, WireError};
 use super::spec::{BoxFuture, HelloError, Spec};
-use super::transport::connect::{Socket, open_stream};
+use super::transport::connect::{Opening, Socket};
 use super::transport::error::ConnectError;
 use super::transport::meter::Completed;
-use super::transport::tls::MaybeTls;
-use super::transport::upgrade::{Upgrade, UpgradeResponse};
-
-/// The stream, and the headers of the async request hook (when there is one).
-type Dialed = (MaybeTls, Option<HeaderMap>);
+use super::transport::upgrade::UpgradeResponse;
 
 enum Phase {
-    /// Resolve, TCP, TLS, and beside them the async request hook: a small
-    /// boxed future.
-    Dialing(BoxFuture<Result<Dialed, ConnectError>>),
-    /// The upgrade, inline (no allocation).
-    Upgrading(Upgrade),
+    /// Resolve, TCP, TLS, the upgrade (and beside the dial the async
+    /// request hook).
+    Opening(Opening),
     /// Open: the socket and, while it is being built, the hello.
     Up {
         socket: Socket,
@@ -44,8 +36,6 @@ enum Phase {
         /// cost a failing `recv`.
         read_parked: bool,
     },
-    /// Failed to open; waits to be dropped.
-    Failed,
 }
 
 /// The transport of one attempt.
@@ -62,30 +52,21 @@ impl Link {
         spec: &Arc<Spec>,
         context: impl FnOnce() -> HelloContext,
     ) -> Self {
-        let spec = spec.clone();
-        let dialing: BoxFuture<Result<Dialed, ConnectError>> = match spec.request_headers.clone() {
-            None => Box::pin(async move { Ok((open_stream(&spec.connect).await?, None)) }),
-            Some(hook) => {
-                // The caller's code: a panic is this attempt's failure, retried.
-                let started = std::panic::catch_unwind(AssertUnwindSafe(|| hook(&context())))
-                    .map_err(|_| ConnectError::RequestHookPanicked);
-                Box::pin(async move {
-                    let headers = async move {
-                        match AssertUnwindSafe(started?).catch_unwind().await {
-                            Ok(Ok(headers)) => Ok(headers),
-                            Ok(Err(e)) => Err(ConnectError::RequestHook(e)),
-                            Err(_) => Err(ConnectError::RequestHookPanicked),
-                        }
-                    };
-                    let (stream, headers) =
-                        futures_lite::future::try_zip(open_stream(&spec.connect), headers).await?;
-                    Ok((stream, Some(headers)))
-                })
-            }
-        };
+        let headers = spec.request_headers.as_ref().map(|hook| {
+            // The caller's code: a panic is this attempt's failure, retried.
+            let started = std::panic::catch_unwind(AssertUnwindSafe(|| hook(&context())))
+                .map_err(|_| ConnectError::RequestHookPanicked);
+            Box::pin(async move {
+                match AssertUnwindSafe(started?).catch_unwind().await {
+                    Ok(Ok(headers)) => Ok(headers),
+                    Ok(Err(e)) => Err(ConnectError::RequestHook(e)),
+                    Err(_) => Err(ConnectError::RequestHookPanicked),
+                }
+            }) as BoxFuture<_>
+        });
         Link {
             attempt,
-            phase: Phase::Dialing(dialing),
+            phase: Phase::Opening(Opening::dial(spec.connect.clone(), headers)),
         }
     }
 
@@ -150,43 +131,17 @@ impl Link {
         cx: &mut Context<'_>,
         spec: &Spec,
     ) -> Poll<Result<UpgradeResponse, ConnectError>> {
-        loop {
-            match &mut self.phase {
-                Phase::Dialing(dialing) => match dialing.as_mut().poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Err(e)) => return self.failed(e),
-                    Poll::Ready(Ok((stream, headers))) => {
-                        match upgrade(self.attempt, stream, headers, spec) {
-                            Ok(upgrade) => self.phase = Phase::Upgrading(upgrade),
-                            Err(e) => return self.failed(e),
-                        }
-                    }
-                },
-                Phase::Upgrading(upgrade) => match Pin::new(upgrade).poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(Err(e)) => return self.failed(ConnectError::Upgrade(e)),
-                    Poll::Ready(Ok((socket, response))) => {
-                        self.phase = Phase::Up {
-                            socket,
-                            hello: None,
-                            read_parked: false,
-                        };
-                        let (parts, _) = response.into_parts();
-                        return Poll::Ready(Ok(UpgradeResponse {
-                            attempt: self.attempt,
-                            status: parts.status,
-                            headers: parts.headers,
-                        }));
-                    }
-                },
-                Phase::Up { .. } | Phase::Failed => return Poll::Pending,
-            }
-        }
-    }
-
-    fn failed(&mut self, error: ConnectError) -> Poll<Result<UpgradeResponse, ConnectError>> {
-        self.phase = Phase::Failed;
-        Poll::Ready(Err(error))
+        let Phase::Opening(opening) = &mut self.phase else {
+            return Poll::Pending;
+        };
+        let hook = spec.request_hook.as_deref().map(|h| h as _);
+        let (socket, response) = ready!(opening.poll(cx, self.attempt, &spec.connect, hook))?;
+        self.phase = Phase::Up {
+            socket,
+            hello: None,
+            read_parked: false,
+        };
+        Poll::Ready(Ok(response))
     }
 
     /// The hello, once built; while `awaiting_ack` only: a hello finished
@@ -271,31 +226,6 @@ impl Link {
             *read_parked = false;
         }
     }
-}
-
-/// Builds this attempt's request (with the async hook's `headers`, then the
-/// caller's sync hook) and starts the upgrade on `stream`.
-fn upgrade(
-    attempt: Attempt,
-    stream: MaybeTls,
-    headers: Option<HeaderMap>,
-    spec: &Spec,
-) -> Result<Upgrade, ConnectError> {
-    let mut request = spec
-        .connect
-        .endpoint
-        .request()
-        .map_err(ConnectError::Request)?;
-    if let Some(headers) = headers {
-        // Replaces headers of the same name; keeps every value given.
-        request.headers_mut().extend(headers);
-    }
-    if let Some(hook) = &spec.request_hook {
-        // The caller's code: a panic is this attempt's failure, retried.
-        std::panic::catch_unwind(AssertUnwindSafe(|| hook(attempt, &mut request)))
-            .map_err(|_| ConnectError::RequestHookPanicked)?;
-    }
-    Upgrade::new(request, stream, spec.connect.websocket).map_err(ConnectError::Request)
 }
 
 impl Wire for Socket {

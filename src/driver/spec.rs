@@ -45,7 +45,7 @@ pub(crate) struct Spec {
     /// The validated lifecycle configuration, one copy for every session
     /// (each draws its own seed).
     pub(crate) config: Arc<Config>,
-    pub(crate) connect: ConnectSpec,
+    pub(crate) connect: Arc<ConnectSpec>,
     pub(crate) hello: Arc<HelloFn>,
     pub(crate) ack: Arc<AckFn>,
     pub(crate) request_hook: Option<Arc<RequestFn>>,

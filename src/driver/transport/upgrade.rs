@@ -27,9 +27,12 @@ use async_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, http};
 use futures_lite::{AsyncRead, AsyncWrite};
 
-use super::connect::Socket;
 use super::meter::Metered;
 use super::tls::MaybeTls;
+
+/// The WebSocket type the driver runs on: the stream is metered, so the
+/// session knows what the transport took and whether bytes arrived.
+pub(crate) type Socket = WebSocketStream<Metered<MaybeTls>>;
 
 /// The largest upgrade response head accepted.
 const MAX_RESPONSE_HEAD: usize = 16 << 10;
