@@ -86,8 +86,9 @@ pub enum Frame<M> {
     },
 }
 
-/// Every outbound message and protocol frame of one session.
-#[derive(Debug)]
+/// Every outbound message and protocol frame of one session. `Clone` so
+/// an exploration can branch from any point.
+#[derive(Debug, Clone)]
 pub struct Ledger<M> {
     /// 32-bit, like `held`: sessions are many (4 billion is no limit).
     capacity: u32,
