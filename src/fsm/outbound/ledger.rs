@@ -250,12 +250,14 @@ impl<M: Payload> Ledger<M> {
     /// The event stream was dropped with these handed-back messages still
     /// in it (`held`: from `Unsent` hand-backs, counted in `held`;
     /// `outcome`: from the `Closed` outcome, not): `close()` returns them
-    /// instead.
+    /// instead, oldest first: ahead of what `close()` already keeps (a link
+    /// lost once a close was asked for), which is newer than any `Unsent`.
     pub fn events_dropped(&mut self, held: Vec<String>, outcome: Vec<String>) {
         self.held = self
             .held
             .saturating_sub(u32::try_from(held.len()).unwrap_or(u32::MAX));
-        self.returned.extend(held);
+        let kept = std::mem::replace(&mut self.returned, held);
+        self.returned.extend(kept);
         self.returned.extend(outcome);
     }
 
