@@ -69,7 +69,10 @@ mod event;
 #[doc(hidden)]
 pub mod explore;
 mod machine;
-pub(crate) mod outbound;
+// Public (hidden) for the accounting exploration and properties
+// (`tests/fsm_accounting.rs`): the pure ledger, driven beside the machine.
+#[doc(hidden)]
+pub mod outbound;
 mod policy;
 mod replay;
 pub(crate) mod retry_after;

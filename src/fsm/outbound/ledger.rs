@@ -86,8 +86,9 @@ pub enum Frame<M> {
     },
 }
 
-/// Every outbound message and protocol frame of one session.
-#[derive(Debug)]
+/// Every outbound message and protocol frame of one session. `Clone` so
+/// an exploration can branch from any point.
+#[derive(Debug, Clone)]
 pub struct Ledger<M> {
     /// 32-bit, like `held`: sessions are many (4 billion is no limit).
     capacity: u32,
@@ -249,12 +250,14 @@ impl<M: Payload> Ledger<M> {
     /// The event stream was dropped with these handed-back messages still
     /// in it (`held`: from `Unsent` hand-backs, counted in `held`;
     /// `outcome`: from the `Closed` outcome, not): `close()` returns them
-    /// instead.
+    /// instead, oldest first: ahead of what `close()` already keeps (a link
+    /// lost once a close was asked for), which is newer than any `Unsent`.
     pub fn events_dropped(&mut self, held: Vec<String>, outcome: Vec<String>) {
         self.held = self
             .held
             .saturating_sub(u32::try_from(held.len()).unwrap_or(u32::MAX));
-        self.returned.extend(held);
+        let kept = std::mem::replace(&mut self.returned, held);
+        self.returned.extend(kept);
         self.returned.extend(outcome);
     }
 

@@ -9,6 +9,6 @@ mod send;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use ledger::{Frame, Ledger, Payload};
+pub use ledger::{Frame, Ledger, Payload};
 pub use queue::Overflow;
 pub use send::{SendError, SendErrorKind, Sent};
