@@ -36,7 +36,16 @@ impl ConnectError {
             | ConnectError::RequestHookPanicked => ConnectFailure::Request,
             ConnectError::Upgrade(_) => ConnectFailure::Handshake,
             ConnectError::Deadline { .. } => ConnectFailure::Deadline,
-            ConnectError::Proxy(e) => e.failure(),
+            ConnectError::ProxyRefused { status, .. } => ConnectFailure::Proxy {
+                status: Some(*status),
+            },
+            ConnectError::SocksAuth { .. } | ConnectError::SocksNoMethod { .. } => {
+                ConnectFailure::SocksAuth
+            }
+            ConnectError::ProxyResolve { .. } => ConnectFailure::Resolve,
+            ConnectError::SocksReply { .. }
+            | ConnectError::ProxyProtocol { .. }
+            | ConnectError::ProxyIo { .. } => ConnectFailure::Proxy { status: None },
         }
     }
 }
@@ -78,7 +87,7 @@ impl Shared {
         let (failure, default) = {
             let mut inner = self.lock();
             let machine = inner.machine()?;
-            let Some(failure) = machine.lifecycle().failure(&event, now, machine.config()) else {
+            let Some(failure) = machine.failure(&event, now) else {
                 return Some(event);
             };
             let attempt = event.attempt().or(machine.attempt()).unwrap_or(0);

@@ -11,7 +11,8 @@
 //! as one value), `inbound` (what a frame means), `outbound` (the one owner
 //! of every message), `session` (the loop), and the caller's side:
 //! `client`, `events`, `session_event`, `context` (what the caller's
-//! per-attempt code is told), `wake` (noticing
+//! per-attempt code is told), `build_error` (every caller mistake the
+//! builder finds), `wake` (noticing
 //! that the host slept), `stats`, `tally` and `rtt` (the counters, kept
 //! where the session already holds the lock, and the ping round trip), and
 //! the flight recorder: `record` (the bounded
@@ -20,6 +21,7 @@
 
 mod acking;
 mod alarm;
+mod build_error;
 mod builder;
 mod client;
 mod config;
@@ -47,29 +49,17 @@ mod tally;
 mod transport;
 mod wake;
 
-pub use crate::fsm::outbound::Overflow;
 pub use crate::fsm::outbound::{SendError, SendErrorKind, Sent};
-pub use builder::{BuildError, ClientBuilder};
+pub use build_error::BuildError;
+pub use builder::ClientBuilder;
 pub use client::{Client, NotReady};
-pub use config::{
-    DeliveryConfig, DeliveryConfigError, QueueConfig, TextDelivery, TransportConfig,
-    TransportConfigError,
-};
-pub use context::{AfterAckContext, AfterAckFrame, HelloContext};
+pub use config::{DeliveryConfig, TransportConfig};
+pub use context::HelloContext;
 pub use events::Events;
-pub use record_format::{
-    RECORDING_FORMAT, RecordingError, RecordingProblem, Run, RunHeader, parse_recording,
-};
-pub use session::Session;
+pub use record_format::{RecordingError, parse_recording};
 pub use session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
-pub use spec::HelloError;
 pub use stats::{Disconnects, LastFailure, Stats};
-pub use transport::endpoint::{UrlError, redact};
 pub use transport::error::{ConnectError, TlsFailure};
-pub use transport::proxy::{ProxyError, ProxyUrlError};
-pub use transport::tls::TlsSetupError;
-#[cfg(feature = "tls")]
-pub use transport::tls::{default_tls_config, tls_config_from_roots};
 
 impl Client {
     /// Shorthand for [`ClientBuilder::new`].

@@ -244,6 +244,7 @@ impl Inner {
     }
 
     /// The allocated capacity of the event buffers (shared and in hand).
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn events_capacity(&self) -> usize {
         self.events.capacity() + self.hand_capacity as usize
     }

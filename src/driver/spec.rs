@@ -15,8 +15,8 @@ use crate::fsm::{Attempt, Config, Failure, Verdict};
 use super::context::{AfterAckContext, AfterAckFrame, HelloContext};
 use super::transport::connect::ConnectSpec;
 
-/// The error a hello builder may return.
-pub type HelloError = Box<dyn std::error::Error + Send + Sync>;
+/// The error a hello builder may return (or the after-ack builder's panic).
+pub(crate) type HelloError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A boxed, sendable future.
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;

@@ -59,34 +59,46 @@
 //! after ([`Step`]). The driver's flight recorder writes such recordings
 //! (see "Flight recorder" in the crate docs).
 
-mod action;
-#[doc(hidden)]
+// The session's vocabulary (the configuration, statuses, causes, the
+// failure policy) is defined here and exported at the crate root only;
+// these modules are visible to it for that.
+pub(crate) mod action;
+// Scaffolding (feature `testing`): the backoff arithmetic, checked deadline
+// arithmetic, the exploration behind the exhaustive tests and the diagram.
+#[cfg(feature = "testing")]
 pub mod backoff;
-mod config;
-#[doc(hidden)]
+#[cfg(not(feature = "testing"))]
+mod backoff;
+pub(crate) mod config;
+#[cfg(feature = "testing")]
 pub mod diagram;
 mod event;
-#[doc(hidden)]
+#[cfg(feature = "testing")]
 pub mod explore;
 mod machine;
 pub(crate) mod outbound;
-mod policy;
+pub(crate) mod policy;
 mod replay;
-mod state;
-#[doc(hidden)]
+pub(crate) mod state;
+#[cfg(feature = "testing")]
 pub mod time;
+#[cfg(not(feature = "testing"))]
+mod time;
 mod timer;
 mod transition;
 
-pub use action::{Action, Cause};
-pub use config::{Config, ConfigError, MAX_DURATION};
+pub use action::Action;
 pub use event::Event;
 pub use machine::Machine;
-pub use policy::{
-    CloseRule, CloseRuleError, ConnectFailure, Failure, RejectedBy, Verdict,
-    default_retried_statuses,
-};
-pub use replay::{Applied, Record, Recording, Replay, Replayed, Step};
-pub use state::{Attempt, CloseReason, State, Status};
+pub use replay::{Record, Recording, Replay, Step};
+pub use state::State;
 pub use timer::Timer;
+
+// At the crate root for users; here for the crate's own paths.
+pub(crate) use action::Cause;
+pub(crate) use config::{Config, ConfigError};
+pub(crate) use policy::{CloseRule, ConnectFailure, Failure, RejectedBy, Verdict};
+pub(crate) use state::{Attempt, CloseReason, Status};
+// The pure transition function under the machine (feature `testing`).
+#[cfg(feature = "testing")]
 pub use transition::{Lifecycle, apply, step};
