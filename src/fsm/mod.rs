@@ -6,6 +6,14 @@
 //! machine. So every lifecycle edge is testable without sockets and every
 //! schedule is reproducible.
 //!
+//! Here: the [`Machine`], what goes in ([`Event`]) and comes out
+//! ([`Action`]), its [`State`] with the named [`Timer`]s, and the replay
+//! of a flight recording ([`Recording`], [`Record`], [`Replay`],
+//! [`Step`]). What the machine shares with the client is at the crate
+//! root: the [`Config`] with its failure policy ([`CloseRule`],
+//! [`Failure`], [`ConnectFailure`], [`Verdict`]), the [`Status`] and its
+//! [`Cause`], and [`CloseReason`] with [`RejectedBy`].
+//!
 //! # Driving the machine
 //!
 //! ```text
