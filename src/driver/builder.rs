@@ -11,7 +11,6 @@ use async_tungstenite::tungstenite::http::HeaderMap;
 
 use crate::fsm::{Attempt, Config, Failure, Verdict};
 
-use super::build_error::BuildError;
 use super::client::{Client, Owner};
 use super::config::{DeliveryConfig, TransportConfig};
 use super::context::{AfterAckContext, AfterAckFrame, HelloContext};
@@ -28,6 +27,7 @@ use super::spec::{
 use super::transport::connect::ConnectSpec;
 use super::transport::dial::Resolver;
 use super::transport::endpoint::Endpoint;
+use super::transport::error::BuildError;
 use super::transport::proxy::ProxySetting;
 use super::transport::tls::Trust;
 use crate::fsm::outbound::Ledger;

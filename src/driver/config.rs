@@ -6,7 +6,7 @@ use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::fsm::outbound::Overflow;
 
-use super::build_error::BuildError;
+use super::transport::error::BuildError;
 
 /// Socket and tungstenite buffer settings.
 ///

@@ -5,14 +5,13 @@
 //!
 //! Layout, from the wire up: `transport/` (one attempt's socket:
 //! `endpoint`, the URL; `dial`, resolve, then race the addresses: Happy
-//! Eyeballs; `connect`, TCP, the proxy tunnel, TLS; `error`, why an attempt
-//! failed; `proxy`; `tls`, trust roots, the TLS step; `upgrade`, RFC 6455
-//! §4.1; `meter`, what the transport took), `link` (one attempt's transport
+//! Eyeballs; `connect`, TCP, the proxy tunnel, TLS; `error`, why a session
+//! could not be built and why an attempt failed; `proxy`; `tls`, trust
+//! roots, the TLS step; `upgrade`, RFC 6455 §4.1; `meter`, what the transport took), `link` (one attempt's transport
 //! as one value), `inbound` (what a frame means), `outbound` (the one owner
 //! of every message), `session` (the loop), and the caller's side:
 //! `client`, `events`, `session_event`, `context` (what the caller's
-//! per-attempt code is told), `build_error` (every caller mistake the
-//! builder finds), `wake` (noticing
+//! per-attempt code is told), `wake` (noticing
 //! that the host slept), `stats`, `tally` and `rtt` (the counters, kept
 //! where the session already holds the lock, and the ping round trip), and
 //! the flight recorder: `record` (the bounded
@@ -21,7 +20,6 @@
 
 mod acking;
 mod alarm;
-mod build_error;
 mod builder;
 mod client;
 mod config;
@@ -50,7 +48,6 @@ mod transport;
 mod wake;
 
 pub use crate::fsm::outbound::{SendError, SendErrorKind, Sent};
-pub use build_error::BuildError;
 pub use builder::ClientBuilder;
 pub use client::{Client, NotReady};
 pub use config::{DeliveryConfig, TransportConfig};
@@ -59,7 +56,7 @@ pub use events::Events;
 pub use record_format::{RecordingError, parse_recording};
 pub use session_event::{CloseOutcome, SessionEvent, UpgradeResponse};
 pub use stats::{Disconnects, LastFailure, Stats};
-pub use transport::error::{ConnectError, TlsFailure};
+pub use transport::error::{BuildError, ConnectError, TlsFailure};
 
 impl Client {
     /// Shorthand for [`ClientBuilder::new`].

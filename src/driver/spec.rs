@@ -52,7 +52,7 @@ pub(crate) struct Spec {
     pub(crate) request_headers: Option<Arc<HeadersFn>>,
     pub(crate) after_ack: Option<Arc<AfterAckFn>>,
     pub(crate) binary: bool,
-    /// Text frames go to the caller unparsed (`TextDelivery::Raw`).
+    /// Text frames go to the caller unparsed (`DeliveryConfig::raw_text`).
     pub(crate) raw_text: bool,
     /// The caller's failure predicate, if any.
     pub(crate) failure_policy: Option<Arc<FailurePolicyFn>>,

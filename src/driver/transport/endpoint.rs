@@ -5,7 +5,7 @@ use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::handshake::client::Request;
 use async_tungstenite::tungstenite::http::Uri;
 
-use crate::driver::build_error::BuildError;
+use super::error::BuildError;
 
 /// A parsed `ws://` or `wss://` URL.
 #[derive(Clone)]

@@ -35,7 +35,7 @@ use futures_lite::{AsyncRead, AsyncWrite};
 
 use super::error::ConnectError;
 
-use crate::driver::build_error::BuildError;
+use super::error::BuildError;
 
 /// The protocol spoken to the proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,8 +15,8 @@ use std::task::{Context, Poll};
 use async_io::Async;
 use futures_lite::{AsyncRead, AsyncWrite};
 
+use super::error::BuildError;
 use super::error::{ConnectError, TlsFailure};
-use crate::driver::build_error::BuildError;
 
 #[cfg(feature = "tls")]
 pub(crate) use enabled::{TlsConfig, Trust};

@@ -23,9 +23,9 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::super::error::BuildError;
 use super::Proxy;
 use super::url::parse;
-use crate::driver::build_error::BuildError;
 
 /// The proxy for a broker at `host` (`tls` for `wss://`), from `lookup`.
 pub(crate) fn from_env(

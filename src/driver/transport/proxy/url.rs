@@ -17,7 +17,7 @@ const DEFAULT_PORT: u16 = 1080;
 /// credential (the caller makes it a [`BuildError::Proxy`] naming where
 /// the URL came from, never the URL itself, which may carry a password).
 ///
-/// [`BuildError::Proxy`]: crate::driver::build_error::BuildError::Proxy
+/// [`BuildError::Proxy`]: super::super::error::BuildError::Proxy
 pub(crate) fn parse(text: &str) -> Result<Proxy, String> {
     let text = text.trim();
     if text.is_empty() {
