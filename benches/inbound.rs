@@ -7,7 +7,7 @@
 //! - `lifecycle json`: ws-lifecycle, `SessionEvent::Message(Value)`;
 //! - `raw text`: raw async-tungstenite reading the frames, no parsing (the
 //!   baseline for the raw-text mode);
-//! - `lifecycle text`: ws-lifecycle with `TextDelivery::Raw`,
+//! - `lifecycle text`: ws-lifecycle with `DeliveryConfig::raw_text`,
 //!   `SessionEvent::Text`, no parsing;
 //! - `lifecycle json spawned`: as `lifecycle json`, but the session runs on
 //!   smol's executor thread (`ClientBuilder::spawn`, the usual way) while
@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use async_io::Async;
 use async_tungstenite::tungstenite::Message;
 use futures_lite::{AsyncWriteExt, StreamExt, future};
-use ws_lifecycle::{Client, DeliveryConfig, SessionEvent, TextDelivery, TransportConfig};
+use ws_lifecycle::{Client, DeliveryConfig, SessionEvent, TransportConfig};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -194,7 +194,7 @@ impl Mode {
 async fn lifecycle_round(
     addr: SocketAddr,
     n: usize,
-    text: TextDelivery,
+    raw_text: bool,
     spawned: bool,
     broker: u32,
 ) -> Figure {
@@ -202,7 +202,7 @@ async fn lifecycle_round(
         .no_proxy()
         .transport(transport())
         .delivery(DeliveryConfig {
-            text,
+            raw_text,
             ..DeliveryConfig::default()
         });
     let (client, mut events, session) = builder.build().expect("valid builder");
@@ -303,11 +303,9 @@ async fn round(mode: Mode, addr: SocketAddr, n: usize, broker: u32) -> Figure {
     match mode {
         Mode::RawJson => raw_round(addr, n, true, broker).await,
         Mode::RawText => raw_round(addr, n, false, broker).await,
-        Mode::LifecycleJson => lifecycle_round(addr, n, TextDelivery::Json, false, broker).await,
-        Mode::LifecycleText => lifecycle_round(addr, n, TextDelivery::Raw, false, broker).await,
-        Mode::LifecycleJsonSpawned => {
-            lifecycle_round(addr, n, TextDelivery::Json, true, broker).await
-        }
+        Mode::LifecycleJson => lifecycle_round(addr, n, false, false, broker).await,
+        Mode::LifecycleText => lifecycle_round(addr, n, true, false, broker).await,
+        Mode::LifecycleJsonSpawned => lifecycle_round(addr, n, false, true, broker).await,
     }
 }
 

@@ -11,7 +11,8 @@
 use std::time::{Duration, Instant};
 
 use divan::{Bencher, black_box, counter::ItemsCount};
-use ws_lifecycle::fsm::{Config, Event, Machine, Status};
+use ws_lifecycle::fsm::{Event, Machine};
+use ws_lifecycle::{Config, Status};
 
 const BATCH: usize = 1000;
 

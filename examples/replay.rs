@@ -16,8 +16,8 @@
 use std::io::BufReader;
 use std::time::{Instant, SystemTime};
 
-use ws_lifecycle::fsm::{State, Step};
-use ws_lifecycle::{Run, parse_recording};
+use ws_lifecycle::fsm::{Recording, State, Step};
+use ws_lifecycle::parse_recording;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,17 +39,16 @@ fn main() {
     }
 }
 
-fn print_run(n: usize, run: &Run, all: bool) {
-    let (header, config) = (&run.header, &run.recording.config);
-    let inputs = run.recording.records.len();
+fn print_run(n: usize, run: &Recording, all: bool) {
+    let inputs = run.records.len();
     println!(
         "run {n}: {} started {} (ws-lifecycle {}), seed {:#x}, {inputs} records",
-        header.url,
-        utc(header.started),
-        header.crate_version,
-        config.seed,
+        run.url,
+        utc(run.started),
+        run.crate_version,
+        run.config.seed,
     );
-    let mut replay = match run.recording.replay(Instant::now()) {
+    let mut replay = match run.replay(Instant::now()) {
         Ok(replay) => replay,
         Err(e) => {
             println!("  cannot replay: {e}");
@@ -59,12 +58,12 @@ fn print_run(n: usize, run: &Run, all: bool) {
     let mut quiet = 0usize;
     for step in replay.by_ref() {
         let at = match &step {
-            Step::Input(applied) if !all && !applied.is_eventful() => {
+            step if !all && !step.is_eventful() => {
                 quiet += 1;
                 continue;
             }
-            Step::Input(applied) => header.started.checked_add(applied.at),
-            Step::Start { .. } => Some(header.started),
+            Step::Input { at, .. } => run.started.checked_add(*at),
+            Step::Start { .. } => Some(run.started),
             Step::Gap { .. } => None,
         };
         let wall = at.map_or_else(|| " ".repeat(12), clock);

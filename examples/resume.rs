@@ -28,7 +28,7 @@ use async_io::Timer;
 use futures_lite::StreamExt;
 use serde_json::json;
 use story::ms;
-use ws_lifecycle::{Client, Config, HelloError, SessionEvent, Status};
+use ws_lifecycle::{Client, Config, SessionEvent, Status};
 
 /// Messages the publisher sends.
 const MESSAGES: u64 = 20;
@@ -69,10 +69,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 hello["resume"] = token;
                 hello["last_seq"] = last_seq.load(Ordering::SeqCst).into();
             }
-            async move { Ok::<_, HelloError>(hello.to_string()) }
+            async move { Ok::<_, std::io::Error>(hello.to_string()) }
         })
         // Resubscribe right after every ack, before anything else is sent.
-        .after_ack(|ctx| [json!({"type": "subscribe", "topic": "ticks", "attempt": ctx.attempt})])
+        .after_ack(|ctx, _ack| {
+            [json!({"type": "subscribe", "topic": "ticks", "attempt": ctx.attempt})]
+        })
         .spawn()?;
 
     // The application: processes numbered messages in order. A replay may

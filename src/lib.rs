@@ -7,11 +7,20 @@
 //! - [`fsm`] — the core: an explicit, pure state machine (`Connecting`,
 //!   `AwaitingAck`, `Open`, `Reconnecting`, `Closing`, `Closed`). Time is an
 //!   input, jitter comes from a seeded generator, actions are plain data. Every
-//!   lifecycle edge is testable without sockets.
+//!   lifecycle edge is testable without sockets. Drive it yourself with
+//!   [`fsm::Machine`], or replay a flight recording with
+//!   [`fsm::Recording`].
 //! - the driver — a thin smol + async-tungstenite runner that carries out
 //!   the machine's actions on a real socket (`ws://`, and `wss://` with
-//!   rustls with the default `tls` feature, see [Networks](#networks)). Its types are here at the crate root: [`ClientBuilder`],
-//!   [`Client`], [`Events`], [`SessionEvent`], the configs and the errors.
+//!   rustls with the default `tls` feature, see [Networks](#networks)). Its
+//!   types are here at the crate root: [`Client::builder`] gives a
+//!   [`ClientBuilder`], which starts the session and returns its
+//!   [`Client`] handle and its [`Events`] stream of [`SessionEvent`]s.
+//!
+//! The crate root also holds what both layers speak: the [`Config`] (with
+//! its failure policy: [`CloseRule`], [`Failure`], [`ConnectFailure`],
+//! [`Verdict`]), the [`Status`] and its [`Cause`], and why a session ended
+//! ([`CloseReason`], [`RejectedBy`]).
 //!
 //! # Using the client
 //!
@@ -35,7 +44,7 @@
 //!         })
 //!         .ack_type("hello_ack")
 //!         // Sent right after every ack, before anything else: resubscribe.
-//!         .after_ack(|_ctx| [json!({"type": "subscribe", "topic": "peers"})])
+//!         .after_ack(|_ctx, _ack| [json!({"type": "subscribe", "topic": "peers"})])
 //!         .config(Config::default())
 //!         .spawn()?;
 //!
@@ -67,8 +76,8 @@
 //!   token, a presence id or a lease from one ack rides in the next hello.
 //!   `examples/resume.rs` shows resumption end to end.
 //! - **Resubscription.** [`ClientBuilder::after_ack`] builds frames, anew
-//!   for every ack, that go out right after it, before anything queued or
-//!   sent by the caller. They belong to their connection: never handed back
+//!   for every ack (given the attempt's [`HelloContext`] and the ack), that
+//!   go out right after it, before anything queued or sent by the caller. They belong to their connection: never handed back
 //!   as unsent, never counted as the caller's messages.
 //! - **Per-attempt requests.** [`ClientBuilder::request_headers`] is an async
 //!   hook awaited for every attempt inside its connect deadline (a token
@@ -83,7 +92,8 @@
 //!
 //! ```
 //! use std::time::{Duration, Instant};
-//! use ws_lifecycle::fsm::{Action, Config, Event, Machine, Status};
+//! use ws_lifecycle::fsm::{Action, Event, Machine};
+//! use ws_lifecycle::{Config, Status};
 //!
 //! let t0 = Instant::now();
 //! let config = Config { jitter: 0.0, ..Config::default() };
@@ -127,8 +137,8 @@
 //! By default every text frame is parsed into a [`serde_json::Value`]
 //! ([`SessionEvent::Message`]), and text that is not JSON is reported as
 //! [`SessionEvent::InvalidFrame`]. Callers that deserialize into their own
-//! types can skip that parse with [`TextDelivery::Raw`]
-//! (`DeliveryConfig { text: TextDelivery::Raw, .. }`): text frames arrive
+//! types can skip that parse with [`DeliveryConfig::raw_text`]
+//! (`DeliveryConfig { raw_text: true, .. }`): text frames arrive
 //! verbatim as [`SessionEvent::Text`], and text that is not JSON is
 //! delivered like any other (the "non-JSON text is reported" rule applies
 //! only outside this mode). The ack is still recognised: while the session
@@ -214,9 +224,11 @@
 //!   rules to the caller's own table.
 //!
 //! A proxy URL that cannot be used is a [`BuildError::Proxy`]. A proxy's
-//! refusal is [`ConnectError::Proxy`] with a [`ProxyError`] that says what
-//! it answered (an HTTP status, a SOCKS5 reply code, a refusal of the
-//! credentials). By default a 407 (and every proxy status outside
+//! refusal is a [`ConnectError`] that says what it answered
+//! ([`ProxyRefused`](ConnectError::ProxyRefused) with an HTTP status,
+//! [`SocksReply`](ConnectError::SocksReply) with a SOCKS5 reply code,
+//! [`SocksAuth`](ConnectError::SocksAuth): a refusal of the credentials)
+//! or why its answer could not be read. By default a 407 (and every proxy status outside
 //! [`Config::retried_statuses`]) and a SOCKS5 authentication failure
 //! ([`ConnectFailure::SocksAuth`]) are terminal
 //! ([`RejectedBy::Proxy`], [`RejectedBy::SocksAuth`]): wrong credentials
@@ -241,19 +253,40 @@
 //!   distribution's bundle, replaced by `SSL_CERT_FILE` / `SSL_CERT_DIR`
 //!   when set; the keychain on macOS; the certificate store on Windows),
 //!   so a company CA installed on the machine just works. A store with no
-//!   usable certificate is [`BuildError::Tls`] with
-//!   [`TlsSetupError::NoSystemRoots`], unless the builder was given roots
-//!   of its own (then only those are trusted, with a warning logged).
+//!   usable certificate is [`BuildError::NoSystemRoots`], unless the
+//!   builder was given roots of its own (then only those are trusted, with
+//!   a warning logged).
 //! - **Extra roots**: [`ClientBuilder::add_root_pem`] (PEM bytes) and
 //!   [`ClientBuilder::add_roots_from_file`] (a PEM file) are trusted
 //!   beside the system's; they are read and checked at construction
-//!   ([`TlsSetupError`]). `wsclient --ca-file FILE` does the same.
+//!   ([`BuildError::ReadRoots`], [`NoCertificate`](BuildError::NoCertificate),
+//!   [`BadPem`](BuildError::BadPem), [`BadRoot`](BuildError::BadRoot)).
+//!   `wsclient --ca-file FILE` does the same.
 //! - **A whole configuration**: [`ClientBuilder::tls_config`] takes any
-//!   [`rustls::ClientConfig`] and uses it as is; [`tls_config_from_roots`]
-//!   builds one from a `RootCertStore`. This crate builds every
+//!   [`rustls::ClientConfig`] and uses it as is. This crate builds every
 //!   configuration with `ClientConfig::builder_with_provider` and ring,
 //!   never with the process-wide default provider (which panics unless
-//!   exactly one provider is compiled in); do the same in your own.
+//!   exactly one provider is compiled in); do the same in your own, for
+//!   one that trusts exactly your roots:
+//!
+//! ```
+//! # #[cfg(feature = "tls")] {
+//! use std::sync::Arc;
+//! use ws_lifecycle::{Client, rustls};
+//!
+//! let mut roots = rustls::RootCertStore::empty();
+//! // roots.add(...) for each of your CA certificates
+//! let provider = Arc::new(rustls::crypto::ring::default_provider());
+//! let tls = rustls::ClientConfig::builder_with_provider(provider)
+//!     .with_safe_default_protocol_versions()?
+//!     .with_root_certificates(roots)
+//!     .with_no_client_auth();
+//! let builder = Client::builder("wss://broker.internal/ws").tls_config(Arc::new(tls));
+//! # drop(builder);
+//! # }
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! - **Refused certificates are typed.** A failed handshake is
 //!   [`ConnectError::Tls`] whose `cause` is a [`TlsFailure`]:
 //!   [`UnknownIssuer`](TlsFailure::UnknownIssuer) (self-signed, or a CA
@@ -286,13 +319,13 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `tls` | on | `wss://` with rustls and ring, the system's roots (`rustls-native-certs`); the [`rustls`] re-export, [`ClientBuilder::tls_config`], [`ClientBuilder::add_root_pem`], [`ClientBuilder::add_roots_from_file`], [`default_tls_config`], [`tls_config_from_roots`] |
+//! | `tls` | on | `wss://` with rustls and ring, the system's roots (`rustls-native-certs`); the [`rustls`] re-export, [`ClientBuilder::tls_config`], [`ClientBuilder::add_root_pem`], [`ClientBuilder::add_roots_from_file`] |
 //! | `webpki-roots` | off | also trusts the Mozilla roots bundled in `webpki-roots` (for machines without a CA bundle, such as small containers); implies `tls` |
+//! | `testing` | off | not part of the API: scaffolding for this crate's own tests, benches and `diagram` example (state-space exploration, the diagram, the pure transition function, test hooks on the handles); its dev-dependency on itself turns it on, and docs.rs leaves it out |
 //!
 //! With `default-features = false` the crate is built for `ws://` only:
 //! neither rustls nor ring is in its dependency tree, and a `wss://` URL is
-//! refused at construction with [`BuildError::Tls`]
-//! ([`TlsSetupError::Disabled`]).
+//! refused at construction with [`BuildError::TlsDisabled`].
 //!
 //! # Keepalive
 //!
@@ -326,7 +359,7 @@
 //! The driver is built on async-io (sockets, the one timer per session)
 //! and futures-io; it needs no particular executor:
 //!
-//! - [`ClientBuilder::build`] returns the [`Session`] future, which runs on
+//! - [`ClientBuilder::build`] returns the session's future, which runs on
 //!   any executor: `smol::block_on`, a local or global smol executor, or a
 //!   tokio runtime (`tokio::spawn(session)`, multi-thread or current-thread;
 //!   `tests/driver_tokio.rs` runs one through hello, ack, echo and close).
@@ -359,11 +392,12 @@
 //! credentials. Off by default. The session never waits for the writer: records go through a bounded buffer to a thread of
 //! their own, and what does not fit becomes a gap record.
 //!
-//! [`parse_recording`] reads a file back, one [`Run`] per header (a file
-//! `wsclient --record` appended to holds many), and
-//! [`fsm::Recording::replay`] replays a run in the pure core: the same
-//! inputs at the same offsets give exactly the same actions and final
-//! state, so "why did it reconnect at 12:03:17?" has an answer.
+//! [`parse_recording`] reads a file back, one [`fsm::Recording`] per header
+//! (a file `wsclient --record` appended to holds many), and
+//! [`fsm::Recording::replay`] replays a run in the pure core, one
+//! [`fsm::Step`] per record: the same inputs at the same offsets give
+//! exactly the same actions and final state, so "why did it reconnect at
+//! 12:03:17?" has an answer.
 //! `cargo run --example replay -- FILE` prints a run's timeline;
 //! `docs/TROUBLESHOOTING.md` walks through a real one.
 //!
@@ -376,7 +410,8 @@
 //! # "#;
 //! // let file = std::io::BufReader::new(std::fs::File::open("session.rec")?);
 //! for run in parse_recording(&file[..])? {
-//!     for step in run.recording.replay(Instant::now())? {
+//!     println!("{} started at {:?}", run.url, run.started);
+//!     for step in run.replay(Instant::now())? {
 //!         println!("{step}"); // +0.001000s Connecting --ConnectFailed#1(Io(ConnectionRefused))--> Reconnecting: …
 //!     }
 //! }
@@ -414,24 +449,27 @@
 mod driver;
 pub mod fsm;
 
+// The client: its handle, builder, events and settings.
 pub use driver::{
-    AfterAckContext, AfterAckFrame, BuildError, Client, ClientBuilder, CloseOutcome, ConnectError,
-    DeliveryConfig, DeliveryConfigError, Events, HelloContext, HelloError, NotReady, Overflow,
-    QueueConfig, RECORDING_FORMAT, RecordingError, RecordingProblem, Run, RunHeader, SendError,
-    SendErrorKind, Sent, Session, SessionEvent, TextDelivery, TransportConfig,
-    TransportConfigError, UpgradeResponse, UrlError, parse_recording, redact,
+    Client, ClientBuilder, CloseOutcome, DeliveryConfig, Events, HelloContext, SessionEvent,
+    TransportConfig, UpgradeResponse,
 };
-pub use driver::{Disconnects, LastFailure, ProxyError, ProxyUrlError, Stats};
-pub use fsm::{
-    Attempt, Cause, CloseReason, CloseRule, Config, ConfigError, ConnectFailure, Failure,
-    RejectedBy, Status, Verdict,
+// What `send`, `ready` and `build` answer, what a failed attempt was, stats.
+pub use driver::{
+    BuildError, ConnectError, Disconnects, LastFailure, NotReady, SendError, SendErrorKind, Sent,
+    Stats, TlsFailure,
 };
+// The flight recorder's file (its replay is the core's: `fsm::Recording`).
+pub use driver::{RecordingError, parse_recording};
+// The session's vocabulary, shared by the client and the core: the
+// configuration and its failure policy, statuses and why they change.
+pub use fsm::action::Cause;
+pub use fsm::config::{Config, ConfigError};
+pub use fsm::policy::{CloseRule, ConnectFailure, Failure, RejectedBy, Verdict};
+pub use fsm::state::{CloseReason, Status};
 
 /// The `http` types of upgrade requests and responses (headers, status).
 pub use async_tungstenite::tungstenite::http;
-pub use driver::{TlsFailure, TlsSetupError};
-#[cfg(feature = "tls")]
-pub use driver::{default_tls_config, tls_config_from_roots};
 /// The rustls crate, for building a custom `wss://` configuration (with
 /// the `tls` feature).
 #[cfg(feature = "tls")]

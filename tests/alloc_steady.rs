@@ -8,7 +8,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-use ws_lifecycle::fsm::{Action, Config, Event, Machine, Status};
+use ws_lifecycle::fsm::{Action, Event, Machine};
+use ws_lifecycle::{Config, Status};
 
 struct Counting;
 

@@ -49,8 +49,9 @@ use proptest::test_runner::{
     Config as ProptestConfig, FileFailurePersistence, RngSeed, TestCaseError, TestRunner,
 };
 use smol::channel::{Receiver, Sender};
-use ws_lifecycle::fsm::{CloseReason, Config, Status};
-use ws_lifecycle::{Client, Events, HelloError, SendErrorKind, Sent, SessionEvent};
+use ws_lifecycle::{
+    Client, CloseReason, Config, Events, SendErrorKind, Sent, SessionEvent, Status,
+};
 
 use chaos_support::{End, FaultProxy, Plan, RecordingBroker, Shaping};
 use driver_support::{ms, wait_until, within};
@@ -260,7 +261,7 @@ fn run_schedule(schedule: &[Plan]) -> Report {
                 let attempt = ctx.attempt;
                 async move {
                     let hello = serde_json::json!({"type": "hello", "attempt": attempt});
-                    Ok::<_, HelloError>(hello.to_string())
+                    Ok::<_, std::io::Error>(hello.to_string())
                 }
             })
             .build()

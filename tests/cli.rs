@@ -1271,12 +1271,13 @@ fn record_appends_a_header_and_the_inputs_of_every_run() {
     let runs = ws_lifecycle::parse_recording(both.as_bytes()).expect("the recording parses");
     assert_eq!(runs.len(), 2);
     for run in runs {
-        let replayed = run.recording.replay(Instant::now()).unwrap().finish();
-        assert_eq!(replayed.dropped, 0);
+        let mut replay = run.replay(Instant::now()).unwrap();
+        replay.finish();
+        assert_eq!(replay.dropped(), 0);
         assert_eq!(
-            replayed.machine.state(),
+            replay.machine().state(),
             &ws_lifecycle::fsm::State::Closed {
-                reason: ws_lifecycle::fsm::CloseReason::Requested
+                reason: ws_lifecycle::CloseReason::Requested
             }
         );
     }

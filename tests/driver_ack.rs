@@ -12,10 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use async_io::Timer;
 use serde_json::{Value, json};
-use ws_lifecycle::fsm::{Cause, Status};
-use ws_lifecycle::http::HeaderMap;
 use ws_lifecycle::{
-    Client, ConnectError, DeliveryConfig, HelloError, Overflow, QueueConfig, SessionEvent,
+    Cause, Client, ConnectError, DeliveryConfig, SessionEvent, Status, http::HeaderMap,
 };
 
 use broker::{Broker, Journal, Options};
@@ -109,7 +107,7 @@ fn the_second_hello_carries_the_first_acks_token() {
                     "resume": ctx.previous_ack.as_ref().map(|ack| ack["resume"].clone()),
                     "last_disconnect": ctx.last_disconnect,
                 });
-                async move { Ok::<_, HelloError>(hello.to_string()) }
+                async move { Ok::<_, std::io::Error>(hello.to_string()) }
             });
         let (client, mut w) = spawn_watched(builder);
         assert_eq!(w.status(Status::Open).await, (Cause::Acked, 1));
@@ -150,23 +148,20 @@ fn after_ack_frames_arrive_first_on_every_connection() {
         let builder = Client::builder(broker.url())
             .config(fast_config())
             .delivery(DeliveryConfig {
-                queue: Some(QueueConfig {
-                    capacity: 8,
-                    overflow: Overflow::RejectNew,
-                }),
+                queue_capacity: 8,
                 ..DeliveryConfig::default()
             })
-            .after_ack(move |ctx| {
+            .after_ack(move |ctx, ack| {
                 let attempt = ctx.attempt;
-                let acked = ctx.ack["type"].clone();
-                let mut frames: Vec<ws_lifecycle::AfterAckFrame> = state
+                let acked = ack["type"].clone();
+                let mut frames: Vec<String> = state
                     .lock()
                     .unwrap()
                     .iter()
-                    .map(|t| json!({"sub": t, "attempt": attempt, "acked": acked}).into())
+                    .map(|t| json!({"sub": t, "attempt": attempt, "acked": acked}).to_string())
                     .collect();
                 // Text is sent verbatim.
-                frames.push(format!(r#"{{"sub":"raw","attempt":{attempt}}}"#).into());
+                frames.push(format!(r#"{{"sub":"raw","attempt":{attempt}}}"#));
                 frames
             });
         let (client, mut w) = spawn_watched(builder);
@@ -228,7 +223,7 @@ fn a_panicking_after_ack_builder_fails_the_attempt_like_a_failed_hello() {
         let broker = Broker::start(any_port(), Options::default()).unwrap();
         let builder = Client::builder(broker.url())
             .config(fast_config())
-            .after_ack(|ctx| {
+            .after_ack(|ctx, _ack| {
                 assert!(ctx.attempt > 1, "no subscriptions for attempt 1");
                 vec![json!({"sub": "a"})]
             });
@@ -334,7 +329,7 @@ fn a_failing_async_request_hook_is_a_retried_connect_failure_with_a_clear_error(
                     }
                     let mut headers = HeaderMap::new();
                     headers.insert("authorization", "Bearer ok".parse().unwrap());
-                    Ok::<_, HelloError>(headers)
+                    Ok::<_, Box<dyn std::error::Error + Send + Sync>>(headers)
                 }
             });
         let (client, mut w) = spawn_watched(builder);
@@ -385,7 +380,7 @@ fn a_hanging_async_request_hook_is_bounded_by_the_connect_deadline() {
                     if attempt == 1 {
                         futures_lite::future::pending::<()>().await;
                     }
-                    Ok::<_, HelloError>(HeaderMap::new())
+                    Ok::<_, std::io::Error>(HeaderMap::new())
                 }
             });
         let (client, mut w) = spawn_watched(builder);
@@ -419,7 +414,7 @@ fn a_restarted_broker_replays_what_the_resuming_client_missed() {
                     hello["resume"] = token;
                     hello["last_seq"] = last_seq.load(Ordering::SeqCst).into();
                 }
-                async move { Ok::<_, HelloError>(hello.to_string()) }
+                async move { Ok::<_, std::io::Error>(hello.to_string()) }
             });
         let (client, mut w) = spawn_watched(builder);
         w.status(Status::Open).await;

@@ -7,8 +7,7 @@ mod driver_support;
 use async_io::Timer;
 use driver_support::{fast_config, free_addr, ms, run, ws_url};
 use futures_lite::{StreamExt, future};
-use ws_lifecycle::fsm::Config;
-use ws_lifecycle::{Client, DeliveryConfig, SessionEvent};
+use ws_lifecycle::{Client, Config, DeliveryConfig, SessionEvent};
 
 /// A consumer that stalls while the broker is down: notices beyond
 /// `event_capacity` are counted, not stored, and reported as one

@@ -8,8 +8,7 @@ mod driver_support;
 
 use broker::{Broker, Options};
 use driver_support::{any_port, fast_config, run, spawn_watched};
-use ws_lifecycle::fsm::Status;
-use ws_lifecycle::{Client, HelloError, SessionEvent};
+use ws_lifecycle::{Client, SessionEvent, Status};
 
 /// A hello builder that panics before returning its future is a hello
 /// failure (retried), not the end of the session.
@@ -23,7 +22,7 @@ fn hello_builder_that_panics_synchronously_is_a_retried_hello_failure() {
                 if ctx.attempt == 1 {
                     panic!("a hello builder that panics before returning its future");
                 }
-                async move { Ok::<_, HelloError>(r#"{"type":"hello"}"#.to_owned()) }
+                async move { Ok::<_, std::io::Error>(r#"{"type":"hello"}"#.to_owned()) }
             });
         first_attempt_fails_then_second_opens(builder, "HelloFailed", |e| match e {
             SessionEvent::HelloFailed { attempt, .. } => Some(*attempt),

@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use driver_support::{any_port, fast_config, free_addr, ms, run, wait_until, ws_url};
 use futures_lite::future;
-use ws_lifecycle::fsm::{CloseReason, Config, Status};
-use ws_lifecycle::{Client, NotReady, SendErrorKind};
+use ws_lifecycle::{Client, CloseReason, Config, NotReady, SendErrorKind, Status};
 
 /// Short timings with a fast ping and a single short backoff step.
 fn config() -> Config {

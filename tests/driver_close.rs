@@ -24,8 +24,7 @@ use driver_support::{
 };
 use futures_lite::{AsyncReadExt, AsyncWriteExt, StreamExt, future};
 use raw_server::{read_head, switching};
-use ws_lifecycle::fsm::{Cause, Config, Status};
-use ws_lifecycle::{Client, DeliveryConfig, Sent, SessionEvent};
+use ws_lifecycle::{Cause, Client, Config, DeliveryConfig, Sent, SessionEvent, Status};
 
 // ── Messages accepted before close are written or handed back ──────────────
 

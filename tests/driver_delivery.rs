@@ -16,9 +16,9 @@ use std::time::Duration;
 use async_io::{Async, Timer};
 use futures_lite::{AsyncReadExt, AsyncWriteExt, future};
 use serde::Serialize;
-use ws_lifecycle::fsm::{CloseReason, Config, Status};
 use ws_lifecycle::{
-    Client, DeliveryConfig, NotReady, Overflow, QueueConfig, SendErrorKind, Sent, SessionEvent,
+    Client, CloseReason, Config, DeliveryConfig, NotReady, SendErrorKind, Sent, SessionEvent,
+    Status,
 };
 
 use broker::{Broker, Options};
@@ -228,20 +228,14 @@ fn without_an_event_stream_unwritten_messages_come_back_from_close() {
 /// written before the close frame.
 #[test]
 fn a_send_after_close_was_requested_is_refused_as_closing() {
-    for queue in [
-        None,
-        Some(QueueConfig {
-            capacity: 4,
-            overflow: Overflow::RejectNew,
-        }),
-    ] {
+    for queue_capacity in [0, 4] {
         run(async {
             let broker = Broker::start(any_port(), Options::default()).unwrap();
             let (client, mut w) = spawn_watched(
                 Client::builder(broker.url())
                     .config(fast_config())
                     .delivery(DeliveryConfig {
-                        queue,
+                        queue_capacity,
                         ..DeliveryConfig::default()
                     }),
             );
@@ -253,7 +247,7 @@ fn a_send_after_close_was_requested_is_refused_as_closing() {
             assert_eq!(
                 refused.kind,
                 SendErrorKind::NotOpen(Status::Closing),
-                "queue {queue:?}"
+                "queue of {queue_capacity}"
             );
             assert_eq!(refused.message.as_deref(), Some(r#"{"after":1}"#));
             let outcome = closing.await;
@@ -278,10 +272,7 @@ fn queued_messages_come_back_in_the_closed_event_when_the_session_gives_up() {
                     ..fast_config()
                 })
                 .delivery(DeliveryConfig {
-                    queue: Some(QueueConfig {
-                        capacity: 8,
-                        overflow: Overflow::RejectNew,
-                    }),
+                    queue_capacity: 8,
                     ..DeliveryConfig::default()
                 }),
         );

@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use socket2::{Domain, Socket, Type};
-use ws_lifecycle::Client;
-use ws_lifecycle::fsm::{Config, Status};
+use ws_lifecycle::{Client, Config, Status};
 
 use broker::{Broker, Options};
 use driver_support::*;

@@ -18,8 +18,10 @@ use async_io::{Async, Timer};
 use async_tungstenite::tungstenite::Message;
 use futures_lite::{AsyncReadExt, future};
 use serde_json::json;
-use ws_lifecycle::fsm::{Cause, CloseReason, CloseRule, Config, RejectedBy, Status};
-use ws_lifecycle::{Client, DeliveryConfig, SessionEvent, TransportConfig};
+use ws_lifecycle::{
+    Cause, Client, CloseReason, CloseRule, Config, DeliveryConfig, RejectedBy, SessionEvent,
+    Status, TransportConfig,
+};
 
 use broker::{Broker, Options};
 use driver_support::*;

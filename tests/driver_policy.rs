@@ -19,9 +19,9 @@ use async_io::{Async, Timer};
 use driver_support::{Watch, fast_config, ms, run, spawn_watched, start_client, ws_url};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use raw_server::{read_head, switching, text_frame};
-use ws_lifecycle::fsm::{Cause, CloseReason, Config, Status};
 use ws_lifecycle::{
-    Client, CloseRule, ConnectError, ConnectFailure, Failure, RejectedBy, SessionEvent, Verdict,
+    Cause, Client, CloseReason, CloseRule, Config, ConnectError, ConnectFailure, Failure,
+    RejectedBy, SessionEvent, Status, Verdict,
 };
 
 /// How the scripted broker answers one upgrade request.

@@ -27,9 +27,9 @@ use futures_rustls::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
 use futures_util::SinkExt;
 use serde_json::json;
 use smol::Task;
-use ws_lifecycle::fsm::{Cause, CloseReason, Status};
 use ws_lifecycle::{
-    BuildError, Client, ClientBuilder, ConnectError, ProxyError, RejectedBy, SessionEvent,
+    BuildError, Cause, Client, ClientBuilder, CloseReason, ConnectError, RejectedBy, SessionEvent,
+    Status,
 };
 
 use broker::{Broker, Options};
@@ -143,7 +143,7 @@ fn missing_or_wrong_credentials_at_tinyproxy_are_terminal() {
         for (credentials, status) in [(None, 407), (Some(WRONG), 401)] {
             let (client, mut w) = spawn_as_is(via(broker.url(), &proxy.url("http", credentials)));
             let (attempt, error, typed) = first_failure(&mut w, |e| {
-                matches!(e, ConnectError::Proxy(p) if p.http_status() == Some(status))
+                matches!(e, ConnectError::ProxyRefused { status: s, .. } if *s == status)
                     && e.http_status().is_none()
             })
             .await;
@@ -170,9 +170,10 @@ fn a_5xx_from_tinyproxy_is_retried() {
         // Nothing listens there: tinyproxy answers 500.
         let (client, mut w) = spawn_as_is(via(ws_url(free_addr()), &proxy.url("http", None)));
         for expected in 1..=2 {
-            let (attempt, error, typed) = first_failure(&mut w, |e| {
-                matches!(e, ConnectError::Proxy(p) if p.http_status().is_some_and(|s| s >= 500))
-            })
+            let (attempt, error, typed) = first_failure(
+                &mut w,
+                |e| matches!(e, ConnectError::ProxyRefused { status, .. } if *status >= 500),
+            )
             .await;
             assert_eq!(attempt, expected);
             assert!(typed, "{error}");
@@ -254,8 +255,8 @@ fn wrong_or_missing_credentials_at_microsocks_are_terminal() {
         for credentials in [Some(WRONG), None] {
             let (client, mut w) = spawn_as_is(via(broker.url(), &proxy.url("socks5", credentials)));
             let (attempt, error, typed) = first_failure(&mut w, |e| match credentials {
-                Some(_) => matches!(e, ConnectError::Proxy(ProxyError::SocksAuth { .. })),
-                None => matches!(e, ConnectError::Proxy(ProxyError::SocksNoMethod { .. })),
+                Some(_) => matches!(e, ConnectError::SocksAuth { .. }),
+                None => matches!(e, ConnectError::SocksNoMethod { .. }),
             })
             .await;
             assert_eq!(attempt, 1);
@@ -278,9 +279,10 @@ fn a_socks5_reply_code_is_a_typed_retried_failure() {
     run(async {
         // Nothing listens there: microsocks replies with a failure code.
         let (client, mut w) = spawn_as_is(via(ws_url(free_addr()), &proxy.url("socks5", None)));
-        let (attempt, error, typed) = first_failure(&mut w, |e| {
-            matches!(e, ConnectError::Proxy(ProxyError::SocksReply { reply, .. }) if *reply != 0)
-        })
+        let (attempt, error, typed) = first_failure(
+            &mut w,
+            |e| matches!(e, ConnectError::SocksReply { reply, .. } if *reply != 0),
+        )
         .await;
         assert_eq!(attempt, 1);
         assert!(typed, "{error}");
@@ -359,10 +361,7 @@ fn socks5_sends_an_address_and_socks5h_the_name() {
             let (client, mut w) =
                 spawn_as_is(via("ws://localhost:4242/ws".into(), &fake.url(scheme)));
             let (_, error, typed) = first_failure(&mut w, |e| {
-                matches!(
-                    e,
-                    ConnectError::Proxy(ProxyError::SocksReply { reply: 2, .. })
-                )
+                matches!(e, ConnectError::SocksReply { reply: 2, .. })
             })
             .await;
             assert!(typed, "{error}");
@@ -430,10 +429,8 @@ fn a_proxy_that_answers_garbage_is_a_retried_protocol_error() {
         for scheme in ["http", "socks5"] {
             let (client, mut w) =
                 spawn_as_is(via("ws://127.0.0.1:4242/ws".into(), &fake.url(scheme)));
-            let (attempt, error, typed) = first_failure(&mut w, |e| {
-                matches!(e, ConnectError::Proxy(ProxyError::Protocol { .. }))
-            })
-            .await;
+            let (attempt, error, typed) =
+                first_failure(&mut w, |e| matches!(e, ConnectError::ProxyProtocol { .. })).await;
             assert_eq!(attempt, 1);
             assert!(typed, "{error}");
             println!("{scheme} garbage: {error}");
@@ -486,7 +483,7 @@ fn the_environment_chooses_the_proxy_and_no_proxy_bypasses_it() {
 #[test]
 fn unusable_proxy_urls_are_build_errors_without_their_credentials() {
     let build = |builder: ClientBuilder| match builder.build() {
-        Err(BuildError::Proxy(e)) => e.to_string(),
+        Err(e @ BuildError::Proxy { .. }) => e.to_string(),
         Err(other) => panic!("expected BuildError::Proxy, got {other}"),
         Ok(_) => panic!("expected BuildError::Proxy, built"),
     };

@@ -1,4 +1,4 @@
-//! `TextDelivery::Raw`: text frames reach the caller verbatim as
+//! `DeliveryConfig::raw_text`: text frames reach the caller verbatim as
 //! `SessionEvent::Text`, JSON or not, in order; the ack predicate still
 //! sees parsed JSON while the session awaits the ack; a close never
 //! overtakes the frames read before it; and a stalled consumer still
@@ -12,8 +12,7 @@ use async_io::{Async, Timer};
 use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use futures_lite::{StreamExt, future};
-use ws_lifecycle::fsm::Config;
-use ws_lifecycle::{Client, DeliveryConfig, SessionEvent, TextDelivery};
+use ws_lifecycle::{Client, Config, DeliveryConfig, SessionEvent};
 
 use driver_support::*;
 
@@ -51,7 +50,7 @@ fn broker(before: Vec<String>, after: Vec<String>, close: bool) -> (SocketAddr, 
 fn raw_delivery(event_capacity: usize) -> DeliveryConfig {
     DeliveryConfig {
         event_capacity,
-        text: TextDelivery::Raw,
+        raw_text: true,
         ..DeliveryConfig::default()
     }
 }

@@ -19,11 +19,11 @@ use std::time::Instant;
 use async_io::Async;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use serde_json::json;
-use ws_lifecycle::fsm::{
-    Action, Cause, CloseReason, CloseRule, Config, Event, Failure, Record, RejectedBy, State,
-    Status, Verdict,
+use ws_lifecycle::fsm::{Action, Event, Record, Recording, State};
+use ws_lifecycle::{
+    Cause, Client, CloseReason, CloseRule, Config, Failure, RejectedBy, Status, Verdict,
+    parse_recording,
 };
-use ws_lifecycle::{Client, Run, parse_recording};
 
 use broker::{Broker, Options};
 use driver_support::*;
@@ -75,7 +75,7 @@ impl Tape {
         self.bytes.lock().unwrap().clone()
     }
 
-    async fn run(&self) -> Run {
+    async fn run(&self) -> Recording {
         let bytes = self.complete().await;
         let mut runs = parse_recording(bytes.as_slice()).expect("the recording parses");
         assert_eq!(runs.len(), 1, "{}", String::from_utf8_lossy(&bytes));
@@ -183,18 +183,18 @@ fn a_recorded_fault_scenario_replays_to_the_same_actions_and_end() {
 
         // The replay: the same actions, in order, and the same end.
         let run = tape.run().await;
-        assert_eq!(run.recording.config.jitter, 0.5);
-        assert_eq!(run.header.url, ws_url(addr));
-        let replayed = run.recording.replay(Instant::now()).unwrap().finish();
+        assert_eq!(run.config.jitter, 0.5);
+        assert_eq!(run.url, ws_url(addr));
+        let mut replay = run.replay(Instant::now()).unwrap();
+        let replayed = replay.finish();
         let carried_out = actions.lock().unwrap().clone();
-        assert_eq!(replayed.dropped, 0);
-        assert_eq!(replayed.actions, carried_out);
+        assert_eq!(replay.dropped(), 0);
+        assert_eq!(replayed, carried_out);
         assert_eq!(
-            replayed.machine.state(),
+            replay.machine().state(),
             &State::Closed { reason: rejected }
         );
         let inputs: Vec<&Event> = run
-            .recording
             .records
             .iter()
             .filter_map(|r| match r {
@@ -219,10 +219,10 @@ fn a_recorded_fault_scenario_replays_to_the_same_actions_and_end() {
         );
 
         // The check has teeth: another seed draws other delays.
-        let mut other = run.recording.clone();
+        let mut other = run.clone();
         other.config.seed = other.config.seed.wrapping_add(1);
         let elsewhere = other.replay(Instant::now()).unwrap().finish();
-        assert_ne!(elsewhere.actions, carried_out);
+        assert_ne!(elsewhere, carried_out);
     });
 }
 
@@ -268,7 +268,7 @@ fn a_recording_holds_no_payload_hello_or_credentials() {
         }
         let runs = parse_recording(text.as_bytes()).unwrap();
         assert_eq!(runs.len(), 1);
-        assert_eq!(runs[0].header.url, broker.url());
+        assert_eq!(runs[0].url, broker.url());
         // The echoes are there, as what they meant to the machine: activity,
         // a run of it written as its last (it replays the same).
         let activity = |r: &Record| {
@@ -280,7 +280,7 @@ fn a_recording_holds_no_payload_hello_or_credentials() {
                 }
             )
         };
-        let records = &runs[0].recording.records;
+        let records = &runs[0].records;
         assert!(records.iter().any(activity));
         assert!(
             !records
@@ -343,7 +343,7 @@ fn a_writer_that_blocks_costs_records_not_the_session() {
 
         open.send(()).unwrap();
         let run = tape.run().await;
-        let records = &run.recording.records;
+        let records = &run.records;
         let dropped: u64 = records
             .iter()
             .map(|r| match r {
@@ -360,7 +360,7 @@ fn a_writer_that_blocks_costs_records_not_the_session() {
             "the count unreported at the end is written last: {records:?}"
         );
         // Not exact any more, but it still replays.
-        let mut replay = run.recording.replay(Instant::now()).unwrap();
+        let mut replay = run.replay(Instant::now()).unwrap();
         replay.by_ref().for_each(drop);
         assert_eq!(replay.dropped(), dropped);
     });

@@ -13,9 +13,8 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use futures_lite::future;
 use serde_json::json;
-use ws_lifecycle::fsm::{Cause, CloseReason, Status};
 use ws_lifecycle::{
-    Client, DeliveryConfig, Overflow, QueueConfig, SendErrorKind, Sent, SessionEvent,
+    Cause, Client, CloseReason, DeliveryConfig, SendErrorKind, Sent, SessionEvent, Status,
 };
 
 use broker::{Broker, Options};
@@ -64,7 +63,7 @@ fn broker_that_never_acks_is_retried() {
             ..Options::default()
         };
         let broker = Broker::start(any_port(), options).unwrap();
-        let config = ws_lifecycle::fsm::Config {
+        let config = ws_lifecycle::Config {
             ack_timeout: ms(300),
             ..fast_config()
         };
@@ -163,7 +162,7 @@ fn flapping_broker_meets_an_escalating_backoff() {
         // The last step is long so the session is surely parked in
         // Reconnecting when the test closes it.
         let schedule = vec![ms(50), ms(100), ms(200), ms(400), ms(30_000)];
-        let config = ws_lifecycle::fsm::Config {
+        let config = ws_lifecycle::Config {
             backoff: schedule.clone(),
             ..fast_config()
         };
@@ -381,9 +380,11 @@ fn session_runs_under_plain_block_on() {
 }
 
 // 13 ────────────────────────────────────────────────────────────────────────
-fn queued(capacity: usize, overflow: Overflow) -> DeliveryConfig {
+/// A queue of `capacity` that drops its oldest message when full, or not.
+fn queued(capacity: usize, drops_oldest: bool) -> DeliveryConfig {
     DeliveryConfig {
-        queue: Some(QueueConfig { capacity, overflow }),
+        queue_capacity: capacity,
+        queue_drops_oldest: drops_oldest,
         ..DeliveryConfig::default()
     }
 }
@@ -395,7 +396,7 @@ fn queued_sends_flush_in_order_before_later_sends() {
         let (client, events, session) = Client::builder(broker.url())
             .no_proxy()
             .config(fast_config())
-            .delivery(queued(3, Overflow::RejectNew))
+            .delivery(queued(3, false))
             .build()
             .unwrap();
         let mut w = Watch::new(events);
@@ -445,7 +446,7 @@ fn drop_oldest_queue_evicts_and_hands_back_unsent_on_close() {
         let (client, events, session) = Client::builder(broker.url())
             .no_proxy()
             .config(fast_config())
-            .delivery(queued(3, Overflow::DropOldest))
+            .delivery(queued(3, true))
             .build()
             .unwrap();
         let mut w = Watch::new(events);
@@ -531,7 +532,7 @@ fn reconnect_now_from_open_starts_a_new_attempt_at_once() {
 fn reconnect_now_skips_a_long_backoff() {
     run(async {
         let addr = free_addr();
-        let config = ws_lifecycle::fsm::Config {
+        let config = ws_lifecycle::Config {
             backoff: vec![Duration::from_secs(30)],
             ..fast_config()
         };
@@ -676,7 +677,7 @@ fn hello_builder_is_called_per_attempt_and_its_failure_is_retried() {
                     if attempt == 1 {
                         return Err("signing key not loaded yet".into());
                     }
-                    Ok::<_, ws_lifecycle::HelloError>(
+                    Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
                         json!({ "type": "hello", "attempt": attempt }).to_string(),
                     )
                 }
@@ -714,20 +715,14 @@ fn hello_builder_is_called_per_attempt_and_its_failure_is_retried() {
 /// nothing is lost or reordered is not.
 #[test]
 fn messages_accepted_before_close_are_written_or_handed_back() {
-    for queue in [
-        None,
-        Some(QueueConfig {
-            capacity: 64,
-            overflow: Overflow::RejectNew,
-        }),
-    ] {
+    for queue_capacity in [0, 64] {
         run(async {
             let broker = Broker::start(any_port(), Options::default()).unwrap();
             let (client, mut w) = spawn_watched(
                 Client::builder(broker.url())
                     .config(fast_config())
                     .delivery(DeliveryConfig {
-                        queue,
+                        queue_capacity,
                         ..DeliveryConfig::default()
                     }),
             );
@@ -748,7 +743,7 @@ fn messages_accepted_before_close_are_written_or_handed_back() {
                 })
                 .flatten()
                 .collect();
-            if queue.is_some() {
+            if queue_capacity > 0 {
                 assert!(
                     handed_back.is_empty(),
                     "with a queue they come back from close()"
@@ -760,7 +755,7 @@ fn messages_accepted_before_close_are_written_or_handed_back() {
             let written: Vec<String> = broker.stats.texts.lock().unwrap()[1..].to_vec();
             println!(
                 "send then close (queue: {}): {} written, {} handed back",
-                queue.is_some(),
+                queue_capacity > 0,
                 written.len(),
                 handed_back.len()
             );

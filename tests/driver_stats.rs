@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 use async_io::{Async, Timer};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use serde_json::json;
-use ws_lifecycle::fsm::{Cause, CloseReason, Config, Status};
-use ws_lifecycle::{ConnectFailure, Failure, SessionEvent};
+use ws_lifecycle::{Cause, CloseReason, Config, ConnectFailure, Failure, SessionEvent, Status};
 
 use broker::{Broker, Options};
 use client_frames::ClientFrames;

@@ -8,8 +8,7 @@ use async_io::Timer;
 use driver_support::{TEST_LIMIT, fast_config, ms, within, ws_url};
 use futures_lite::future;
 use raw_server::{serve_bytes, switching, text_frame};
-use ws_lifecycle::Client;
-use ws_lifecycle::fsm::Status;
+use ws_lifecycle::{Client, Status};
 
 /// Against a broker that acks and closes in one segment (a flapping
 /// broker), the session enters and leaves Open within one poll on every

@@ -11,9 +11,9 @@ mod tls_support;
 use std::sync::atomic::Ordering;
 
 use serde_json::json;
-use ws_lifecycle::fsm::{Cause, CloseReason, Status};
 use ws_lifecycle::{
-    Client, ConnectError, ConnectFailure, Failure, RejectedBy, SessionEvent, TlsFailure, Verdict,
+    Cause, Client, CloseReason, ConnectError, ConnectFailure, Failure, RejectedBy, SessionEvent,
+    Status, TlsFailure, Verdict,
 };
 
 use driver_support::*;
@@ -102,7 +102,7 @@ fn wss_round_trip_with_a_trusted_self_signed_certificate() {
     let mut roots = ws_lifecycle::rustls::RootCertStore::empty();
     roots.add(server.cert.clone()).unwrap();
     let broker = TlsBroker::start(server);
-    let tls = ws_lifecycle::tls_config_from_roots(roots).unwrap();
+    let tls = config_from_roots(roots);
     run(round_trip(
         Client::builder(broker.url()).tls_config(tls),
         &broker,

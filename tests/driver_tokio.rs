@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use futures_lite::StreamExt;
 use serde_json::json;
-use ws_lifecycle::fsm::{CloseReason, Status};
-use ws_lifecycle::{Client, Events, SessionEvent};
+use ws_lifecycle::{Client, CloseReason, Events, SessionEvent, Status};
 
 use broker::{Broker, Options};
 

@@ -17,8 +17,7 @@ use driver_support::{
     WAIT, Watch, close_and_check, fast_config, ms, run, spawn_watched, start_client, within, ws_url,
 };
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use ws_lifecycle::fsm::{Cause, CloseReason, Config, RejectedBy, Status};
-use ws_lifecycle::{Client, SessionEvent};
+use ws_lifecycle::{Cause, Client, CloseReason, Config, RejectedBy, SessionEvent, Status};
 
 #[test]
 fn a_frame_sent_with_the_101_response_is_not_lost() {

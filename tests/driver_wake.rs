@@ -17,8 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_io::Timer;
 use serde_json::json;
-use ws_lifecycle::Client;
-use ws_lifecycle::fsm::{Cause, Config, Status};
+use ws_lifecycle::{Cause, Client, Config, Status};
 
 use broker::{Broker, Options};
 use driver_support::*;

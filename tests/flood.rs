@@ -19,8 +19,7 @@ use async_io::{Async, Timer};
 use async_tungstenite::tungstenite::Message;
 use futures_lite::StreamExt;
 use futures_util::SinkExt;
-use ws_lifecycle::fsm::{Config, Status};
-use ws_lifecycle::{Client, SessionEvent};
+use ws_lifecycle::{Client, Config, SessionEvent, Status};
 
 use driver_support::{assert_ends_closed, ms, within, ws_url};
 

@@ -58,7 +58,11 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence, TestRunner};
 use ws_lifecycle::fsm::explore::{TERMINAL_CODE, exploration_config};
 use ws_lifecycle::fsm::outbound::{Frame, Ledger, Overflow, Sent};
-use ws_lifecycle::fsm::{Action, Attempt, Cause, Config, Event, Machine, Status};
+use ws_lifecycle::fsm::{Action, Event, Machine};
+use ws_lifecycle::{Cause, Config, Status};
+
+/// An attempt number, as the machine counts them.
+type Attempt = u64;
 
 // ── the model ──────────────────────────────────────────────────────────
 

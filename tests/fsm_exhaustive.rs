@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use ws_lifecycle::fsm::explore::REFUSED;
 use ws_lifecycle::fsm::{
-    Action, Cause, CloseReason, CloseRule, Config, Event, Lifecycle, RejectedBy, State, Status,
+    Action, Event, Lifecycle, State,
     explore::{self, Graph, Point, exploration_config},
     step,
 };
+use ws_lifecycle::{Cause, CloseReason, CloseRule, Config, RejectedBy, Status};
 
 use fsm_support::check_edge;
 
@@ -658,7 +659,7 @@ fn the_checker_rejects_broken_edges() {
         (
             "Closed is not absorbing",
             with(State::Closed {
-                reason: ws_lifecycle::fsm::CloseReason::Requested,
+                reason: ws_lifecycle::CloseReason::Requested,
             }),
             Event::ReconnectNow,
             with(connecting(2)),

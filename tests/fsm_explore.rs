@@ -9,7 +9,8 @@ use ws_lifecycle::fsm::explore::{
     self, EXPLORATION_SEED, Graph, PREFIX_CODE, Point, TERMINAL_CODE, TERMINAL_PREFIX,
     abstract_state, exploration_config,
 };
-use ws_lifecycle::fsm::{CloseRule, Config, Event, Lifecycle, State, Status, diagram, step};
+use ws_lifecycle::fsm::{Event, Lifecycle, State, diagram, step};
+use ws_lifecycle::{CloseRule, Config, Status};
 
 const NS: Duration = Duration::from_nanos(1);
 

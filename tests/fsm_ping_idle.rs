@@ -7,7 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use ws_lifecycle::fsm::{Action, Cause, Config, Event, Machine, State, Status};
+use ws_lifecycle::fsm::{Action, Event, Machine, State};
+use ws_lifecycle::{Cause, Config, Status};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)

@@ -6,9 +6,9 @@
 use std::time::{Duration, Instant};
 
 use ws_lifecycle::fsm::explore::REFUSED;
-use ws_lifecycle::fsm::{
-    Action, Cause, CloseReason, CloseRule, Config, ConnectFailure, Event, Failure, Machine,
-    RejectedBy, State, Status, Verdict, backoff,
+use ws_lifecycle::fsm::{Action, Event, Machine, State, backoff};
+use ws_lifecycle::{
+    Cause, CloseReason, CloseRule, Config, ConnectFailure, Failure, RejectedBy, Status, Verdict,
 };
 
 fn secs(s: u64) -> Duration {

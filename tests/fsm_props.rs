@@ -16,10 +16,8 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence, TestRunner};
 use ws_lifecycle::fsm::explore::REFUSED;
-use ws_lifecycle::fsm::{
-    Action, Cause, CloseRule, Config, ConnectFailure, Event, MAX_DURATION, Machine, State, Status,
-    Verdict, backoff, step,
-};
+use ws_lifecycle::fsm::{Action, Event, Machine, State, backoff, step};
+use ws_lifecycle::{Cause, CloseRule, Config, ConnectFailure, Status, Verdict};
 
 use fsm_support::check_edge;
 
@@ -95,12 +93,12 @@ fn input() -> impl Strategy<Value = Input> {
     })
 }
 
-/// A duration up to `max_ms` milliseconds, now and then exactly `MAX_DURATION`.
+/// A duration up to `max_ms` milliseconds, now and then exactly `Config::MAX_DURATION`.
 fn dur(max_ms: u64) -> impl Strategy<Value = Duration> {
     prop_oneof![
         12 => (0..=max_ms).prop_map(Duration::from_millis),
         2 => (0..1_000_000u64).prop_map(Duration::from_nanos),
-        1 => Just(MAX_DURATION),
+        1 => Just(Config::MAX_DURATION),
     ]
 }
 
@@ -137,7 +135,7 @@ fn config() -> impl Strategy<Value = Config> {
         any::<u64>(),
         (
             prop_oneof![
-                Just(ws_lifecycle::fsm::default_retried_statuses()),
+                Just(Config::default().retried_statuses),
                 Just(vec![400..=599]),
                 Just(vec![]),
             ],
@@ -158,7 +156,7 @@ fn config() -> impl Strategy<Value = Config> {
         )| {
             let stale_after = ping_interval
                 .saturating_add(stale_extra.max(Duration::from_nanos(1)))
-                .min(MAX_DURATION);
+                .min(Config::MAX_DURATION);
             let ping_interval = if stale_after <= ping_interval {
                 stale_after - Duration::from_nanos(1)
             } else {
@@ -570,7 +568,7 @@ fn delays_stay_within_bounds_for_any_config() {
 fn hinted_delays_stay_within_bounds_for_any_config() {
     let hint = prop_oneof![
         8 => (0u64..3_600_000).prop_map(Duration::from_millis),
-        1 => Just(MAX_DURATION),
+        1 => Just(Config::MAX_DURATION),
         1 => Just(Duration::MAX),
     ];
     run_property(

@@ -6,9 +6,9 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use ws_lifecycle::fsm::{
-    Action, Applied, CloseReason, CloseRule, Config, ConfigError, ConnectFailure, Event, Machine,
-    Record, Recording, RejectedBy, State, Status, Step, Timer, Verdict,
+use ws_lifecycle::fsm::{Action, Event, Machine, Record, Recording, State, Step, Timer};
+use ws_lifecycle::{
+    CloseReason, CloseRule, Config, ConfigError, ConnectFailure, RejectedBy, Status, Verdict,
 };
 
 fn ms(n: u64) -> Duration {
@@ -19,15 +19,38 @@ fn input(at: u64, event: Event) -> Record {
     Record::Input { at: ms(at), event }
 }
 
+/// A recording made here of `config` and `records`.
+fn recorded(config: Config, records: Vec<Record>) -> Recording {
+    Recording {
+        records,
+        ..Recording::new(config)
+    }
+}
+
+/// The input steps of a replay (the start and the gaps left out).
+fn inputs(steps: impl Iterator<Item = Step>) -> Vec<Step> {
+    steps.filter(|s| matches!(s, Step::Input { .. })).collect()
+}
+
+/// An input step's statuses before and after, and the timer it fired.
+fn moved(step: &Step) -> (Status, Status, Option<Timer>) {
+    match step {
+        Step::Input {
+            from, to, fired, ..
+        } => (*from, *to, *fired),
+        other => panic!("not an input: {other:?}"),
+    }
+}
+
 /// A flapping session with jitter, a judged failure and a terminal close.
 fn recording(seed: u64) -> Recording {
-    Recording {
-        config: Config {
+    recorded(
+        Config {
             terminal_closes: vec![CloseRule::code(4001)],
             seed,
             ..Config::default()
         },
-        records: vec![
+        vec![
             input(1, Event::SocketOpened { attempt: 1 }),
             input(2, Event::Ack { attempt: 1 }),
             input(50, Event::Activity { attempt: 1 }),
@@ -53,7 +76,7 @@ fn recording(seed: u64) -> Recording {
                 },
             ),
         ],
-    }
+    )
 }
 
 /// What a driver would have seen: the same inputs at `base + at`.
@@ -75,12 +98,12 @@ fn a_replay_from_any_base_repeats_the_run_exactly() {
     let (actions, machine) = direct(&recording, Instant::now());
     // A base a day later: only offsets matter.
     let later = Instant::now() + Duration::from_secs(86_400);
-    let replayed = recording.replay(later).unwrap().finish();
-    assert_eq!(replayed.actions, actions);
-    assert_eq!(replayed.dropped, 0);
-    assert_eq!(replayed.machine.status(), machine.status());
+    let mut replay = recording.replay(later).unwrap();
+    assert_eq!(replay.finish(), actions);
+    assert_eq!(replay.dropped(), 0);
+    assert_eq!(replay.machine().status(), machine.status());
     assert_eq!(
-        replayed.machine.state(),
+        replay.machine().state(),
         &State::Closed {
             reason: CloseReason::Rejected {
                 by: RejectedBy::Close {
@@ -97,7 +120,6 @@ fn the_seed_decides_the_jittered_delays() {
     let delays = |seed| {
         let replayed = recording(seed).replay(Instant::now()).unwrap().finish();
         replayed
-            .actions
             .into_iter()
             .filter(|a| matches!(a, Action::ReconnectScheduled { .. }))
             .collect::<Vec<_>>()
@@ -116,15 +138,14 @@ fn steps_name_the_timer_that_fired_and_the_statuses() {
             actions: vec![Action::Connect { attempt: 1 }]
         })
     );
-    let steps: Vec<Applied> = replay
-        .filter_map(|s| match s {
-            Step::Input(a) => Some(a),
-            _ => None,
-        })
-        .collect();
+    let steps = inputs(replay);
     let lost = &steps[3];
-    assert_eq!((lost.from, lost.to), (Status::Open, Status::Reconnecting));
-    assert_eq!(steps[4].fired, Some(Timer::Retry));
+    assert_eq!(
+        moved(lost),
+        (Status::Open, Status::Reconnecting, None),
+        "{lost}"
+    );
+    assert_eq!(moved(&steps[4]).2, Some(Timer::Retry));
     assert!(!steps[2].is_eventful(), "activity on an open link");
     let line = lost.to_string();
     assert!(
@@ -143,9 +164,9 @@ fn steps_name_the_timer_that_fired_and_the_statuses() {
 fn a_judged_timeout_names_its_timer_and_other_judged_events_none() {
     // Connect timer: 10 s. A judged failure arriving after it is due still
     // fired no timer; a judged timeout did.
-    let recording = Recording {
-        config: Config::default(),
-        records: vec![
+    let recording = recorded(
+        Config::default(),
+        vec![
             input(
                 11_000,
                 Event::ConnectFailed {
@@ -157,18 +178,14 @@ fn a_judged_timeout_names_its_timer_and_other_judged_events_none() {
             input(60_000, Event::Timeout),
             input(70_001, Event::Timeout.judged(Verdict::Retry)),
         ],
-    };
+    );
     let steps: Vec<Step> = recording.replay(Instant::now()).unwrap().collect();
     assert_eq!(steps[0].to_string(), "+0.000000s start: Connect#1");
-    let applied = |n: usize| match &steps[n] {
-        Step::Input(a) => a.clone(),
-        other => panic!("step {n} is {other:?}"),
-    };
-    assert_eq!(applied(1).fired, None, "a judged connect failure");
-    assert_eq!(applied(2).fired, Some(Timer::Retry));
-    assert_eq!(applied(3).fired, Some(Timer::Connect), "a judged timeout");
+    assert_eq!(moved(&steps[1]).2, None, "a judged connect failure");
+    assert_eq!(moved(&steps[2]).2, Some(Timer::Retry));
+    assert_eq!(moved(&steps[3]).2, Some(Timer::Connect), "a judged timeout");
     assert!(
-        applied(3)
+        steps[3]
             .to_string()
             .contains("Judged(retry: Timeout(connect))")
     );
@@ -176,30 +193,23 @@ fn a_judged_timeout_names_its_timer_and_other_judged_events_none() {
 
 #[test]
 fn a_step_with_actions_and_no_status_change_is_eventful() {
-    let recording = Recording {
-        config: Config::default(),
-        records: vec![
+    let recording = recorded(
+        Config::default(),
+        vec![
             input(1, Event::SocketOpened { attempt: 1 }),
             input(2, Event::Ack { attempt: 1 }),
             input(30_002, Event::Timeout),
             input(30_003, Event::Activity { attempt: 1 }),
         ],
-    };
-    let steps: Vec<Applied> = recording
-        .replay(Instant::now())
-        .unwrap()
-        .filter_map(|s| match s {
-            Step::Input(a) => Some(a),
-            _ => None,
-        })
-        .collect();
+    );
+    let mut replay = recording.replay(Instant::now()).unwrap();
+    let start = replay.next().unwrap();
+    assert!(start.is_eventful(), "the start: {start}");
+    let steps = inputs(replay);
     assert!(steps[1].is_eventful(), "AwaitingAck -> Open");
     let ping = &steps[2];
-    assert_eq!(
-        (ping.from, ping.to, ping.fired),
-        (Status::Open, Status::Open, Some(Timer::Ping))
-    );
-    assert_eq!(ping.actions, vec![Action::SendPing { attempt: 1 }]);
+    assert_eq!(moved(ping), (Status::Open, Status::Open, Some(Timer::Ping)));
+    assert_eq!(ping.actions(), [Action::SendPing { attempt: 1 }]);
     assert!(ping.is_eventful(), "a ping went out");
     assert!(!steps[3].is_eventful());
 }
@@ -214,27 +224,25 @@ fn gaps_are_counted_and_the_replay_goes_on() {
     assert_eq!(replay.dropped(), 7);
     assert_eq!(steps[3], Step::Gap { dropped: 5 });
     assert!(steps[3].actions().is_empty());
+    assert!(steps[3].is_eventful(), "a gap is worth a line");
     assert!(steps[3].to_string().contains("5 inputs lost"));
     assert!(replay.machine().is_closed());
 }
 
 #[test]
 fn a_bad_config_is_an_error_and_odd_times_do_not_panic() {
-    let bad = Recording {
-        config: Config {
-            backoff: Vec::new(),
-            ..Config::default()
-        },
-        records: Vec::new(),
-    };
+    let bad = Recording::new(Config {
+        backoff: Vec::new(),
+        ..Config::default()
+    });
     assert_eq!(
         bad.replay(Instant::now()).err(),
         Some(ConfigError::EmptyBackoff)
     );
     // Times going backwards, and the largest offset a record can hold.
-    let odd = Recording {
-        config: Config::default(),
-        records: vec![
+    let odd = recorded(
+        Config::default(),
+        vec![
             input(10_000, Event::SocketOpened { attempt: 1 }),
             input(5, Event::Timeout),
             Record::Input {
@@ -242,7 +250,7 @@ fn a_bad_config_is_an_error_and_odd_times_do_not_panic() {
                 event: Event::Timeout,
             },
         ],
-    };
+    );
     let replayed = odd.replay(Instant::now()).unwrap().finish();
-    assert!(!replayed.actions.is_empty());
+    assert!(!replayed.is_empty());
 }

@@ -5,10 +5,8 @@
 use std::time::{Duration, Instant};
 
 use ws_lifecycle::fsm::explore::REFUSED;
-use ws_lifecycle::fsm::{
-    Action, Cause, CloseReason, CloseRule, Config, ConfigError, Event, MAX_DURATION, Machine,
-    RejectedBy, State, Status, backoff,
-};
+use ws_lifecycle::fsm::{Action, Event, Machine, State, backoff};
+use ws_lifecycle::{Cause, CloseReason, CloseRule, Config, ConfigError, RejectedBy, Status};
 
 const NS: Duration = Duration::from_nanos(1);
 
@@ -944,7 +942,7 @@ fn bad_configs_are_typed_errors_at_construction() {
     ] {
         assert_eq!(err(&set), ConfigError::Zero(name));
     }
-    let too_long = MAX_DURATION + NS;
+    let too_long = Config::MAX_DURATION + NS;
     assert_eq!(
         err(&|c| c.stable_after = too_long),
         ConfigError::TooLong("stable_after")
@@ -1010,22 +1008,22 @@ fn bad_configs_are_typed_errors_at_construction() {
 /// Every duration at (or just under) the maximum.
 fn huge() -> Config {
     Config {
-        connect_timeout: MAX_DURATION,
-        ack_timeout: MAX_DURATION,
-        ping_interval: MAX_DURATION - NS,
+        connect_timeout: Config::MAX_DURATION,
+        ack_timeout: Config::MAX_DURATION,
+        ping_interval: Config::MAX_DURATION - NS,
         ping_when_idle: false,
-        stale_after: MAX_DURATION,
-        wake_probe: MAX_DURATION,
-        backoff: vec![MAX_DURATION],
+        stale_after: Config::MAX_DURATION,
+        wake_probe: Config::MAX_DURATION,
+        backoff: vec![Config::MAX_DURATION],
         jitter: 0.5,
-        min_delay: MAX_DURATION,
-        stable_after: MAX_DURATION,
-        close_grace: MAX_DURATION,
+        min_delay: Config::MAX_DURATION,
+        stable_after: Config::MAX_DURATION,
+        close_grace: Config::MAX_DURATION,
         terminal_closes: Vec::new(),
-        retried_statuses: ws_lifecycle::fsm::default_retried_statuses(),
-        max_retry_after: MAX_DURATION,
+        retried_statuses: Config::default().retried_statuses,
+        max_retry_after: Config::MAX_DURATION,
         max_attempts: Some(u32::MAX),
-        max_unstable: Some(MAX_DURATION),
+        max_unstable: Some(Config::MAX_DURATION),
         seed: 9,
     }
 }
@@ -1034,7 +1032,7 @@ fn huge() -> Config {
 fn huge_valid_durations_never_overflow() {
     let t0 = Instant::now();
     // Attempts 3, 6, 9... hang in connect; the others open and ack; even ones
-    // are then closed by the peer after MAX_DURATION, odd ones go stale.
+    // are then closed by the peer after Config::MAX_DURATION, odd ones go stale.
     // A hundred years of virtual time per step.
     let script = || -> Script {
         Box::new(|a, now, q| match *a {
@@ -1042,7 +1040,7 @@ fn huge_valid_durations_never_overflow() {
             Action::Connect { attempt } => q.push((now, Event::SocketOpened { attempt })),
             Action::SendHello { attempt } => q.push((now, Event::Ack { attempt })),
             Action::FlushQueue { attempt } if attempt % 2 == 0 => q.push((
-                now + MAX_DURATION,
+                now + Config::MAX_DURATION,
                 Event::PeerClosed {
                     attempt,
                     code: 1000,
@@ -1052,7 +1050,7 @@ fn huge_valid_durations_never_overflow() {
             _ => {}
         })
     };
-    let ten_thousand_years = MAX_DURATION * 100;
+    let ten_thousand_years = Config::MAX_DURATION * 100;
 
     // Without budgets it runs forever (Sim asserts every deadline moves on).
     let unbounded = Config {
@@ -1065,15 +1063,15 @@ fn huge_valid_durations_never_overflow() {
     assert!(sim.connects().len() >= 10, "{}", sim.connects().len());
     assert!(sim.m.poll_timeout().is_some_and(|t| t > sim.now));
     // Every delay is the floor, which is also the single schedule entry.
-    assert!(sim.scheduled().iter().all(|s| s.2 == MAX_DURATION));
+    assert!(sim.scheduled().iter().all(|s| s.2 == Config::MAX_DURATION));
 
-    // With a time budget of MAX_DURATION and a delay just as long, the first
+    // With a time budget of Config::MAX_DURATION and a delay just as long, the first
     // retry after the stable Open (stale at t0 + MAX) finds the budget spent.
     let mut sim = Sim::new(huge(), t0, script());
     sim.run_until(t0 + ten_thousand_years);
     assert_eq!(final_reason(&sim), CloseReason::GaveUp { attempts: 0 });
     let (closed_at, _) = sim.actions().last().cloned().unwrap();
-    assert_eq!(closed_at, t0 + MAX_DURATION * 2);
+    assert_eq!(closed_at, t0 + Config::MAX_DURATION * 2);
 }
 
 /// Even an `Instant` close to its own limit does not make deadlines panic;

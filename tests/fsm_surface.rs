@@ -7,9 +7,10 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use ws_lifecycle::fsm::{
-    Action, Cause, CloseReason, CloseRule, CloseRuleError, Config, ConfigError, ConnectFailure,
-    Event, Failure, MAX_DURATION, Machine, RejectedBy, State, Status, Timer, Verdict,
+use ws_lifecycle::fsm::{Action, Event, Machine, State, Timer};
+use ws_lifecycle::{
+    Cause, CloseReason, CloseRule, Config, ConfigError, ConnectFailure, Failure, RejectedBy,
+    Status, Verdict,
 };
 
 const NS: Duration = Duration::from_nanos(1);
@@ -228,7 +229,7 @@ fn close_rule_parse_errors_say_what_is_wrong() {
     for (spec, problem) in table {
         assert_eq!(
             spec.parse::<CloseRule>(),
-            Err(CloseRuleError {
+            Err(ConfigError::BadCloseRule {
                 spec: spec.into(),
                 problem
             }),
@@ -533,7 +534,7 @@ fn getters_follow_one_session_through_every_state() {
             reason: CloseReason::Requested
         }
     );
-    assert_eq!(m.due(t1 + MAX_DURATION), None);
+    assert_eq!(m.due(t1 + Config::MAX_DURATION), None);
     assert_eq!(m.poll_timeout(), None);
 }
 
@@ -620,8 +621,8 @@ fn state_timers_deadline_and_due_without_a_pause() {
 
 #[test]
 fn the_longest_setting_is_one_hundred_years_of_365_days() {
-    assert_eq!(MAX_DURATION, secs(100 * 365 * 24 * 3600));
-    assert_eq!(MAX_DURATION.as_secs(), 3_153_600_000);
+    assert_eq!(Config::MAX_DURATION, secs(100 * 365 * 24 * 3600));
+    assert_eq!(Config::MAX_DURATION.as_secs(), 3_153_600_000);
 }
 
 #[test]
@@ -632,7 +633,7 @@ fn every_bounded_duration_accepts_the_maximum_and_refuses_one_nanosecond_more() 
         ("ack_timeout", |c, d| c.ack_timeout = d),
         ("ping_interval", |c, d| {
             c.ping_interval = d;
-            c.stale_after = MAX_DURATION;
+            c.stale_after = Config::MAX_DURATION;
         }),
         ("stale_after", |c, d| c.stale_after = d),
         ("wake_probe", |c, d| c.wake_probe = d),
@@ -651,19 +652,19 @@ fn every_bounded_duration_accepts_the_maximum_and_refuses_one_nanosecond_more() 
         };
         if name == "ping_interval" {
             // It must stay below stale_after, which is at most the maximum.
-            assert_eq!(with(MAX_DURATION - NS), Ok(()), "{name}");
+            assert_eq!(with(Config::MAX_DURATION - NS), Ok(()), "{name}");
             assert!(
                 matches!(
-                    with(MAX_DURATION),
+                    with(Config::MAX_DURATION),
                     Err(ConfigError::StaleNotAbovePing { .. })
                 ),
                 "{name}"
             );
         } else {
-            assert_eq!(with(MAX_DURATION), Ok(()), "{name}");
+            assert_eq!(with(Config::MAX_DURATION), Ok(()), "{name}");
         }
         assert_eq!(
-            with(MAX_DURATION + NS),
+            with(Config::MAX_DURATION + NS),
             Err(ConfigError::TooLong(name)),
             "{name}"
         );

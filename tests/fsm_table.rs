@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use ws_lifecycle::fsm::explore::REFUSED;
 use ws_lifecycle::fsm::{
-    Action, Cause, Config, ConnectFailure, Event, Lifecycle, State, Status, Verdict, backoff,
+    Action, Event, Lifecycle, State, backoff,
     explore::{PREFIX_CODE, TERMINAL_CODE, TERMINAL_PREFIX, exploration_config},
     step,
 };
+use ws_lifecycle::{Cause, Config, ConnectFailure, Status, Verdict};
 
 /// The representative states, one or two per status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1069,8 +1070,8 @@ fn payloads_of_the_main_edges() {
     assert_eq!(
         *next.state(),
         State::Closed {
-            reason: ws_lifecycle::fsm::CloseReason::Rejected {
-                by: ws_lifecycle::fsm::RejectedBy::Close {
+            reason: ws_lifecycle::CloseReason::Rejected {
+                by: ws_lifecycle::RejectedBy::Close {
                     code: TERMINAL_CODE,
                     reason: "banned".into()
                 }

@@ -6,10 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use ws_lifecycle::fsm::{
-    Action, Cause, CloseReason, Config, Event, Failure, Machine, RejectedBy, State, Status, Timer,
-    Verdict,
-};
+use ws_lifecycle::fsm::{Action, Event, Machine, State, Timer};
+use ws_lifecycle::{Cause, CloseReason, Config, Failure, RejectedBy, Status, Verdict};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)

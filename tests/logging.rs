@@ -11,8 +11,7 @@ use std::sync::Mutex;
 
 use driver_support::{Watch, fast_config, run};
 use log::{Level, LevelFilter, Log, Metadata, Record};
-use ws_lifecycle::Client;
-use ws_lifecycle::fsm::Status;
+use ws_lifecycle::{Client, Status};
 
 struct Capture;
 

@@ -27,8 +27,7 @@ use async_tungstenite::tungstenite::Message;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use futures_lite::{StreamExt, future};
 use smol::channel::{Receiver, Sender};
-use ws_lifecycle::fsm::{CloseReason, Config};
-use ws_lifecycle::{Client, SendErrorKind, Sent, SessionEvent};
+use ws_lifecycle::{Client, CloseReason, Config, SendErrorKind, Sent, SessionEvent};
 
 use driver_support::{ms, wait_until, within, ws_url};
 

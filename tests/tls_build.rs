@@ -2,14 +2,13 @@
 //! used are a `BuildError`, and without the `tls` feature `wss://` is
 //! refused (and `wsclient` refuses `wss://` and `--ca-file`).
 
-use ws_lifecycle::{BuildError, Client, TlsSetupError};
+use ws_lifecycle::{BuildError, Client};
 
 /// The build error of `builder`, which must fail.
-fn refused(builder: ws_lifecycle::ClientBuilder) -> TlsSetupError {
+fn refused(builder: ws_lifecycle::ClientBuilder) -> BuildError {
     match builder.build() {
         Ok(_) => panic!("built"),
-        Err(BuildError::Tls(e)) => e,
-        Err(e) => panic!("not a TLS setup error: {e}"),
+        Err(e) => e,
     }
 }
 
@@ -17,8 +16,8 @@ fn refused(builder: ws_lifecycle::ClientBuilder) -> TlsSetupError {
 #[test]
 fn wss_is_refused_at_construction_without_the_tls_feature() {
     let e = refused(Client::builder("wss://broker.example/ws"));
-    assert!(matches!(e, TlsSetupError::Disabled), "{e:?}");
-    let text = BuildError::Tls(e).to_string();
+    assert!(matches!(e, BuildError::TlsDisabled), "{e:?}");
+    let text = e.to_string();
     assert!(text.contains("without its `tls` feature"), "{text}");
     assert!(Client::builder("ws://broker.example/ws").build().is_ok());
 }
@@ -55,22 +54,19 @@ fn wsclient_without_tls_refuses_wss_and_ca_file() {
 fn extra_roots_that_cannot_be_used_are_build_errors() {
     let url = "wss://broker.example/ws";
     let e = refused(Client::builder(url).add_root_pem(""));
-    assert!(matches!(e, TlsSetupError::NoCertificate { .. }), "{e:?}");
+    assert!(matches!(e, BuildError::NoCertificate { .. }), "{e:?}");
     let e = refused(Client::builder(url).add_root_pem("not a certificate"));
-    assert!(matches!(e, TlsSetupError::NoCertificate { .. }), "{e:?}");
+    assert!(matches!(e, BuildError::NoCertificate { .. }), "{e:?}");
     assert!(e.to_string().contains("add_root_pem call 1"), "{e}");
     let bad_base64 = "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
     let e = refused(Client::builder(url).add_root_pem(bad_base64));
-    assert!(matches!(e, TlsSetupError::BadPem { .. }), "{e:?}");
+    assert!(matches!(e, BuildError::BadPem { .. }), "{e:?}");
     let not_der = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
     let e = refused(Client::builder(url).add_root_pem(not_der));
-    assert!(
-        matches!(e, TlsSetupError::BadRoot { index: 1, .. }),
-        "{e:?}"
-    );
+    assert!(matches!(e, BuildError::BadRoot { index: 1, .. }), "{e:?}");
     let missing = concat!(env!("CARGO_TARGET_TMPDIR"), "/no-such-roots.pem");
     let e = refused(Client::builder(url).add_roots_from_file(missing));
-    assert!(matches!(e, TlsSetupError::ReadRoots { .. }), "{e:?}");
+    assert!(matches!(e, BuildError::ReadRoots { .. }), "{e:?}");
     assert!(e.to_string().contains(missing), "{e}");
     // Roots matter for wss:// only.
     let ws = Client::builder("ws://broker.example/ws").add_roots_from_file(missing);

@@ -145,10 +145,9 @@ use std::time::{Duration, Instant};
 use futures_lite::{FutureExt, StreamExt};
 use serde_json::{Map, Value};
 use session_args::SessionArgs;
-use ws_lifecycle::fsm::{CloseReason, CloseRule, Config, Status};
 use ws_lifecycle::{
-    BuildError, Client, ClientBuilder, CloseOutcome, HelloContext, SendError, SendErrorKind, Sent,
-    SessionEvent, TlsSetupError, TransportConfig,
+    BuildError, Client, ClientBuilder, CloseOutcome, CloseReason, CloseRule, Config, HelloContext,
+    SendError, SendErrorKind, Sent, SessionEvent, Status, TransportConfig,
 };
 
 const USAGE: &str = r#"wsclient [OPTIONS] URL      (cargo install --path . --features cli; or cargo build --release --example wsclient)
@@ -666,7 +665,7 @@ pub fn main() {
     };
     if !options.after_ack.is_empty() {
         let frames = options.after_ack;
-        builder = builder.after_ack(move |_| frames.clone());
+        builder = builder.after_ack(move |_, _| frames.clone());
     }
     if let Some(file) = options.ca_file {
         builder = with_ca_file(builder, file);
@@ -683,18 +682,18 @@ pub fn main() {
     let (client, mut events, session) = match builder.build() {
         Ok(parts) => parts,
         // --ca-file's content: a usage error like a bad value.
-        Err(
-            e @ BuildError::Tls(
-                TlsSetupError::ReadRoots { .. }
-                | TlsSetupError::NoCertificate { .. }
-                | TlsSetupError::BadPem { .. }
-                | TlsSetupError::BadRoot { .. },
-            ),
-        ) => usage_error(&e.to_string()),
-        Err(e @ BuildError::Tls(_)) => {
+        // TLS that cannot be set up here (no feature, no system roots).
+        Err(e @ (BuildError::TlsDisabled | BuildError::NoSystemRoots { .. })) => {
             eprintln!("wsclient: {e}");
             std::process::exit(EXIT_FAILURE);
         }
+        #[cfg(feature = "tls")]
+        Err(e @ BuildError::Rustls(_)) => {
+            eprintln!("wsclient: {e}");
+            std::process::exit(EXIT_FAILURE);
+        }
+        // Everything else, --ca-file's content among it, is a usage error
+        // like a bad value.
         Err(e) => usage_error(&e.to_string()),
     };
 
@@ -927,7 +926,7 @@ fn report(out: &mut Output, event: SessionEvent) {
             out.status(to);
         }
         SessionEvent::Message(data) => out.emit("message", &[("data", data)]),
-        // Only with `TextDelivery::Raw`, which this client does not set.
+        // Only with `DeliveryConfig::raw_text`, which this client does not set.
         SessionEvent::Text(text) => out.emit("text", &[("data", text.as_str().into())]),
         SessionEvent::Disconnected {
             attempt,

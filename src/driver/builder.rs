@@ -1,10 +1,8 @@
 //! `ClientBuilder`: everything a session needs, checked at construction.
 
 use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 #[cfg(feature = "tls")]
 use futures_rustls::rustls::ClientConfig;
@@ -12,10 +10,10 @@ use futures_rustls::rustls::ClientConfig;
 use async_tungstenite::tungstenite::handshake::client::Request;
 use async_tungstenite::tungstenite::http::HeaderMap;
 
-use crate::fsm::{Action, Attempt, Config, ConfigError, Failure, Verdict};
+use crate::fsm::{Attempt, Config, Failure, Verdict};
 
 use super::client::{Client, Owner};
-use super::config::{DeliveryConfig, DeliveryConfigError, TransportConfig, TransportConfigError};
+use super::config::{DeliveryConfig, TransportConfig};
 use super::context::{AfterAckContext, AfterAckFrame, HelloContext};
 use super::events::Events;
 use super::flight::Flight;
@@ -28,36 +26,11 @@ use super::spec::{
 };
 use super::transport::connect::ConnectSpec;
 use super::transport::dial::Resolver;
-use super::transport::endpoint::{Endpoint, UrlError};
-use super::transport::proxy::{ProxySetting, ProxyUrlError};
-use super::transport::tls::{TlsSetupError, Trust};
+use super::transport::endpoint::Endpoint;
+use super::transport::error::BuildError;
+use super::transport::proxy::ProxySetting;
+use super::transport::tls::Trust;
 use crate::fsm::outbound::Ledger;
-
-/// Why a session could not be built. Every caller mistake lands here, at
-/// construction, never later.
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    /// The URL is not a usable `ws://` or `wss://` URL.
-    #[error(transparent)]
-    Url(#[from] UrlError),
-    /// The lifecycle configuration is invalid.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The transport configuration is invalid.
-    #[error(transparent)]
-    Transport(#[from] TransportConfigError),
-    /// The delivery configuration is invalid.
-    #[error(transparent)]
-    Delivery(#[from] DeliveryConfigError),
-    /// The proxy URL (given to [`ClientBuilder::proxy`] or found in the
-    /// environment) cannot be used: malformed, or an `https://` proxy.
-    #[error(transparent)]
-    Proxy(#[from] ProxyUrlError),
-    /// `wss://` cannot be set up: no `tls` feature, a system trust store
-    /// with no usable certificate, extra roots that cannot be read.
-    #[error("tls setup failed: {0}")]
-    Tls(#[from] TlsSetupError),
-}
 
 /// Configures and starts sessions. One builder can start many sessions
 /// (each gets its own jitter seed unless [`seed`](Self::seed) is set).
@@ -155,7 +128,8 @@ impl ClientBuilder {
         self.changed()
     }
 
-    /// Event buffer, send capacity, the opt-in queue, binary delivery.
+    /// Event buffer, send capacity, the opt-in queue, binary delivery, raw
+    /// text.
     pub fn delivery(mut self, delivery: DeliveryConfig) -> Self {
         self.delivery = delivery;
         self.changed()
@@ -166,8 +140,8 @@ impl ClientBuilder {
     /// verification is whatever this configuration says; roots added with
     /// [`add_root_pem`](Self::add_root_pem) or
     /// [`add_roots_from_file`](Self::add_roots_from_file) do not apply to
-    /// it. [`tls_config_from_roots`](crate::tls_config_from_roots) builds
-    /// one from a `RootCertStore`. Needs the `tls` feature.
+    /// it (the crate docs' "Networks" show how to build one that trusts
+    /// exactly your roots). Needs the `tls` feature.
     #[cfg(feature = "tls")]
     pub fn tls_config(mut self, config: Arc<ClientConfig>) -> Self {
         self.tls.custom(config);
@@ -179,7 +153,7 @@ impl ClientBuilder {
     /// for `wss://`, in addition to the system's roots: a company or test
     /// CA. Checked when the session is built: text without a certificate,
     /// or a certificate that is not a usable root, is a
-    /// [`BuildError::Tls`]. Needs the `tls` feature.
+    /// [`BuildError`]. Needs the `tls` feature.
     ///
     /// ```no_run
     /// # use ws_lifecycle::Client;
@@ -198,7 +172,7 @@ impl ClientBuilder {
     /// Trusts the certificates in the PEM file at `path` for `wss://`, in
     /// addition to the system's roots, like [`add_root_pem`](Self::add_root_pem).
     /// The file is read when the session is built; a file that cannot be
-    /// read or holds no certificate is a [`BuildError::Tls`]. Needs the
+    /// read or holds no certificate is a [`BuildError`]. Needs the
     /// `tls` feature.
     #[cfg(feature = "tls")]
     pub fn add_roots_from_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
@@ -215,16 +189,18 @@ impl ClientBuilder {
     /// deadline, so a hanging builder cannot wedge an attempt.
     ///
     /// The future must own what it uses: copy the fields it needs out of
-    /// the context before `async move`.
+    /// the context before `async move`. Its error is any
+    /// `std::error::Error + Send + Sync`, reported in
+    /// [`SessionEvent::HelloFailed`](super::SessionEvent::HelloFailed).
     ///
     /// ```no_run
-    /// # use ws_lifecycle::{Client, HelloError};
+    /// # use ws_lifecycle::Client;
     /// let builder = Client::builder("wss://broker.example/ws").hello(|ctx| {
     ///     let attempt = ctx.attempt;
     ///     let token = ctx.previous_ack.as_ref().and_then(|ack| ack.get("resume")).cloned();
     ///     async move {
     ///         let hello = serde_json::json!({"type": "hello", "attempt": attempt, "resume": token});
-    ///         Ok::<_, HelloError>(hello.to_string())
+    ///         Ok::<_, std::io::Error>(hello.to_string())
     ///     }
     /// });
     /// ```
@@ -319,9 +295,11 @@ impl ClientBuilder {
 
     /// Frames sent right after every ack (resubscription), before anything
     /// queued or sent by the caller on that connection. Called anew for
-    /// every acked attempt with its [`AfterAckContext`] (the ack itself
-    /// among it), so subscriptions can come from application state. Items
-    /// are JSON values (serialised) or text (sent verbatim), in order.
+    /// every acked attempt with what its hello knew (its [`HelloContext`]:
+    /// the attempt, the ack before this one, how the last connection ended)
+    /// and the ack itself, so subscriptions can come from application
+    /// state. Each item goes out as its text (`to_string()`), in order: a
+    /// JSON value serialised compactly, a `String` or `&str` verbatim.
     ///
     /// They belong to their connection: never handed back as unsent, never
     /// counted as the caller's messages, and not bounded by the send
@@ -333,16 +311,18 @@ impl ClientBuilder {
     /// ```no_run
     /// # use ws_lifecycle::Client;
     /// let builder = Client::builder("wss://broker.example/ws")
-    ///     .after_ack(|_ctx| [serde_json::json!({"type": "subscribe", "topic": "peers"})]);
+    ///     .after_ack(|_ctx, _ack| [serde_json::json!({"type": "subscribe", "topic": "peers"})]);
     /// ```
     pub fn after_ack<F, I>(mut self, build: F) -> Self
     where
-        F: Fn(&AfterAckContext) -> I + Send + Sync + 'static,
+        F: Fn(&HelloContext, &serde_json::Value) -> I + Send + Sync + 'static,
         I: IntoIterator,
-        I::Item: Into<AfterAckFrame>,
+        I::Item: std::fmt::Display,
     {
-        self.after_ack = Some(Arc::new(move |ctx| {
-            build(ctx).into_iter().map(Into::into).collect()
+        self.after_ack = Some(Arc::new(move |ctx: &AfterAckContext| {
+            (build(&ctx.hello(), &ctx.ack).into_iter())
+                .map(|frame| AfterAckFrame(frame.to_string()))
+                .collect()
         }));
         self.changed()
     }
@@ -380,13 +360,17 @@ impl ClientBuilder {
         self.changed()
     }
 
-    /// For tests: resolves host names with `resolve` (host and port in,
-    /// addresses in preference order out) instead of the system's resolver.
-    /// IP literals are never resolved.
-    #[doc(hidden)]
+    /// Resolves host names with `resolve` (host and port in, addresses in
+    /// preference order out) instead of the system's resolver (feature
+    /// `testing`: for the Happy Eyeballs tests). IP literals are never
+    /// resolved.
+    #[cfg(feature = "testing")]
     pub fn resolver(
         mut self,
-        resolve: impl Fn(&str, u16) -> io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
+        resolve: impl Fn(&str, u16) -> std::io::Result<Vec<std::net::SocketAddr>>
+        + Send
+        + Sync
+        + 'static,
     ) -> Self {
         self.resolver = Resolver::custom(Arc::new(resolve));
         self.changed()
@@ -410,8 +394,9 @@ impl ClientBuilder {
     /// [`BuildError::Proxy`] at [`build`](Self::build), whose text never
     /// holds the URL (it may hold a password). For `wss://`, TLS runs
     /// inside the tunnel and verifies the broker's name. The connect
-    /// deadline bounds it all; a proxy's refusal is
-    /// [`ConnectError::Proxy`](super::ConnectError::Proxy) (see the crate
+    /// deadline bounds it all; a proxy's refusal is a
+    /// [`ConnectError`](super::ConnectError) such as
+    /// [`ProxyRefused`](super::ConnectError::ProxyRefused) (see the crate
     /// docs' "Networks" for the verdicts). Credentials never appear in
     /// logs, errors or `Debug` output.
     ///
@@ -473,11 +458,14 @@ impl ClientBuilder {
         self.changed()
     }
 
-    /// Test hook, not part of the API: the wall clock the session compares
-    /// with the monotonic one to notice that the host slept (default
-    /// `SystemTime::now`), so a test can make it jump.
-    #[doc(hidden)]
-    pub fn wall_clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+    /// The wall clock the session compares with the monotonic one to
+    /// notice that the host slept (default `SystemTime::now`; feature
+    /// `testing`, so a test can make it jump).
+    #[cfg(feature = "testing")]
+    pub fn wall_clock(
+        mut self,
+        clock: impl Fn() -> std::time::SystemTime + Send + Sync + 'static,
+    ) -> Self {
         self.wall_clock = Some(Arc::new(clock));
         self.changed()
     }
@@ -517,9 +505,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Test hook, not part of the API: the flight recorder's buffer, in
-    /// records (default 1024), so a test can overflow it.
-    #[doc(hidden)]
+    /// The flight recorder's buffer, in records (default 1024; feature
+    /// `testing`, so a test can overflow it).
+    #[cfg(feature = "testing")]
     pub fn record_buffer(mut self, records: usize) -> Self {
         if let Some(record) = self.record.as_mut() {
             record.buffer = records;
@@ -527,12 +515,12 @@ impl ClientBuilder {
         self
     }
 
-    /// Test hook, not part of the API: called on the session's task with
-    /// every action of the machine, in order, as it is carried out (the
-    /// recorder tests compare them with a replay's). It runs under the
-    /// session's lock: it must not call back into the `Client` or `Events`.
-    #[doc(hidden)]
-    pub fn on_action(mut self, hook: impl Fn(&Action) + Send + Sync + 'static) -> Self {
+    /// Calls `hook` on the session's task with every action of the machine,
+    /// in order, as it is carried out (feature `testing`: the recorder
+    /// tests compare them with a replay's). It runs under the session's
+    /// lock: it must not call back into the `Client` or `Events`.
+    #[cfg(feature = "testing")]
+    pub fn on_action(mut self, hook: impl Fn(&crate::fsm::Action) + Send + Sync + 'static) -> Self {
         self.on_action = Some(Arc::new(hook));
         self
     }
@@ -550,9 +538,17 @@ impl ClientBuilder {
     }
 
     /// Validates everything and returns the handle, the event stream and
-    /// the session future. Spawn the future on any executor; nothing
-    /// happens until it is first polled.
-    pub fn build(&self) -> Result<(Client, Events, Session), BuildError> {
+    /// the session: a future to spawn on any executor (see "Runtimes" in
+    /// the crate docs), or to await. Nothing happens until it is first
+    /// polled; it completes once the session is Closed, and dropping it
+    /// ends the session at once.
+    pub fn build(
+        &self,
+    ) -> Result<(Client, Events, impl Future<Output = ()> + Send + use<>), BuildError> {
+        self.build_session()
+    }
+
+    fn build_session(&self) -> Result<(Client, Events, Session), BuildError> {
         self.config.validate()?;
         let seed = self.seed.unwrap_or_else(|| fastrand::u64(..));
         self.transport.validate()?;
@@ -564,7 +560,7 @@ impl ClientBuilder {
                 self.spec.get_or_init(|| built).clone()
             }
         };
-        let queue = self.delivery.queue.map(|q| (q.capacity, q.overflow));
+        let queue = self.delivery.queue();
         let ledger = Ledger::new(self.delivery.send_capacity, queue);
         let capacity = self.delivery.event_capacity;
         let watch = self.flight(spec.url());
@@ -610,7 +606,7 @@ impl ClientBuilder {
             request_headers: self.request_headers.clone(),
             after_ack: self.after_ack.clone(),
             binary: self.delivery.binary,
-            raw_text: self.delivery.text == super::config::TextDelivery::Raw,
+            raw_text: self.delivery.raw_text,
             failure_policy: self.failure_policy.clone(),
             wall_clock: self.wall_clock.clone(),
         })
@@ -619,7 +615,7 @@ impl ClientBuilder {
     /// [`build`](Self::build), then spawns the session on smol's global
     /// executor: the first attempt starts at once.
     pub fn spawn(&self) -> Result<(Client, Events), BuildError> {
-        let (client, events, session) = self.build()?;
+        let (client, events, session) = self.build_session()?;
         smol::spawn(session).detach();
         Ok((client, events))
     }

@@ -136,16 +136,16 @@ impl Client {
     }
 
     /// Messages written so far: the last byte of their frame was taken by
-    /// the transport. For accounting tests.
-    #[doc(hidden)]
+    /// the transport (feature `testing`: for accounting tests).
+    #[cfg(feature = "testing")]
     pub fn written(&self) -> u64 {
         self.shared().lock().core.ledger_ref().written()
     }
 
     /// The allocated capacity of the session's own buffers (the event
-    /// buffer, then the outbound ones), so a soak test can check they stay
-    /// flat.
-    #[doc(hidden)]
+    /// buffer, then the outbound ones; feature `testing`, so a soak test
+    /// can check they stay flat).
+    #[cfg(feature = "testing")]
     pub fn buffer_capacities(&self) -> Vec<(&'static str, usize)> {
         let inner = self.shared().lock();
         let mut all = vec![("events", inner.core.events_allocated())];

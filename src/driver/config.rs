@@ -6,14 +6,7 @@ use async_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::fsm::outbound::Overflow;
 
-/// Opt-in bounded queue for messages sent while not Open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueueConfig {
-    /// The most messages it holds (at least 1).
-    pub capacity: usize,
-    /// What happens to a message sent while it is full.
-    pub overflow: Overflow,
-}
+use super::transport::error::BuildError;
 
 /// Socket and tungstenite buffer settings.
 ///
@@ -50,30 +43,10 @@ impl Default for TransportConfig {
     }
 }
 
-/// Why a [`TransportConfig`] was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TransportConfigError {
-    /// A size that must be positive is zero.
-    #[error("transport config: `{0}` must be greater than zero")]
-    Zero(&'static str),
-    /// tungstenite requires its write-buffer cap (here unlimited: the
-    /// session's send capacity is what bounds outbound memory) to exceed
-    /// `write_buffer_size`.
-    #[error("transport config: `write_buffer_size` must be below usize::MAX")]
-    WriteBuffer,
-    /// A frame limit above the message limit could never be reached.
-    #[error("transport config: `max_frame_size` ({frame}) exceeds `max_message_size` ({message})")]
-    FrameAboveMessage {
-        /// The configured frame limit.
-        frame: usize,
-        /// The configured message limit.
-        message: usize,
-    },
-}
-
 impl TransportConfig {
-    /// Checks every rule, including those tungstenite would panic on.
-    pub fn validate(&self) -> Result<(), TransportConfigError> {
+    /// Checks every rule, including those tungstenite would panic on (as
+    /// the builder does): a refused setting is [`BuildError::Setting`].
+    pub fn validate(&self) -> Result<(), BuildError> {
         let positive = [
             ("max_message_size", self.max_message_size),
             ("max_frame_size", self.max_frame_size),
@@ -81,17 +54,27 @@ impl TransportConfig {
         ];
         for (name, v) in positive {
             if v == 0 {
-                return Err(TransportConfigError::Zero(name));
+                return Err(BuildError::transport(name, "must be greater than zero"));
             }
         }
         if self.write_buffer_size == usize::MAX {
-            return Err(TransportConfigError::WriteBuffer);
+            // tungstenite requires its write-buffer cap (here unlimited:
+            // the session's send capacity bounds outbound memory) to exceed
+            // `write_buffer_size`.
+            return Err(BuildError::transport(
+                "write_buffer_size",
+                "must be below usize::MAX",
+            ));
         }
         if self.max_frame_size > self.max_message_size {
-            return Err(TransportConfigError::FrameAboveMessage {
-                frame: self.max_frame_size,
-                message: self.max_message_size,
-            });
+            // A frame limit above the message limit could never be reached.
+            return Err(BuildError::transport(
+                "max_frame_size",
+                format!(
+                    "({}) exceeds `max_message_size` ({})",
+                    self.max_frame_size, self.max_message_size
+                ),
+            ));
         }
         Ok(())
     }
@@ -109,27 +92,6 @@ impl TransportConfig {
     }
 }
 
-/// How inbound text frames reach the caller.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum TextDelivery {
-    /// Parsed into a [`serde_json::Value`] and delivered as
-    /// [`SessionEvent::Message`](super::SessionEvent::Message); text that is
-    /// not JSON is reported as
-    /// [`SessionEvent::InvalidFrame`](super::SessionEvent::InvalidFrame)
-    /// (the default).
-    #[default]
-    Json,
-    /// Delivered verbatim, unparsed, as
-    /// [`SessionEvent::Text`](super::SessionEvent::Text), for callers that
-    /// deserialize into their own types (parsing once instead of twice).
-    /// Text that is not JSON is delivered like any other: it is the
-    /// caller's to judge, and no `InvalidFrame` is reported for it. While
-    /// the session awaits the ack, frames are still parsed so the ack
-    /// predicate sees JSON; the ack is [`Acked`](super::SessionEvent::Acked)
-    /// as usual, and every other frame of that time arrives as `Text`.
-    Raw,
-}
-
 /// What the session holds for the caller, in both directions: the event
 /// buffer, the send capacity, the opt-in queue, binary delivery, and how
 /// text is delivered.
@@ -144,14 +106,36 @@ pub struct DeliveryConfig {
     /// while Open and not yet written, or handed back and not yet taken.
     /// At the cap `send` returns [`SendErrorKind::Full`](super::SendErrorKind::Full).
     pub send_capacity: usize,
-    /// Queue sends made while not Open (default: off, such sends fail with
-    /// [`SendErrorKind::NotOpen`](super::SendErrorKind::NotOpen)).
-    pub queue: Option<QueueConfig>,
+    /// The opt-in outbound queue: up to this many messages sent while not
+    /// Open are kept, and written in order right after the next ack
+    /// ([`Sent::Queued`](super::Sent::Queued)); those still queued when
+    /// the session ends are handed back. Default 0: no queue, and such
+    /// sends fail with [`SendErrorKind::NotOpen`](super::SendErrorKind::NotOpen).
+    pub queue_capacity: usize,
+    /// What a send does when the queue is full: by default (false) it is
+    /// refused with [`SendErrorKind::QueueFull`](super::SendErrorKind::QueueFull)
+    /// and its message handed back; when set, it is queued and the oldest
+    /// queued message is evicted and handed back instead
+    /// ([`Sent::QueuedEvicting`](super::Sent::QueuedEvicting)).
+    pub queue_drops_oldest: bool,
     /// Deliver inbound binary frames as events instead of reporting them as
     /// invalid (default false).
     pub binary: bool,
-    /// Text frames parsed as JSON (default) or delivered as raw text.
-    pub text: TextDelivery,
+    /// How text frames reach the caller. By default (false) each is parsed
+    /// into a [`serde_json::Value`] and delivered as
+    /// [`SessionEvent::Message`](super::SessionEvent::Message); text that is
+    /// not JSON is reported as
+    /// [`SessionEvent::InvalidFrame`](super::SessionEvent::InvalidFrame).
+    ///
+    /// When set, text frames are delivered verbatim, unparsed, as
+    /// [`SessionEvent::Text`](super::SessionEvent::Text), for callers that
+    /// deserialize into their own types (parsing once instead of twice).
+    /// Text that is not JSON is delivered like any other: it is the
+    /// caller's to judge, and no `InvalidFrame` is reported for it. While
+    /// the session awaits the ack, frames are still parsed so the ack
+    /// predicate sees JSON; the ack is [`Acked`](super::SessionEvent::Acked)
+    /// as usual, and every other frame of that time arrives as `Text`.
+    pub raw_text: bool,
 }
 
 impl Default for DeliveryConfig {
@@ -159,33 +143,37 @@ impl Default for DeliveryConfig {
         Self {
             event_capacity: 1024,
             send_capacity: 1024,
-            queue: None,
+            queue_capacity: 0,
+            queue_drops_oldest: false,
             binary: false,
-            text: TextDelivery::Json,
+            raw_text: false,
         }
     }
 }
 
-/// Why a [`DeliveryConfig`] was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DeliveryConfigError {
-    /// A capacity that must be positive is zero.
-    #[error("delivery config: `{0}` must be greater than zero")]
-    Zero(&'static str),
-}
-
 impl DeliveryConfig {
-    /// Checks that every capacity is positive.
-    pub fn validate(&self) -> Result<(), DeliveryConfigError> {
+    /// Checks that the event buffer and the send capacity are positive (as
+    /// the builder does): a refused setting is [`BuildError::Setting`].
+    pub fn validate(&self) -> Result<(), BuildError> {
         let positive = [
             ("event_capacity", self.event_capacity),
             ("send_capacity", self.send_capacity),
-            ("queue.capacity", self.queue.map_or(1, |q| q.capacity)),
         ];
         match positive.into_iter().find(|(_, v)| *v == 0) {
-            Some((name, _)) => Err(DeliveryConfigError::Zero(name)),
+            Some((name, _)) => Err(BuildError::delivery(name, "must be greater than zero")),
             None => Ok(()),
         }
+    }
+
+    /// The queue as the ledger takes it: its capacity and overflow policy,
+    /// `None` without one.
+    pub(crate) fn queue(&self) -> Option<(usize, Overflow)> {
+        let overflow = if self.queue_drops_oldest {
+            Overflow::DropOldest
+        } else {
+            Overflow::RejectNew
+        };
+        (self.queue_capacity > 0).then_some((self.queue_capacity, overflow))
     }
 }
 
@@ -195,8 +183,21 @@ mod tests {
 
     #[test]
     fn defaults_are_valid() {
-        assert_eq!(TransportConfig::default().validate(), Ok(()));
-        assert_eq!(DeliveryConfig::default().validate(), Ok(()));
+        assert!(TransportConfig::default().validate().is_ok());
+        assert!(DeliveryConfig::default().validate().is_ok());
+        assert_eq!(DeliveryConfig::default().queue(), None);
+    }
+
+    /// The setting a refusal names, and its text.
+    fn refused(e: Result<(), BuildError>) -> (&'static str, &'static str, String) {
+        match e {
+            Err(
+                e @ BuildError::Setting {
+                    config, setting, ..
+                },
+            ) => (config, setting, e.to_string()),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -205,25 +206,66 @@ mod tests {
             write_buffer_size: usize::MAX,
             ..TransportConfig::default()
         };
-        assert_eq!(c.validate(), Err(TransportConfigError::WriteBuffer));
+        assert_eq!(
+            refused(c.validate()),
+            (
+                "transport",
+                "write_buffer_size",
+                "transport config: `write_buffer_size` must be below usize::MAX".into()
+            )
+        );
         let c = TransportConfig {
             read_buffer_size: 0,
             ..TransportConfig::default()
         };
         assert_eq!(
-            c.validate(),
-            Err(TransportConfigError::Zero("read_buffer_size"))
+            refused(c.validate()),
+            (
+                "transport",
+                "read_buffer_size",
+                "transport config: `read_buffer_size` must be greater than zero".into()
+            )
+        );
+        let c = TransportConfig {
+            max_frame_size: 2,
+            max_message_size: 1,
+            ..TransportConfig::default()
+        };
+        assert_eq!(
+            refused(c.validate()).2,
+            "transport config: `max_frame_size` (2) exceeds `max_message_size` (1)"
         );
         let c = DeliveryConfig {
-            queue: Some(QueueConfig {
-                capacity: 0,
-                overflow: Overflow::RejectNew,
-            }),
+            send_capacity: 0,
             ..DeliveryConfig::default()
         };
         assert_eq!(
-            c.validate(),
-            Err(DeliveryConfigError::Zero("queue.capacity"))
+            refused(c.validate()),
+            (
+                "delivery",
+                "send_capacity",
+                "delivery config: `send_capacity` must be greater than zero".into()
+            )
         );
+    }
+
+    #[test]
+    fn a_queue_capacity_of_zero_is_no_queue() {
+        let c = DeliveryConfig {
+            queue_capacity: 3,
+            ..DeliveryConfig::default()
+        };
+        assert!(c.validate().is_ok());
+        assert_eq!(c.queue(), Some((3, Overflow::RejectNew)));
+        let c = DeliveryConfig {
+            queue_drops_oldest: true,
+            ..c
+        };
+        assert_eq!(c.queue(), Some((3, Overflow::DropOldest)));
+        let c = DeliveryConfig {
+            queue_capacity: 0,
+            ..c
+        };
+        assert_eq!(c.queue(), None);
     }
 }

@@ -11,7 +11,8 @@ use crate::fsm::Attempt;
 /// Given to the hello builder ([`ClientBuilder::hello`](super::ClientBuilder::hello))
 /// and the async request hook
 /// ([`ClientBuilder::request_headers`](super::ClientBuilder::request_headers)),
-/// anew for every attempt. A resume token, a presence id or a lease from one
+/// anew for every attempt, and, with the ack, to the after-ack builder
+/// ([`ClientBuilder::after_ack`](super::ClientBuilder::after_ack)). A resume token, a presence id or a lease from one
 /// ack can ride in the next hello through [`previous_ack`](Self::previous_ack).
 ///
 /// `#[non_exhaustive]`: fields may be added without a breaking change.
@@ -29,57 +30,33 @@ pub struct HelloContext {
     pub last_disconnect: Option<(u16, String)>,
 }
 
-/// What the after-ack builder
-/// ([`ClientBuilder::after_ack`](super::ClientBuilder::after_ack)) is told:
-/// the ack that just arrived, and what the hello of this attempt knew.
-///
-/// `#[non_exhaustive]`: fields may be added without a breaking change.
+/// What the session's after-ack step is told (the builder hands the
+/// caller's after-ack builder the [`HelloContext`] part and the ack).
 #[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct AfterAckContext {
+pub(crate) struct AfterAckContext {
     /// The attempt that was just acked.
-    pub attempt: Attempt,
+    pub(crate) attempt: Attempt,
     /// This attempt's ack frame.
-    pub ack: serde_json::Value,
+    pub(crate) ack: serde_json::Value,
     /// The ack frame of the attempt acked before this one, if any.
-    pub previous_ack: Option<serde_json::Value>,
+    pub(crate) previous_ack: Option<serde_json::Value>,
     /// How the connection before this one ended (code, reason), if one had
     /// opened.
-    pub last_disconnect: Option<(u16, String)>,
+    pub(crate) last_disconnect: Option<(u16, String)>,
 }
 
-/// A frame the after-ack builder asks to send: a JSON value (serialised
-/// once) or text (sent verbatim).
+impl AfterAckContext {
+    /// What this attempt's hello knew.
+    pub(crate) fn hello(&self) -> HelloContext {
+        HelloContext {
+            attempt: self.attempt,
+            previous_ack: self.previous_ack.clone(),
+            last_disconnect: self.last_disconnect.clone(),
+        }
+    }
+}
+
+/// A frame the after-ack builder asks to send: its text, as it goes on the
+/// wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AfterAckFrame(pub(crate) String);
-
-impl AfterAckFrame {
-    /// The text that goes on the wire.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<serde_json::Value> for AfterAckFrame {
-    fn from(value: serde_json::Value) -> Self {
-        AfterAckFrame(value.to_string())
-    }
-}
-
-impl From<&serde_json::Value> for AfterAckFrame {
-    fn from(value: &serde_json::Value) -> Self {
-        AfterAckFrame(value.to_string())
-    }
-}
-
-impl From<String> for AfterAckFrame {
-    fn from(text: String) -> Self {
-        AfterAckFrame(text)
-    }
-}
-
-impl From<&str> for AfterAckFrame {
-    fn from(text: &str) -> Self {
-        AfterAckFrame(text.to_owned())
-    }
-}
+pub(crate) struct AfterAckFrame(pub(crate) String);

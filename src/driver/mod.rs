@@ -5,9 +5,9 @@
 //!
 //! Layout, from the wire up: `transport/` (one attempt's socket:
 //! `endpoint`, the URL; `dial`, resolve, then race the addresses: Happy
-//! Eyeballs; `connect`, TCP, the proxy tunnel, TLS; `error`, why an attempt
-//! failed; `proxy`; `tls`, trust roots, the TLS step; `upgrade`, RFC 6455
-//! §4.1; `meter`, what the transport took), `link` (one attempt's transport
+//! Eyeballs; `connect`, TCP, the proxy tunnel, TLS; `error`, why a session
+//! could not be built and why an attempt failed; `proxy`; `tls`, trust
+//! roots, the TLS step; `upgrade`, RFC 6455 §4.1; `meter`, what the transport took), `link` (one attempt's transport
 //! as one value), `inbound` (what a frame means), `outbound` (the one owner
 //! of every message), `session` (the loop), and the caller's side:
 //! `client`, `events`, `session_event`, `context` (what the caller's
@@ -43,29 +43,16 @@ mod spec;
 mod transport;
 mod wake;
 
-pub use crate::fsm::outbound::Overflow;
 pub use crate::fsm::outbound::{SendError, SendErrorKind, Sent};
 pub use crate::fsm::session::{Disconnects, LastFailure, Stats};
-pub use builder::{BuildError, ClientBuilder};
+pub use builder::ClientBuilder;
 pub use client::{Client, NotReady};
-pub use config::{
-    DeliveryConfig, DeliveryConfigError, QueueConfig, TextDelivery, TransportConfig,
-    TransportConfigError,
-};
-pub use context::{AfterAckContext, AfterAckFrame, HelloContext};
+pub use config::{DeliveryConfig, TransportConfig};
+pub use context::HelloContext;
 pub use events::Events;
-pub use record_format::{
-    RECORDING_FORMAT, RecordingError, RecordingProblem, Run, RunHeader, parse_recording,
-};
-pub use session::Session;
+pub use record_format::{RecordingError, parse_recording};
 pub use session_event::{CloseOutcome, SessionEvent};
-pub use spec::HelloError;
-pub use transport::endpoint::{UrlError, redact};
-pub use transport::error::{ConnectError, TlsFailure};
-pub use transport::proxy::{ProxyError, ProxyUrlError};
-pub use transport::tls::TlsSetupError;
-#[cfg(feature = "tls")]
-pub use transport::tls::{default_tls_config, tls_config_from_roots};
+pub use transport::error::{BuildError, ConnectError, TlsFailure};
 pub use transport::upgrade::UpgradeResponse;
 
 impl Client {

@@ -7,8 +7,8 @@
 //! {"gap":N}
 //! ```
 //!
-//! [`parse_recording`] reads them back into typed [`Run`]s for
-//! [`fsm::Recording::replay`](crate::fsm::Recording::replay).
+//! [`parse_recording`] reads them back into typed
+//! [`Recording`]s for [`Recording::replay`].
 
 use std::io::{self, BufRead};
 use std::time::{Duration, SystemTime};
@@ -23,66 +23,87 @@ use super::record_codec::{
 };
 
 /// The version of the recording format this crate writes and reads.
-pub const RECORDING_FORMAT: u64 = 1;
+const RECORDING_FORMAT: u64 = 1;
 
 /// The header's marker: a line with it starts a run.
 const MARKER: &str = "ws-lifecycle";
 
-/// One recorded session: what its header says, and its records.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Run {
-    /// The header.
-    pub header: RunHeader,
-    /// The configuration and the records, ready to
-    /// [`replay`](crate::fsm::Recording::replay).
-    pub recording: Recording,
-}
-
-/// What a run's header says besides the configuration (information only:
-/// the replay needs none of it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunHeader {
-    /// The format version ([`RECORDING_FORMAT`]).
-    pub format: u64,
-    /// The version of this crate that wrote the run.
-    pub crate_version: String,
-    /// The wall-clock time at which the machine started: a record's wall
-    /// time is this plus its offset.
-    pub started: SystemTime,
-    /// The broker's URL, without user info or query (as logged).
-    pub url: String,
-}
-
-/// A recording that could not be read: the line (counted from 1) and what
-/// is wrong with it.
-#[derive(Debug, thiserror::Error)]
-#[error("recording line {line}: {problem}")]
-pub struct RecordingError {
-    /// The line, counted from 1.
-    pub line: usize,
-    /// What is wrong.
-    pub problem: RecordingProblem,
-}
-
-/// What is wrong with a line of a recording.
+/// A recording that could not be read: each variant names the line
+/// (counted from 1; see [`line`](Self::line)) and says what is wrong with
+/// it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum RecordingProblem {
+pub enum RecordingError {
     /// The reader failed (or the line is not UTF-8).
-    #[error("cannot read it: {0}")]
-    Io(#[from] io::Error),
+    #[error("recording line {line}: cannot read it: {source}")]
+    Io {
+        /// The line.
+        line: usize,
+        /// The reader's error.
+        source: io::Error,
+    },
     /// The line is not JSON.
-    #[error("not JSON: {0}")]
-    Json(#[from] serde_json::Error),
+    #[error("recording line {line}: not JSON: {source}")]
+    Json {
+        /// The line.
+        line: usize,
+        /// The parser's error.
+        source: serde_json::Error,
+    },
     /// A record came before any header.
-    #[error("a record before any header line")]
-    NoHeader,
-    /// The header is of a format version this crate does not read.
-    #[error("format version {0} is not supported (this crate reads version {RECORDING_FORMAT})")]
-    Format(u64),
+    #[error("recording line {line}: a record before any header line")]
+    NoHeader {
+        /// The line.
+        line: usize,
+    },
+    /// The header is of a format version this crate does not read (it
+    /// reads version 1).
+    #[error(
+        "recording line {line}: format version {version} is not supported (this crate reads \
+         version {RECORDING_FORMAT})"
+    )]
+    Format {
+        /// The line.
+        line: usize,
+        /// The header's version.
+        version: u64,
+    },
     /// A field is missing or has the wrong type or value.
-    #[error("{0}")]
+    #[error("recording line {line}: {detail}")]
+    Field {
+        /// The line.
+        line: usize,
+        /// Which field, and what is wrong with it.
+        detail: String,
+    },
+}
+
+impl RecordingError {
+    /// The line it is about, counted from 1.
+    pub fn line(&self) -> usize {
+        match self {
+            RecordingError::Io { line, .. }
+            | RecordingError::Json { line, .. }
+            | RecordingError::NoHeader { line }
+            | RecordingError::Format { line, .. }
+            | RecordingError::Field { line, .. } => *line,
+        }
+    }
+}
+
+/// What is wrong with a line, before its number is known.
+enum Problem {
+    Format(u64),
     Field(String),
+}
+
+impl Problem {
+    fn at(self, line: usize) -> RecordingError {
+        match self {
+            Problem::Format(version) => RecordingError::Format { line, version },
+            Problem::Field(detail) => RecordingError::Field { line, detail },
+        }
+    }
 }
 
 // ── writing ────────────────────────────────────────────────────────────
@@ -145,26 +166,32 @@ fn ordered(value: &Value, first: &[&str]) -> String {
 
 // ── reading ────────────────────────────────────────────────────────────
 
-/// Reads every run of a recording (a file `wsclient --record` appended to
-/// holds one per run). Blank lines are skipped; anything else that is not
-/// a header, an input or a gap is an error naming its line.
-pub fn parse_recording(reader: impl BufRead) -> Result<Vec<Run>, RecordingError> {
-    let mut runs: Vec<Run> = Vec::new();
+/// Reads every run of a flight recording
+/// ([`ClientBuilder::record_to`](crate::ClientBuilder::record_to); a file
+/// `wsclient --record` appended to holds one per run), each a
+/// [`Recording`] with what its header says, ready to
+/// [`replay`](Recording::replay). Blank lines are skipped; anything else
+/// that is not a header, an input or a gap is an error naming its line.
+pub fn parse_recording(reader: impl BufRead) -> Result<Vec<Recording>, RecordingError> {
+    let mut runs: Vec<Recording> = Vec::new();
     for (n, line) in reader.lines().enumerate() {
-        let error = |problem| RecordingError {
-            line: n + 1,
-            problem,
-        };
-        let line = line.map_err(|e| error(e.into()))?;
+        let line_no = n + 1;
+        let line = line.map_err(|source| RecordingError::Io {
+            line: line_no,
+            source,
+        })?;
         if line.trim().is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(&line).map_err(|e| error(e.into()))?;
-        match parse_line(&value).map_err(&error)? {
+        let value: Value = serde_json::from_str(&line).map_err(|source| RecordingError::Json {
+            line: line_no,
+            source,
+        })?;
+        match parse_line(&value).map_err(|problem| problem.at(line_no))? {
             Line::Header(run) => runs.push(*run),
             Line::Record(record) => match runs.last_mut() {
-                Some(run) => run.recording.records.push(record),
-                None => return Err(error(RecordingProblem::NoHeader)),
+                Some(run) => run.records.push(record),
+                None => return Err(RecordingError::NoHeader { line: line_no }),
             },
         }
     }
@@ -172,12 +199,12 @@ pub fn parse_recording(reader: impl BufRead) -> Result<Vec<Run>, RecordingError>
 }
 
 enum Line {
-    Header(Box<Run>),
+    Header(Box<Recording>),
     Record(Record),
 }
 
-fn parse_line(value: &Value) -> Result<Line, RecordingProblem> {
-    let bad = RecordingProblem::Field;
+fn parse_line(value: &Value) -> Result<Line, Problem> {
+    let bad = Problem::Field;
     let o = object(value, "line").map_err(bad)?;
     if o.contains_key("recording") {
         return header(o).map(|run| Line::Header(Box::new(run)));
@@ -195,32 +222,27 @@ fn parse_line(value: &Value) -> Result<Line, RecordingProblem> {
     record.map(Line::Record).map_err(bad)
 }
 
-fn header(o: &serde_json::Map<String, Value>) -> Result<Run, RecordingProblem> {
-    let bad = RecordingProblem::Field;
+fn header(o: &serde_json::Map<String, Value>) -> Result<Recording, Problem> {
+    let bad = Problem::Field;
     if str_field(o, "header", "recording").map_err(bad)? != MARKER {
         return Err(bad(format!("`header.recording` must be {MARKER:?}")));
     }
     let format = u64_field(o, "header", "format").map_err(bad)?;
     if format != RECORDING_FORMAT {
-        return Err(RecordingProblem::Format(format));
+        return Err(Problem::Format(format));
     }
     let started = u64_field(o, "header", "started_unix_ns").map_err(bad)?;
-    Ok(Run {
-        header: RunHeader {
-            format,
-            crate_version: str_field(o, "header", "crate_version")
-                .map_err(bad)?
-                .to_owned(),
-            // Never overflows on the platforms std supports; never panics.
-            started: SystemTime::UNIX_EPOCH
-                .checked_add(Duration::from_nanos(started))
-                .unwrap_or(SystemTime::UNIX_EPOCH),
-            url: str_field(o, "header", "url").map_err(bad)?.to_owned(),
-        },
-        recording: Recording {
-            config: config_from_json(field(o, "header", "config").map_err(bad)?, "config")
-                .map_err(bad)?,
-            records: Vec::new(),
-        },
+    Ok(Recording {
+        crate_version: str_field(o, "header", "crate_version")
+            .map_err(bad)?
+            .to_owned(),
+        // Never overflows on the platforms std supports; never panics.
+        started: SystemTime::UNIX_EPOCH
+            .checked_add(Duration::from_nanos(started))
+            .unwrap_or(SystemTime::UNIX_EPOCH),
+        url: str_field(o, "header", "url").map_err(bad)?.to_owned(),
+        config: config_from_json(field(o, "header", "config").map_err(bad)?, "config")
+            .map_err(bad)?,
+        records: Vec::new(),
     })
 }

@@ -60,9 +60,9 @@ pub enum SessionEvent {
     /// [`Acked`](Self::Acked), not here).
     Message(serde_json::Value),
     /// A text frame, verbatim and unparsed: only with
-    /// [`TextDelivery::Raw`](super::TextDelivery::Raw), instead of
-    /// [`Message`](Self::Message) (and, for text that is not JSON, instead
-    /// of [`InvalidFrame`](Self::InvalidFrame)). Deserialize it into your
+    /// [`DeliveryConfig::raw_text`](super::DeliveryConfig::raw_text),
+    /// instead of [`Message`](Self::Message) (and, for text that is not
+    /// JSON, instead of [`InvalidFrame`](Self::InvalidFrame)). Deserialize it into your
     /// own type with `serde_json::from_str(&text)`.
     ///
     /// The text is copied once out of the read buffer (one allocation of
@@ -74,8 +74,9 @@ pub enum SessionEvent {
     /// A binary frame (only when [`DeliveryConfig::binary`](super::DeliveryConfig::binary) is set).
     Binary(Vec<u8>),
     /// A frame that could not be delivered: non-JSON text (unless
-    /// [`TextDelivery::Raw`](super::TextDelivery::Raw) is on, which delivers
-    /// it as [`Text`](Self::Text)), or binary when binary delivery is off.
+    /// [`DeliveryConfig::raw_text`](super::DeliveryConfig::raw_text) is on,
+    /// which delivers it as [`Text`](Self::Text)), or binary when binary
+    /// delivery is off.
     /// The session stays up.
     InvalidFrame {
         /// The attempt it arrived on.

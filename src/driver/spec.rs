@@ -15,8 +15,8 @@ use crate::fsm::{Attempt, Config, Failure, Verdict};
 use super::context::{AfterAckContext, AfterAckFrame, HelloContext};
 use super::transport::connect::ConnectSpec;
 
-/// The error a hello builder may return.
-pub type HelloError = Box<dyn std::error::Error + Send + Sync>;
+/// The error a hello builder may return (or the after-ack builder's panic).
+pub(crate) type HelloError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A boxed, sendable future.
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -52,7 +52,7 @@ pub(crate) struct Spec {
     pub(crate) request_headers: Option<Arc<HeadersFn>>,
     pub(crate) after_ack: Option<Arc<AfterAckFn>>,
     pub(crate) binary: bool,
-    /// Text frames go to the caller unparsed (`TextDelivery::Raw`).
+    /// Text frames go to the caller unparsed (`DeliveryConfig::raw_text`).
     pub(crate) raw_text: bool,
     /// The caller's failure predicate, if any.
     pub(crate) failure_policy: Option<Arc<FailurePolicyFn>>,

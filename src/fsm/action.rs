@@ -82,7 +82,8 @@ pub enum Action {
         /// The attempt that will start.
         attempt: Attempt,
         /// The real delay: the jittered backoff delay, or a retry-after
-        /// hint's when that is longer ([`backoff::hinted`](super::backoff::hinted)).
+        /// hint's when that is longer (see
+        /// [`Verdict::RetryAfter`](crate::Verdict::RetryAfter)).
         delay: Duration,
     },
 }

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use super::{Config, MAX_DURATION};
+use super::Config;
+use super::config::MAX_DURATION;
 
 /// The delay before the attempt that follows the `failures`-th consecutive
 /// failure (counted from 1).
@@ -63,6 +64,7 @@ pub fn hinted(config: &Config, failures: u32, hint: Duration, rng: &mut fastrand
 }
 
 /// The closed interval [`hinted`] draws from.
+#[cfg(any(test, feature = "testing"))]
 pub fn hinted_bounds(config: &Config, failures: u32, hint: Duration) -> (Duration, Duration) {
     let (b_lo, b_hi) = bounds(config, failures);
     let (lo, hi) = spread(config, hint);
@@ -74,7 +76,7 @@ pub fn hinted_bounds(config: &Config, failures: u32, hint: Duration) -> (Duratio
 }
 
 /// The hint's spread in nanoseconds: `[hint, hint·(1 + jitter)]`, the hint
-/// first clamped to [`MAX_DURATION`] (which fits `u64` nanoseconds).
+/// first clamped to [`Config::MAX_DURATION`] (which fits `u64` nanoseconds).
 fn spread(config: &Config, hint: Duration) -> (u64, u64) {
     let hint_ns = u64::try_from(hint.min(MAX_DURATION).as_nanos()).unwrap_or(u64::MAX);
     let jitter = if config.jitter.is_finite() {

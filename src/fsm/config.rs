@@ -5,12 +5,8 @@ use std::time::Duration;
 
 use super::policy::{CloseRule, default_retried_statuses};
 
-/// The longest duration any setting may hold (about 100 years).
-///
-/// Validation rejects anything longer, so no deadline computed from the
-/// configuration can overflow an [`Instant`](std::time::Instant); the core
-/// still uses checked arithmetic as a second line of defence.
-pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+/// [`Config::MAX_DURATION`], for the core's own arithmetic.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Everything the state machine decides by: timeouts, keepalive, backoff,
 /// give-up budget, the failure policy (terminal close rules, retried HTTP
@@ -118,7 +114,8 @@ pub enum ConfigError {
     /// A duration that must be positive is zero.
     #[error("config: `{0}` must be greater than zero")]
     Zero(&'static str),
-    /// A duration exceeds [`MAX_DURATION`], so a deadline could overflow.
+    /// A duration exceeds [`Config::MAX_DURATION`], so a deadline could
+    /// overflow.
     #[error("config: `{0}` exceeds the maximum of 100 years")]
     TooLong(&'static str),
     /// `stale_after` must be strictly longer than `ping_interval`, or the
@@ -149,9 +146,25 @@ pub enum ConfigError {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// Text that does not parse as a [`CloseRule`] (`"1008:unauthorized"`
+    /// parses; see [`CloseRule`]'s `FromStr`).
+    #[error("bad close rule {spec:?}: {problem} (expected CODE or CODE:PREFIX, CODE 1000-4999)")]
+    BadCloseRule {
+        /// The text given.
+        spec: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 impl Config {
+    /// The longest duration any setting may hold (100 years of 365 days).
+    ///
+    /// Validation rejects anything longer, so no deadline computed from the
+    /// configuration can overflow an [`Instant`](std::time::Instant); the
+    /// core still uses checked arithmetic as a second line of defence.
+    pub const MAX_DURATION: Duration = MAX_DURATION;
+
     /// Checks every rule; the first broken one is returned.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let positive = [

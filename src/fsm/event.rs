@@ -2,8 +2,8 @@
 
 use super::{Attempt, ConnectFailure, Failure, Verdict};
 
-/// An input to the machine. Socket events carry the [`Attempt`] they belong
-/// to; an event of another attempt, or one that does not apply in the current
+/// An input to the machine. Socket events carry the attempt they belong to
+/// (counted from 1); an event of another attempt, or one that does not apply in the current
 /// state, is ignored and produces no action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -75,8 +75,10 @@ pub enum Event {
     /// and in Closed; emits no action.
     ReadPaused,
     /// The caller's event buffer has room again and the driver reads once
-    /// more. The paused span is not counted as silence (see
-    /// [`Lifecycle::read_paused_since`](super::Lifecycle::read_paused_since)).
+    /// more. The paused span is not counted as silence: AwaitingAck's ack
+    /// deadline moves later by the part of the span spent in AwaitingAck,
+    /// and Open's `last_activity` moves later by the span, but never past
+    /// the moment of resuming.
     /// Ignored when not paused and in Closed; emits no action.
     ReadResumed,
     /// The host woke from a suspend: the driver saw the wall clock advance
@@ -185,7 +187,7 @@ impl Event {
 
     /// The failure this event reports, if it reports one (whether it
     /// applies in the current state is the machine's business: see
-    /// [`Lifecycle::failure`](super::Lifecycle::failure)). `None` for
+    /// [`Machine::failure`](super::Machine::failure)). `None` for
     /// timeouts: their failure depends on the timer due.
     pub fn failure(&self) -> Option<Failure> {
         Some(match self.innermost() {

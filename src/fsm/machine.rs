@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::transition::{Lifecycle, apply};
-use super::{Action, Attempt, Config, ConfigError, Event, State, Status, Timer};
+use super::{Action, Attempt, Config, ConfigError, Event, Failure, State, Status, Timer};
 
 /// The lifecycle state machine, ready to be driven.
 ///
@@ -66,7 +66,9 @@ impl Machine {
         self.lifecycle.state().status()
     }
 
-    /// The whole lifecycle: state, counters and jitter generator.
+    /// The whole lifecycle: state, counters and jitter generator (feature
+    /// `testing`).
+    #[cfg(feature = "testing")]
     pub fn lifecycle(&self) -> &Lifecycle {
         &self.lifecycle
     }
@@ -101,6 +103,15 @@ impl Machine {
     /// [`handle_timeout`](Self::handle_timeout) would fire.
     pub fn due(&self, now: Instant) -> Option<Timer> {
         self.lifecycle.due(now, &self.config)
+    }
+
+    /// The failure `event` would report if handled at `now`, if any: a
+    /// socket failure of the current attempt in a state where it is one,
+    /// or a timeout whose due timer reports one. A driver that lets its
+    /// caller judge failures asks this first, and hands the event in with
+    /// the caller's verdict ([`Event::judged`]).
+    pub fn failure(&self, event: &Event, now: Instant) -> Option<Failure> {
+        self.lifecycle.failure(event, now, &self.config)
     }
 
     // ── inputs ─────────────────────────────────────────────────────────

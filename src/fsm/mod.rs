@@ -6,6 +6,14 @@
 //! machine. So every lifecycle edge is testable without sockets and every
 //! schedule is reproducible.
 //!
+//! Here: the [`Machine`], what goes in ([`Event`]) and comes out
+//! ([`Action`]), its [`State`] with the named [`Timer`]s, and the replay
+//! of a flight recording ([`Recording`], [`Record`], [`Replay`],
+//! [`Step`]). What the machine shares with the client is at the crate
+//! root: the [`Config`] with its failure policy ([`CloseRule`],
+//! [`Failure`], [`ConnectFailure`], [`Verdict`]), the [`Status`] and its
+//! [`Cause`], and [`CloseReason`] with [`RejectedBy`].
+//!
 //! # Driving the machine
 //!
 //! ```text
@@ -59,39 +67,53 @@
 //! after ([`Step`]). The driver's flight recorder writes such recordings
 //! (see "Flight recorder" in the crate docs).
 
-mod action;
-#[doc(hidden)]
+// The session's vocabulary (the configuration, statuses, causes, the
+// failure policy) is defined here and exported at the crate root only;
+// these modules are visible to it for that.
+pub(crate) mod action;
+// Scaffolding (feature `testing`): the backoff arithmetic, checked deadline
+// arithmetic, the exploration behind the exhaustive tests and the diagram.
+#[cfg(feature = "testing")]
 pub mod backoff;
-mod config;
-#[doc(hidden)]
+#[cfg(not(feature = "testing"))]
+mod backoff;
+pub(crate) mod config;
+#[cfg(feature = "testing")]
 pub mod diagram;
 mod event;
-#[doc(hidden)]
+#[cfg(feature = "testing")]
 pub mod explore;
 mod machine;
-// Public (hidden) for the accounting exploration and properties
-// (`tests/fsm_accounting.rs`): the pure ledger, driven beside the machine.
-#[doc(hidden)]
+// The pure ledger: the accounting exploration and properties
+// (`tests/fsm_accounting.rs`) drive it beside the machine (feature `testing`).
+#[cfg(feature = "testing")]
 pub mod outbound;
-mod policy;
+#[cfg(not(feature = "testing"))]
+pub(crate) mod outbound;
+pub(crate) mod policy;
 mod replay;
 pub(crate) mod retry_after;
 pub(crate) mod session;
-mod state;
-#[doc(hidden)]
+pub(crate) mod state;
+#[cfg(feature = "testing")]
 pub mod time;
+#[cfg(not(feature = "testing"))]
+mod time;
 mod timer;
 mod transition;
 
-pub use action::{Action, Cause};
-pub use config::{Config, ConfigError, MAX_DURATION};
+pub use action::Action;
 pub use event::Event;
 pub use machine::Machine;
-pub use policy::{
-    CloseRule, CloseRuleError, ConnectFailure, Failure, RejectedBy, Verdict,
-    default_retried_statuses,
-};
-pub use replay::{Applied, Record, Recording, Replay, Replayed, Step};
-pub use state::{Attempt, CloseReason, State, Status};
+pub use replay::{Record, Recording, Replay, Step};
+pub use state::State;
 pub use timer::Timer;
+
+// At the crate root for users; here for the crate's own paths.
+pub(crate) use action::Cause;
+pub(crate) use config::{Config, ConfigError};
+pub(crate) use policy::{CloseRule, ConnectFailure, Failure, RejectedBy, Verdict};
+pub(crate) use state::{Attempt, CloseReason, Status};
+// The pure transition function under the machine (feature `testing`).
+#[cfg(feature = "testing")]
 pub use transition::{Lifecycle, apply, step};

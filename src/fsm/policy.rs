@@ -25,7 +25,7 @@ use std::io;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::Config;
+use super::{Config, ConfigError};
 
 /// Why an attempt failed, as the policy sees it: a plain value, so the
 /// verdict is a pure function of it and the [`Config`].
@@ -238,23 +238,14 @@ impl fmt::Display for CloseRule {
     }
 }
 
-/// A [`CloseRule`] that could not be parsed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("bad close rule {spec:?}: {problem} (expected CODE or CODE:PREFIX, CODE 1000-4999)")]
-pub struct CloseRuleError {
-    /// The text given.
-    pub spec: String,
-    /// What is wrong with it.
-    pub problem: &'static str,
-}
-
 impl FromStr for CloseRule {
-    type Err = CloseRuleError;
+    type Err = ConfigError;
 
     /// `CODE` or `CODE:PREFIX`: CODE a decimal number within 1000–4999,
-    /// PREFIX non-empty (everything after the first `:`, verbatim).
+    /// PREFIX non-empty (everything after the first `:`, verbatim). Text
+    /// that is neither is [`ConfigError::BadCloseRule`].
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
-        let error = |problem| CloseRuleError {
+        let error = |problem| ConfigError::BadCloseRule {
             spec: spec.to_owned(),
             problem,
         };
@@ -280,7 +271,7 @@ impl FromStr for CloseRule {
 }
 
 /// The statuses retried by default: 408, 429 and 5xx.
-pub fn default_retried_statuses() -> Vec<std::ops::RangeInclusive<u16>> {
+pub(crate) fn default_retried_statuses() -> Vec<std::ops::RangeInclusive<u16>> {
     vec![408..=408, 429..=429, 500..=599]
 }
 

@@ -7,29 +7,30 @@
 //! their times, feeding the same inputs at the same offsets from any base
 //! [`Instant`] yields the very same actions and states: [`Replay`] does
 //! that, one [`Step`] per record. This module only knows typed records;
-//! the file format is the driver's.
+//! the file format is the driver's
+//! ([`parse_recording`](crate::parse_recording) reads it).
 //!
 //! ```
-//! use std::time::{Duration, Instant};
-//! use ws_lifecycle::fsm::{Action, Config, Event, Record, Recording, Status};
+//! use std::time::{Duration, Instant, SystemTime};
+//! use ws_lifecycle::fsm::{Action, Event, Record, Recording};
+//! use ws_lifecycle::{Config, Status};
 //!
-//! let recording = Recording {
-//!     config: Config { jitter: 0.0, ..Config::default() },
-//!     records: vec![
-//!         Record::Input { at: Duration::from_millis(3), event: Event::SocketOpened { attempt: 1 } },
-//!         Record::Input { at: Duration::from_millis(9), event: Event::TransportLost { attempt: 1 } },
-//!     ],
-//! };
-//! let replayed = recording.replay(Instant::now()).unwrap().finish();
-//! assert_eq!(replayed.machine.status(), Status::Reconnecting);
-//! assert!(replayed.actions.contains(&Action::ReconnectScheduled {
+//! let mut recording = Recording::new(Config { jitter: 0.0, ..Config::default() });
+//! recording.records = vec![
+//!     Record::Input { at: Duration::from_millis(3), event: Event::SocketOpened { attempt: 1 } },
+//!     Record::Input { at: Duration::from_millis(9), event: Event::TransportLost { attempt: 1 } },
+//! ];
+//! let mut replay = recording.replay(Instant::now()).unwrap();
+//! let actions = replay.finish();
+//! assert_eq!(replay.machine().status(), Status::Reconnecting);
+//! assert!(actions.contains(&Action::ReconnectScheduled {
 //!     attempt: 2,
 //!     delay: Duration::from_secs(1),
 //! }));
 //! ```
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::{Action, Config, ConfigError, Event, Machine, Status, Timer, time};
 
@@ -53,16 +54,41 @@ pub enum Record {
 }
 
 /// A recorded session: the configuration the machine started with (the
-/// seed it used among it) and its records, in order.
+/// seed it used among it), its records in order, and what the recording's
+/// header says about where it came from (information only: the replay
+/// needs none of it).
+///
+/// [`parse_recording`](crate::parse_recording) reads them from a flight
+/// recorder's file, one per run; [`Recording::new`] starts one by hand.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recording {
     /// The configuration, seed included.
     pub config: Config,
     /// Every record, in the order the machine received them.
     pub records: Vec<Record>,
+    /// The version of this crate that wrote it.
+    pub crate_version: String,
+    /// The wall-clock time at which the machine started: a record's wall
+    /// time is this plus its offset (`UNIX_EPOCH` when unknown).
+    pub started: SystemTime,
+    /// The broker's URL, without user info or query, as logged (empty when
+    /// unknown).
+    pub url: String,
 }
 
 impl Recording {
+    /// An empty recording of a machine started with `config`, made here:
+    /// this crate's version, no start time, no URL.
+    pub fn new(config: Config) -> Self {
+        Recording {
+            config,
+            records: Vec::new(),
+            crate_version: env!("CARGO_PKG_VERSION").to_owned(),
+            started: SystemTime::UNIX_EPOCH,
+            url: String::new(),
+        }
+    }
+
     /// Starts a replay with the machine's start at `base` (any instant:
     /// only offsets matter). Fails only when the recorded config is
     /// invalid, which a machine that ran never has.
@@ -71,7 +97,8 @@ impl Recording {
     }
 }
 
-/// What one record did to the machine.
+/// What one record did to the machine. Its `Display` is one line a person
+/// can read: `+12.003214s Open --Timeout(stale)--> Reconnecting: …`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     /// The machine started (attempt 1); its first actions.
@@ -79,8 +106,23 @@ pub enum Step {
         /// What the machine asked for at once (`Connect` for attempt 1).
         actions: Vec<Action>,
     },
-    /// An input was applied.
-    Input(Applied),
+    /// An input was applied: when, what, which timer it fired, the status
+    /// before and after, and every action it produced, in order.
+    Input {
+        /// Time since the machine started.
+        at: Duration,
+        /// The input.
+        event: Event,
+        /// For a timeout (bare or judged): the timer that fired; `None`
+        /// when none was due (the timeout did nothing).
+        fired: Option<Timer>,
+        /// The status before the input.
+        from: Status,
+        /// The status after it.
+        to: Status,
+        /// The actions it produced, in order.
+        actions: Vec<Action>,
+    },
     /// Inputs were lost here ([`Record::Gap`]).
     Gap {
         /// How many.
@@ -92,41 +134,27 @@ impl Step {
     /// The actions this step produced (none for a gap).
     pub fn actions(&self) -> &[Action] {
         match self {
-            Step::Start { actions } | Step::Input(Applied { actions, .. }) => actions,
+            Step::Start { actions } | Step::Input { actions, .. } => actions,
             Step::Gap { .. } => &[],
+        }
+    }
+
+    /// Whether the step changed anything a reader cares about: an input
+    /// that changed the status or produced an action (activity on an Open
+    /// link, for one, does not); the start and a gap always do.
+    pub fn is_eventful(&self) -> bool {
+        match self {
+            Step::Input {
+                from, to, actions, ..
+            } => from != to || !actions.is_empty(),
+            Step::Start { .. } | Step::Gap { .. } => true,
         }
     }
 }
 
-/// One input applied: when, what, which timer it fired, the status before
-/// and after, and every action it produced, in order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Applied {
-    /// Time since the machine started.
-    pub at: Duration,
-    /// The input.
-    pub event: Event,
-    /// For a timeout (bare or judged): the timer that fired; `None` when
-    /// none was due (the timeout did nothing).
-    pub fired: Option<Timer>,
-    /// The status before the input.
-    pub from: Status,
-    /// The status after it.
-    pub to: Status,
-    /// The actions it produced, in order.
-    pub actions: Vec<Action>,
-}
-
-impl Applied {
-    /// Whether the input changed anything a reader cares about: a status
-    /// change or any action. (Activity on an Open link, for one, does not.)
-    pub fn is_eventful(&self) -> bool {
-        self.from != self.to || !self.actions.is_empty()
-    }
-}
-
 /// A replay in progress: an iterator of [`Step`]s, the first being
-/// [`Step::Start`]. The machine is there to look at between steps.
+/// [`Step::Start`]. The machine is there to look at between steps and
+/// after the last.
 #[derive(Debug)]
 pub struct Replay<'a> {
     machine: Machine,
@@ -161,21 +189,19 @@ impl<'a> Replay<'a> {
         self.dropped
     }
 
-    /// Runs the remaining steps; returns every action (the start's
-    /// included) and the machine at the end.
-    pub fn finish(mut self) -> Replayed {
+    /// Runs the remaining steps and returns their actions, in order (the
+    /// start's included when it had not been taken yet). Afterwards
+    /// [`machine`](Self::machine) is the machine at the end, whose state is
+    /// the session's last, and [`dropped`](Self::dropped) counts every gap.
+    pub fn finish(&mut self) -> Vec<Action> {
         let mut actions = Vec::new();
         for step in self.by_ref() {
             actions.extend_from_slice(step.actions());
         }
-        Replayed {
-            actions,
-            dropped: self.dropped,
-            machine: self.machine,
-        }
+        actions
     }
 
-    fn apply(&mut self, at: Duration, event: &Event) -> Applied {
+    fn apply(&mut self, at: Duration, event: &Event) -> Step {
         // Only overflows an `Instant` centuries away; never panics.
         let now = time::deadline(self.base, at);
         let from = self.machine.status();
@@ -185,7 +211,7 @@ impl<'a> Replay<'a> {
             _ => None,
         };
         self.machine.handle(event.clone(), now);
-        Applied {
+        Step::Input {
             at,
             event: event.clone(),
             fired,
@@ -204,7 +230,7 @@ impl Iterator for Replay<'_> {
             return Some(Step::Start { actions });
         }
         Some(match self.records.next()? {
-            Record::Input { at, event } => Step::Input(self.apply(*at, event)),
+            Record::Input { at, event } => self.apply(*at, event),
             Record::Gap { dropped } => {
                 self.dropped = self.dropped.saturating_add(*dropped);
                 Step::Gap { dropped: *dropped }
@@ -213,34 +239,10 @@ impl Iterator for Replay<'_> {
     }
 }
 
-/// A whole replay's outcome ([`Replay::finish`]).
-#[derive(Debug, Clone)]
-pub struct Replayed {
-    /// Every action, in order, the start's included.
-    pub actions: Vec<Action>,
-    /// Inputs lost in gaps (0: the replay is exact).
-    pub dropped: u64,
-    /// The machine after the last input: its state is the session's last.
-    pub machine: Machine,
-}
-
 // ── reading a step ─────────────────────────────────────────────────────
 
 /// `+12.003214s Open --Timeout(stale)--> Reconnecting: SendClose#3(1001
 /// "…"), …`: one line a person can read.
-impl fmt::Display for Applied {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "+{:.6}s {} --", self.at.as_secs_f64(), self.from.name())?;
-        event(f, &self.event, self.fired)?;
-        write!(f, "--> {}", self.to.name())?;
-        for (n, action) in self.actions.iter().enumerate() {
-            f.write_str(if n == 0 { ": " } else { ", " })?;
-            self::action(f, action)?;
-        }
-        Ok(())
-    }
-}
-
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -252,7 +254,23 @@ impl fmt::Display for Step {
                 }
                 Ok(())
             }
-            Step::Input(applied) => applied.fmt(f),
+            Step::Input {
+                at,
+                event: e,
+                fired,
+                from,
+                to,
+                actions,
+            } => {
+                write!(f, "+{:.6}s {} --", at.as_secs_f64(), from.name())?;
+                event(f, e, *fired)?;
+                write!(f, "--> {}", to.name())?;
+                for (n, a) in actions.iter().enumerate() {
+                    f.write_str(if n == 0 { ": " } else { ", " })?;
+                    action(f, a)?;
+                }
+                Ok(())
+            }
             Step::Gap { dropped } => {
                 write!(f, "[gap: {dropped} inputs lost; what follows is not exact]")
             }

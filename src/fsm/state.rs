@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use super::{RejectedBy, Timer, time};
 
 /// A connection attempt's number, counted from 1. Every socket event carries
-/// the attempt it belongs to; events of any other attempt are ignored.
-pub type Attempt = u64;
+/// the attempt it belongs to; events of any other attempt are ignored. (The
+/// public API spells it `u64`.)
+pub(crate) type Attempt = u64;
 
 /// The lifecycle's state, with the deadlines it owns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,7 +212,7 @@ impl State {
 
     /// The earliest deadline this state owns; `None` only in Closed. Does
     /// not know about a read pause: see
-    /// [`Lifecycle::deadline`](super::Lifecycle::deadline).
+    /// [`Machine::poll_timeout`](super::Machine::poll_timeout).
     pub fn deadline(&self, stale_after: Duration) -> Option<Instant> {
         match *self {
             // Open's three timers without the iterator: a driver asks after
@@ -229,8 +230,9 @@ impl State {
         }
     }
 
-    /// The timer that is due at `now`, if any (Stale, then Probe, then Ping). Does not
-    /// know about a read pause: see [`Lifecycle::due`](super::Lifecycle::due).
+    /// The timer that is due at `now`, if any (Stale, then Probe, then
+    /// Ping). Does not know about a read pause: see
+    /// [`Machine::due`](super::Machine::due).
     pub fn due(&self, now: Instant, stale_after: Duration) -> Option<Timer> {
         self.timers(stale_after)
             .find(|&(_, at)| now >= at)

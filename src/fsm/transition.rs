@@ -34,6 +34,7 @@ pub struct Lifecycle {
 
 impl Lifecycle {
     /// A lifecycle at the start of attempt 1, and the action that starts it.
+    #[cfg(any(test, feature = "testing"))]
     pub fn start(config: &Config, now: Instant) -> (Self, Action) {
         Self::start_seeded(config, config.seed, now)
     }
@@ -62,18 +63,21 @@ impl Lifecycle {
 
     /// Consecutive failures since the last stable Open (saturating); picks
     /// the backoff entry.
+    #[cfg(any(test, feature = "testing"))]
     pub fn failures(&self) -> u32 {
         self.failures
     }
 
     /// Attempts started since the last stable Open (saturating); the
     /// attempt budget counts these.
+    #[cfg(any(test, feature = "testing"))]
     pub fn attempts_since_stable(&self) -> u32 {
         self.attempts_since_stable
     }
 
     /// When the current unstable stretch began (creation, or the end of the
     /// last stable Open); the time budget counts from here.
+    #[cfg(any(test, feature = "testing"))]
     pub fn unstable_since(&self) -> Instant {
         self.unstable_since
     }
@@ -85,6 +89,7 @@ impl Lifecycle {
     /// AwaitingAck's ack deadline moves later by the part of the span spent
     /// in AwaitingAck, and Open's `last_activity` moves later by the span,
     /// but never past the moment of resuming.
+    #[cfg(any(test, feature = "testing"))]
     pub fn read_paused_since(&self) -> Option<Instant> {
         self.read_paused_since
     }
@@ -153,8 +158,9 @@ impl Lifecycle {
         applies.then_some(failure)
     }
 
-    /// Test hook, not part of the API: the same counters in another state.
-    #[doc(hidden)]
+    /// The same counters in another state (feature `testing`: for tests
+    /// that start a lifecycle in any state).
+    #[cfg(feature = "testing")]
     pub fn with_state(mut self, state: State) -> Self {
         self.state = state;
         self
@@ -163,6 +169,7 @@ impl Lifecycle {
 
 /// The pure form: returns the next lifecycle and the actions, leaving the
 /// input untouched. Used by tests and the diagram generator.
+#[cfg(any(test, feature = "testing"))]
 pub fn step(
     current: &Lifecycle,
     event: Event,

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use async_io::Timer;
 use futures_lite::StreamExt;
 use futures_lite::future;
-use ws_lifecycle::fsm::{Cause, CloseReason, Config, Status};
-use ws_lifecycle::{Client, ClientBuilder, Events, SessionEvent};
+use ws_lifecycle::{
+    Cause, Client, ClientBuilder, CloseReason, Config, Events, SessionEvent, Status,
+};
 
 /// Every test body runs under this limit.
 pub const TEST_LIMIT: Duration = Duration::from_secs(20);

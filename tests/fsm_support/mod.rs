@@ -5,10 +5,8 @@
 
 use std::time::Instant;
 
-use ws_lifecycle::fsm::{
-    Action, CloseReason, Config, Event, Failure, Lifecycle, RejectedBy, State, Status, Timer,
-    Verdict, backoff,
-};
+use ws_lifecycle::fsm::{Action, Event, Lifecycle, State, Timer, backoff};
+use ws_lifecycle::{CloseReason, Config, Failure, RejectedBy, Status, Verdict};
 
 /// The highest attempt started so far, as far as the state tells: the live
 /// transport's, or the one before the pending retry.
@@ -229,14 +227,13 @@ fn check_verdict(
                     code: *code,
                     reason: reason.clone(),
                 },
-                (
-                    Failure::Connect(ws_lifecycle::fsm::ConnectFailure::Http { status, .. }),
-                    false,
-                ) => RejectedBy::Http { status: *status },
-                (Failure::Connect(ws_lifecycle::fsm::ConnectFailure::Proxy { status }), false) => {
+                (Failure::Connect(ws_lifecycle::ConnectFailure::Http { status, .. }), false) => {
+                    RejectedBy::Http { status: *status }
+                }
+                (Failure::Connect(ws_lifecycle::ConnectFailure::Proxy { status }), false) => {
                     RejectedBy::Proxy { status: *status }
                 }
-                (Failure::Connect(ws_lifecycle::fsm::ConnectFailure::SocksAuth), false) => {
+                (Failure::Connect(ws_lifecycle::ConnectFailure::SocksAuth), false) => {
                     RejectedBy::SocksAuth
                 }
                 (other, false) => return Err(format!("{other:?} terminal by default")),

@@ -93,8 +93,20 @@ impl Ca {
     pub fn client_config(&self) -> Arc<ClientConfig> {
         let mut roots = RootCertStore::empty();
         roots.add(self.der.clone()).unwrap();
-        ws_lifecycle::tls_config_from_roots(roots).unwrap()
+        config_from_roots(roots)
     }
+}
+
+/// A client configuration that trusts exactly `roots`, built as the crate
+/// docs show (ring, never the process-wide default provider).
+pub fn config_from_roots(roots: RootCertStore) -> Arc<ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
 }
 
 /// A self-signed certificate for `localhost` and its key.

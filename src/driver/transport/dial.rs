@@ -42,6 +42,7 @@ pub(crate) struct Resolver(Option<Arc<ResolveFn>>);
 
 impl Resolver {
     /// A resolver that asks `resolve` instead of the system.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn custom(resolve: Arc<ResolveFn>) -> Self {
         Resolver(Some(resolve))
     }

@@ -5,16 +5,7 @@ use async_tungstenite::tungstenite::client::IntoClientRequest;
 use async_tungstenite::tungstenite::handshake::client::Request;
 use async_tungstenite::tungstenite::http::Uri;
 
-/// The URL is not a usable `ws://` or `wss://` URL. Its text never holds
-/// the query string, fragment or user info of the URL (they carry secrets).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("bad url {url}: {why}")]
-pub struct UrlError {
-    /// The URL, without query string or credentials (see [`redact`]).
-    pub url: String,
-    /// What is wrong with it.
-    pub why: String,
-}
+use super::error::BuildError;
 
 /// A parsed `ws://` or `wss://` URL.
 #[derive(Clone)]
@@ -48,9 +39,12 @@ impl Endpoint {
     /// `Authorization` (set headers with the builder's request hook). A
     /// `/`, `?`, `#` or `@` in it must be percent-encoded; unencoded, the
     /// URL is refused, since it would read as another host and path.
-    pub fn parse(url: &str) -> Result<Self, UrlError> {
+    ///
+    /// A refusal is [`BuildError::Url`], whose text never holds the query
+    /// string, fragment or user info of the URL (they carry secrets).
+    pub fn parse(url: &str) -> Result<Self, BuildError> {
         let redacted = redact(url);
-        let bad = |why: &str| UrlError {
+        let bad = |why: &str| BuildError::Url {
             url: redacted.clone(),
             why: why.to_owned(),
         };
@@ -217,7 +211,7 @@ mod tests {
         assert!(Endpoint::parse("wss://example.com/ws").unwrap().is_tls());
         for bad in ["http://x/", "127.0.0.1:80", "ws://", "not a url", ""] {
             assert!(
-                matches!(Endpoint::parse(bad), Err(UrlError { .. })),
+                matches!(Endpoint::parse(bad), Err(BuildError::Url { .. })),
                 "{bad}"
             );
         }
@@ -233,9 +227,21 @@ mod tests {
         assert_eq!(e.redacted(), "ws://h/ws");
     }
 
+    /// What a refusal of the URL says.
+    struct Refused {
+        why: String,
+        shown: String,
+    }
+
+    impl std::fmt::Display for Refused {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.shown)
+        }
+    }
+
     /// Parses `url`, which must be refused, and checks that neither the
     /// error's Display nor its Debug holds any of `secrets`.
-    fn refused(url: &str, secrets: &[&str]) -> UrlError {
+    fn refused(url: &str, secrets: &[&str]) -> Refused {
         let e = match Endpoint::parse(url) {
             Ok(e) => panic!("{url} was accepted as {e:?} (port {})", e.port()),
             Err(e) => e,
@@ -245,7 +251,10 @@ mod tests {
             assert!(!shown.contains(secret), "{url}: {secret:?} in {shown}");
             assert!(!debug.contains(secret), "{url}: {secret:?} in {debug}");
         }
-        e
+        match e {
+            BuildError::Url { why, .. } => Refused { why, shown },
+            other => panic!("{url}: not a URL error: {other:?}"),
+        }
     }
 
     #[test]

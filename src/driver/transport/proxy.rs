@@ -33,9 +33,9 @@ use std::sync::Arc;
 
 use futures_lite::{AsyncRead, AsyncWrite};
 
-use crate::fsm::ConnectFailure;
+use super::error::ConnectError;
 
-pub use url::ProxyUrlError;
+use super::error::BuildError;
 
 /// The protocol spoken to the proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +140,7 @@ impl Proxy {
         stream: &mut S,
         host: &str,
         port: u16,
-    ) -> Result<(), ProxyError>
+    ) -> Result<(), ConnectError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -166,8 +166,8 @@ impl Proxy {
 }
 
 /// `socks5://`: the first address the system resolver returns for `host`.
-async fn resolve_first(host: &str, port: u16) -> Result<IpAddr, ProxyError> {
-    let resolve_error = |source| ProxyError::Resolve {
+async fn resolve_first(host: &str, port: u16) -> Result<IpAddr, ConnectError> {
+    let resolve_error = |source| ConnectError::ProxyResolve {
         host: host.to_owned(),
         source,
     };
@@ -178,118 +178,6 @@ async fn resolve_first(host: &str, port: u16) -> Result<IpAddr, ProxyError> {
         .first()
         .map(|a| a.ip())
         .ok_or_else(|| resolve_error(io::Error::new(io::ErrorKind::NotFound, "no addresses")))
-}
-
-/// Why the proxy gave no tunnel: what it answered (an HTTP status, a
-/// SOCKS5 reply code, a refusal of the credentials), or why no answer
-/// could be read. It names the proxy as `scheme://host:port`, never with
-/// its credentials. Carried by
-/// [`ConnectError::Proxy`](crate::ConnectError::Proxy).
-///
-/// As the failure policy sees it (`ConnectFailure`): an HTTP status is
-/// [`ConnectFailure::Proxy`] `{ status: Some(_) }` (407 and other
-/// statuses outside `retried_statuses` are terminal by default, a 5xx is
-/// retried), a refusal of the SOCKS5 credentials is
-/// [`ConnectFailure::SocksAuth`] (terminal), a local resolve failure is
-/// [`ConnectFailure::Resolve`], everything else `Proxy { status: None }`
-/// (retried).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ProxyError {
-    /// An HTTP proxy answered CONNECT with a status other than 2xx (407:
-    /// the credentials are missing or wrong).
-    #[error("the proxy {proxy} refused the tunnel: HTTP {status} {reason}")]
-    Http {
-        /// The proxy, `scheme://host:port`.
-        proxy: String,
-        /// Its status.
-        status: u16,
-        /// Its reason phrase.
-        reason: String,
-    },
-    /// A SOCKS5 proxy refused the connection with this reply code
-    /// (RFC 1928 §6: 1 general failure, 2 not allowed by the ruleset,
-    /// 3 network unreachable, 4 host unreachable, 5 connection refused,
-    /// 6 TTL expired, 7 command not supported, 8 address type not
-    /// supported).
-    #[error("the proxy {proxy} refused the connection: SOCKS5 reply {reply} ({})", socks5::meaning(*reply))]
-    SocksReply {
-        /// The proxy, `scheme://host:port`.
-        proxy: String,
-        /// The reply code.
-        reply: u8,
-    },
-    /// A SOCKS5 proxy refused the user name and password (RFC 1929 status
-    /// other than 0).
-    #[error("the proxy {proxy} refused the credentials (SOCKS5 authentication status {status})")]
-    SocksAuth {
-        /// The proxy, `scheme://host:port`.
-        proxy: String,
-        /// The RFC 1929 status.
-        status: u8,
-    },
-    /// A SOCKS5 proxy accepted none of the authentication methods offered
-    /// (RFC 1928 §3, `X'FF'`): it wants credentials and none were given,
-    /// or a method this client does not speak.
-    #[error("the proxy {proxy} accepted none of the offered SOCKS5 authentication methods ({})",
-        if *offered_credentials { "none, user/password" } else { "none; it may want a user and password" })]
-    SocksNoMethod {
-        /// The proxy, `scheme://host:port`.
-        proxy: String,
-        /// Whether user/password was offered.
-        offered_credentials: bool,
-    },
-    /// The proxy's answer broke its protocol (not HTTP, not SOCKS5, a
-    /// method that was not offered, a head too long, closed mid-answer).
-    #[error("the proxy {proxy} broke the protocol: {detail}")]
-    Protocol {
-        /// The proxy, `scheme://host:port`.
-        proxy: String,
-        /// What was wrong.
-        detail: String,
-    },
-    /// The connection to the proxy failed during the handshake.
-    #[error("the connection to the proxy {proxy} failed: {source}")]
-    Io {
-        /// The proxy, `scheme://host:port`.
-        proxy: String,
-        /// The socket error.
-        source: io::Error,
-    },
-    /// `socks5://`: the broker's name did not resolve here.
-    #[error("could not resolve {host} (for the SOCKS5 proxy): {source}")]
-    Resolve {
-        /// The broker's host name.
-        host: String,
-        /// The resolver's error.
-        source: io::Error,
-    },
-}
-
-impl ProxyError {
-    /// The HTTP proxy's status, when it answered with one.
-    pub fn http_status(&self) -> Option<u16> {
-        match self {
-            ProxyError::Http { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
-    /// This error as the failure policy sees it.
-    pub(crate) fn failure(&self) -> ConnectFailure {
-        match self {
-            ProxyError::Http { status, .. } => ConnectFailure::Proxy {
-                status: Some(*status),
-            },
-            ProxyError::SocksAuth { .. } | ProxyError::SocksNoMethod { .. } => {
-                ConnectFailure::SocksAuth
-            }
-            ProxyError::Resolve { .. } => ConnectFailure::Resolve,
-            ProxyError::SocksReply { .. } | ProxyError::Protocol { .. } | ProxyError::Io { .. } => {
-                ConnectFailure::Proxy { status: None }
-            }
-        }
-    }
 }
 
 /// A lookup of environment variables: `std::env::var` in production, a
@@ -322,10 +210,10 @@ impl fmt::Debug for ProxySetting {
 
 impl ProxySetting {
     /// The proxy for a broker at `host` (`tls`: a `wss://` URL), if any.
-    pub(crate) fn resolve(&self, tls: bool, host: &str) -> Result<Option<Proxy>, ProxyUrlError> {
+    pub(crate) fn resolve(&self, tls: bool, host: &str) -> Result<Option<Proxy>, BuildError> {
         let proxy = match self {
             ProxySetting::None => None,
-            ProxySetting::Url(text) => Some(url::parse(text).map_err(|why| ProxyUrlError {
+            ProxySetting::Url(text) => Some(url::parse(text).map_err(|why| BuildError::Proxy {
                 origin: "the builder's proxy URL".into(),
                 why,
             })?),

@@ -3,87 +3,23 @@
 //! the handshake step of a connect, and what a refused certificate means
 //! ([`TlsFailure`]).
 //!
-//! Built without the `tls` feature, only the error types remain and
-//! `wss://` is refused at construction ([`TlsSetupError::Disabled`]).
+//! Built without the `tls` feature, `wss://` is refused at construction
+//! ([`BuildError::TlsDisabled`]); the setup's errors are
+//! [`BuildError`] variants.
 
 use std::io;
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use async_io::Async;
 use futures_lite::{AsyncRead, AsyncWrite};
 
+use super::error::BuildError;
 use super::error::{ConnectError, TlsFailure};
 
 #[cfg(feature = "tls")]
 pub(crate) use enabled::{TlsConfig, Trust};
-#[cfg(feature = "tls")]
-pub use enabled::{default_tls_config, tls_config_from_roots};
-
-/// Why the TLS configuration for `wss://` could not be set up. Found at
-/// construction, as [`BuildError::Tls`](crate::BuildError::Tls).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TlsSetupError {
-    /// This build of the crate has no TLS: its `tls` feature is off.
-    #[error(
-        "wss:// needs TLS, but ws-lifecycle was built without its `tls` feature \
-         (only ws:// works); enable the feature"
-    )]
-    Disabled,
-    /// The operating system's trust store gave no usable certificate and
-    /// no other root was given.
-    #[error(
-        "the system trust store has no usable certificate ({}); install the system's CA \
-         certificates (e.g. the ca-certificates package), point SSL_CERT_FILE at a PEM \
-         bundle, add roots with ClientBuilder::add_root_pem or add_roots_from_file, or \
-         enable the `webpki-roots` feature",
-        .problems.join("; ")
-    )]
-    NoSystemRoots {
-        /// What went wrong while loading it (files that could not be read,
-        /// certificates that could not be parsed, or that none were found).
-        problems: Vec<String>,
-    },
-    /// A file of extra roots could not be read.
-    #[error("cannot read root certificates from {}: {source}", .path.display())]
-    ReadRoots {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: io::Error,
-    },
-    /// Extra roots held no PEM certificate.
-    #[error("{origin} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")]
-    NoCertificate {
-        /// Where the roots came from: a file's path, or which PEM bytes.
-        origin: String,
-    },
-    /// Extra roots were not valid PEM.
-    #[error("{origin} is not valid PEM: {why}")]
-    BadPem {
-        /// Where the roots came from.
-        origin: String,
-        /// What is wrong.
-        why: String,
-    },
-    /// A certificate of the extra roots is not usable as a trust anchor.
-    #[error("certificate {index} of {origin} is not a usable root: {why}")]
-    BadRoot {
-        /// Where the roots came from.
-        origin: String,
-        /// Which certificate, counting from 1.
-        index: usize,
-        /// What is wrong.
-        why: String,
-    },
-    /// rustls refused the configuration.
-    #[cfg(feature = "tls")]
-    #[error("rustls refused the configuration: {0}")]
-    Rustls(#[from] futures_rustls::rustls::Error),
-}
 
 impl TlsFailure {
     /// The cause of a failed handshake, read from the rustls error inside
@@ -194,9 +130,9 @@ pub(crate) struct Trust {}
 
 #[cfg(not(feature = "tls"))]
 impl Trust {
-    /// Always [`TlsSetupError::Disabled`].
-    pub(crate) fn config(&self) -> Result<TlsConfig, TlsSetupError> {
-        Err(TlsSetupError::Disabled)
+    /// Always [`BuildError::TlsDisabled`].
+    pub(crate) fn config(&self) -> Result<TlsConfig, BuildError> {
+        Err(BuildError::TlsDisabled)
     }
 }
 
@@ -212,33 +148,16 @@ mod enabled {
     use futures_rustls::rustls::pki_types::{CertificateDer, ServerName};
     use futures_rustls::rustls::{self, ClientConfig, RootCertStore};
 
-    use super::{ConnectError, MaybeTls, TlsFailure, TlsSetupError};
+    use super::{BuildError, ConnectError, MaybeTls, TlsFailure};
 
     /// What a `wss://` session connects with.
     pub(crate) type TlsConfig = Arc<ClientConfig>;
 
-    /// The default TLS setup: the operating system's trust store (and, with
-    /// the `webpki-roots` feature, the bundled Mozilla roots), ring as the
-    /// crypto provider (never the process-wide default, which panics
-    /// unless exactly one provider is compiled in), certificate
-    /// verification on.
-    ///
-    /// The system's store is read through `rustls-native-certs`: on Linux
-    /// the distribution's bundle (`SSL_CERT_FILE` and `SSL_CERT_DIR`
-    /// replace it when set), the keychain on macOS, the certificate store
-    /// on Windows. A store with no usable certificate is
-    /// [`TlsSetupError::NoSystemRoots`].
-    pub fn default_tls_config() -> Result<Arc<ClientConfig>, TlsSetupError> {
-        let mut roots = RootCertStore::empty();
-        add_default_roots(&mut roots, false)?;
-        tls_config_from_roots(roots)
-    }
-
-    /// A TLS configuration that trusts exactly `roots`, built as this
-    /// crate builds its own: ring as the crypto provider (never the
-    /// process-wide default), the safe protocol versions, no client
-    /// certificate. For [`ClientBuilder::tls_config`](crate::ClientBuilder::tls_config).
-    pub fn tls_config_from_roots(roots: RootCertStore) -> Result<Arc<ClientConfig>, TlsSetupError> {
+    /// A TLS configuration that trusts exactly `roots`: ring as the crypto
+    /// provider (never the process-wide default, which panics unless
+    /// exactly one provider is compiled in), the safe protocol versions, no
+    /// client certificate.
+    fn config_from_roots(roots: RootCertStore) -> Result<Arc<ClientConfig>, BuildError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
@@ -250,7 +169,7 @@ mod enabled {
     /// The operating system's roots (and the bundled ones with the
     /// `webpki-roots` feature) into `roots`. Finding none is an error
     /// unless `others` (the caller gave roots of their own).
-    fn add_default_roots(roots: &mut RootCertStore, others: bool) -> Result<(), TlsSetupError> {
+    fn add_default_roots(roots: &mut RootCertStore, others: bool) -> Result<(), BuildError> {
         let loaded = rustls_native_certs::load_native_certs();
         let found = loaded.certs.len();
         let (added, ignored) = roots.add_parsable_certificates(loaded.certs);
@@ -274,7 +193,7 @@ mod enabled {
         let bundled = false;
         if added == 0 && !bundled {
             if !others {
-                return Err(TlsSetupError::NoSystemRoots { problems });
+                return Err(BuildError::NoSystemRoots { problems });
             }
             log::warn!(
                 "the system trust store has no usable certificate; only the roots given \
@@ -294,7 +213,7 @@ mod enabled {
     }
 
     impl ExtraRoots {
-        fn add_to(&self, roots: &mut RootCertStore) -> Result<(), TlsSetupError> {
+        fn add_to(&self, roots: &mut RootCertStore) -> Result<(), BuildError> {
             match self {
                 ExtraRoots::Pem(bytes, nth) => add_pem(
                     roots,
@@ -302,7 +221,7 @@ mod enabled {
                     &format!("the PEM bytes of add_root_pem call {nth}"),
                 ),
                 ExtraRoots::File(path) => {
-                    let bytes = std::fs::read(path).map_err(|source| TlsSetupError::ReadRoots {
+                    let bytes = std::fs::read(path).map_err(|source| BuildError::ReadRoots {
                         path: path.clone(),
                         source,
                     })?;
@@ -318,14 +237,14 @@ mod enabled {
 
     /// Every certificate of the PEM text `bytes` into `roots`; other
     /// sections (keys) are skipped. At least one is required.
-    fn add_pem(roots: &mut RootCertStore, bytes: &[u8], origin: &str) -> Result<(), TlsSetupError> {
+    fn add_pem(roots: &mut RootCertStore, bytes: &[u8], origin: &str) -> Result<(), BuildError> {
         let mut count = 0;
         for (i, cert) in CertificateDer::pem_slice_iter(bytes).enumerate() {
-            let cert = cert.map_err(|e| TlsSetupError::BadPem {
+            let cert = cert.map_err(|e| BuildError::BadPem {
                 origin: origin.to_owned(),
                 why: e.to_string(),
             })?;
-            roots.add(cert).map_err(|e| TlsSetupError::BadRoot {
+            roots.add(cert).map_err(|e| BuildError::BadRoot {
                 origin: origin.to_owned(),
                 index: i + 1,
                 why: e.to_string(),
@@ -333,7 +252,7 @@ mod enabled {
             count += 1;
         }
         if count == 0 {
-            return Err(TlsSetupError::NoCertificate {
+            return Err(BuildError::NoCertificate {
                 origin: origin.to_owned(),
             });
         }
@@ -378,7 +297,7 @@ mod enabled {
 
         /// The configuration for `wss://`: the custom one, or the system's
         /// roots and the extra ones.
-        pub(crate) fn config(&self) -> Result<Arc<ClientConfig>, TlsSetupError> {
+        pub(crate) fn config(&self) -> Result<Arc<ClientConfig>, BuildError> {
             if let Some(config) = &self.custom {
                 return Ok(config.clone());
             }
@@ -390,7 +309,7 @@ mod enabled {
                 extra.add_to(&mut roots)?;
             }
             add_default_roots(&mut roots, !self.extra.is_empty())?;
-            let built = tls_config_from_roots(roots)?;
+            let built = config_from_roots(roots)?;
             Ok(self.built.get_or_init(|| built).clone())
         }
     }

@@ -162,6 +162,7 @@ impl<M: Payload> Ledger<M> {
     }
 
     /// Messages written so far (their last byte taken by the transport).
+    #[cfg(any(test, feature = "testing"))]
     pub fn written(&self) -> u64 {
         self.written
     }
@@ -174,6 +175,7 @@ impl<M: Payload> Ledger<M> {
 
     /// The allocated capacity of each message buffer (send buffer, in
     /// flight, after-ack frames, handed back), for soak tests.
+    #[cfg(any(test, feature = "testing"))]
     pub fn capacities(&self) -> [(&'static str, usize); 4] {
         [
             ("send buffer", self.buffer.capacity()),

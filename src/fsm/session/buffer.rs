@@ -141,6 +141,7 @@ impl<X> EventBuffer<X> {
     }
 
     /// The allocated capacity of the buffer and the consumer's hand.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn allocated(&self) -> usize {
         self.events.capacity() + self.hand_capacity as usize
     }

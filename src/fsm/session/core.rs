@@ -227,6 +227,7 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
     }
 
     /// The allocated capacity of the consumer's buffers.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn events_allocated(&self) -> usize {
         self.events.allocated()
     }
@@ -241,7 +242,7 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
     /// failure policy; `None` when it is none.
     pub(crate) fn failure(&self, event: &Event, now: Instant) -> Option<(Failure, Verdict)> {
         let machine = self.machine()?;
-        let failure = machine.lifecycle().failure(event, now, machine.config())?;
+        let failure = machine.failure(event, now)?;
         let verdict = machine.config().verdict(&failure);
         Some((failure, verdict))
     }
@@ -302,7 +303,7 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
         if noop {
             return;
         }
-        if let Some(failure) = m.lifecycle().failure(&event, now, m.config()) {
+        if let Some(failure) = m.failure(&event, now) {
             let attempt = event.attempt().or(m.attempt()).unwrap_or(0);
             self.tally.failed(failure, attempt, now);
         }

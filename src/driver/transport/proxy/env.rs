@@ -23,15 +23,16 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+use super::super::error::BuildError;
 use super::Proxy;
-use super::url::{ProxyUrlError, parse};
+use super::url::parse;
 
 /// The proxy for a broker at `host` (`tls` for `wss://`), from `lookup`.
 pub(crate) fn from_env(
     lookup: &dyn Fn(&str) -> Option<String>,
     tls: bool,
     host: &str,
-) -> Result<Option<Proxy>, ProxyUrlError> {
+) -> Result<Option<Proxy>, BuildError> {
     let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
     if let Some(list) = get("no_proxy").or_else(|| get("NO_PROXY")) {
         if bypassed(&list, host) {
@@ -45,7 +46,7 @@ pub(crate) fn from_env(
     };
     for name in names {
         if let Some(value) = get(name) {
-            return parse(&value).map(Some).map_err(|why| ProxyUrlError {
+            return parse(&value).map(Some).map_err(|why| BuildError::Proxy {
                 origin: format!("the environment variable {name}"),
                 why,
             });

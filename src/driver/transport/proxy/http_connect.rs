@@ -11,7 +11,8 @@
 use data_encoding::BASE64;
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::{Proxy, ProxyError, authority};
+use super::super::error::ConnectError;
+use super::{Proxy, authority};
 
 /// The longest answer head accepted.
 const MAX_HEAD: usize = 8 << 10;
@@ -23,15 +24,15 @@ pub(super) async fn connect<S>(
     name: &str,
     host: &str,
     port: u16,
-) -> Result<(), ProxyError>
+) -> Result<(), ConnectError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let io = |source| ProxyError::Io {
+    let io = |source| ConnectError::ProxyIo {
         proxy: name.to_owned(),
         source,
     };
-    let protocol = |detail: String| ProxyError::Protocol {
+    let protocol = |detail: String| ConnectError::ProxyProtocol {
         proxy: name.to_owned(),
         detail,
     };
@@ -69,7 +70,7 @@ where
     if (200..300).contains(&status) {
         return Ok(());
     }
-    Err(ProxyError::Http {
+    Err(ConnectError::ProxyRefused {
         proxy: name.to_owned(),
         status,
         reason: response.reason.unwrap_or("").to_owned(),

@@ -17,7 +17,8 @@ use std::net::IpAddr;
 
 use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::{Proxy, ProxyError};
+use super::super::error::ConnectError;
+use super::Proxy;
 
 /// Where the tunnel goes.
 pub(super) enum Target<'a> {
@@ -25,22 +26,6 @@ pub(super) enum Target<'a> {
     Ip(IpAddr),
     /// A name for the proxy to resolve (`socks5h://`).
     Name(&'a str),
-}
-
-/// RFC 1928 §6's meaning of a reply code.
-pub(super) fn meaning(reply: u8) -> &'static str {
-    match reply {
-        0 => "succeeded",
-        1 => "general SOCKS server failure",
-        2 => "connection not allowed by ruleset",
-        3 => "network unreachable",
-        4 => "host unreachable",
-        5 => "connection refused",
-        6 => "TTL expired",
-        7 => "command not supported",
-        8 => "address type not supported",
-        _ => "unassigned",
-    }
 }
 
 /// Opens the tunnel to `target:port` through `proxy` (named `name` in
@@ -51,21 +36,21 @@ pub(super) async fn connect<S>(
     name: &str,
     target: Target<'_>,
     port: u16,
-) -> Result<(), ProxyError>
+) -> Result<(), ConnectError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let io = |source: std::io::Error| match source.kind() {
-        std::io::ErrorKind::UnexpectedEof => ProxyError::Protocol {
+        std::io::ErrorKind::UnexpectedEof => ConnectError::ProxyProtocol {
             proxy: name.to_owned(),
             detail: "it closed the connection in the middle of the SOCKS5 handshake".into(),
         },
-        _ => ProxyError::Io {
+        _ => ConnectError::ProxyIo {
             proxy: name.to_owned(),
             source,
         },
     };
-    let protocol = |detail: String| ProxyError::Protocol {
+    let protocol = |detail: String| ConnectError::ProxyProtocol {
         proxy: name.to_owned(),
         detail,
     };
@@ -103,14 +88,14 @@ where
             let mut status = [0u8; 2];
             stream.read_exact(&mut status).await.map_err(io)?;
             if status[1] != 0 {
-                return Err(ProxyError::SocksAuth {
+                return Err(ConnectError::SocksAuth {
                     proxy: name.to_owned(),
                     status: status[1],
                 });
             }
         }
         (0xFF, _) => {
-            return Err(ProxyError::SocksNoMethod {
+            return Err(ConnectError::SocksNoMethod {
                 proxy: name.to_owned(),
                 offered_credentials: proxy.credentials.is_some(),
             });
@@ -139,7 +124,7 @@ where
         )));
     }
     if reply[1] != 0 {
-        return Err(ProxyError::SocksReply {
+        return Err(ConnectError::SocksReply {
             proxy: name.to_owned(),
             reply: reply[1],
         });

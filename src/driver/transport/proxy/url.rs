@@ -10,23 +10,14 @@ use std::net::Ipv6Addr;
 
 use super::{Credentials, Kind, Proxy};
 
-/// A proxy URL (given to the builder, or found in the environment) that
-/// cannot be used. Its text never holds the URL itself, which may carry a
-/// password: it says where the URL came from and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("bad proxy ({origin}): {why}")]
-pub struct ProxyUrlError {
-    /// Where it came from: the builder, or the environment variable named.
-    pub origin: String,
-    /// What is wrong with it.
-    pub why: String,
-}
-
 /// curl's default proxy port, for every scheme it shares with us.
 const DEFAULT_PORT: u16 = 1080;
 
 /// Parses a proxy URL; the error says what is wrong, never echoing a
-/// credential.
+/// credential (the caller makes it a [`BuildError::Proxy`] naming where
+/// the URL came from, never the URL itself, which may carry a password).
+///
+/// [`BuildError::Proxy`]: super::super::error::BuildError::Proxy
 pub(crate) fn parse(text: &str) -> Result<Proxy, String> {
     let text = text.trim();
     if text.is_empty() {
