@@ -353,3 +353,44 @@ impl Core<Seen> {
         self.watch_ref().map(|w| w.0.clone()).unwrap_or_default()
     }
 }
+
+#[test]
+fn once_nobody_reads_a_lost_links_messages_wait_for_close_instead_of_an_unsent_event() {
+    let mut core = core(16);
+    open(&mut core);
+    core.send("a".into()).unwrap();
+    core.consumer_dropped(VecDeque::new(), at(5));
+    core.handle(Event::TransportLost { attempt: 1 }, at(6));
+    drain(&mut core, at(6));
+    assert_eq!(core.take_returned(), ["a"]);
+    // While someone reads, the same loss is an `Unsent` event instead.
+    let mut core = self::core(16);
+    open(&mut core);
+    read(&mut core);
+    core.send("b".into()).unwrap();
+    core.handle(Event::TransportLost { attempt: 1 }, at(6));
+    drain(&mut core, at(6));
+    assert!(core.take_returned().is_empty());
+    assert_eq!(read(&mut core)[0], r#"unsent ["b"]"#);
+}
+
+#[test]
+fn the_room_is_the_capacity_less_what_is_buffered_and_in_hand() {
+    let mut buffer = super::buffer::EventBuffer::<&'static str>::new(5);
+    assert_eq!((buffer.capacity(), buffer.room()), (5, 5));
+    buffer.push(Notice::Text("a".into()));
+    buffer.push(Notice::Text("b".into()));
+    assert_eq!(buffer.room(), 3);
+    buffer.in_hand(1, 0);
+    assert_eq!(buffer.room(), 2);
+    assert!(buffer.allocated() >= 2);
+    let mut hand = VecDeque::new();
+    buffer.take_all(&mut hand);
+    buffer.in_hand(hand.len(), hand.capacity());
+    assert_eq!(buffer.room(), 3);
+    assert!(buffer.allocated() >= hand.capacity());
+    assert!(buffer.is_alive());
+    buffer.dropped();
+    assert!(!buffer.is_alive());
+    assert_eq!(buffer.room(), usize::MAX);
+}
