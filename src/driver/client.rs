@@ -132,14 +132,14 @@ impl Client {
 
     /// Messages waiting in the outbound queue (0 without a queue).
     pub fn queued(&self) -> usize {
-        self.shared().lock().core.ledger_ref().queued()
+        self.shared().lock().core.ledger().queued()
     }
 
     /// Messages written so far: the last byte of their frame was taken by
     /// the transport (feature `testing`: for accounting tests).
     #[cfg(feature = "testing")]
     pub fn written(&self) -> u64 {
-        self.shared().lock().core.ledger_ref().written()
+        self.shared().lock().core.ledger().written()
     }
 
     /// The allocated capacity of the session's own buffers (the event
@@ -149,7 +149,7 @@ impl Client {
     pub fn buffer_capacities(&self) -> Vec<(&'static str, usize)> {
         let inner = self.shared().lock();
         let mut all = vec![("events", inner.core.events_allocated())];
-        all.extend(inner.core.ledger_ref().capacities());
+        all.extend(inner.core.ledger().capacities());
         all
     }
 

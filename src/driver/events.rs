@@ -10,7 +10,8 @@ use futures_lite::Stream;
 
 use super::client::Owner;
 use super::session_event::SessionEvent;
-use super::shared::{Inner, Shared, into_event};
+use super::session_event::into_event;
+use super::shared::{Inner, Shared};
 use crate::fsm::session::Notice;
 
 /// The session's events, in order, as a [`Stream`]. Ends after
@@ -61,7 +62,7 @@ pub struct Events {
 
 impl Events {
     pub(crate) fn new(shared: Arc<Shared>, owner: Arc<Owner>) -> Self {
-        let resume_after = (shared.lock().core.events().capacity() / 2).max(1);
+        let resume_after = (shared.lock().core.events_capacity() / 2).max(1);
         Events {
             shared,
             hand: VecDeque::new(),

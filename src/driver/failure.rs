@@ -1,25 +1,14 @@
 //! The driver's part of the failure policy: the caller's predicate, asked
 //! for each failure, whose verdict goes to the core inside the event
-//! ([`Event::Judged`]), and the connect deadline told as a connect error.
+//! ([`Event::Judged`]).
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
-use crate::fsm::{Attempt, Event, Machine, Timer};
+use crate::fsm::Event;
 
 use super::shared::Shared;
 use super::spec::Spec;
-use super::transport::error::ConnectError;
-
-/// When the connect deadline is what fires at `now`: the attempt and its
-/// error, so the caller sees a connect failure like the others.
-pub(crate) fn deadline_failure(m: &Machine, now: Instant) -> Option<(Attempt, ConnectError)> {
-    let attempt = m.attempt()?;
-    (m.due(now) == Some(Timer::Connect)).then(|| {
-        let after = m.config().connect_timeout;
-        (attempt, ConnectError::Deadline { after })
-    })
-}
 
 impl Shared {
     /// The caller's failure policy on `event`, when it is a failure whose

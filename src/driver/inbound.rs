@@ -111,7 +111,7 @@ pub(crate) fn classify(
     let url = spec.url();
     let received = match read {
         Some(Ok(Message::Text(text))) => Received::Text(text.as_str().to_owned()),
-        Some(Ok(Message::Binary(bytes))) => Received::Binary(bytes.to_vec()),
+        Some(Ok(Message::Binary(bytes))) => Received::Binary(bytes),
         Some(Ok(Message::Ping(_))) => Received::Ping,
         Some(Ok(Message::Pong(_) | Message::Frame(_))) => Received::Pong,
         Some(Ok(Message::Close(frame))) => match frame {

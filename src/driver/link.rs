@@ -20,7 +20,6 @@ use super::outbound::{Wire, WireError};
 use super::spec::{BoxFuture, HelloError, Spec};
 use super::transport::connect::{Opening, Socket};
 use super::transport::error::ConnectError;
-use super::transport::meter::Completed;
 use super::transport::upgrade::UpgradeResponse;
 
 enum Phase {
@@ -239,9 +238,5 @@ impl Wire for Socket {
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WireError>> {
         Sink::<Message>::poll_flush(Pin::new(self), cx).map_err(|_| WireError)
-    }
-
-    fn take_completed(&mut self) -> Completed {
-        self.get_mut().take_completed()
     }
 }

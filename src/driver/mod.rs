@@ -5,20 +5,22 @@
 //!
 //! Layout, from the wire up: `transport/` (one attempt's socket:
 //! `endpoint`, the URL; `dial`, resolve, then race the addresses: Happy
-//! Eyeballs; `connect`, TCP, the proxy tunnel, TLS; `error`, why a session
-//! could not be built and why an attempt failed; `proxy`; `tls`, trust
-//! roots, the TLS step; `upgrade`, RFC 6455 §4.1; `meter`, what the transport took), `link` (one attempt's transport
-//! as one value), `inbound` (what a frame means), `outbound` (the one owner
-//! of every message), `session` (the loop), and the caller's side:
-//! `client`, `events`, `session_event`, `context` (what the caller's
-//! per-attempt code is told), `wake` (noticing
-//! that the host slept), `stats`, `tally` and `rtt` (the counters, kept
-//! where the session already holds the lock, and the ping round trip), and
-//! the flight recorder: `record` (the bounded
-//! buffer and its writer thread), `record_format` (the JSON-lines file and
-//! its parser), `record_codec` (inputs and config as JSON values).
+//! Eyeballs; `connect`, the opening of one attempt: TCP, the proxy tunnel,
+//! TLS, the upgrade request; `upgrade`, RFC 6455 §4.1 and its response;
+//! `error`, why a session could not be built and why an attempt failed;
+//! `proxy`; `tls`, trust roots, the TLS step; `meter`, what the transport
+//! took), `link` (one attempt's transport and hello as one value),
+//! `inbound` (what tungstenite read, told to the session core), `outbound`
+//! (the write pass), `session` (the loop), `shared` and `report` (the one
+//! lock around the session core, and what the session hands it), and the
+//! caller's side: `client`, `events`, `session_event`, `context` (what the
+//! caller's per-attempt code is told), `wake` (noticing that the host
+//! slept), `flight` (what watches the machine), and the flight recorder:
+//! `record` (the bounded buffer and its writer thread), `record_format`
+//! (the JSON-lines file and its parser), `record_codec` (inputs and config
+//! as JSON values). Every decision is the session core's
+//! (`fsm::session`).
 
-mod acking;
 mod alarm;
 mod builder;
 mod client;

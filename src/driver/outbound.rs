@@ -4,16 +4,13 @@
 //! ledger's; this side only turns its frames into tungstenite's.
 
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 
 use crate::fsm::outbound::{Frame, Payload};
-use crate::fsm::session::Traffic;
 
 use super::shared::{Core, Inner};
-use super::transport::meter::Completed;
 
 /// Frames one write pass hands to the socket at most, so one busy session
 /// cannot hold its task (and the lock) for long.
@@ -34,14 +31,11 @@ static TAGS: [u8; 256] = {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct WireError;
 
-/// The socket as the outbound side sees it: tungstenite's sink plus the
-/// meter's count of text frames and pings fully taken by the transport.
+/// The socket as the outbound side sees it: tungstenite's sink.
 pub(crate) trait Wire {
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WireError>>;
     fn start_send(&mut self, message: Message) -> Result<(), WireError>;
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WireError>>;
-    /// Frames whose last byte the transport took since the last call.
-    fn take_completed(&mut self) -> Completed;
 }
 
 impl Payload for Utf8Bytes {
@@ -56,15 +50,14 @@ impl Payload for Utf8Bytes {
 }
 
 /// One write pass: the core's frames, up to a batch, then a flush.
-/// `Ok(true)` when a frame was handed to the socket.
+/// `Ok(true)` when a frame was handed to the socket. What the transport
+/// took is the caller's to tell the core (with the meter's other news).
 pub(crate) fn poll_write(
     inner: &mut Inner,
     wire: &mut impl Wire,
     cx: &mut Context<'_>,
 ) -> Result<bool, WireError> {
-    let result = write_some(&mut inner.core, &mut inner.flush, wire, cx);
-    settle(&mut inner.core, wire);
-    result
+    write_some(&mut inner.core, &mut inner.flush, wire, cx)
 }
 
 fn write_some(
@@ -75,14 +68,14 @@ fn write_some(
 ) -> Result<bool, WireError> {
     let mut progress = false;
     for _ in 0..BATCH {
-        if !core.ledger_ref().has_frame() {
+        if !core.has_frame() {
             break;
         }
         match wire.poll_ready(cx) {
             Poll::Pending => break,
             Poll::Ready(result) => result?,
         }
-        let Some(frame) = core.ledger().poll_frame() else {
+        let Some(frame) = core.poll_frame() else {
             break;
         };
         let message = match frame {
@@ -112,20 +105,12 @@ fn write_some(
 /// frame and whatever tungstenite still holds. No wait: a half-dead peer
 /// must not delay the drop.
 pub(crate) fn write_before_drop(inner: &mut Inner, wire: &mut impl Wire, cx: &mut Context<'_>) {
-    if let Some((code, reason)) = inner.core.ledger().take_close() {
+    if let Some((code, reason)) = inner.core.take_close() {
         if let Poll::Ready(Ok(())) = wire.poll_ready(cx) {
             let _ = wire.start_send(Message::Close(Some(close_frame(code, reason))));
         }
     }
     let _ = wire.poll_flush(cx);
-    settle(&mut inner.core, wire);
-}
-
-/// Tells the core which frames the transport fully took.
-fn settle(core: &mut Core, wire: &mut impl Wire) {
-    let completed = wire.take_completed();
-    let nothing = Traffic::default();
-    core.traffic(completed.text, completed.pings, &nothing, Instant::now());
 }
 
 fn close_frame(code: u16, reason: String) -> CloseFrame {
@@ -138,6 +123,7 @@ fn close_frame(code: u16, reason: String) -> CloseFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::driver::transport::meter::Completed;
     use crate::fsm::Status;
     use std::collections::VecDeque;
 
@@ -199,7 +185,9 @@ mod tests {
                 Poll::Pending
             }
         }
+    }
 
+    impl FakeWire {
         fn take_completed(&mut self) -> Completed {
             std::mem::take(&mut self.completed)
         }
@@ -209,7 +197,7 @@ mod tests {
     fn inner() -> Inner {
         let config = std::sync::Arc::new(crate::fsm::Config::default());
         let ledger = crate::fsm::outbound::Ledger::new(8, None);
-        let core = Core::new(config, 0, ledger, 8, None, Instant::now());
+        let core = Core::new(config, 0, ledger, 8, None, std::time::Instant::now());
         Inner {
             core,
             flush: false,
@@ -219,17 +207,26 @@ mod tests {
         }
     }
 
+    /// Tells the core which frames the transport took (the session does
+    /// it with the meter's other news after each pass).
+    fn settle(core: &mut Core, wire: &mut FakeWire) {
+        let completed = wire.take_completed();
+        let nothing = crate::fsm::session::Traffic::default();
+        let now = std::time::Instant::now();
+        core.traffic(completed.text, completed.pings, &nothing, now);
+    }
+
     fn cx() -> Context<'static> {
         Context::from_waker(std::task::Waker::noop())
     }
 
     fn open(texts: &[&str]) -> Inner {
         let mut out = inner();
-        out.core.ledger().opened();
-        out.core.ledger().acked(Vec::new());
+        out.core.ledger_mut().opened();
+        out.core.ledger_mut().acked(Vec::new());
         for t in texts {
             out.core
-                .ledger()
+                .ledger_mut()
                 .send((*t).to_owned(), Status::Open)
                 .unwrap();
         }
@@ -245,9 +242,10 @@ mod tests {
             ..FakeWire::default()
         };
         assert_eq!(poll_write(&mut out, &mut wire, &mut cx()), Err(WireError));
-        assert_eq!(out.core.ledger().written(), 0);
+        settle(&mut out.core, &mut wire);
+        assert_eq!(out.core.ledger_mut().written(), 0);
         assert_eq!(
-            out.core.ledger().lost(true),
+            out.core.ledger_mut().lost(true),
             Some(vec!["a".to_owned(), "b".to_owned()])
         );
     }
@@ -257,35 +255,41 @@ mod tests {
         let mut out = open(&["a", "b"]);
         let mut wire = FakeWire::default();
         poll_write(&mut out, &mut wire, &mut cx()).unwrap();
-        assert_eq!(out.core.ledger().written(), 0);
-        out.core.ledger().close(1002, "protocol error".into());
+        settle(&mut out.core, &mut wire);
+        assert_eq!(out.core.ledger_mut().written(), 0);
+        out.core.ledger_mut().close(1002, "protocol error".into());
         wire.budget = 3;
         write_before_drop(&mut out, &mut wire, &mut cx());
+        settle(&mut out.core, &mut wire);
         assert_eq!(
-            out.core.ledger().written(),
+            out.core.ledger_mut().written(),
             2,
             "a and b completed during the last flush"
         );
         assert!(
             matches!(wire.on_wire.last(), Some(Message::Close(Some(f))) if f.code == 1002.into())
         );
-        assert_eq!(out.core.ledger().lost(true), None);
+        assert_eq!(out.core.ledger_mut().lost(true), None);
     }
 
     #[test]
     fn pings_and_protocol_frames_become_tungstenite_frames_in_order() {
         let mut out = inner();
-        out.core.ledger().opened();
-        out.core.ledger().hello("hi".into());
-        out.core.ledger().acked(vec!["sub".into()]);
-        out.core.ledger().send("a".into(), Status::Open).unwrap();
-        out.core.ledger().ping();
-        out.core.ledger().close(1000, String::new());
+        out.core.ledger_mut().opened();
+        out.core.ledger_mut().hello("hi".into());
+        out.core.ledger_mut().acked(vec!["sub".into()]);
+        out.core
+            .ledger_mut()
+            .send("a".into(), Status::Open)
+            .unwrap();
+        out.core.ledger_mut().ping();
+        out.core.ledger_mut().close(1000, String::new());
         let mut wire = FakeWire {
             budget: 10,
             ..FakeWire::default()
         };
         assert_eq!(poll_write(&mut out, &mut wire, &mut cx()), Ok(true));
+        settle(&mut out.core, &mut wire);
         let kinds: Vec<String> = wire
             .on_wire
             .iter()
@@ -297,7 +301,7 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, ["hi", "ping", "sub", "a", "close"]);
-        assert_eq!(out.core.ledger().written(), 1);
+        assert_eq!(out.core.ledger_mut().written(), 1);
         assert_eq!(poll_write(&mut out, &mut wire, &mut cx()), Ok(false));
     }
 

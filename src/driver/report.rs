@@ -15,6 +15,14 @@ use super::transport::error::ConnectError;
 use super::transport::upgrade::{KeptResponse, UpgradeResponse};
 
 impl Shared {
+    /// Hands the driver's own notice to the consumer.
+    pub(crate) fn report(&self, event: SessionEvent) {
+        let mut inner = self.lock();
+        let now = std::time::Instant::now();
+        inner.core.deliver(Notice::Report(event), now);
+        self.wake(&mut inner);
+    }
+
     /// Keeps the session task's waker, registered before each pass so a
     /// command or send that lands meanwhile still wakes it.
     pub(crate) fn register(&self, waker: &Waker) {
@@ -36,8 +44,11 @@ impl Shared {
         attempt: Attempt,
         opened: Result<UpgradeResponse, ConnectError>,
     ) -> Event {
-        let now = Instant::now();
+        if let Err(error) = &opened {
+            log::debug!("ws-lifecycle {url}: attempt {attempt} failed to connect: {error}");
+        }
         let mut inner = self.lock();
+        let now = Instant::now();
         let event = match opened {
             Ok(upgrade) => {
                 inner.core.opened(now);
@@ -49,7 +60,6 @@ impl Shared {
             }
             Err(error) => {
                 let failure = error.failure(SystemTime::now());
-                log::debug!("ws-lifecycle {url}: attempt {attempt} failed to connect: {error}");
                 let failed = SessionEvent::ConnectFailed { attempt, error };
                 inner.core.deliver(Notice::Report(failed), now);
                 Event::ConnectFailed { attempt, failure }
@@ -106,7 +116,7 @@ impl Shared {
             harvest(inner, wire);
         }
         inner.flush = false;
-        inner.core.link_dropped();
+        inner.core.link_dropped(Instant::now());
         self.wake(inner);
     }
 
@@ -121,10 +131,8 @@ impl Shared {
         inner.flush = false;
         inner.core.ended(reason, Instant::now());
         inner.session_waker = None;
+        // `Closed` went in: the consumer is woken with it.
         self.wake(&mut inner);
-        if let Some(w) = inner.events_waker.take() {
-            w.wake();
-        }
         drop(inner);
         notify_all(&self.changed);
         notify_all(&self.space);

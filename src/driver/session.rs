@@ -16,14 +16,14 @@ use std::time::Instant;
 
 use crate::fsm::{Action, Attempt, CloseReason, Event, Status};
 
-use super::acking::after_ack_frames;
 use super::alarm::Alarm;
-use super::failure::deadline_failure;
+use super::context::after_ack_frames;
 use super::inbound;
 use super::link::Link;
 use super::session_event::SessionEvent;
 use super::shared::{Inner, Shared, notify_all};
 use super::spec::{HelloError, Spec};
+use super::transport::error::ConnectError;
 use super::wake::WakeWatch;
 
 /// Passes through the loop before yielding to other tasks, so one busy
@@ -71,11 +71,12 @@ impl Session {
     /// predicate first) and carries out every action at once, in the same
     /// critical section as the machine's step (see [`Session::drain_locked`]).
     fn feed(&mut self, event: Event, cx: &mut Context<'_>) {
-        let now = Instant::now();
-        let event = self.shared.judge(&self.spec, event, now);
+        let event = self.shared.judge(&self.spec, event, Instant::now());
         let shared = Arc::clone(&self.shared);
         let mut inner = shared.lock();
-        inner.core.handle(event, now);
+        // Read under the lock: inputs come from the handles' threads too,
+        // and the machine must see time in the order it gets them.
+        inner.core.handle(event, Instant::now());
         self.drain_locked(&shared, inner, cx);
     }
 
@@ -181,7 +182,7 @@ impl Session {
         if let Poll::Ready(hello) = link.poll_hello(cx, awaiting) {
             match hello {
                 // Sent verbatim, never logged: hellos carry credentials.
-                Ok(text) => self.shared.lock().core.ledger().hello(text),
+                Ok(text) => self.shared.lock().core.hello(text),
                 Err(error) => self.hello_failed(attempt, error, cx),
             }
             return true;
@@ -237,15 +238,10 @@ impl Session {
         if !self.alarm.poll(want, cx) {
             return false;
         }
-        let now = Instant::now();
         // The connect deadline is a connect failure like the others.
-        let deadline = self
-            .shared
-            .lock()
-            .core
-            .machine()
-            .and_then(|m| deadline_failure(m, now));
-        if let Some((attempt, error)) = deadline {
+        let deadline = self.shared.lock().core.connect_deadline_due(Instant::now());
+        if let Some((attempt, after)) = deadline {
+            let error = ConnectError::Deadline { after };
             let failed = SessionEvent::ConnectFailed { attempt, error };
             log::debug!("ws-lifecycle {}: {failed:?}", self.spec.url());
             self.shared.report(failed);

@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use crate::fsm::{Attempt, Cause, CloseReason, Status};
 
+use crate::fsm::session::Notice;
+use crate::fsm::session::inbound;
+
 use super::spec::HelloError;
 use super::transport::error::ConnectError;
 use super::transport::upgrade::UpgradeResponse;
@@ -141,5 +144,50 @@ impl std::fmt::Display for CloseOutcome {
             0 => Ok(()),
             n => write!(f, " ({n} messages never written)"),
         }
+    }
+}
+
+/// The event the consumer sees for one buffered.
+pub(crate) fn into_event(notice: Notice<SessionEvent>) -> SessionEvent {
+    match notice {
+        Notice::Status {
+            from,
+            to,
+            cause,
+            attempt,
+        } => SessionEvent::Status {
+            from,
+            to,
+            cause,
+            attempt,
+        },
+        Notice::Acked { attempt, ack } => SessionEvent::Acked { attempt, ack },
+        Notice::Disconnected {
+            attempt,
+            code,
+            reason,
+        } => SessionEvent::Disconnected {
+            attempt,
+            code,
+            reason,
+        },
+        Notice::ReconnectScheduled { attempt, delay } => {
+            SessionEvent::ReconnectScheduled { attempt, delay }
+        }
+        Notice::Unsent(messages) => SessionEvent::Unsent(messages),
+        Notice::Lagged { missed } => SessionEvent::Lagged { missed },
+        Notice::Closed { reason, unsent } => SessionEvent::Closed(CloseOutcome { reason, unsent }),
+        Notice::Json { attempt, text } => match serde_json::from_str(&text) {
+            Ok(value) => SessionEvent::Message(value),
+            Err(e) => SessionEvent::InvalidFrame {
+                attempt,
+                detail: inbound::not_json(&e),
+            },
+        },
+        Notice::Message(value) => SessionEvent::Message(value),
+        Notice::Text(text) => SessionEvent::Text(text),
+        Notice::Binary(bytes) => SessionEvent::Binary(bytes),
+        Notice::InvalidFrame { attempt, detail } => SessionEvent::InvalidFrame { attempt, detail },
+        Notice::Report(event) => event,
     }
 }

@@ -8,7 +8,7 @@ use std::task::Waker;
 
 use async_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::fsm::session::{Notice, SessionCore};
+use crate::fsm::session::SessionCore;
 
 use super::flight::Flight;
 use super::session_event::SessionEvent;
@@ -26,59 +26,14 @@ pub(crate) struct Shared {
     pub(crate) changed: event_listener::Event,
     /// Notified when the send capacity gains room.
     pub(crate) space: event_listener::Event,
-    /// A handle left a command or a message: lets the session skip the
-    /// lock otherwise.
+    /// A handle left a command (close, reconnect now): the machine may
+    /// hold actions for the session to carry out; lets it skip the lock
+    /// otherwise.
     pub(crate) has_commands: AtomicBool,
     /// A cache of the core's room in the consumer's buffer, written under
     /// the lock after every change, so the session's read path takes none
     /// to size its batch.
     pub(crate) events_room: AtomicUsize,
-}
-
-/// The event the consumer sees for one buffered.
-pub(crate) fn into_event(notice: Notice<SessionEvent>) -> SessionEvent {
-    use super::session_event::CloseOutcome;
-    match notice {
-        Notice::Status {
-            from,
-            to,
-            cause,
-            attempt,
-        } => SessionEvent::Status {
-            from,
-            to,
-            cause,
-            attempt,
-        },
-        Notice::Acked { attempt, ack } => SessionEvent::Acked { attempt, ack },
-        Notice::Disconnected {
-            attempt,
-            code,
-            reason,
-        } => SessionEvent::Disconnected {
-            attempt,
-            code,
-            reason,
-        },
-        Notice::ReconnectScheduled { attempt, delay } => {
-            SessionEvent::ReconnectScheduled { attempt, delay }
-        }
-        Notice::Unsent(messages) => SessionEvent::Unsent(messages),
-        Notice::Lagged { missed } => SessionEvent::Lagged { missed },
-        Notice::Closed { reason, unsent } => SessionEvent::Closed(CloseOutcome { reason, unsent }),
-        Notice::Json { attempt, text } => match serde_json::from_str(&text) {
-            Ok(value) => SessionEvent::Message(value),
-            Err(e) => SessionEvent::InvalidFrame {
-                attempt,
-                detail: format!("text frame is not JSON: {e}"),
-            },
-        },
-        Notice::Message(value) => SessionEvent::Message(value),
-        Notice::Text(text) => SessionEvent::Text(text),
-        Notice::Binary(bytes) => SessionEvent::Binary(bytes),
-        Notice::InvalidFrame { attempt, detail } => SessionEvent::InvalidFrame { attempt, detail },
-        Notice::Report(event) => event,
-    }
 }
 
 pub(crate) struct Inner {
@@ -117,14 +72,6 @@ impl Shared {
     /// because no code path panics while holding it.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Hands the driver's own notice to the consumer.
-    pub(crate) fn report(&self, event: SessionEvent) {
-        let mut inner = self.lock();
-        let now = std::time::Instant::now();
-        inner.core.deliver(Notice::Report(event), now);
-        self.wake(&mut inner);
     }
 
     /// Room left in the consumer's event buffer, without the lock.

@@ -80,7 +80,8 @@ pub(crate) type RequestHook<'a> = Option<&'a (dyn Fn(Attempt, &mut Request) + Se
 pub(crate) enum Opening {
     Dialing(BoxFuture<Result<(MaybeTls, Option<HeaderMap>), ConnectError>>),
     Upgrading(Upgrade),
-    Failed,
+    /// Opened or failed: ready once, then pending for good.
+    Done,
 }
 
 impl Opening {
@@ -121,7 +122,7 @@ impl Opening {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Err(e)) => Err(ConnectError::Upgrade(e)),
                     Poll::Ready(Ok((socket, response))) => {
-                        *self = Opening::Failed;
+                        *self = Opening::Done;
                         let (parts, _) = response.into_parts();
                         let response = UpgradeResponse {
                             attempt,
@@ -131,12 +132,12 @@ impl Opening {
                         return Poll::Ready(Ok((socket, response)));
                     }
                 },
-                Opening::Failed => return Poll::Pending,
+                Opening::Done => return Poll::Pending,
             };
             match step {
                 Ok(next) => *self = next,
                 Err(e) => {
-                    *self = Opening::Failed;
+                    *self = Opening::Done;
                     return Poll::Ready(Err(e));
                 }
             }

@@ -214,7 +214,10 @@ impl<M: Payload> Ledger<M> {
             let kind = SendErrorKind::NotOpen(Status::Closing);
             return Err(SendError::refused(kind, text));
         }
-        if self.accepting {
+        // Accepting since the ack; but the machine may have left Open (a
+        // reconnect-now) before its `DropTransport` reached the ledger:
+        // nothing is accepted for a connection that is going away.
+        if self.accepting && status == Status::Open {
             if self.held_back() >= self.capacity as usize {
                 return Err(SendError::refused(SendErrorKind::Full, text));
             }

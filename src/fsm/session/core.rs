@@ -6,15 +6,15 @@
 //! Inputs come in through methods named for what happened (`handle` for
 //! the machine's events, `opened`, `acked`, `link_dropped`, `consumer_*`,
 //! the caller's commands); outputs come out of `poll_action` (drained
-//! after every input, as the machine's), `ledger().poll_frame` and
+//! after every input, as the machine's), `poll_frame` and
 //! `poll_timeout`. The driver holds it behind the one lock its handles
 //! share, and keeps only what a socket needs.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::fsm::outbound::{Ledger, Payload, SendError, Sent};
+use crate::fsm::outbound::{Frame, Ledger, Payload, SendError, Sent};
 use crate::fsm::{
     Action, Attempt, CloseReason, Config, ConfigError, Event, Failure, Machine, State, Status,
     Verdict,
@@ -56,7 +56,8 @@ struct Commands {
 }
 
 /// An ack read from the socket with its after-ack frames, until the
-/// machine's `FlushQueue` for it (boxed: it lives for one drain).
+/// machine's `FlushQueue` for it (boxed: it lives from the ack to the
+/// drain after it, or to the link's end when the machine ignored the ack).
 struct Acking {
     attempt: Attempt,
     ack: serde_json::Value,
@@ -200,19 +201,20 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
         self.last_disconnect.as_deref().cloned()
     }
 
-    /// The outbound side (the driver's write pass takes frames from it).
-    pub(crate) fn ledger(&mut self) -> &mut Ledger<M> {
-        &mut self.ledger
-    }
-
-    /// The outbound side, read only.
-    pub(crate) fn ledger_ref(&self) -> &Ledger<M> {
+    /// The outbound ledger, read only (the handles' `queued`, the stats).
+    pub(crate) fn ledger(&self) -> &Ledger<M> {
         &self.ledger
     }
 
-    /// The consumer's buffer.
-    pub(crate) fn events(&mut self) -> &mut EventBuffer<X> {
-        &mut self.events
+    /// The ledger itself, for tests that set up a state directly.
+    #[cfg(test)]
+    pub(crate) fn ledger_mut(&mut self) -> &mut Ledger<M> {
+        &mut self.ledger
+    }
+
+    /// The consumer's buffer's capacity.
+    pub(crate) fn events_capacity(&self) -> usize {
+        self.events.capacity()
     }
 
     /// Room left in the consumer's buffer (0: the session must not read).
@@ -245,6 +247,15 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
         let failure = machine.failure(event, now)?;
         let verdict = machine.config().verdict(&failure);
         Some((failure, verdict))
+    }
+
+    /// When the connect deadline is what fires at `now`: the attempt and
+    /// the deadline's length (the driver tells it as a connect error).
+    pub(crate) fn connect_deadline_due(&self, now: Instant) -> Option<(Attempt, Duration)> {
+        let m = self.machine()?;
+        let attempt = m.attempt()?;
+        (m.due(now) == Some(crate::fsm::Timer::Connect))
+            .then(|| (attempt, m.config().connect_timeout))
     }
 
     /// What changed for waiters since the last call.
@@ -340,12 +351,13 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
 
     /// The driver dropped the link the machine let go of (after one last
     /// chance for its close frame): what it never wrote is handed back.
-    pub(crate) fn link_dropped(&mut self) {
+    pub(crate) fn link_dropped(&mut self, now: Instant) {
         self.tally.link_gone();
         self.pings.reset();
         self.acking = None;
         if let Some(unsent) = self.ledger.lost(self.events.is_alive()) {
-            self.events.push(Notice::Unsent(unsent));
+            // May fill the buffer: the pause follows.
+            self.deliver(Notice::Unsent(unsent), now);
         }
     }
 
@@ -362,6 +374,11 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
         if let Some(rtt) = pong.and_then(|pong| self.pings.pong(pong)) {
             self.tally.round_trip(rtt);
         }
+    }
+
+    /// The hello of the current link was built: it goes out first.
+    pub(crate) fn hello(&mut self, text: String) {
+        self.ledger.hello(text);
     }
 
     /// A ping goes out now: its tag.
@@ -467,6 +484,23 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
     }
 
     // ── outputs ────────────────────────────────────────────────────────
+
+    /// Whether a frame waits to be written.
+    pub(crate) fn has_frame(&self) -> bool {
+        self.ledger.has_frame()
+    }
+
+    /// The next frame to write (for a ping, [`ping_tag`](Self::ping_tag)
+    /// is its payload).
+    pub(crate) fn poll_frame(&mut self) -> Option<Frame<M>> {
+        self.ledger.poll_frame()
+    }
+
+    /// The close frame still unwritten when the link is dropped: its one
+    /// last chance.
+    pub(crate) fn take_close(&mut self) -> Option<(u16, String)> {
+        self.ledger.take_close()
+    }
 
     /// The machine's next action, with what it means for the session
     /// already done (the status published, the ledger moved, the consumer

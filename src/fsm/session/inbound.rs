@@ -7,11 +7,12 @@ use crate::fsm::{Attempt, Event};
 
 use super::buffer::Notice;
 
-/// One read from the socket, as the driver saw it.
+/// One read from the socket, as the driver saw it (`B`: its bytes,
+/// copied only when the consumer is to get them).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Received {
+pub(crate) enum Received<B> {
     Text(String),
-    Binary(Vec<u8>),
+    Binary(B),
     /// tungstenite queued the pong: flush it out.
     Ping,
     Pong,
@@ -70,8 +71,8 @@ impl<X> Default for Classified<X> {
 /// only while `awaiting_ack`. With raw text on, text is parsed only while
 /// `awaiting_ack` (for the predicate) and every text frame but the ack
 /// reaches the consumer verbatim; else it is parsed when handed out.
-pub(crate) fn classify<X>(
-    read: Received,
+pub(crate) fn classify<X, B: AsRef<[u8]>>(
+    read: Received<B>,
     attempt: Attempt,
     awaiting_ack: bool,
     delivery: Delivery,
@@ -99,13 +100,15 @@ pub(crate) fn classify<X>(
             Ok(value) => notice(Notice::Message(value)),
             Err(e) => notice(Notice::InvalidFrame {
                 attempt,
-                detail: format!("text frame is not JSON: {e}"),
+                detail: not_json(&e),
             }),
         },
-        Received::Binary(bytes) if delivery.binary => notice(Notice::Binary(bytes)),
+        Received::Binary(bytes) if delivery.binary => {
+            notice(Notice::Binary(bytes.as_ref().to_vec()))
+        }
         Received::Binary(bytes) => notice(Notice::InvalidFrame {
             attempt,
-            detail: format!("unexpected binary frame of {} bytes", bytes.len()),
+            detail: format!("unexpected binary frame of {} bytes", bytes.as_ref().len()),
         }),
         Received::Ping => Classified {
             flush: true,
@@ -125,6 +128,11 @@ pub(crate) fn classify<X>(
         Received::Violation { code } => event(Event::ProtocolError { attempt, code }),
         Received::Reset | Received::Lost => event(Event::TransportLost { attempt }),
     }
+}
+
+/// Why a text frame is an invalid frame when it had to be JSON.
+pub(crate) fn not_json(e: &serde_json::Error) -> String {
+    format!("text frame is not JSON: {e}")
 }
 
 #[cfg(test)]
@@ -154,7 +162,7 @@ mod tests {
         parts.join(", ")
     }
 
-    fn text(t: &str) -> Received {
+    fn text(t: &str) -> Received<Vec<u8>> {
         Received::Text(t.to_owned())
     }
 
@@ -191,13 +199,13 @@ mod tests {
 
     #[test]
     fn a_predicate_that_says_no_leaves_the_frame_a_message() {
-        let c = classify::<()>(text(r#"{"type":"hello_ack"}"#), 1, true, JSON, |_| false);
+        let c = classify::<(), _>(text(r#"{"type":"hello_ack"}"#), 1, true, JSON, |_| false);
         assert_eq!(name(c), r#"message {"type":"hello_ack"}"#);
     }
 
     #[test]
     fn control_frames_and_failures_are_the_machines() {
-        let c = |read| name(classify(read, 4, false, JSON, is_ack));
+        let c = |read: Received<Vec<u8>>| name(classify(read, 4, false, JSON, is_ack));
         assert_eq!(
             c(Received::Binary(vec![1, 2])),
             "invalid: unexpected binary frame of 2 bytes"
@@ -218,7 +226,7 @@ mod tests {
             code: 4001,
             reason: "bye".into(),
         };
-        let closed = classify::<()>(close, 4, false, JSON, is_ack);
+        let closed = classify::<(), Vec<u8>>(close, 4, false, JSON, is_ack);
         assert!(closed.flush);
         assert!(matches!(
             closed.event,
@@ -227,7 +235,8 @@ mod tests {
         assert_eq!(c(Received::TooBig), "event MessageTooBig");
         assert_eq!(c(Received::Reset), "event TransportLost");
         assert_eq!(c(Received::Lost), "event TransportLost");
-        let violation = classify::<()>(Received::Violation { code: 1007 }, 4, false, JSON, is_ack);
+        let violation =
+            classify::<(), Vec<u8>>(Received::Violation { code: 1007 }, 4, false, JSON, is_ack);
         assert!(matches!(
             violation.event,
             Some(Event::ProtocolError {

@@ -79,7 +79,7 @@ fn drain<W: Watch>(core: &mut Core<W>, now: Instant) -> Vec<String> {
     let mut seen = Vec::new();
     while let Some(action) = core.poll_action(now) {
         if matches!(action, Action::DropTransport { .. }) {
-            core.link_dropped();
+            core.link_dropped(now);
         }
         seen.push(action_name(&action));
     }
@@ -130,7 +130,7 @@ fn notice_name(notice: &Notice<&'static str>) -> String {
 fn frames<W: Watch>(core: &mut Core<W>) -> Vec<String> {
     let mut out = Vec::new();
     let mut texts = 0;
-    while let Some(frame) = core.ledger().poll_frame() {
+    while let Some(frame) = core.ledger_mut().poll_frame() {
         out.push(match frame {
             Frame::Hello(t) => {
                 texts += 1;
@@ -226,7 +226,7 @@ fn the_ack_is_one_input_after_ack_frames_then_the_queue_then_sends() {
     core.opened(at(1));
     core.handle(Event::SocketOpened { attempt: 1 }, at(1));
     drain(&mut core, at(1));
-    core.ledger().hello("hi".into());
+    core.ledger_mut().hello("hi".into());
     // Not open yet: a send is refused (no queue configured).
     let refused = core.send("early".into()).unwrap_err();
     assert_eq!(refused.kind, SendErrorKind::NotOpen(Status::AwaitingAck));
@@ -246,7 +246,7 @@ fn the_ack_is_one_input_after_ack_frames_then_the_queue_then_sends() {
         frames(&mut core),
         ["hello hi", "after-ack sub-a", "after-ack sub-b", "m1"]
     );
-    assert_eq!(core.ledger_ref().written(), 1);
+    assert_eq!(core.ledger().written(), 1);
 }
 
 #[test]
@@ -273,18 +273,24 @@ fn a_lost_link_hands_back_what_it_never_wrote_oldest_first() {
     }
     // "after-ack sub" and "a" are taken; "b" is in flight, "c" buffered.
     assert_eq!(
-        core.ledger().poll_frame(),
+        core.ledger_mut().poll_frame(),
         Some(Frame::AfterAck("sub".into()))
     );
-    assert_eq!(core.ledger().poll_frame(), Some(Frame::Message("a".into())));
-    assert_eq!(core.ledger().poll_frame(), Some(Frame::Message("b".into())));
+    assert_eq!(
+        core.ledger_mut().poll_frame(),
+        Some(Frame::Message("a".into()))
+    );
+    assert_eq!(
+        core.ledger_mut().poll_frame(),
+        Some(Frame::Message("b".into()))
+    );
     core.traffic(2, 0, &Default::default(), at(20));
     core.handle(Event::TransportLost { attempt: 1 }, at(21));
     let actions = drain(&mut core, at(21));
     assert_eq!(actions[0], "DropTransport");
     let seen = read(&mut core);
     assert_eq!(seen[0], r#"unsent ["b", "c"]"#, "{seen:?}");
-    assert_eq!(core.ledger_ref().written(), 1);
+    assert_eq!(core.ledger().written(), 1);
     // The failure is in the stats.
     let stats = core.stats(at(22));
     assert_eq!(
@@ -393,4 +399,19 @@ fn the_room_is_the_capacity_less_what_is_buffered_and_in_hand() {
     buffer.dropped();
     assert!(!buffer.is_alive());
     assert_eq!(buffer.room(), usize::MAX);
+}
+
+#[test]
+fn a_send_after_a_reconnect_now_is_not_accepted_for_the_connection_going_away() {
+    let mut core = core(16);
+    open(&mut core);
+    // The caller's reconnect-now reaches the machine at once; the session
+    // carries out its `DropTransport` only when it next drains.
+    core.reconnect_now(at(5));
+    assert_ne!(core.status(), Status::Open);
+    let refused = core.send("late".into()).unwrap_err();
+    assert_eq!(refused.kind, SendErrorKind::NotOpen(core.status()));
+    assert_eq!(refused.message.as_deref(), Some("late"));
+    drain(&mut core, at(5));
+    assert!(core.ledger().queued() == 0 && frames(&mut core).is_empty());
 }
