@@ -415,3 +415,59 @@ fn a_send_after_a_reconnect_now_is_not_accepted_for_the_connection_going_away() 
     drain(&mut core, at(5));
     assert!(core.ledger().queued() == 0 && frames(&mut core).is_empty());
 }
+
+#[test]
+fn the_getters_follow_the_session_the_handles_read_them_from() {
+    let mut core = core(16);
+    // Before the start: Connecting, no deadline, nothing entered yet.
+    assert_eq!(
+        (core.status(), core.poll_timeout()),
+        (Status::Connecting, None)
+    );
+    assert_eq!(core.closed_reason(), None);
+    open(&mut core);
+    assert_eq!(core.attempt(), 1);
+    assert_eq!(
+        (
+            core.entered(Status::AwaitingAck),
+            core.entered(Status::Open)
+        ),
+        (1, 1)
+    );
+    assert!(core.poll_timeout().is_some_and(|t| t > at(2)));
+    assert_eq!(core.last_disconnect(), None);
+    // The consumer is told about news once.
+    assert!(core.take_wakeups().consumer);
+    assert!(!core.take_wakeups().consumer);
+    // The broker closes: the disconnect is kept for the next hello.
+    let (code, reason) = (4000, "maintenance".to_owned());
+    core.handle(
+        Event::PeerClosed {
+            attempt: 1,
+            code,
+            reason,
+        },
+        at(10),
+    );
+    drain(&mut core, at(10));
+    assert_eq!(
+        core.last_disconnect(),
+        Some((4000, "maintenance".to_owned()))
+    );
+    assert_eq!(core.status(), Status::Reconnecting);
+    assert_eq!(core.entered(Status::Reconnecting), 1);
+    assert!(core.take_wakeups().consumer);
+    // The retry: attempt 2 starts.
+    let retry = core.poll_timeout().unwrap();
+    core.handle(Event::Timeout, retry);
+    drain(&mut core, retry);
+    assert_eq!((core.status(), core.attempt()), (Status::Connecting, 2));
+    assert_eq!(core.entered(Status::Connecting), 1);
+    // The caller closes while connecting: Closed at once, for that reason.
+    core.close(1000, String::new(), retry);
+    drain(&mut core, retry);
+    assert_eq!(core.machine_closed(), Some(CloseReason::Requested));
+    assert_eq!(core.closed_reason(), Some(CloseReason::Requested));
+    assert!(!core.is_finished());
+    assert_eq!(core.poll_timeout(), None);
+}
