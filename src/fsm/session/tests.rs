@@ -471,3 +471,21 @@ fn the_getters_follow_the_session_the_handles_read_them_from() {
     assert!(!core.is_finished());
     assert_eq!(core.poll_timeout(), None);
 }
+
+#[test]
+fn a_session_ended_while_open_reads_closed_for_the_reason_given() {
+    // The session future dropped while the machine is Open.
+    let mut core = core(16);
+    open(&mut core);
+    assert!(!core.is_finished());
+    core.ended(CloseReason::Requested, at(7));
+    assert!(core.is_finished());
+    assert_eq!(core.status(), Status::Closed);
+    assert_eq!(
+        core.machine_closed(),
+        None,
+        "the machine itself never closed"
+    );
+    assert_eq!(core.closed_reason(), Some(CloseReason::Requested));
+    assert_eq!(core.entered(Status::Closed), 1);
+}
