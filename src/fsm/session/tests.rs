@@ -56,7 +56,9 @@ fn core_with<W: Watch>(capacity: usize, events: usize, watch: Option<W>) -> Core
         ..Config::default()
     });
     let ledger = Ledger::new(capacity, None);
-    SessionCore::new(config, 7, ledger, events, watch.map(Box::new), t0())
+    // The session's own seed differs from the shared config's: the watch
+    // must be told the one this session draws from.
+    SessionCore::new(config, 11, ledger, events, watch.map(Box::new), t0())
 }
 
 fn core(events: usize) -> Core {
@@ -226,7 +228,7 @@ fn the_ack_is_one_input_after_ack_frames_then_the_queue_then_sends() {
     core.opened(at(1));
     core.handle(Event::SocketOpened { attempt: 1 }, at(1));
     drain(&mut core, at(1));
-    core.ledger_mut().hello("hi".into());
+    core.hello("hi".into());
     // Not open yet: a send is refused (no queue configured).
     let refused = core.send("early".into()).unwrap_err();
     assert_eq!(refused.kind, SendErrorKind::NotOpen(Status::AwaitingAck));
@@ -328,7 +330,7 @@ fn the_watch_sees_the_seed_every_input_and_every_action_then_nothing() {
     // A timeout with nothing due is not an input worth a record.
     core.handle(Event::Timeout, at(3));
     let seen = core.watch_log();
-    assert_eq!(seen[0], "started seed 7");
+    assert_eq!(seen[0], "started seed 11");
     assert!(seen.contains(&"input SocketOpened".to_owned()), "{seen:?}");
     assert!(seen.contains(&"input Ack".to_owned()), "{seen:?}");
     assert!(seen.contains(&"action status open".to_owned()), "{seen:?}");
@@ -488,4 +490,89 @@ fn a_session_ended_while_open_reads_closed_for_the_reason_given() {
     );
     assert_eq!(core.closed_reason(), Some(CloseReason::Requested));
     assert_eq!(core.entered(Status::Closed), 1);
+}
+
+#[test]
+fn the_stats_count_what_the_transport_took_read_and_the_ping_round_trip() {
+    let mut core = core(16);
+    open(&mut core);
+    let stats = core.stats(at(3));
+    assert_eq!(
+        stats.connected_for,
+        Some(Duration::from_millis(2)),
+        "since the open"
+    );
+    // A ping goes out: its tag, then the transport takes it (at 100 ms),
+    // then its pong is read (at 130 ms): one round trip of 30 ms.
+    core.handle(Event::Woke, at(90));
+    drain(&mut core, at(90));
+    assert!(frames(&mut core).contains(&"ping".to_owned()));
+    let tag = core.ping_tag();
+    let took = super::tally::Traffic {
+        bytes_out: 6,
+        ..Default::default()
+    };
+    core.traffic(0, 1, &took, at(100));
+    let read = super::tally::Traffic {
+        bytes_in: 40,
+        frames_in: 2,
+        pong: Some(tag),
+        ..Default::default()
+    };
+    core.traffic(0, 0, &read, at(130));
+    let stats = core.stats(at(131));
+    assert_eq!(stats.latency, Some(Duration::from_millis(30)));
+    assert_eq!(
+        (stats.bytes_in, stats.bytes_out, stats.messages_in),
+        (40, 6, 2)
+    );
+    // A pong with no ping written before it is no sample.
+    let tag = core.ping_tag();
+    let early = super::tally::Traffic {
+        pong: Some(tag),
+        ..Default::default()
+    };
+    core.traffic(0, 0, &early, at(140));
+    assert_eq!(core.stats(at(141)).latency_samples, 1);
+}
+
+#[test]
+fn a_failure_has_its_default_verdict_and_the_connect_deadline_is_named() {
+    let mut core = core(16);
+    core.start(at(0)).unwrap();
+    drain(&mut core, at(0));
+    // Nothing is due yet; at the connect deadline it is the connect timer.
+    let deadline = core.poll_timeout().unwrap();
+    assert_eq!(core.connect_deadline_due(at(1)), None);
+    let timeout = Config::default().connect_timeout;
+    assert_eq!(core.connect_deadline_due(deadline), Some((1, timeout)));
+    let (failure, verdict) = core.failure(&Event::Timeout, deadline).unwrap();
+    assert_eq!(
+        failure,
+        Failure::Connect(crate::fsm::ConnectFailure::Deadline)
+    );
+    assert_eq!(verdict, crate::fsm::Verdict::Retry);
+    assert_eq!(core.failure(&Event::Timeout, at(1)), None);
+    assert_eq!(core.failure(&Event::Activity { attempt: 1 }, at(1)), None);
+    // Once open, no connect deadline runs.
+    core.opened(at(2));
+    core.handle(Event::SocketOpened { attempt: 1 }, at(2));
+    drain(&mut core, at(2));
+    assert_eq!(core.connect_deadline_due(deadline), None);
+}
+
+#[test]
+fn room_freed_for_senders_and_the_capacities_are_reported() {
+    let mut core = core_with(1, 4, None::<Unwatched>);
+    assert_eq!(core.events_capacity(), 4);
+    open(&mut core);
+    assert!(core.events_allocated() >= 2, "open and acked are buffered");
+    core.take_wakeups();
+    core.send("a".into()).unwrap();
+    let full = core.send("b".into()).unwrap_err();
+    assert_eq!(full.kind, SendErrorKind::Full);
+    assert!(!core.take_wakeups().room);
+    // The transport takes "sub" and "a": room again for a sender waiting.
+    frames(&mut core);
+    assert!(core.take_wakeups().room);
 }
