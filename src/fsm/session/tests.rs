@@ -576,3 +576,68 @@ fn room_freed_for_senders_and_the_capacities_are_reported() {
     frames(&mut core);
     assert!(core.take_wakeups().room);
 }
+
+#[test]
+fn ping_tags_count_up_from_zero() {
+    let mut core = core(16);
+    assert_eq!(
+        [core.ping_tag(), core.ping_tag(), core.ping_tag()],
+        [0, 1, 2]
+    );
+}
+
+#[test]
+fn handed_back_messages_hold_their_room_until_the_consumer_takes_them_or_goes() {
+    // Capacity 2: two messages handed back in `Unsent` still count.
+    let mut core = core_with(2, 16, None::<Unwatched>);
+    open(&mut core);
+    read(&mut core);
+    core.send("a".into()).unwrap();
+    core.send("b".into()).unwrap();
+    core.handle(Event::TransportLost { attempt: 1 }, at(10));
+    drain(&mut core, at(10));
+    let mut hand = VecDeque::new();
+    core.consumer_takes(&mut hand);
+    assert!(
+        hand.iter()
+            .any(|n| matches!(n, Notice::Unsent(m) if m.len() == 2))
+    );
+    // Held by the consumer: a new send (queued for the next connection, or
+    // refused) finds no room yet.
+    let retry = core.poll_timeout().unwrap();
+    core.handle(Event::Timeout, retry);
+    drain(&mut core, retry);
+    core.opened(retry);
+    core.handle(Event::SocketOpened { attempt: 2 }, retry);
+    drain(&mut core, retry);
+    core.acked(2, json!({}), Vec::new(), retry);
+    drain(&mut core, retry);
+    assert_eq!(core.send("c".into()).unwrap_err().kind, SendErrorKind::Full);
+    // The consumer hands the `Unsent` out: its two slots are free again.
+    core.consumer_holds(hand.len() - 1, hand.capacity(), 2, retry);
+    assert_eq!(core.send("c".into()).unwrap(), Sent::Accepted);
+}
+
+#[test]
+fn a_dropped_stream_gives_its_hand_backs_to_close() {
+    let mut core = core(16);
+    open(&mut core);
+    read(&mut core);
+    core.send("a".into()).unwrap();
+    core.handle(Event::TransportLost { attempt: 1 }, at(10));
+    drain(&mut core, at(10));
+    // The consumer took the `Unsent` into its hand and then went away; the
+    // session then ends by itself with "b" unwritten.
+    let mut hand = VecDeque::new();
+    core.consumer_takes(&mut hand);
+    let retry = core.poll_timeout().unwrap();
+    core.handle(Event::Timeout, retry);
+    drain(&mut core, retry);
+    let closed = Notice::Closed {
+        reason: CloseReason::Requested,
+        unsent: vec!["b".to_owned()],
+    };
+    hand.push_back(closed);
+    core.consumer_dropped(hand, retry);
+    assert_eq!(core.take_returned(), ["a", "b"]);
+}
