@@ -14,7 +14,8 @@
 //! (the write pass), `session` (the loop), `shared` and `report` (the one
 //! lock around the session core, and what the session hands it), and the
 //! caller's side: `client`, `events`, `session_event`, `context` (what the
-//! caller's per-attempt code is told), `wake` (noticing that the host
+//! caller's per-attempt code is told), `hooks` (that code run around an
+//! ack), `wake` (noticing that the host
 //! slept), `flight` (what watches the machine), and the flight recorder:
 //! `record` (the bounded buffer and its writer thread), `record_format`
 //! (the JSON-lines file and its parser), `record_codec` (inputs and config
@@ -31,6 +32,7 @@ mod failure;
 mod flight;
 #[cfg(test)]
 mod footprint;
+mod hooks;
 mod inbound;
 mod link;
 mod outbound;

@@ -17,7 +17,7 @@ use std::time::Instant;
 use crate::fsm::{Action, Attempt, CloseReason, Event, Status};
 
 use super::alarm::Alarm;
-use super::context::after_ack_frames;
+use super::hooks::after_ack_frames;
 use super::inbound;
 use super::link::Link;
 use super::session_event::SessionEvent;
