@@ -93,6 +93,11 @@ pub(crate) mod outbound;
 pub(crate) mod policy;
 mod replay;
 pub(crate) mod retry_after;
+// The session core: the accounting exploration and property
+// (`tests/fsm_accounting.rs`) drive it as the driver does (feature `testing`).
+#[cfg(feature = "testing")]
+pub mod session;
+#[cfg(not(feature = "testing"))]
 pub(crate) mod session;
 pub(crate) mod state;
 #[cfg(feature = "testing")]
