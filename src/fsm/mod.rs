@@ -84,8 +84,8 @@ mod event;
 #[cfg(feature = "testing")]
 pub mod explore;
 mod machine;
-// The pure ledger: the accounting exploration and properties
-// (`tests/fsm_accounting.rs`) drive it beside the machine (feature `testing`).
+// The pure ledger: the accounting exploration and property
+// (`tests/fsm_accounting.rs`) build it for the session core (feature `testing`).
 #[cfg(feature = "testing")]
 pub mod outbound;
 #[cfg(not(feature = "testing"))]
