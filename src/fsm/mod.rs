@@ -84,8 +84,8 @@ mod event;
 #[cfg(feature = "testing")]
 pub mod explore;
 mod machine;
-// The pure ledger: the accounting exploration and properties
-// (`tests/fsm_accounting.rs`) drive it beside the machine (feature `testing`).
+// The pure ledger: the accounting exploration and property
+// (`tests/fsm_accounting.rs`) build it for the session core (feature `testing`).
 #[cfg(feature = "testing")]
 pub mod outbound;
 #[cfg(not(feature = "testing"))]
@@ -93,6 +93,11 @@ pub(crate) mod outbound;
 pub(crate) mod policy;
 mod replay;
 pub(crate) mod retry_after;
+// The session core: the accounting exploration and property
+// (`tests/fsm_accounting.rs`) drive it as the driver does (feature `testing`).
+#[cfg(feature = "testing")]
+pub mod session;
+#[cfg(not(feature = "testing"))]
 pub(crate) mod session;
 pub(crate) mod state;
 #[cfg(feature = "testing")]

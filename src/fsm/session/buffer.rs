@@ -9,36 +9,55 @@ use crate::fsm::{Attempt, Cause, CloseReason, Status};
 
 /// One event as buffered for the consumer: the session's own notices, the
 /// frames read, and the driver's own reports (`X`).
-#[derive(Debug)]
-pub(crate) enum Notice<X> {
+#[derive(Debug, Clone)]
+pub enum Notice<X> {
+    /// The status changed (`SessionEvent::Status`).
     Status {
+        /// The status left.
         from: Status,
+        /// The status entered.
         to: Status,
+        /// Why.
         cause: Cause,
+        /// The attempt it belongs to.
         attempt: Attempt,
     },
+    /// The broker acked the hello of `attempt`.
     Acked {
+        /// The attempt acked.
         attempt: Attempt,
+        /// The ack as read.
         ack: serde_json::Value,
     },
+    /// A connection whose socket had opened ended.
     Disconnected {
+        /// The attempt that ended.
         attempt: Attempt,
+        /// Close code (1006 without a close frame).
         code: u16,
+        /// Close reason.
         reason: String,
     },
+    /// The next attempt starts after `delay`.
     ReconnectScheduled {
+        /// The next attempt.
         attempt: Attempt,
+        /// How long until it starts.
         delay: Duration,
     },
     /// Messages a lost link never wrote, handed back oldest first.
     Unsent(Vec<String>),
+    /// Notices dropped while the buffer was full.
     Lagged {
+        /// How many.
         missed: u64,
     },
     /// The session ended; the messages never written, when nobody asked
     /// to close.
     Closed {
+        /// Why it ended.
         reason: CloseReason,
+        /// Accepted, never written, oldest first.
         unsent: Vec<String>,
     },
     /// A text frame, parsed into a message (or found not JSON: an invalid
@@ -47,7 +66,9 @@ pub(crate) enum Notice<X> {
     /// the text (tens of bytes) rather than the value (a map node of about
     /// 600).
     Json {
+        /// The attempt that read it.
         attempt: Attempt,
+        /// The frame's text.
         text: String,
     },
     /// A JSON message already parsed (read before the ack, for the
@@ -59,7 +80,9 @@ pub(crate) enum Notice<X> {
     Binary(Vec<u8>),
     /// A frame the consumer was not promised.
     InvalidFrame {
+        /// The attempt that read it.
         attempt: Attempt,
+        /// What was wrong with it.
         detail: String,
     },
     /// One of the driver's own notices (the upgrade response, a failed
@@ -92,7 +115,7 @@ impl<X> Notice<X> {
 
 /// The events waiting for the consumer, and how many it holds in its hand
 /// (fetched in a batch, not handed out yet: they still count).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct EventBuffer<X> {
     events: VecDeque<Notice<X>>,
     /// (32 bits: sessions are many; larger capacities saturate.)
@@ -144,6 +167,12 @@ impl<X> EventBuffer<X> {
     #[cfg(any(test, feature = "testing"))]
     pub(crate) fn allocated(&self) -> usize {
         self.events.capacity() + self.hand_capacity as usize
+    }
+
+    /// The events waiting, oldest first, and the notices folded so far.
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn waiting(&self) -> (impl Iterator<Item = &Notice<X>>, u64) {
+        (self.events.iter(), self.lagged)
     }
 
     /// Stores `event`, or counts it for `Lagged` when the buffer is full

@@ -27,7 +27,7 @@ use super::tally::{Tally, Traffic};
 
 /// What watches the machine: sees its configuration, every input and
 /// every action (the driver's flight recorder, the tests' action hook).
-pub(crate) trait Watch {
+pub trait Watch {
     /// The machine started with `config` (this session's seed in it).
     fn started(&mut self, config: &Config, now: Instant);
     /// The machine is handed `event` at `now`.
@@ -37,6 +37,7 @@ pub(crate) trait Watch {
 }
 
 /// The machine, or its configuration until the session's first poll.
+#[derive(Clone)]
 enum Phase {
     /// The builder's validated configuration (shared by its sessions) and
     /// this session's jitter seed; a close or reconnect-now asked for
@@ -49,7 +50,7 @@ enum Phase {
     Running(Machine),
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Commands {
     close: Option<(u16, String)>,
     reconnect_now: bool,
@@ -58,6 +59,7 @@ struct Commands {
 /// An ack read from the socket with its after-ack frames, until the
 /// machine's `FlushQueue` for it (boxed: it lives from the ack to the
 /// drain after it, or to the link's end when the machine ignored the ack).
+#[derive(Clone)]
 struct Acking {
     attempt: Attempt,
     ack: serde_json::Value,
@@ -75,8 +77,10 @@ pub(crate) struct Wakeups {
 
 /// One session's decisions. `M` is the driver's payload (cloned by
 /// reference while in flight), `X` what the driver buffers for the
-/// consumer, `W` what watches the machine.
-pub(crate) struct SessionCore<M, X, W> {
+/// consumer, `W` what watches the machine. `Clone` (when they are) so an
+/// exploration can branch from any point.
+#[derive(Clone)]
+pub struct SessionCore<M, X, W> {
     phase: Phase,
     /// Boxed: most sessions are watched by nobody, and then it costs a word.
     watch: Option<Box<W>>,
@@ -105,7 +109,7 @@ pub(crate) struct SessionCore<M, X, W> {
 
 impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
     /// A session that starts on its first [`start`](Self::start).
-    pub(crate) fn new(
+    pub fn new(
         config: Arc<Config>,
         seed: u64,
         ledger: Ledger<M>,
@@ -137,7 +141,7 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
     // ── getters ────────────────────────────────────────────────────────
 
     /// The machine, once started.
-    pub(crate) fn machine(&self) -> Option<&Machine> {
+    pub fn machine(&self) -> Option<&Machine> {
         match &self.phase {
             Phase::Running(m) => Some(m),
             Phase::Pending { .. } => None,
@@ -146,7 +150,7 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
 
     /// The status the handles see: the machine's (Connecting until it
     /// starts), Closed once the session is over.
-    pub(crate) fn status(&self) -> Status {
+    pub fn status(&self) -> Status {
         match self.machine() {
             _ if self.finished => Status::Closed,
             Some(machine) => machine.status(),
@@ -156,7 +160,7 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
 
     /// Why the session ended, once it has: the machine's reason, or a
     /// request when it was ended before the machine closed.
-    pub(crate) fn closed_reason(&self) -> Option<CloseReason> {
+    pub fn closed_reason(&self) -> Option<CloseReason> {
         match self.machine().map(Machine::state) {
             Some(State::Closed { reason }) => Some(reason.clone()),
             _ => self.finished.then_some(CloseReason::Requested),
@@ -164,7 +168,7 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
     }
 
     /// Whether the machine is Closed (the driver then ends the session).
-    pub(crate) fn machine_closed(&self) -> Option<CloseReason> {
+    pub fn machine_closed(&self) -> Option<CloseReason> {
         match self.machine().map(Machine::state) {
             Some(State::Closed { reason }) => Some(reason.clone()),
             _ => None,
@@ -172,53 +176,53 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
     }
 
     /// The session ended ([`ended`](Self::ended)).
-    pub(crate) fn is_finished(&self) -> bool {
+    pub fn is_finished(&self) -> bool {
         self.finished
     }
 
     /// The attempt of the latest status change.
-    pub(crate) fn attempt(&self) -> Attempt {
+    pub fn attempt(&self) -> Attempt {
         self.attempt
     }
 
     /// How many times `status` was entered.
-    pub(crate) fn entered(&self, status: Status) -> u32 {
+    pub fn entered(&self, status: Status) -> u32 {
         self.entered[status as usize]
     }
 
     /// The machine's next deadline.
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&self) -> Option<Instant> {
         self.machine().and_then(Machine::poll_timeout)
     }
 
     /// The latest ack, parsed again.
-    pub(crate) fn last_ack(&self) -> Option<serde_json::Value> {
+    pub fn last_ack(&self) -> Option<serde_json::Value> {
         serde_json::from_str(self.last_ack.as_deref()?).ok()
     }
 
     /// How the latest connection that had opened ended.
-    pub(crate) fn last_disconnect(&self) -> Option<(u16, String)> {
+    pub fn last_disconnect(&self) -> Option<(u16, String)> {
         self.last_disconnect.as_deref().cloned()
     }
 
     /// The outbound ledger, read only (the handles' `queued`, the stats).
-    pub(crate) fn ledger(&self) -> &Ledger<M> {
+    pub fn ledger(&self) -> &Ledger<M> {
         &self.ledger
     }
 
     /// The ledger itself, for tests that set up a state directly.
     #[cfg(test)]
-    pub(crate) fn ledger_mut(&mut self) -> &mut Ledger<M> {
+    pub fn ledger_mut(&mut self) -> &mut Ledger<M> {
         &mut self.ledger
     }
 
     /// The consumer's buffer's capacity.
-    pub(crate) fn events_capacity(&self) -> usize {
+    pub fn events_capacity(&self) -> usize {
         self.events.capacity()
     }
 
     /// Room left in the consumer's buffer (0: the session must not read).
-    pub(crate) fn events_room(&self) -> usize {
+    pub fn events_room(&self) -> usize {
         self.events.room()
     }
 
@@ -234,15 +238,23 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
         self.events.allocated()
     }
 
+    /// The events waiting for the consumer, oldest first, and how many
+    /// notices the buffer folded for a `Lagged` report not queued yet
+    /// (the accounting exploration looks at both).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn buffered(&self) -> (impl Iterator<Item = &Notice<X>>, u64) {
+        self.events.waiting()
+    }
+
     /// The counters as of `now`.
-    pub(crate) fn stats(&self, now: Instant) -> Stats {
+    pub fn stats(&self, now: Instant) -> Stats {
         let messages_out = self.ledger.frames_written();
         (self.tally).stats(now, self.status(), &self.entered, messages_out)
     }
 
     /// The failure `event` is and its default verdict, for the caller's
     /// failure policy; `None` when it is none.
-    pub(crate) fn failure(&self, event: &Event, now: Instant) -> Option<(Failure, Verdict)> {
+    pub fn failure(&self, event: &Event, now: Instant) -> Option<(Failure, Verdict)> {
         let machine = self.machine()?;
         let failure = machine.failure(event, now)?;
         let verdict = machine.config().verdict(&failure);
@@ -251,7 +263,7 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
 
     /// When the connect deadline is what fires at `now`: the attempt and
     /// the deadline's length (the driver tells it as a connect error).
-    pub(crate) fn connect_deadline_due(&self, now: Instant) -> Option<(Attempt, Duration)> {
+    pub fn connect_deadline_due(&self, now: Instant) -> Option<(Attempt, Duration)> {
         let m = self.machine()?;
         let attempt = m.attempt()?;
         (m.due(now) == Some(crate::fsm::Timer::Connect))
@@ -271,7 +283,7 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
     /// Starts the machine at `now` unless it runs already (`Ok(true)`: it
     /// started now; its `Connect` waits in [`poll_action`](Self::poll_action)),
     /// then hands it the commands that waited for it.
-    pub(crate) fn start(&mut self, now: Instant) -> Result<bool, ConfigError> {
+    pub fn start(&mut self, now: Instant) -> Result<bool, ConfigError> {
         let Phase::Pending {
             config,
             seed,
@@ -304,7 +316,7 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
 
     /// Hands `event` to the machine at `now` (a failure is counted for the
     /// stats first). Its actions wait in [`poll_action`](Self::poll_action).
-    pub(crate) fn handle(&mut self, event: Event, now: Instant) {
+    pub fn handle(&mut self, event: Event, now: Instant) {
         let Phase::Running(m) = &mut self.phase else {
             return;
         };
@@ -325,7 +337,7 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
     }
 
     /// The upgrade of the current attempt succeeded: a fresh link.
-    pub(crate) fn opened(&mut self, now: Instant) {
+    pub fn opened(&mut self, now: Instant) {
         self.ledger.opened();
         self.pings.reset();
         self.tally.connected(now);
@@ -334,7 +346,7 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
     /// The ack of `attempt` arrived, with this connection's after-ack
     /// frames: one input. The machine's `FlushQueue` then sends them first,
     /// flushes the queue and tells the consumer, in one step.
-    pub(crate) fn acked(
+    pub fn acked(
         &mut self,
         attempt: Attempt,
         ack: serde_json::Value,
@@ -351,7 +363,7 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
 
     /// The driver dropped the link the machine let go of (after one last
     /// chance for its close frame): what it never wrote is handed back.
-    pub(crate) fn link_dropped(&mut self, now: Instant) {
+    pub fn link_dropped(&mut self, now: Instant) {
         self.tally.link_gone();
         self.pings.reset();
         self.acking = None;
@@ -364,7 +376,7 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
     /// What crossed the transport since last asked: frames taken (the send
     /// accounting, the ping's clock), bytes and frames for the stats, and
     /// a pong that may answer our latest ping.
-    pub(crate) fn traffic(&mut self, text_taken: u32, pings_taken: u32, t: &Traffic, now: Instant) {
+    pub fn traffic(&mut self, text_taken: u32, pings_taken: u32, t: &Traffic, now: Instant) {
         if pings_taken > 0 {
             self.pings.written(pings_taken, now);
         }
@@ -377,36 +389,30 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
     }
 
     /// The hello of the current link was built: it goes out first.
-    pub(crate) fn hello(&mut self, text: String) {
+    pub fn hello(&mut self, text: String) {
         self.ledger.hello(text);
     }
 
     /// A ping goes out now: its tag.
-    pub(crate) fn ping_tag(&mut self) -> u8 {
+    pub fn ping_tag(&mut self) -> u8 {
         self.pings.tag()
     }
 
     /// Hands the consumer `event`; reading pauses when the buffer fills.
-    pub(crate) fn deliver(&mut self, event: Notice<X>, now: Instant) {
+    pub fn deliver(&mut self, event: Notice<X>, now: Instant) {
         self.events.push(event);
         self.sync_read_pause(now);
     }
 
     /// The consumer takes everything buffered into `hand`.
-    pub(crate) fn consumer_takes(&mut self, hand: &mut VecDeque<Notice<X>>) {
+    pub fn consumer_takes(&mut self, hand: &mut VecDeque<Notice<X>>) {
         self.events.take_all(hand);
     }
 
     /// The consumer holds `in_hand` events (in a buffer of `capacity`), and
     /// took an `Unsent` hand-back of `unsent` messages: reading resumes
     /// once there is room.
-    pub(crate) fn consumer_holds(
-        &mut self,
-        in_hand: usize,
-        capacity: usize,
-        unsent: usize,
-        now: Instant,
-    ) {
+    pub fn consumer_holds(&mut self, in_hand: usize, capacity: usize, unsent: usize, now: Instant) {
         if unsent > 0 {
             self.ledger.unsent_taken(unsent);
         }
@@ -416,7 +422,7 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
 
     /// The event stream was dropped: hand-backs still in it wait for
     /// `close()`, and reading never pauses again.
-    pub(crate) fn consumer_dropped(&mut self, hand: VecDeque<Notice<X>>, now: Instant) {
+    pub fn consumer_dropped(&mut self, hand: VecDeque<Notice<X>>, now: Instant) {
         let mut held = Vec::new();
         let mut outcome = Vec::new();
         for event in hand.into_iter().chain(self.events.dropped()) {
@@ -450,14 +456,14 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
     // ── the caller's commands ──────────────────────────────────────────
 
     /// The caller's `send`.
-    pub(crate) fn send(&mut self, text: String) -> Result<Sent, SendError> {
+    pub fn send(&mut self, text: String) -> Result<Sent, SendError> {
         let status = self.status();
         self.ledger.send(text, status)
     }
 
     /// The caller's `close`: later sends are refused at once, what was
     /// accepted is still written before the close frame.
-    pub(crate) fn close(&mut self, code: u16, reason: String, now: Instant) {
+    pub fn close(&mut self, code: u16, reason: String, now: Instant) {
         self.ledger.close_requested();
         match &mut self.phase {
             Phase::Running(_) => self.handle(Event::Close { code, reason }, now),
@@ -469,7 +475,7 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
     }
 
     /// The caller's `reconnect_now`.
-    pub(crate) fn reconnect_now(&mut self, now: Instant) {
+    pub fn reconnect_now(&mut self, now: Instant) {
         match &mut self.phase {
             Phase::Running(_) => self.handle(Event::ReconnectNow, now),
             Phase::Pending { commands, .. } => {
@@ -479,26 +485,26 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
     }
 
     /// The caller takes what `close()` returns (once).
-    pub(crate) fn take_returned(&mut self) -> Vec<String> {
+    pub fn take_returned(&mut self) -> Vec<String> {
         self.ledger.take_returned()
     }
 
     // ── outputs ────────────────────────────────────────────────────────
 
     /// Whether a frame waits to be written.
-    pub(crate) fn has_frame(&self) -> bool {
+    pub fn has_frame(&self) -> bool {
         self.ledger.has_frame()
     }
 
     /// The next frame to write (for a ping, [`ping_tag`](Self::ping_tag)
     /// is its payload).
-    pub(crate) fn poll_frame(&mut self) -> Option<Frame<M>> {
+    pub fn poll_frame(&mut self) -> Option<Frame<M>> {
         self.ledger.poll_frame()
     }
 
     /// The close frame still unwritten when the link is dropped: its one
     /// last chance.
-    pub(crate) fn take_close(&mut self) -> Option<(u16, String)> {
+    pub fn take_close(&mut self) -> Option<(u16, String)> {
         self.ledger.take_close()
     }
 
@@ -507,7 +513,7 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
     /// told). What is left for the driver: `Connect`, `SendHello` and
     /// `DropTransport` for the current link (then [`link_dropped`](Self::link_dropped)),
     /// and logging. Actions for a link already gone are skipped.
-    pub(crate) fn poll_action(&mut self, now: Instant) -> Option<Action> {
+    pub fn poll_action(&mut self, now: Instant) -> Option<Action> {
         loop {
             let Phase::Running(m) = &mut self.phase else {
                 return None;
@@ -630,7 +636,7 @@ impl<M: Payload, X, W: Watch> SessionCore<M, X, W> {
     /// The session is over. Messages never written go into the `Closed`
     /// event when nobody asked to close and someone reads; else they wait
     /// for `close()`. Nobody watches any longer.
-    pub(crate) fn ended(&mut self, reason: CloseReason, now: Instant) {
+    pub fn ended(&mut self, reason: CloseReason, now: Instant) {
         self.tally.link_gone();
         self.pings.reset();
         let for_close = self.ledger.is_closing() || !self.events.is_alive();

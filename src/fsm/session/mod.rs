@@ -21,7 +21,7 @@ mod tally;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use buffer::Notice;
-pub(crate) use core::{SessionCore, Watch};
+pub use buffer::Notice;
+pub use core::{SessionCore, Watch};
 pub use stats::{Disconnects, LastFailure, Stats};
-pub(crate) use tally::Traffic;
+pub use tally::Traffic;

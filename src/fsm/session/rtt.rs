@@ -30,7 +30,7 @@ pub(crate) fn tag_of(payload: &[u8]) -> Option<u8> {
 }
 
 /// The latest ping of the current link and when its last byte was written.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct PingClock {
     next_tag: u8,
     /// The tag of the latest ping handed to tungstenite, until answered.

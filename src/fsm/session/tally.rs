@@ -15,19 +15,19 @@ use super::stats::{Disconnects, LastFailure, Stats};
 /// at least once per pass of its loop, so 32-bit counts do not fill up
 /// (they saturate past 4 GiB within one pass).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Traffic {
+pub struct Traffic {
     /// Bytes read from the transport (frame headers included).
-    pub(crate) bytes_in: u32,
+    pub bytes_in: u32,
     /// Bytes the transport took (frame headers and masks included).
-    pub(crate) bytes_out: u32,
+    pub bytes_out: u32,
     /// Data frames (text or binary) read.
-    pub(crate) frames_in: u32,
+    pub frames_in: u32,
     /// The tag of the latest pong read that could answer one of our pings.
-    pub(crate) pong: Option<u8>,
+    pub pong: Option<u8>,
 }
 
 /// Counters and clocks of one session.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Tally {
     /// When the current status was published.
     status_since: Instant,
@@ -164,7 +164,7 @@ impl Tally {
 }
 
 /// What only failures set.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Failures {
     disconnects: Disconnects,
     last: Option<LastFailure>,
