@@ -641,3 +641,18 @@ fn a_dropped_stream_gives_its_hand_backs_to_close() {
     core.consumer_dropped(hand, retry);
     assert_eq!(core.take_returned(), ["a", "b"]);
 }
+
+#[test]
+fn the_stats_clocks_follow_the_status_and_the_link() {
+    let mut core = core(16);
+    open(&mut core);
+    // In Open since the ack at 2 ms; connected since the open at 1 ms.
+    let stats = core.stats(at(50));
+    assert_eq!(stats.in_status_for, Duration::from_millis(48));
+    assert_eq!(stats.connected_for, Some(Duration::from_millis(49)));
+    core.handle(Event::TransportLost { attempt: 1 }, at(60));
+    drain(&mut core, at(60));
+    let stats = core.stats(at(70));
+    assert_eq!(stats.connected_for, None, "the link is gone");
+    assert_eq!(stats.in_status_for, Duration::from_millis(10));
+}
