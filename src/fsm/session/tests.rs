@@ -436,6 +436,8 @@ fn the_getters_follow_the_session_the_handles_read_them_from() {
         ),
         (1, 1)
     );
+    assert_eq!(core.entered(Status::Reconnecting), 0);
+    assert_eq!(core.entered(Status::Closed), 0);
     assert!(core.poll_timeout().is_some_and(|t| t > at(2)));
     assert_eq!(core.last_disconnect(), None);
     // The consumer is told about news once.
