@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn a_disconnect_takes_the_transitions_cause_or_the_failures_when_it_ended_the_session() {
-        let now = Instant::now();
+        let now = super::super::tests::t0();
         let mut t = Tally::new(now);
         // A stale link, retried: the transition says Stale.
         t.failed(Failure::Stale, 1, now);

@@ -65,7 +65,7 @@ fn core(events: usize) -> Core {
     core_with(8, events, None)
 }
 
-fn t0() -> Instant {
+pub(super) fn t0() -> Instant {
     // One base for every test: the machine never reads a clock.
     static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     *BASE.get_or_init(Instant::now)
